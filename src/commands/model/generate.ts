@@ -1,0 +1,47 @@
+import { Args, Flags } from '@oclif/core';
+import { SglCommand } from '../../lib/cli/sgl_command.js';
+import type { PresetName } from '../../lib/engine/generator/llama_weights.js';
+import { PRESETS, parameterCount } from '../../lib/engine/generator/llama_weights.js';
+import { isGenerated, presetDir } from '../../lib/engine/generator/model_cache.js';
+
+interface GenerateResult {
+  preset: PresetName;
+  dir: string;
+  parameters: number;
+  generated: boolean;
+}
+
+export default class ModelGenerate extends SglCommand {
+  static override summary = 'Generate a LLaMA-architecture model with seeded weights for benchmarks.';
+  static override description =
+    'Writes a complete Hugging Face / onnx-community model directory (config.json, tokenizer.json with GPT-2 BPE, onnx/model.onnx). ' +
+    'The tiny preset is the embedded default under fixtures/; small and base are tens of millions of parameters.';
+
+  static override examples = ['<%= config.bin %> model generate small', '<%= config.bin %> model generate base --output ./models/base'];
+
+  static override args = {
+    preset: Args.string({ options: Object.keys(PRESETS), default: 'small', description: 'Model size.' }),
+  };
+
+  static override flags = {
+    output: Flags.string({ char: 'o', description: 'Directory to write (default: the sgl cache, $SGL_CACHE_DIR or ~/.cache/sgl).' }),
+    seed: Flags.integer({ min: 0, description: 'Weight seed (default: the preset seed).' }),
+    force: Flags.boolean({ description: 'Write even if the directory already holds a model.' }),
+  };
+
+  async run(): Promise<GenerateResult> {
+    const { args, flags } = await this.parse(ModelGenerate);
+    const preset = args.preset as PresetName;
+    const config = { ...PRESETS[preset], ...(flags.seed === undefined ? {} : { seed: flags.seed }) };
+    const dir = flags.output ?? presetDir(preset);
+    if (isGenerated(dir) && !flags.force) {
+      this.say(`${dir} already holds a model; --force writes it again.\n`);
+      return { preset, dir, parameters: parameterCount(config), generated: false };
+    }
+    this.say(`Generating ${preset} (${(parameterCount(config) / 1e6).toFixed(1)}M parameters) into ${dir} ...\n`);
+    const { writeLlamaModel } = await import('../../lib/engine/generator/model_writer.js');
+    const written = writeLlamaModel(dir, preset, config);
+    this.say(`Done: ${(written.onnxBytes / 2 ** 20).toFixed(1)} MiB ONNX graph. Use it with --model-path ${dir}\n`);
+    return { preset, dir, parameters: written.parameters, generated: true };
+  }
+}

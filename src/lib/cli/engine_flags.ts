@@ -1,0 +1,33 @@
+import { Flags } from '@oclif/core';
+import type { EngineOptions } from '../engine/engine.js';
+import { ENGINE_DEFAULTS } from '../engine/engine.js';
+
+/** Flags of every command that starts the in-process engine. */
+export const engineFlags = {
+  'model-path': Flags.string({ description: 'Model directory (Hugging Face / onnx-community or onnxruntime-genai layout). Default: the embedded tiny model.', helpGroup: 'ENGINE' }),
+  device: Flags.option({ options: ['cpu', 'cuda'] as const, default: ENGINE_DEFAULTS.device, description: 'Execution provider. cuda needs the CUDA provider libraries (see README).', helpGroup: 'ENGINE' })(),
+  threads: Flags.integer({ min: 1, description: 'onnxruntime intra-op threads (default: all cores).', helpGroup: 'ENGINE' }),
+  'max-running-requests': Flags.integer({ min: 1, default: ENGINE_DEFAULTS.maxRunningRequests, description: 'Most requests in the running batch.', helpGroup: 'ENGINE' }),
+  'max-prefill-tokens': Flags.integer({ min: 1, default: ENGINE_DEFAULTS.maxPrefillTokens, description: 'Padded prompt tokens per prefill run; longer prompts are prefilled in chunks.', helpGroup: 'ENGINE' }),
+  'kv-cache-mb': Flags.integer({ min: 1, default: ENGINE_DEFAULTS.kvCacheMb, description: 'KV cache budget in MiB; requests wait in the queue when it is full.', helpGroup: 'ENGINE' }),
+};
+
+interface EngineFlagValues {
+  'model-path'?: string;
+  device: 'cpu' | 'cuda';
+  threads?: number;
+  'max-running-requests': number;
+  'max-prefill-tokens': number;
+  'kv-cache-mb': number;
+}
+
+export function engineOptions(flags: EngineFlagValues): EngineOptions {
+  return {
+    modelPath: flags['model-path'],
+    device: flags.device,
+    threads: flags.threads,
+    maxRunningRequests: flags['max-running-requests'],
+    maxPrefillTokens: flags['max-prefill-tokens'],
+    kvCacheMb: flags['kv-cache-mb'],
+  };
+}

@@ -1,0 +1,180 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { DeviceError, EngineClosedError, InferenceError, InvalidRequestError, ModelError, SglError } from '../errors.js';
+import type { FromWorker, GenerateRequest, RunnerInfo, SchedulerStats, ToWorker, WorkerConfig } from '../protocol.js';
+import type { ModelSpec } from './model_dir.js';
+import { loadModelSpec } from './model_dir.js';
+import { prepareRequest } from './request.js';
+import { RequestStream } from './request_stream.js';
+import { TextTokenizer } from './tokenizer.js';
+
+export type Device = 'cpu' | 'cuda';
+
+export interface EngineOptions {
+  /** A model directory; the embedded default model when absent. */
+  modelPath?: string;
+  device?: Device;
+  /** onnxruntime intra-op threads (default: all cores). */
+  threads?: number;
+  interOpThreads?: number;
+  maxRunningRequests?: number;
+  maxPrefillTokens?: number;
+  /** KV cache budget in MiB. */
+  kvCacheMb?: number;
+}
+
+export const ENGINE_DEFAULTS = {
+  device: 'cpu' as Device,
+  maxRunningRequests: 32,
+  maxPrefillTokens: 1024,
+  kvCacheMb: 1024,
+};
+
+const ERROR_KINDS: Record<string, new (message: string) => SglError> = { ModelError, DeviceError };
+
+/**
+ * Starts the scheduler thread. Built `.js` runs as it is; `.ts` sources (tests,
+ * bin/dev.js) are loaded through tsx, registered inside the worker because
+ * Node 20 does not pass loader hooks to worker threads.
+ */
+function spawnWorker(cfg: WorkerConfig): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData: cfg });
+  const source = new URL('./worker.ts', import.meta.url).href;
+  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: cfg });
+}
+
+/**
+ * The in-process inference engine: tokenization, detokenization and the
+ * public API on the calling thread; the scheduler and the onnxruntime session
+ * on a worker thread. Used by every sgl command.
+ */
+export class Engine {
+  private readonly streams = new Map<string, RequestStream>();
+  private latestStats: SchedulerStats = { running: 0, waiting: 0, kvTokens: 0, reservedTokens: 0 };
+  private closed: Error | null = null;
+
+  private constructor(
+    readonly spec: ModelSpec,
+    readonly info: RunnerInfo,
+    readonly tokenizer: TextTokenizer,
+    readonly device: Device,
+    private readonly worker: Worker,
+  ) {
+    worker.on('message', (msg: FromWorker) => this.onMessage(msg));
+    worker.on('error', (err) => this.close(new EngineClosedError(`The scheduler thread failed: ${err.message}`)));
+    worker.on('exit', () => this.close(new EngineClosedError('The engine has shut down.')));
+  }
+
+  static async create(options: EngineOptions = {}): Promise<Engine> {
+    const spec = loadModelSpec(options.modelPath);
+    const tokenizer = new TextTokenizer(spec);
+    const device = options.device ?? ENGINE_DEFAULTS.device;
+    const cfg: WorkerConfig = {
+      onnxPath: spec.onnxPath,
+      device,
+      intraOpThreads: options.threads ?? availableParallelism(),
+      interOpThreads: options.interOpThreads ?? 1,
+      contextLength: spec.contextLength,
+      kvCacheBytes: (options.kvCacheMb ?? ENGINE_DEFAULTS.kvCacheMb) * 2 ** 20,
+      limits: {
+        maxRunningRequests: options.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests,
+        maxPrefillTokens: options.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens,
+      },
+    };
+    const worker = spawnWorker(cfg);
+    const info = await new Promise<RunnerInfo>((resolve, reject) => {
+      const onMessage = (msg: FromWorker): void => {
+        if (msg.type === 'ready') resolve(msg.info);
+        else if (msg.type === 'fatal') reject(new (ERROR_KINDS[msg.kind] ?? SglError)(msg.message));
+      };
+      worker.once('message', onMessage);
+      worker.once('error', (err) => reject(new EngineClosedError(`The scheduler thread failed to start: ${err.message}`)));
+    }).catch(async (err) => {
+      await worker.terminate();
+      throw err;
+    });
+    if (spec.vocabSize !== null && spec.vocabSize !== info.vocabSize) {
+      await worker.terminate();
+      throw new ModelError(`The model's config says vocab_size ${spec.vocabSize} but its logits have ${info.vocabSize} entries.`);
+    }
+    return new Engine(spec, info, tokenizer, device, worker);
+  }
+
+  /**
+   * Starts a request. Invalid requests throw InvalidRequestError here, before
+   * anything reaches the scheduler. Breaking out of the iteration aborts it.
+   */
+  generate(req: GenerateRequest): RequestStream {
+    if (this.closed) throw this.closed;
+    const { worker, sampling } = prepareRequest(req, this.tokenizer, this.spec, this.info);
+    if (this.streams.has(worker.rid)) throw new InvalidRequestError(`A request with rid ${worker.rid} is already running.`, 'rid');
+    const stream = new RequestStream(worker.rid, worker.inputIds.length, sampling.stop, this.tokenizer, (rid) => this.abort(rid));
+    this.streams.set(worker.rid, stream);
+    this.post({ type: 'add', req: worker });
+    return stream;
+  }
+
+  /** Aborts a request: it leaves the queue or the running batch and frees its KV. */
+  abort(rid: string): void {
+    if (this.closed) return;
+    this.post({ type: 'abort', rid });
+  }
+
+  /** The scheduler's state after its latest step. */
+  stats(): SchedulerStats {
+    return this.latestStats;
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    const exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    this.post({ type: 'shutdown' });
+    const timer = setTimeout(() => void this.worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private post(msg: ToWorker): void {
+    this.worker.postMessage(msg);
+  }
+
+  private onMessage(msg: FromWorker): void {
+    switch (msg.type) {
+      case 'tokens':
+        this.latestStats = msg.stats;
+        for (const out of msg.outputs) {
+          const stream = this.streams.get(out.rid);
+          if (!stream) continue;
+          try {
+            stream.pushToken(out.token, out.finish);
+          } catch (err) {
+            // A detokenizer failure ends this request, never the engine.
+            stream.fail(new InferenceError(`Could not decode the output of request ${out.rid}: ${(err as Error).message}`));
+            this.abort(out.rid);
+          }
+          if (stream.done) this.streams.delete(out.rid);
+        }
+        break;
+      case 'finished':
+        this.streams.get(msg.rid)?.end(msg.reason);
+        this.streams.delete(msg.rid);
+        break;
+      case 'failed':
+        for (const rid of msg.rids) {
+          this.streams.get(rid)?.fail(new InferenceError(`onnxruntime failed while running request ${rid}: ${msg.message}`));
+          this.streams.delete(rid);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  private close(err: Error): void {
+    if (this.closed) return;
+    this.closed = err;
+    for (const stream of this.streams.values()) stream.fail(err);
+    this.streams.clear();
+  }
+}

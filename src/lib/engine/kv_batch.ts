@@ -1,0 +1,141 @@
+import type { Tensor } from 'onnxruntime-node';
+import type { ModelRunner, RowLogits } from './model_runner.js';
+
+type KvData = Float32Array | Uint16Array;
+
+/** A row of a batch: which request it is and the last token it produced or was given. */
+export interface BatchRow {
+  rid: string;
+  lastToken: number;
+}
+
+/**
+ * The running batch's KV cache in the decoder's dense layout
+ * [rows, kv_heads, length, head_dim], each row right-aligned (left padding).
+ * While membership is unchanged the model's present tensors are fed straight
+ * back as the next past; `repack` copies rows into a new layout only when
+ * rows join or leave.
+ */
+export class KvBatch<R extends BatchRow = BatchRow> {
+  private constructor(
+    readonly rows: R[],
+    private past: Tensor[] | null,
+    /** Padded length of the cache. */
+    private length: number,
+    /** Left padding of each row. */
+    private readonly pads: number[],
+  ) {}
+
+  static empty<R extends BatchRow>(): KvBatch<R> {
+    return new KvBatch<R>([], null, 0, []);
+  }
+
+  get size(): number {
+    return this.rows.length;
+  }
+
+  /** Cache tokens this batch holds, padding included. */
+  get kvTokens(): number {
+    return this.rows.length * this.length;
+  }
+
+  /** Tokens of row `r` held in the cache. */
+  rowLength(r: number): number {
+    return this.length - this.pads[r];
+  }
+
+  /**
+   * Runs the prompts of `rows` (left-padded to a common length) through the
+   * model, at most `chunkTokens` padded tokens per run (chunked prefill), and
+   * returns the batch with its cache and the last-position logits.
+   */
+  static async prefill<R extends BatchRow>(
+    runner: ModelRunner,
+    rows: R[],
+    prompts: readonly (readonly number[])[],
+    chunkTokens: number,
+  ): Promise<{ batch: KvBatch<R>; logits: RowLogits }> {
+    const n = rows.length;
+    const width = Math.max(...prompts.map((p) => p.length));
+    const pads = prompts.map((p) => width - p.length);
+    const chunk = Math.max(1, Math.floor(chunkTokens / n));
+    let past: Tensor[] | null = null;
+    let logits: RowLogits | null = null;
+    for (let start = 0; start < width; start += chunk) {
+      const end = Math.min(width, start + chunk);
+      const seq = end - start;
+      const inputIds = new BigInt64Array(n * seq);
+      const positionIds = new BigInt64Array(n * seq);
+      const attentionMask = new BigInt64Array(n * end);
+      for (let r = 0; r < n; r++) {
+        const prompt = prompts[r];
+        for (let j = start; j < end; j++) {
+          const k = j - pads[r];
+          if (k >= 0) {
+            inputIds[r * seq + j - start] = BigInt(prompt[k]);
+            positionIds[r * seq + j - start] = BigInt(k);
+          }
+        }
+        attentionMask.fill(1n, r * end + Math.min(pads[r], end), (r + 1) * end);
+      }
+      const out = await runner.forward({ batch: n, seq, inputIds, attentionMask, positionIds, past });
+      past = out.present;
+      logits = out.logits;
+    }
+    return { batch: new KvBatch<R>(rows, past, width, pads), logits: logits! };
+  }
+
+  /** One decode step: feeds each row's last token, keeps the present tensors as the new cache. */
+  async decode(runner: ModelRunner): Promise<RowLogits> {
+    const n = this.rows.length;
+    const total = this.length + 1;
+    const inputIds = new BigInt64Array(n);
+    const positionIds = new BigInt64Array(n);
+    const attentionMask = new BigInt64Array(n * total);
+    for (let r = 0; r < n; r++) {
+      inputIds[r] = BigInt(this.rows[r].lastToken);
+      positionIds[r] = BigInt(this.length - this.pads[r]);
+      attentionMask.fill(1n, r * total + this.pads[r], (r + 1) * total);
+    }
+    const out = await runner.forward({ batch: n, seq: 1, inputIds, attentionMask, positionIds, past: this.past });
+    this.past = out.present;
+    this.length = total;
+    return out.logits;
+  }
+
+  /**
+   * A new batch holding the chosen rows of several batches, in order, each
+   * right-aligned to the longest row. Leading columns that are padding in
+   * every row are dropped.
+   */
+  static repack<R extends BatchRow>(runner: ModelRunner, parts: readonly { batch: KvBatch<R>; keep: readonly number[] }[]): KvBatch<R> {
+    const rows: R[] = [];
+    const sources: { batch: KvBatch<R>; row: number }[] = [];
+    for (const { batch, keep } of parts) {
+      for (const r of keep) {
+        rows.push(batch.rows[r]);
+        sources.push({ batch, row: r });
+      }
+    }
+    if (rows.length === 0) return KvBatch.empty<R>();
+    const length = Math.max(...sources.map((s) => s.batch.rowLength(s.row)));
+    const pads = sources.map((s) => length - s.batch.rowLength(s.row));
+    const { kvHeads, headDim, pastNames } = runner.io;
+    const past: Tensor[] = [];
+    for (let t = 0; t < pastNames.length; t++) {
+      const dst = runner.newKvData(rows.length * kvHeads * length * headDim);
+      sources.forEach((s, i) => {
+        const src = s.batch.past![t].data as KvData;
+        const srcLen = s.batch.length;
+        const valid = s.batch.rowLength(s.row) * headDim;
+        for (let h = 0; h < kvHeads; h++) {
+          const from = ((s.row * kvHeads + h) * srcLen + s.batch.pads[s.row]) * headDim;
+          const to = ((i * kvHeads + h) * length + pads[i]) * headDim;
+          (dst as Float32Array).set((src as Float32Array).subarray(from, from + valid), to);
+        }
+      });
+      past.push(runner.kvTensor(dst, rows.length, length));
+    }
+    return new KvBatch<R>(rows, past, length, pads);
+  }
+}

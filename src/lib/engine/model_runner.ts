@@ -1,0 +1,209 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { InferenceSession, Tensor, TypedTensor } from 'onnxruntime-node';
+import { DeviceError, ModelError } from '../errors.js';
+import type { WorkerConfig } from '../protocol.js';
+import { halvesToFloats } from './fp16.js';
+
+type Ort = typeof import('onnxruntime-node');
+
+const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+const PRESENT = /^present\.(\d+)\.(key|value)$/;
+
+/** The decoder's interface as read from the session. */
+export interface DecoderIo {
+  numLayers: number;
+  kvHeads: number;
+  headDim: number;
+  kvType: 'float32' | 'float16';
+  logitsType: 'float32' | 'float16';
+  hasPositionIds: boolean;
+  hasUseCacheBranch: boolean;
+  pastNames: string[];
+  presentNames: string[];
+}
+
+/** Last-position logits of each row, widened to float32 when the model emits fp16. */
+export interface RowLogits {
+  data: Float32Array;
+  vocabSize: number;
+  /** Offset of row `r` in `data`. */
+  offset(row: number): number;
+}
+
+export interface ForwardInputs {
+  batch: number;
+  seq: number;
+  inputIds: BigInt64Array;
+  /** [batch, past + seq] */
+  attentionMask: BigInt64Array;
+  positionIds: BigInt64Array;
+  /** One tensor per past input, in `pastNames` order; null for an empty cache. */
+  past: readonly Tensor[] | null;
+}
+
+export interface ForwardOutputs {
+  logits: RowLogits;
+  present: Tensor[];
+}
+
+function cudaProviderPath(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = dirname(require.resolve('onnxruntime-node/package.json'));
+  return join(pkg, 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so');
+}
+
+export const CUDA_INSTALL_HINT =
+  'The CUDA execution provider ships separately from onnxruntime-node. On a machine with an NVIDIA GPU, CUDA 12 and cuDNN 9, ' +
+  'install it with: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --foreground-scripts (npm 11 also needs: npm install-scripts approve onnxruntime-node).';
+
+/** Reads the decoder's inputs and outputs and checks that the engine can drive them. */
+export function readDecoderIo(session: InferenceSession): DecoderIo {
+  const inputs = new Set(session.inputNames);
+  const outputs = new Set(session.outputNames);
+  const missing: string[] = [];
+  for (const name of ['input_ids', 'attention_mask']) if (!inputs.has(name)) missing.push(`input ${name}`);
+  if (!outputs.has('logits')) missing.push('output logits');
+  const pastNames = session.inputNames.filter((n) => PAST.test(n));
+  const numLayers = pastNames.length / 2;
+  if (pastNames.length === 0) missing.push('inputs past_key_values.{i}.key|value (the engine needs a decoder with a KV cache)');
+  const ordered: string[] = [];
+  const presentNames: string[] = [];
+  for (let l = 0; l < numLayers; l++) {
+    for (const kind of ['key', 'value']) {
+      const past = `past_key_values.${l}.${kind}`;
+      const present = `present.${l}.${kind}`;
+      if (!inputs.has(past)) missing.push(`input ${past}`);
+      if (!outputs.has(present)) missing.push(`output ${present}`);
+      ordered.push(past);
+      presentNames.push(present);
+    }
+  }
+  const extraPresent = session.outputNames.filter((n) => PRESENT.test(n) && !presentNames.includes(n));
+  if (extraPresent.length) missing.push(`inputs matching ${extraPresent.join(', ')}`);
+  const known = new Set(['input_ids', 'attention_mask', 'position_ids', 'use_cache_branch', ...ordered]);
+  const unknown = session.inputNames.filter((n) => !known.has(n));
+  if (missing.length || unknown.length) {
+    const parts = [];
+    if (missing.length) parts.push(`it lacks ${missing.join(', ')}`);
+    if (unknown.length) parts.push(`it has inputs the engine does not know how to feed: ${unknown.join(', ')}`);
+    throw new ModelError(`The ONNX model cannot be driven as a decoder with a KV cache: ${parts.join('; ')}.`);
+  }
+
+  const meta = (name: string, list: readonly InferenceSession.ValueMetadata[]) => list.find((m) => m.name === name);
+  const pastMeta = meta(ordered[0], session.inputMetadata);
+  const logitsMeta = meta('logits', session.outputMetadata);
+  if (!pastMeta?.isTensor || !logitsMeta?.isTensor) throw new ModelError('The ONNX model has non-tensor past_key_values or logits.');
+  const kvType = pastMeta.type;
+  const logitsType = logitsMeta.type;
+  if ((kvType !== 'float32' && kvType !== 'float16') || (logitsType !== 'float32' && logitsType !== 'float16')) {
+    throw new ModelError(`The engine drives float32 and float16 models; this one has ${kvType} past_key_values and ${logitsType} logits.`);
+  }
+  const [, kvHeads, , headDim] = pastMeta.shape;
+  if (typeof kvHeads !== 'number' || typeof headDim !== 'number') {
+    throw new ModelError(`past_key_values must have fixed kv_heads and head_dim dimensions; ${ordered[0]} has shape [${pastMeta.shape.join(', ')}].`);
+  }
+  return {
+    numLayers,
+    kvHeads,
+    headDim,
+    kvType,
+    logitsType,
+    hasPositionIds: inputs.has('position_ids'),
+    hasUseCacheBranch: inputs.has('use_cache_branch'),
+    pastNames: ordered,
+    presentNames,
+  };
+}
+
+/** One onnxruntime session of a decoder, run a batch at a time. */
+export class ModelRunner {
+  private readonly emptyPast = new Map<number, Tensor>();
+  private halfScratch = new Float32Array(0);
+
+  private constructor(
+    private readonly ort: Ort,
+    private readonly session: InferenceSession,
+    readonly io: DecoderIo,
+    readonly vocabSize: number,
+  ) {}
+
+  static async load(cfg: WorkerConfig): Promise<ModelRunner> {
+    const ort: Ort = await import('onnxruntime-node');
+    if (cfg.device === 'cuda' && !existsSync(cudaProviderPath())) {
+      throw new DeviceError(`--device cuda was asked for, but the CUDA execution provider is not installed (${cudaProviderPath()} is missing). ${CUDA_INSTALL_HINT}`);
+    }
+    let session: InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(cfg.onnxPath, {
+        executionProviders: [cfg.device],
+        intraOpNumThreads: cfg.intraOpThreads,
+        interOpNumThreads: cfg.interOpThreads,
+        graphOptimizationLevel: 'all',
+      });
+    } catch (err) {
+      const message = (err as Error).message;
+      if (cfg.device === 'cuda') throw new DeviceError(`onnxruntime could not start the CUDA execution provider: ${message}. ${CUDA_INSTALL_HINT}`);
+      throw new ModelError(`onnxruntime could not load ${cfg.onnxPath}: ${message}`);
+    }
+    const io = readDecoderIo(session);
+    const logitsShape = session.outputMetadata.find((m) => m.name === 'logits');
+    const vocab = logitsShape?.isTensor ? logitsShape.shape[2] : undefined;
+    if (typeof vocab !== 'number') throw new ModelError('The logits output must have a fixed vocabulary dimension [batch, seq, vocab].');
+    return new ModelRunner(ort, session, io, vocab);
+  }
+
+  /** A past tensor of length 0 for a batch of `batch` rows (no cache yet). */
+  private empty(batch: number): Tensor {
+    let t = this.emptyPast.get(batch);
+    if (!t) {
+      const data = this.io.kvType === 'float16' ? new Uint16Array(0) : new Float32Array(0);
+      t = new this.ort.Tensor(this.io.kvType, data, [batch, this.io.kvHeads, 0, this.io.headDim]);
+      this.emptyPast.set(batch, t);
+    }
+    return t;
+  }
+
+  /** Builds a past tensor from raw element data. */
+  kvTensor(data: Float32Array | Uint16Array, batch: number, length: number): Tensor {
+    return new this.ort.Tensor(this.io.kvType, data, [batch, this.io.kvHeads, length, this.io.headDim]);
+  }
+
+  newKvData(elements: number): Float32Array | Uint16Array {
+    return this.io.kvType === 'float16' ? new Uint16Array(elements) : new Float32Array(elements);
+  }
+
+  async forward(x: ForwardInputs): Promise<ForwardOutputs> {
+    const { Tensor } = this.ort;
+    const total = x.attentionMask.length / x.batch;
+    const feeds: Record<string, Tensor> = {
+      input_ids: new Tensor('int64', x.inputIds, [x.batch, x.seq]),
+      attention_mask: new Tensor('int64', x.attentionMask, [x.batch, total]),
+    };
+    if (this.io.hasPositionIds) feeds.position_ids = new Tensor('int64', x.positionIds, [x.batch, x.seq]);
+    if (this.io.hasUseCacheBranch) feeds.use_cache_branch = new Tensor('bool', Uint8Array.of(x.past ? 1 : 0), [1]);
+    const names = this.io.pastNames;
+    for (let i = 0; i < names.length; i++) feeds[names[i]] = x.past ? x.past[i] : this.empty(x.batch);
+
+    const out = await this.session.run(feeds);
+    const present = this.io.presentNames.map((n) => out[n]);
+    return { logits: this.lastLogits(out.logits, x.batch, x.seq), present };
+  }
+
+  private lastLogits(t: Tensor, batch: number, seq: number): RowLogits {
+    const vocab = this.vocabSize;
+    if (this.io.logitsType === 'float32') {
+      const data = (t as TypedTensor<'float32'>).data;
+      return { data, vocabSize: vocab, offset: (row) => (row * seq + seq - 1) * vocab };
+    }
+    if (this.halfScratch.length < batch * vocab) this.halfScratch = new Float32Array(batch * vocab);
+    const halves = (t as TypedTensor<'float16'>).data as unknown as Uint16Array;
+    for (let r = 0; r < batch; r++) halvesToFloats(halves, (r * seq + seq - 1) * vocab, this.halfScratch.subarray(r * vocab), vocab);
+    return { data: this.halfScratch, vocabSize: vocab, offset: (row) => row * vocab };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

@@ -1,0 +1,121 @@
+import { randomInt, randomUUID } from 'node:crypto';
+import { InvalidRequestError } from '../errors.js';
+import type { GenerateRequest, RunnerInfo, SamplingParams, WorkerRequest } from '../protocol.js';
+import type { ModelSpec } from './model_dir.js';
+import type { TextTokenizer } from './tokenizer.js';
+
+/** max_tokens when the request does not say (SGLang's default for max_new_tokens). */
+export const DEFAULT_MAX_TOKENS = 128;
+const MAX_STOP_STRINGS = 16;
+
+export interface PreparedRequest {
+  worker: WorkerRequest;
+  sampling: SamplingParams;
+}
+
+const SAMPLING_KEYS = new Set(['maxTokens', 'temperature', 'topP', 'topK', 'seed', 'stop', 'stopTokenIds', 'ignoreEos']);
+
+function fail(message: string, param: string, code = 'invalid_request'): never {
+  throw new InvalidRequestError(message, param, code);
+}
+
+function integer(value: unknown, param: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${param} must be an integer, got ${JSON.stringify(value)}.`, param);
+  if (value < min || value > max) fail(`${param} must be between ${min} and ${max}, got ${value}.`, param);
+  return value;
+}
+
+function finite(value: unknown, param: string, min: number, max: number, minExclusive = false): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${param} must be a number, got ${JSON.stringify(value)}.`, param);
+  if (value < min || value > max || (minExclusive && value === min)) {
+    fail(`${param} must be ${minExclusive ? 'greater than' : 'at least'} ${min} and at most ${max}, got ${value}.`, param);
+  }
+  return value;
+}
+
+function tokenIds(value: unknown, param: string, vocab: number): number[] {
+  if (!Array.isArray(value)) fail(`${param} must be an array of token ids.`, param);
+  return value.map((v, i) => integer(v, `${param}[${i}]`, 0, vocab - 1));
+}
+
+/**
+ * Checks a request and turns it into what the scheduler runs. Every problem
+ * is an InvalidRequestError naming the field, raised before anything reaches
+ * the worker.
+ */
+export function prepareRequest(req: GenerateRequest, tokenizer: TextTokenizer, spec: ModelSpec, info: RunnerInfo): PreparedRequest {
+  if (typeof req !== 'object' || req === null) fail('The request must be an object.', 'request');
+  const vocab = info.vocabSize;
+  const sources = (['prompt', 'inputIds', 'messages'] as const).filter((k) => req[k] !== undefined);
+  if (sources.length !== 1) fail('Give exactly one of prompt, inputIds or messages.', sources[1] ?? 'prompt');
+
+  let inputIds: number[];
+  if (req.prompt !== undefined) {
+    if (typeof req.prompt !== 'string') fail('prompt must be a string.', 'prompt');
+    inputIds = tokenizer.encode(req.prompt);
+  } else if (req.inputIds !== undefined) {
+    inputIds = tokenIds(req.inputIds, 'inputIds', vocab);
+  } else {
+    const messages = req.messages;
+    if (!Array.isArray(messages) || messages.length === 0) fail('messages must be a non-empty array.', 'messages');
+    messages.forEach((m, i) => {
+      if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || typeof m.content !== 'string') {
+        fail(`messages[${i}] must be an object with string role and content.`, `messages[${i}]`);
+      }
+    });
+    inputIds = tokenizer.applyChatTemplate(messages);
+  }
+  if (inputIds.length === 0) fail('The prompt is empty: it must hold at least one token.', 'prompt');
+
+  const s = req.sampling ?? {};
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) fail('sampling must be an object.', 'sampling');
+  for (const key of Object.keys(s)) if (!SAMPLING_KEYS.has(key)) fail(`Unknown sampling parameter ${key}.`, key);
+
+  const context = spec.contextLength;
+  const room = context - inputIds.length;
+  if (room < 1) {
+    fail(`The prompt has ${inputIds.length} tokens, but the model's context length is ${context}; shorten the prompt.`, 'prompt', 'context_length_exceeded');
+  }
+  const maxTokens = s.maxTokens === undefined ? Math.min(DEFAULT_MAX_TOKENS, room) : integer(s.maxTokens, 'maxTokens', 1, context);
+  if (inputIds.length + maxTokens > context) {
+    fail(`This model's context length is ${context} tokens, but the prompt (${inputIds.length}) plus maxTokens (${maxTokens}) asks for ${inputIds.length + maxTokens}; lower maxTokens or shorten the prompt.`, 'maxTokens', 'context_length_exceeded');
+  }
+  if (inputIds.length + maxTokens > info.limits.maxTotalTokens) {
+    fail(`The request needs ${inputIds.length + maxTokens} KV cache tokens but the engine's KV budget holds ${info.limits.maxTotalTokens}; raise the KV cache budget or lower maxTokens.`, 'maxTokens');
+  }
+
+  let stop: string[] = [];
+  if (s.stop !== undefined) {
+    const list: unknown[] = typeof s.stop === 'string' ? [s.stop] : Array.isArray(s.stop) ? s.stop : fail('stop must be a string or an array of strings.', 'stop');
+    if (list.length > MAX_STOP_STRINGS) fail(`stop takes at most ${MAX_STOP_STRINGS} strings.`, 'stop');
+    stop = list.map((v, i) => (typeof v === 'string' && v.length > 0 ? v : fail(`stop[${i}] must be a non-empty string.`, 'stop')));
+  }
+  const ignoreEos = s.ignoreEos === undefined ? false : typeof s.ignoreEos === 'boolean' ? s.ignoreEos : fail('ignoreEos must be a boolean.', 'ignoreEos');
+  const sampling: SamplingParams = {
+    maxTokens,
+    temperature: s.temperature === undefined ? 1 : finite(s.temperature, 'temperature', 0, 100),
+    topP: s.topP === undefined ? 1 : finite(s.topP, 'topP', 0, 1, true),
+    topK: s.topK === undefined ? 0 : integer(s.topK, 'topK', -1, vocab) === -1 ? 0 : (s.topK as number),
+    seed: s.seed === undefined || s.seed === null ? null : integer(s.seed, 'seed', 0, 2 ** 32 - 1),
+    stop,
+    stopTokenIds: s.stopTokenIds === undefined ? [] : tokenIds(s.stopTokenIds, 'stopTokenIds', vocab),
+    ignoreEos,
+  };
+
+  const rid = req.rid ?? randomUUID().replaceAll('-', '');
+  if (typeof rid !== 'string' || rid.length === 0) fail('rid must be a non-empty string.', 'rid');
+  const stopTokenIds = ignoreEos ? [...sampling.stopTokenIds] : [...new Set([...sampling.stopTokenIds, ...spec.eosTokenIds])];
+  return {
+    sampling,
+    worker: {
+      rid,
+      inputIds,
+      maxTokens,
+      temperature: sampling.temperature,
+      topP: sampling.topP,
+      topK: sampling.topK,
+      seed: sampling.seed ?? randomInt(2 ** 32 - 1),
+      stopTokenIds,
+    },
+  };
+}

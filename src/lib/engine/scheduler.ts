@@ -1,0 +1,74 @@
+import type { EngineLimits } from '../protocol.js';
+
+/** What the scheduler needs to know of a request to admit it. */
+export interface Schedulable {
+  rid: string;
+  promptLength: number;
+  maxTokens: number;
+}
+
+/** Cache tokens a request may come to hold: its prompt and every token it may generate. */
+export function reservation(r: Schedulable): number {
+  return r.promptLength + r.maxTokens;
+}
+
+/**
+ * The admission policy: a FIFO waiting queue, a cap on running requests, a
+ * prefill token budget per run, and a KV budget. The running batch is dense
+ * (rows × longest row), so a request is admitted only if every row could
+ * grow to the longest reservation without the batch passing the KV budget:
+ * the cache never outgrows its budget and no request has to be retracted.
+ */
+export class Scheduler<R extends Schedulable> {
+  private readonly queue: R[] = [];
+
+  constructor(readonly limits: EngineLimits) {}
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  enqueue(req: R): void {
+    this.queue.push(req);
+  }
+
+  /** Removes a waiting request; returns it, or undefined if it was not waiting. */
+  remove(rid: string): R | undefined {
+    const i = this.queue.findIndex((r) => r.rid === rid);
+    return i < 0 ? undefined : this.queue.splice(i, 1)[0];
+  }
+
+  /** Cache tokens the running requests have reserved in the dense layout. */
+  reserved(running: readonly Schedulable[]): number {
+    let longest = 0;
+    for (const r of running) longest = Math.max(longest, reservation(r));
+    return running.length * longest;
+  }
+
+  /**
+   * Takes the requests to prefill next, first come first served. It stops at
+   * the first request that does not fit, so a long prompt is not passed over
+   * forever by shorter ones behind it.
+   */
+  admit(running: readonly Schedulable[]): R[] {
+    const { maxRunningRequests, maxTotalTokens, maxPrefillTokens } = this.limits;
+    let rows = running.length;
+    let longest = 0;
+    for (const r of running) longest = Math.max(longest, reservation(r));
+    let widest = 0;
+    let taken = 0;
+    for (const req of this.queue) {
+      const nextLongest = Math.max(longest, reservation(req));
+      const nextWidest = Math.max(widest, req.promptLength);
+      if (rows + 1 > maxRunningRequests) break;
+      if ((rows + 1) * nextLongest > maxTotalTokens) break;
+      // A prompt longer than the budget runs alone, in chunks.
+      if (taken > 0 && (taken + 1) * nextWidest > maxPrefillTokens) break;
+      rows++;
+      taken++;
+      longest = nextLongest;
+      widest = nextWidest;
+    }
+    return this.queue.splice(0, taken);
+  }
+}

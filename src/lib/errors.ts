@@ -1,0 +1,36 @@
+/**
+ * Typed errors for everything a user can get wrong. Each carries the exit
+ * code the CLI maps it to and a message that says what was wrong and what
+ * to do about it.
+ */
+export class SglError extends Error {
+  readonly exitCode: number = 1;
+
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A model directory that is missing, incomplete, or has a graph the engine cannot drive. */
+export class ModelError extends SglError {}
+
+/** A device or execution provider that cannot be used. */
+export class DeviceError extends SglError {}
+
+/** A generate request that is invalid; `param` names the offending field. */
+export class InvalidRequestError extends SglError {
+  constructor(
+    message: string,
+    readonly param: string | null = null,
+    readonly code: string = 'invalid_request',
+  ) {
+    super(message);
+  }
+}
+
+/** The engine was shut down or its worker died. */
+export class EngineClosedError extends SglError {}
+
+/** onnxruntime failed while running a batch. */
+export class InferenceError extends SglError {}

@@ -1,0 +1,116 @@
+/**
+ * The request and result types that cross thread boundaries: the public
+ * Engine API and the messages between the main thread (tokenizer manager)
+ * and the scheduler worker.
+ */
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+export interface SamplingParams {
+  maxTokens: number;
+  /** 0 means greedy. */
+  temperature: number;
+  /** 1 disables nucleus sampling. */
+  topP: number;
+  /** 0 disables top-k. */
+  topK: number;
+  seed: number | null;
+  stop: readonly string[];
+  stopTokenIds: readonly number[];
+  ignoreEos: boolean;
+}
+
+/** What a caller asks for: exactly one of prompt, inputIds or messages. */
+export interface GenerateRequest {
+  rid?: string;
+  prompt?: string;
+  inputIds?: readonly number[];
+  messages?: readonly ChatMessage[];
+  sampling?: Partial<SamplingParams>;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** One step of a request's output. The last chunk has a finishReason. */
+export interface GenerateChunk {
+  rid: string;
+  tokenIds: number[];
+  /** Text that became final with this chunk (never half a character). */
+  text: string;
+  finishReason: FinishReason | null;
+  usage: Usage;
+}
+
+/** A request as the scheduler sees it: tokens in, limits, sampling. */
+export interface WorkerRequest {
+  rid: string;
+  inputIds: number[];
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  seed: number;
+  stopTokenIds: number[];
+}
+
+export interface EngineLimits {
+  maxRunningRequests: number;
+  /** Padded tokens one prefill run may take; longer prompts are prefilled in chunks of this size. */
+  maxPrefillTokens: number;
+  /** KV cache budget in tokens of the dense batch (rows × padded length). */
+  maxTotalTokens: number;
+}
+
+export interface WorkerConfig {
+  onnxPath: string;
+  device: 'cpu' | 'cuda';
+  intraOpThreads: number;
+  interOpThreads: number;
+  contextLength: number;
+  kvCacheBytes: number;
+  limits: Omit<EngineLimits, 'maxTotalTokens'>;
+}
+
+/** What the worker learned from the onnxruntime session. */
+export interface RunnerInfo {
+  numLayers: number;
+  kvHeads: number;
+  headDim: number;
+  kvType: 'float32' | 'float16';
+  vocabSize: number;
+  hasPositionIds: boolean;
+  kvBytesPerToken: number;
+  limits: EngineLimits;
+}
+
+export interface TokenOutput {
+  rid: string;
+  token: number;
+  finish: FinishReason | null;
+}
+
+export interface SchedulerStats {
+  running: number;
+  waiting: number;
+  /** Rows × padded length of the current KV batch. */
+  kvTokens: number;
+  /** Reserved KV tokens of admitted requests (their worst case). */
+  reservedTokens: number;
+}
+
+export type ToWorker = { type: 'add'; req: WorkerRequest } | { type: 'abort'; rid: string } | { type: 'shutdown' };
+
+export type FromWorker =
+  | { type: 'ready'; info: RunnerInfo }
+  | { type: 'tokens'; outputs: TokenOutput[]; stats: SchedulerStats }
+  | { type: 'finished'; rid: string; reason: FinishReason }
+  | { type: 'failed'; rids: string[]; message: string }
+  | { type: 'fatal'; message: string; kind: string };
