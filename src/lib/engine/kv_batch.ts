@@ -58,7 +58,7 @@ export class KvBatch<R extends BatchRow = BatchRow> {
     const n = rows.length;
     const width = Math.max(...prompts.map((p) => p.length));
     const pads = prompts.map((p) => width - p.length);
-    const chunk = Math.max(1, Math.floor(chunkTokens / n));
+    const chunk = runner.io.chunkedPrefill ? Math.max(1, Math.floor(chunkTokens / n)) : width;
     let past: Tensor[] | null = null;
     let logits: RowLogits | null = null;
     for (let start = 0; start < width; start += chunk) {

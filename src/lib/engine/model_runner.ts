@@ -22,6 +22,8 @@ export interface DecoderIo {
   hasUseCacheBranch: boolean;
   pastNames: string[];
   presentNames: string[];
+  /** Whether a multi-token run on top of a past works (some exports take only prompts or single steps). */
+  chunkedPrefill: boolean;
 }
 
 /** Last-position logits of each row, widened to float32 when the model emits fp16. */
@@ -114,6 +116,7 @@ export function readDecoderIo(session: InferenceSession): DecoderIo {
     hasUseCacheBranch: inputs.has('use_cache_branch'),
     pastNames: ordered,
     presentNames,
+    chunkedPrefill: true,
   };
 }
 
@@ -151,7 +154,26 @@ export class ModelRunner {
     const logitsShape = session.outputMetadata.find((m) => m.name === 'logits');
     const vocab = logitsShape?.isTensor ? logitsShape.shape[2] : undefined;
     if (typeof vocab !== 'number') throw new ModelError('The logits output must have a fixed vocabulary dimension [batch, seq, vocab].');
-    return new ModelRunner(ort, session, io, vocab);
+    const runner = new ModelRunner(ort, session, io, vocab);
+    io.chunkedPrefill = await runner.probeChunkedPrefill();
+    return runner;
+  }
+
+  /**
+   * Runs two tokens on top of a one-token past. onnxruntime-genai exports
+   * reject that (their mask subgraph expects a prompt or a single step);
+   * for them a long prompt is prefilled in one run instead of in chunks.
+   */
+  private async probeChunkedPrefill(): Promise<boolean> {
+    const ids = (n: number): BigInt64Array => new BigInt64Array(n);
+    const ones = (n: number): BigInt64Array => new BigInt64Array(n).fill(1n);
+    try {
+      const first = await this.forward({ batch: 1, seq: 1, inputIds: ids(1), attentionMask: ones(1), positionIds: ids(1), past: null }, true);
+      await this.forward({ batch: 1, seq: 2, inputIds: ids(2), attentionMask: ones(3), positionIds: BigInt64Array.of(1n, 2n), past: first.present }, true);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** A past tensor of length 0 for a batch of `batch` rows (no cache yet). */
@@ -174,7 +196,8 @@ export class ModelRunner {
     return this.io.kvType === 'float16' ? new Uint16Array(elements) : new Float32Array(elements);
   }
 
-  async forward(x: ForwardInputs): Promise<ForwardOutputs> {
+  /** `quiet` keeps onnxruntime from logging an expected failure (the capability probe). */
+  async forward(x: ForwardInputs, quiet = false): Promise<ForwardOutputs> {
     const { Tensor } = this.ort;
     const total = x.attentionMask.length / x.batch;
     const feeds: Record<string, Tensor> = {
@@ -186,7 +209,7 @@ export class ModelRunner {
     const names = this.io.pastNames;
     for (let i = 0; i < names.length; i++) feeds[names[i]] = x.past ? x.past[i] : this.empty(x.batch);
 
-    const out = await this.session.run(feeds);
+    const out = await (quiet ? this.session.run(feeds, { logSeverityLevel: 4 }) : this.session.run(feeds));
     const present = this.io.presentNames.map((n) => out[n]);
     return { logits: this.lastLogits(out.logits, x.batch, x.seq), present };
   }

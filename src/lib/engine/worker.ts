@@ -96,6 +96,7 @@ class SchedulerWorker {
     });
     this.aborted.clear();
     this.batch = KvBatch.repack(this.runner, [{ batch: this.batch, keep }]);
+    this.report([]);
   }
 
   private async prefill(admitted: LiveRequest[]): Promise<void> {

@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/lib/engine/engine.js';
+import type { GenerateRequest } from '../../src/lib/protocol.js';
+import { collect } from '../helpers/collect.js';
+import { SHARED_MODEL, TINY_MODEL, hasSharedModel } from '../helpers/models.js';
+
+const PROMPTS = [
+  'Hello',
+  'The quick brown fox jumps over the lazy dog near the river bank',
+  'In a hole in the ground there lived',
+  'Once upon a time, in a land far, far away, there was a small village where everybody knew everybody else',
+  'One two three',
+  'A',
+];
+
+function greedy(prompt: string, maxTokens: number): GenerateRequest {
+  return { prompt, sampling: { temperature: 0, maxTokens, ignoreEos: true } };
+}
+
+for (const [name, modelPath] of [
+  ['generated tiny model (fp32 KV)', TINY_MODEL],
+  ['third-party fp16 export', SHARED_MODEL],
+] as const) {
+  describe.runIf(modelPath === TINY_MODEL || hasSharedModel)(`continuous batching on the ${name}`, () => {
+    let engine: Engine;
+    beforeAll(async () => {
+      engine = await Engine.create({ modelPath, maxRunningRequests: 4, maxPrefillTokens: 64 });
+    });
+    afterAll(() => engine?.shutdown());
+
+    it('batched greedy output equals unbatched, with mixed prompt lengths and requests arriving mid-flight', async () => {
+      const lengths = PROMPTS.map((_, i) => 12 + 5 * i);
+      const alone: number[][] = [];
+      for (let i = 0; i < PROMPTS.length; i++) alone.push((await collect(engine, greedy(PROMPTS[i], lengths[i]))).tokens);
+
+      // Two requests start together; each further one starts when the previous
+      // one has produced a few tokens, so it joins a batch already decoding.
+      // More requests than running slots means some wait in the queue.
+      const results: Promise<number[]>[] = [];
+      let peakRunning = 0;
+      const start = (i: number): void => {
+        if (i >= PROMPTS.length) return;
+        let started = false;
+        results[i] = collect(engine, greedy(PROMPTS[i], lengths[i]), (_, n) => {
+          peakRunning = Math.max(peakRunning, engine.stats().running);
+          if (n === 3 && !started) {
+            started = true;
+            start(i + 1);
+          }
+        }).then((r) => r.tokens);
+      };
+      start(0);
+      const batched = [];
+      for (let i = 0; i < PROMPTS.length; i++) {
+        while (!results[i]) await new Promise((r) => setTimeout(r, 1));
+        batched.push(await results[i]);
+      }
+      expect(batched).toEqual(alone);
+      expect(peakRunning).toBeGreaterThanOrEqual(3);
+      expect(alone.map((t) => t.length)).toEqual(lengths);
+    });
+
+    it('a prompt longer than the prefill budget is prefilled in chunks with the same result', async () => {
+      const long = PROMPTS.join(' ') + ' ' + PROMPTS.join(' ');
+      const chunked = await collect(engine, greedy(long, 10));
+      const whole = await Engine.create({ modelPath, maxPrefillTokens: 4096 });
+      try {
+        expect(engine.tokenizer.encode(long).length).toBeGreaterThan(64);
+        expect(chunked.tokens).toEqual((await collect(whole, greedy(long, 10))).tokens);
+      } finally {
+        await whole.shutdown();
+      }
+    });
+  });
+}
