@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../../lib/cli/engine_flags.js';
+import { numberFlag } from '../../lib/cli/number_flag.js';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
 import type { GenerationResult } from '../../lib/engine/timed_generation.js';
 import { formatGeneration } from '../../lib/report/generation_report.js';
@@ -19,8 +20,8 @@ export default class Trace extends SglCommand {
   static override flags = {
     ...engineFlags,
     'max-tokens': Flags.integer({ min: 1, default: 32, description: 'Most tokens to generate.' }),
-    temperature: Flags.custom<number>({ parse: async (v) => parseNonNegative(v, 'temperature'), default: 0, description: 'Sampling temperature; 0 is greedy.' })(),
-    'top-p': Flags.custom<number>({ parse: async (v) => parseNonNegative(v, 'top-p'), description: 'Nucleus sampling mass (0, 1].' })(),
+    temperature: numberFlag({ min: 0, default: 0, description: 'Sampling temperature; 0 is greedy.' }),
+    'top-p': numberFlag({ min: 0, exclusiveMin: true, max: 1, description: 'Nucleus sampling mass (0, 1].' }),
     'top-k': Flags.integer({ min: 0, description: 'Sample from the k most likely tokens (0: off).' }),
     seed: Flags.integer({ min: 0, description: 'Seed; the same seed gives the same tokens.' }),
     stop: Flags.string({ multiple: true, description: 'Stop when this text appears (repeatable).' }),
@@ -57,10 +58,4 @@ export default class Trace extends SglCommand {
       await engine.shutdown();
     }
   }
-}
-
-function parseNonNegative(value: string, name: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${value}.`);
-  return n;
 }

@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { InferenceSession, Tensor, TypedTensor } from 'onnxruntime-node';
+import type * as OrtModule from 'onnxruntime-node';
 import { DeviceError, ModelError } from '../errors.js';
 import type { WorkerConfig } from '../protocol.js';
 import { halvesToFloats } from './fp16.js';
 
-type Ort = typeof import('onnxruntime-node');
+type Ort = typeof OrtModule;
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
 const PRESENT = /^present\.(\d+)\.(key|value)$/;

@@ -1,0 +1,101 @@
+/**
+ * What the engine is measured against: a bare onnxruntime greedy loop (no
+ * scheduler, no worker, no tokenizer in the loop) and @huggingface/transformers
+ * text generation, both on the same model directory and session options.
+ */
+import * as ort from 'onnxruntime-node';
+import type { DecoderIo } from '../src/lib/engine/model_runner.js';
+import { readDecoderIo } from '../src/lib/engine/model_runner.js';
+
+export interface SessionSettings {
+  intraOpThreads: number;
+  interOpThreads: number;
+}
+
+export interface LoopResult {
+  tokens: number[];
+  /** Tokens after the first, per second of decode steps. */
+  decodeTokensPerSecond: number;
+  totalMs: number;
+}
+
+/** Greedy decoding of one prompt, feeding `present` straight back as `past`. */
+export class BareOrtLoop {
+  private constructor(private readonly session: ort.InferenceSession, private readonly io: DecoderIo) {}
+
+  static async load(onnxPath: string, s: SessionSettings): Promise<BareOrtLoop> {
+    const session = await ort.InferenceSession.create(onnxPath, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: s.intraOpThreads,
+      interOpNumThreads: s.interOpThreads,
+      graphOptimizationLevel: 'all',
+    });
+    return new BareOrtLoop(session, readDecoderIo(session));
+  }
+
+  async generate(prompt: number[], maxTokens: number): Promise<LoopResult> {
+    const { io } = this;
+    const start = performance.now();
+    const kvType = io.kvType;
+    let past: Record<string, ort.Tensor> = {};
+    for (const name of io.pastNames) {
+      past[name] = new ort.Tensor(kvType, kvType === 'float16' ? new Uint16Array(0) : new Float32Array(0), [1, io.kvHeads, 0, io.headDim]);
+    }
+    let ids = prompt.map(BigInt);
+    let pos = 0;
+    const tokens: number[] = [];
+    let decodeStart = 0;
+    for (let step = 0; step < maxTokens; step++) {
+      const n = ids.length;
+      const feeds: Record<string, ort.Tensor> = {
+        input_ids: new ort.Tensor('int64', BigInt64Array.from(ids), [1, n]),
+        attention_mask: new ort.Tensor('int64', new BigInt64Array(pos + n).fill(1n), [1, pos + n]),
+        ...past,
+      };
+      if (io.hasPositionIds) feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(pos + i)), [1, n]);
+      const out = await this.session.run(feeds);
+      const logits = out.logits;
+      const vocab = logits.dims[2];
+      const data = logits.data as Float32Array;
+      let best = 0;
+      const off = (n - 1) * vocab;
+      for (let v = 1; v < vocab; v++) if (data[off + v] > data[off + best]) best = v;
+      tokens.push(best);
+      if (step === 0) decodeStart = performance.now();
+      past = {};
+      io.pastNames.forEach((name, i) => (past[name] = out[io.presentNames[i]]));
+      pos += n;
+      ids = [BigInt(best)];
+    }
+    const end = performance.now();
+    return { tokens, decodeTokensPerSecond: ((maxTokens - 1) * 1000) / (end - decodeStart), totalMs: end - start };
+  }
+}
+
+/** @huggingface/transformers' generate() on the same directory, offline. */
+export class TransformersJs {
+  private constructor(
+    private readonly tokenizer: (text: string) => Record<string, unknown>,
+    private readonly model: { generate(args: Record<string, unknown>): Promise<unknown> },
+  ) {}
+
+  static async load(modelDir: string, s: SessionSettings): Promise<TransformersJs> {
+    const tjs = await import('@huggingface/transformers');
+    tjs.env.allowRemoteModels = false;
+    tjs.env.allowLocalModels = true;
+    const tokenizer = await tjs.AutoTokenizer.from_pretrained(modelDir);
+    const model = await tjs.AutoModelForCausalLM.from_pretrained(modelDir, {
+      dtype: 'fp32',
+      device: 'cpu',
+      session_options: { intraOpNumThreads: s.intraOpThreads, interOpNumThreads: s.interOpThreads, graphOptimizationLevel: 'all' },
+    });
+    return new TransformersJs((text) => tokenizer(text) as Record<string, unknown>, model as never);
+  }
+
+  /** Greedy generation of exactly `maxTokens` tokens; resolves to the wall time in ms. */
+  async generate(prompt: string, maxTokens: number): Promise<number> {
+    const start = performance.now();
+    await this.model.generate({ ...this.tokenizer(prompt), max_new_tokens: maxTokens, min_new_tokens: maxTokens, do_sample: false });
+    return performance.now() - start;
+  }
+}
