@@ -59,6 +59,26 @@ export interface WorkerRequest {
   topK: number;
   seed: number;
   stopTokenIds: number[];
+  /** How the worker traces its side of the request; null when nothing is recorded. */
+  trace: WorkerTraceContext | null;
+}
+
+/** The request's trace context as it crosses to the worker. */
+export interface WorkerTraceContext {
+  /** W3C traceparent of the request's trace, so both threads' records land in one trace. */
+  traceparent: string;
+  /** The request's span level, fixed when it started (0 when it is not sampled). */
+  level: 0 | 1 | 2 | 3;
+  metrics: boolean;
+  /** When the main thread handed the request over (clock ms, see tracing/clock.ts). */
+  dispatchedAt: number;
+}
+
+/** What the worker recorded for one request, sent back when the request ends there. */
+export interface RequestRecords {
+  rid: string;
+  traceparent: string;
+  records: Float64Array;
 }
 
 export interface EngineLimits {
@@ -77,6 +97,10 @@ export interface WorkerConfig {
   contextLength: number;
   kvCacheBytes: number;
   limits: Omit<EngineLimits, 'maxTotalTokens'>;
+  /** The main thread's performance.timeOrigin: the worker puts its timestamps on the same base. */
+  timeOrigin: number;
+  /** Trace modules that are on (names from tracing/stages.ts). */
+  traceModules: string[];
 }
 
 /** What the worker learned from the onnxruntime session. */
@@ -110,7 +134,8 @@ export type ToWorker = { type: 'add'; req: WorkerRequest } | { type: 'abort'; ri
 
 export type FromWorker =
   | { type: 'ready'; info: RunnerInfo }
-  | { type: 'tokens'; outputs: TokenOutput[]; stats: SchedulerStats }
-  | { type: 'finished'; rid: string; reason: FinishReason }
-  | { type: 'failed'; rids: string[]; message: string }
+  /** `sentAt`: when the worker handed these tokens over; `traces`: records of requests that ended in this step. */
+  | { type: 'tokens'; outputs: TokenOutput[]; stats: SchedulerStats; sentAt: number; traces: RequestRecords[] }
+  | { type: 'finished'; rid: string; reason: FinishReason; trace: RequestRecords | null }
+  | { type: 'failed'; rids: string[]; message: string; traces: RequestRecords[] }
   | { type: 'fatal'; message: string; kind: string };

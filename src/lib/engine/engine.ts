@@ -7,6 +7,13 @@ import { loadModelSpec } from './model_dir.js';
 import { prepareRequest } from './request.js';
 import { RequestStream } from './request_stream.js';
 import { TextTokenizer } from './tokenizer.js';
+import { now } from '../tracing/clock.js';
+import { S } from '../tracing/stages.js';
+import { parseTraceparent } from '../tracing/traceparent.js';
+import { Tracing } from '../tracing/tracing.js';
+import { SGL_VERSION } from '../version.js';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -21,7 +28,17 @@ export interface EngineOptions {
   maxPrefillTokens?: number;
   /** KV cache budget in MiB. */
   kvCacheMb?: number;
+  /** Tracing and metrics; off when absent. */
+  tracing?: Tracing;
 }
+
+/** Where a request comes from, for tracing: the caller's W3C trace context. */
+export interface RequestContext {
+  traceparent?: string;
+  tracestate?: string;
+}
+
+const NO_TRACING = new Tracing();
 
 export const ENGINE_DEFAULTS = {
   device: 'cpu' as Device,
@@ -44,6 +61,12 @@ function spawnWorker(cfg: WorkerConfig): Worker {
   return new Worker(bootstrap, { eval: true, workerData: cfg });
 }
 
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 /**
  * The in-process inference engine: tokenization, detokenization and the
  * public API on the calling thread; the scheduler and the onnxruntime session
@@ -60,6 +83,7 @@ export class Engine {
     readonly tokenizer: TextTokenizer,
     readonly device: Device,
     private readonly worker: Worker,
+    readonly tracing: Tracing,
   ) {
     worker.on('message', (msg: FromWorker) => this.onMessage(msg));
     worker.on('error', (err) => this.close(new EngineClosedError(`The scheduler thread failed: ${err.message}`)));
@@ -77,6 +101,8 @@ export class Engine {
       interOpThreads: options.interOpThreads ?? 1,
       contextLength: spec.contextLength,
       kvCacheBytes: (options.kvCacheMb ?? ENGINE_DEFAULTS.kvCacheMb) * 2 ** 20,
+      timeOrigin: performance.timeOrigin,
+      traceModules: [...(options.tracing?.modules ?? [])],
       limits: {
         maxRunningRequests: options.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests,
         maxPrefillTokens: options.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens,
@@ -98,18 +124,40 @@ export class Engine {
       await worker.terminate();
       throw new ModelError(`The model's config says vocab_size ${spec.vocabSize} but its logits have ${info.vocabSize} entries.`);
     }
-    return new Engine(spec, info, tokenizer, device, worker);
+    const tracing = options.tracing ?? NO_TRACING;
+    await tracing.attach({
+      model: { id: spec.id, dir: spec.dir, onnxPath: spec.onnxPath },
+      device,
+      version: SGL_VERSION,
+      engine: { intraOpThreads: cfg.intraOpThreads, interOpThreads: cfg.interOpThreads, ...info.limits, kvCacheMb: options.kvCacheMb ?? ENGINE_DEFAULTS.kvCacheMb },
+    }, tracing.exporting ? await fileSha256(spec.onnxPath) : undefined);
+    return new Engine(spec, info, tokenizer, device, worker, tracing);
   }
 
   /**
    * Starts a request. Invalid requests throw InvalidRequestError here, before
    * anything reaches the scheduler. Breaking out of the iteration aborts it.
    */
-  generate(req: GenerateRequest): RequestStream {
+  generate(req: GenerateRequest, context: RequestContext = {}): RequestStream {
     if (this.closed) throw this.closed;
+    const arrived = now();
+    const trace = this.tracing.startRequest(context.traceparent ? parseTraceparent(context.traceparent, context.tracestate) : null, arrived);
+    trace.main.begin(S.tokenize, arrived);
     const { worker, sampling } = prepareRequest(req, this.tokenizer, this.spec, this.info);
     if (this.streams.has(worker.rid)) throw new InvalidRequestError(`A request with rid ${worker.rid} is already running.`, 'rid');
-    const stream = new RequestStream(worker.rid, worker.inputIds.length, sampling.stop, this.tokenizer, (rid) => this.abort(rid));
+    if (trace.timed) {
+      const dispatchedAt = now();
+      trace.main.end(S.tokenize, dispatchedAt);
+      trace.describe({
+        rid: worker.rid,
+        inputIds: worker.inputIds,
+        sampling: { ...sampling, seed: worker.seed },
+        chat: req.messages !== undefined,
+        ...(req.prompt !== undefined ? { prompt: req.prompt } : {}),
+      });
+      worker.trace = trace.workerContext(dispatchedAt);
+    }
+    const stream = new RequestStream(worker.rid, worker.inputIds.length, sampling.stop, this.tokenizer, (rid) => this.abort(rid), trace);
     this.streams.set(worker.rid, stream);
     this.post({ type: 'add', req: worker });
     return stream;
@@ -143,11 +191,16 @@ export class Engine {
     switch (msg.type) {
       case 'tokens':
         this.latestStats = msg.stats;
+        if (this.tracing.metrics) {
+          this.tracing.metrics.running = msg.stats.running;
+          this.tracing.metrics.queued = msg.stats.waiting;
+        }
+        for (const t of msg.traces) this.streams.get(t.rid)?.trace.workerDone(t.records);
         for (const out of msg.outputs) {
           const stream = this.streams.get(out.rid);
           if (!stream) continue;
           try {
-            stream.pushToken(out.token, out.finish);
+            stream.pushToken(out.token, out.finish, msg.sentAt);
           } catch (err) {
             // A detokenizer failure ends this request, never the engine.
             stream.fail(new InferenceError(`Could not decode the output of request ${out.rid}: ${(err as Error).message}`));
@@ -156,11 +209,15 @@ export class Engine {
           if (stream.done) this.streams.delete(out.rid);
         }
         break;
-      case 'finished':
-        this.streams.get(msg.rid)?.end(msg.reason);
+      case 'finished': {
+        const stream = this.streams.get(msg.rid);
+        stream?.trace.workerDone(msg.trace?.records ?? null);
+        stream?.end(msg.reason);
         this.streams.delete(msg.rid);
         break;
+      }
       case 'failed':
+        for (const t of msg.traces) this.streams.get(t.rid)?.trace.workerDone(t.records);
         for (const rid of msg.rids) {
           this.streams.get(rid)?.fail(new InferenceError(`onnxruntime failed while running request ${rid}: ${msg.message}`));
           this.streams.delete(rid);
@@ -174,7 +231,10 @@ export class Engine {
   private close(err: Error): void {
     if (this.closed) return;
     this.closed = err;
-    for (const stream of this.streams.values()) stream.fail(err);
+    for (const stream of this.streams.values()) {
+      stream.trace.workerDone(null);
+      stream.fail(err);
+    }
     this.streams.clear();
   }
 }

@@ -1,4 +1,5 @@
 import type { Tensor } from 'onnxruntime-node';
+import { now } from '../tracing/clock.js';
 import type { ModelRunner, RowLogits } from './model_runner.js';
 
 type KvData = Float32Array | Uint16Array;
@@ -48,12 +49,15 @@ export class KvBatch<R extends BatchRow = BatchRow> {
    * Runs the prompts of `rows` (left-padded to a common length) through the
    * model, at most `chunkTokens` padded tokens per run (chunked prefill), and
    * returns the batch with its cache and the last-position logits.
+   * `timeline` receives, per chunk, when its input preparation started, when
+   * the run started and when it ended.
    */
   static async prefill<R extends BatchRow>(
     runner: ModelRunner,
     rows: R[],
     prompts: readonly (readonly number[])[],
     chunkTokens: number,
+    timeline: number[] = [],
   ): Promise<{ batch: KvBatch<R>; logits: RowLogits }> {
     const n = rows.length;
     const width = Math.max(...prompts.map((p) => p.length));
@@ -62,6 +66,7 @@ export class KvBatch<R extends BatchRow = BatchRow> {
     let past: Tensor[] | null = null;
     let logits: RowLogits | null = null;
     for (let start = 0; start < width; start += chunk) {
+      const prepareStart = now();
       const end = Math.min(width, start + chunk);
       const seq = end - start;
       const inputIds = new BigInt64Array(n * seq);
@@ -78,15 +83,25 @@ export class KvBatch<R extends BatchRow = BatchRow> {
         }
         attentionMask.fill(1n, r * end + Math.min(pads[r], end), (r + 1) * end);
       }
+      const runStart = now();
       const out = await runner.forward({ batch: n, seq, inputIds, attentionMask, positionIds, past });
+      timeline.push(prepareStart, runStart, now());
       past = out.present;
       logits = out.logits;
     }
     return { batch: new KvBatch<R>(rows, past, width, pads), logits: logits! };
   }
 
-  /** One decode step: feeds each row's last token, keeps the present tensors as the new cache. */
-  async decode(runner: ModelRunner): Promise<RowLogits> {
+  /** Padded length of the cache before the next step (the past the model sees). */
+  get pastLength(): number {
+    return this.length;
+  }
+
+  /**
+   * One decode step: feeds each row's last token, keeps the present tensors
+   * as the new cache. `step.prepared` is set when the inputs are ready.
+   */
+  async decode(runner: ModelRunner, step: { prepared: number }): Promise<RowLogits> {
     const n = this.rows.length;
     const total = this.length + 1;
     const inputIds = new BigInt64Array(n);
@@ -97,6 +112,7 @@ export class KvBatch<R extends BatchRow = BatchRow> {
       positionIds[r] = BigInt(this.length - this.pads[r]);
       attentionMask.fill(1n, r * total + this.pads[r], (r + 1) * total);
     }
+    step.prepared = now();
     const out = await runner.forward({ batch: n, seq: 1, inputIds, attentionMask, positionIds, past: this.past });
     this.past = out.present;
     this.length = total;

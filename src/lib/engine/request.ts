@@ -116,6 +116,7 @@ export function prepareRequest(req: GenerateRequest, tokenizer: TextTokenizer, s
       topK: sampling.topK,
       seed: sampling.seed ?? randomInt(2 ** 32 - 1),
       stopTokenIds,
+      trace: null,
     },
   };
 }

@@ -1,4 +1,7 @@
 import type { FinishReason, GenerateChunk } from '../protocol.js';
+import { now } from '../tracing/clock.js';
+import type { RequestTrace } from '../tracing/request_trace.js';
+import { S } from '../tracing/stages.js';
 import { IncrementalDetokenizer } from './detokenizer.js';
 import type { TextTokenizer } from './tokenizer.js';
 
@@ -7,6 +10,11 @@ import type { TextTokenizer } from './tokenizer.js';
  * incremental detokenization, stop strings, and the queue of chunks its
  * caller iterates. Text that could be the start of a stop string is held
  * back until it is known not to be one, so a stop string is never emitted.
+ *
+ * Its main-thread stages: detokenize runs from the worker handing a token
+ * over (the message hop included, as in SGLang, where the detokenizer is a
+ * process away) to its text being ready; respond runs from a chunk being
+ * ready to the caller coming back for the next one.
  */
 export class RequestStream implements AsyncIterable<GenerateChunk> {
   private readonly detokenizer: IncrementalDetokenizer;
@@ -18,6 +26,11 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
   private readonly queue: GenerateChunk[] = [];
   private error: Error | null = null;
   private wake: (() => void) | null = null;
+  private finalReason: FinishReason | null = null;
+  /** When each queued chunk became ready (only when the request is timed). */
+  private readonly readyAt: number[] = [];
+  private lastDetokenized = 0;
+  private lastResponded = 0;
 
   constructor(
     readonly rid: string,
@@ -26,6 +39,7 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     tokenizer: TextTokenizer,
     /** Called when the caller stops early or a stop string ends the request. */
     private readonly onCancel: (rid: string) => void,
+    readonly trace: RequestTrace,
   ) {
     this.detokenizer = new IncrementalDetokenizer(tokenizer);
     this.maxStop = Math.max(0, ...stop.map((s) => s.length));
@@ -35,13 +49,23 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     return this.finished;
   }
 
-  /** A token from the worker; `finish` set when the worker ended the request with it. */
-  pushToken(token: number, finish: FinishReason | null): void {
+  /**
+   * A token from the worker; `finish` set when the worker ended the request
+   * with it; `sentAt` when the worker handed it over.
+   */
+  pushToken(token: number, finish: FinishReason | null, sentAt: number): void {
     if (this.finished) return;
+    const timed = this.trace.timed;
+    if (timed) this.trace.onToken(now());
     this.completionTokens++;
     const before = this.text.length;
     this.text += this.detokenizer.push(token);
     if (finish) this.text += this.detokenizer.flush();
+    if (timed) {
+      const done = now();
+      this.trace.main.slice(S.detokenize, Math.max(sentAt, this.lastDetokenized), done);
+      this.lastDetokenized = done;
+    }
     const stopAt = this.findStop(before);
     if (stopAt >= 0) {
       this.text = this.text.slice(0, stopAt);
@@ -68,7 +92,11 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
   private emit(tokenIds: number[], upTo: number, finishReason: FinishReason | null): void {
     const text = upTo > this.sent ? this.text.slice(this.sent, upTo) : '';
     this.sent = Math.max(this.sent, upTo);
-    if (finishReason) this.finished = true;
+    if (finishReason) {
+      this.finished = true;
+      this.finalReason = finishReason;
+    }
+    if (this.trace.timed) this.readyAt.push(now());
     this.queue.push({
       rid: this.rid,
       tokenIds,
@@ -97,12 +125,22 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     return 0;
   }
 
+  private responded(readyAt: number): void {
+    const t = now();
+    this.trace.main.slice(S.respond, Math.max(readyAt, this.lastResponded), t);
+    this.lastResponded = t;
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<GenerateChunk> {
+    let pending = -1;
     try {
       for (;;) {
         const chunk = this.queue.shift();
         if (chunk) {
+          if (this.trace.timed) pending = this.readyAt.shift()!;
           yield chunk;
+          if (pending >= 0) this.responded(pending);
+          pending = -1;
           if (chunk.finishReason) return;
           continue;
         }
@@ -111,11 +149,15 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
         this.wake = null;
       }
     } finally {
+      // A caller that stops at a chunk still had it delivered.
+      if (pending >= 0) this.responded(pending);
       // The caller broke out early: free the request's slot and KV.
       if (!this.finished) {
         this.finished = true;
         this.onCancel(this.rid);
       }
+      const outcome = this.error ? 'error' : (this.finalReason ?? 'abort');
+      this.trace.mainDone(outcome, this.completionTokens, this.text, this.error?.message);
     }
   }
 }

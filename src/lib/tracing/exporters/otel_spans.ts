@@ -1,0 +1,119 @@
+import type { Attributes, HrTime, SpanContext } from '@opentelemetry/api';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import { toEpochMs } from '../clock.js';
+import type { FinishedRequest } from '../finished_request.js';
+import { EVENTS, STAGES } from '../stages.js';
+import { KIND_ABORTED, KIND_EVENT, RECORD } from '../trace_context.js';
+import { newSpanId } from '../traceparent.js';
+
+const SPAN_KIND_INTERNAL = 0;
+const STATUS_UNSET = 0;
+const STATUS_ERROR = 2;
+const SCOPE = { name: 'sgl', version: '0.1.0' };
+
+function hr(t: number): HrTime {
+  const ms = toEpochMs(t);
+  const seconds = Math.floor(ms / 1000);
+  return [seconds, Math.round((ms - seconds * 1000) * 1e6)];
+}
+
+function duration(start: number, end: number): HrTime {
+  const ns = Math.max(0, Math.round((end - start) * 1e6));
+  return [Math.floor(ns / 1e9), ns % 1e9];
+}
+
+/**
+ * Turns a finished request's recorded numbers into OpenTelemetry spans with
+ * explicit ids and times: a root span with the GenAI semantic-convention
+ * attributes, one span per thread the request crossed, and the stage slices
+ * under those (nested slices under their enclosing slice).
+ */
+export function requestSpans(req: FinishedRequest, resource: Resource): ReadableSpan[] {
+  const spans: ReadableSpan[] = [];
+  const traceId = req.traceId;
+  const make = (name: string, parent: SpanContext | undefined, start: number, end: number, attributes: Attributes, events: TimedEvent[] = [], error?: string): SpanContext => {
+    const ctx: SpanContext = { traceId, spanId: newSpanId(), traceFlags: 1 };
+    spans.push({
+      name,
+      kind: SPAN_KIND_INTERNAL,
+      spanContext: () => ctx,
+      parentSpanContext: parent,
+      startTime: hr(start),
+      endTime: hr(end),
+      duration: duration(start, end),
+      status: error ? { code: STATUS_ERROR, message: error } : { code: STATUS_UNSET },
+      attributes,
+      links: [],
+      events,
+      ended: true,
+      resource,
+      instrumentationScope: SCOPE,
+      droppedAttributesCount: 0,
+      droppedEventsCount: 0,
+      droppedLinksCount: 0,
+    });
+    return ctx;
+  };
+
+  const w = req.workload;
+  const operation = req.operation;
+  const rootAttributes: Attributes = {
+    'gen_ai.operation.name': operation,
+    'gen_ai.system': 'sgl',
+    'gen_ai.request.model': req.model,
+    'gen_ai.request.max_tokens': w.sampling.maxTokens,
+    'gen_ai.request.temperature': w.sampling.temperature,
+    'gen_ai.request.top_p': w.sampling.topP,
+    'gen_ai.request.top_k': w.sampling.topK,
+    'gen_ai.usage.input_tokens': w.inputTokens,
+    'gen_ai.usage.output_tokens': w.outputTokens,
+    'gen_ai.response.finish_reasons': [w.finishReason],
+    'sgl.request.id': req.rid,
+    'sgl.trace.level': req.level,
+  };
+  if (w.ttftMs !== null) rootAttributes['gen_ai.server.time_to_first_token'] = w.ttftMs / 1000;
+  const parent: SpanContext | undefined = req.parentSpanId ? { traceId, spanId: req.parentSpanId, traceFlags: 1, isRemote: true } : undefined;
+  const root = make(`${operation} ${req.model}`, parent, req.start, req.end, rootAttributes, [], req.error ?? undefined);
+
+  for (const [thread, records] of [['main', req.main], ['scheduler', req.worker]] as const) {
+    const slices: { id: number; start: number; end: number; depth: number; aborted: boolean }[] = [];
+    const events: TimedEvent[] = [];
+    let first = thread === 'main' ? req.start : Infinity;
+    let last = thread === 'main' ? req.end : -Infinity;
+    for (let i = 0; i < records.length; i += RECORD) {
+      const id = records[i + 1];
+      if (records[i] === KIND_EVENT) {
+        if (!req.spanEvents[id]) continue;
+        const def = EVENTS[id];
+        const attributes: Attributes = {};
+        if (def.attrs) {
+          attributes[`sgl.${def.attrs[0]}`] = records[i + 5];
+          if (def.attrs[1]) attributes[`sgl.${def.attrs[1]}`] = records[i + 6];
+        }
+        events.push({ name: def.name, time: hr(records[i + 2]), attributes, droppedAttributesCount: 0 });
+        continue;
+      }
+      if (!req.spanStages[id]) continue;
+      const s = { id, start: records[i + 2], end: records[i + 3], depth: records[i + 4], aborted: records[i] === KIND_ABORTED };
+      first = Math.min(first, s.start);
+      last = Math.max(last, s.end);
+      slices.push(s);
+    }
+    if (slices.length === 0 && events.length === 0) continue;
+    if (slices.length === 0) {
+      first = Math.min(first, req.start);
+      last = Math.max(last, req.end);
+    }
+    const threadSpan = make(thread, root, first, last, { 'thread.name': thread }, events);
+    slices.sort((a, b) => a.start - b.start || b.end - a.end || a.depth - b.depth);
+    const open: SpanContext[] = [];
+    for (const s of slices) {
+      const parentCtx = s.depth > 0 && open[s.depth - 1] ? open[s.depth - 1] : threadSpan;
+      const def = STAGES[s.id];
+      open[s.depth] = make(def.name, parentCtx, s.start, s.end, { 'sgl.module': def.module }, [], s.aborted ? 'aborted' : undefined);
+      open.length = s.depth + 1;
+    }
+  }
+  return spans;
+}

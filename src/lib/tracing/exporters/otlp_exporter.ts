@@ -1,0 +1,105 @@
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { SglError } from '../../errors.js';
+import type { FinishedRequest } from '../finished_request.js';
+import type { EngineMetrics } from '../metrics.js';
+import type { TraceExporter } from '../tracing.js';
+import { requestSpans } from './otel_spans.js';
+
+export interface SpanBatchOptions {
+  /** Spans held while the collector is slow; beyond this they are dropped and counted. */
+  maxQueue?: number;
+  maxBatch?: number;
+  intervalMs?: number;
+}
+
+/**
+ * Sends finished requests as OpenTelemetry spans through any SpanExporter
+ * (OTLP gRPC in production, in-memory in tests), batched on a timer that
+ * never keeps the process alive. A slow or unreachable collector never
+ * blocks a request: overflow and failed exports are counted as dropped
+ * spans, and the first failure is reported once.
+ */
+export class OtelTraceExporter implements TraceExporter {
+  private queue: ReadableSpan[] = [];
+  private inFlight: Promise<void> | null = null;
+  private readonly timer: NodeJS.Timeout;
+  private warned = false;
+  private readonly maxQueue: number;
+  private readonly maxBatch: number;
+  dropped = 0;
+
+  constructor(
+    private readonly exporter: SpanExporter,
+    private readonly resource: Resource,
+    private readonly metrics: EngineMetrics | null,
+    private readonly describe: string,
+    options: SpanBatchOptions = {},
+  ) {
+    this.maxQueue = options.maxQueue ?? 65536;
+    this.maxBatch = options.maxBatch ?? 1024;
+    this.timer = setInterval(() => void this.send(), options.intervalMs ?? 1000);
+    this.timer.unref();
+  }
+
+  export(req: FinishedRequest): void {
+    const spans = requestSpans(req, this.resource);
+    const room = this.maxQueue - this.queue.length;
+    if (spans.length > room) {
+      this.drop(spans.length - room, `the span queue is full (${this.maxQueue} spans)`);
+      spans.length = Math.max(0, room);
+    }
+    for (const s of spans) this.queue.push(s);
+    if (this.queue.length >= this.maxBatch) void this.send();
+  }
+
+  private send(): Promise<void> {
+    if (this.inFlight || this.queue.length === 0) return this.inFlight ?? Promise.resolve();
+    const batch = this.queue.splice(0, this.maxBatch);
+    this.inFlight = new Promise<void>((resolve) => {
+      this.exporter.export(batch, (result) => {
+        if (result.code !== 0) this.drop(batch.length, result.error?.message ?? 'export failed');
+        resolve();
+      });
+    }).finally(() => {
+      this.inFlight = null;
+    });
+    return this.inFlight;
+  }
+
+  private drop(count: number, why: string): void {
+    this.dropped += count;
+    if (this.metrics) this.metrics.droppedSpans += count;
+    if (!this.warned) {
+      this.warned = true;
+      process.emitWarning(`sgl: spans to ${this.describe} are being dropped (${why}); work goes on, drops are counted in sgl:dropped_spans_total.`);
+    }
+  }
+
+  async flush(): Promise<void> {
+    while (this.inFlight || this.queue.length) await this.send();
+    await this.exporter.forceFlush?.();
+  }
+
+  async shutdown(): Promise<void> {
+    await this.flush();
+    clearInterval(this.timer);
+    await this.exporter.shutdown();
+  }
+}
+
+/** The OTLP/gRPC exporter, loaded only when asked for. */
+export async function createOtlpExporter(endpoint: string | undefined, metrics: EngineMetrics | null, options?: SpanBatchOptions): Promise<OtelTraceExporter> {
+  let grpc: typeof import('@opentelemetry/exporter-trace-otlp-grpc');
+  let resources: typeof import('@opentelemetry/resources');
+  try {
+    grpc = await import('@opentelemetry/exporter-trace-otlp-grpc');
+    resources = await import('@opentelemetry/resources');
+  } catch (err) {
+    throw new SglError(`OTLP export needs @opentelemetry/exporter-trace-otlp-grpc and @opentelemetry/resources, which could not be loaded (${(err as Error).message}). Install them with: npm install @opentelemetry/exporter-trace-otlp-grpc @opentelemetry/resources`);
+  }
+  const url = endpoint ?? process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4317';
+  const exporter = new grpc.OTLPTraceExporter({ url });
+  const resource = resources.resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME ?? 'sgl' });
+  return new OtelTraceExporter(exporter, resource, metrics, `the OTLP collector at ${url}`, options);
+}

@@ -1,0 +1,49 @@
+import type { FinishReason } from '../protocol.js';
+import type { TraceModule } from './stages.js';
+import type { TraceLevel } from './trace_config.js';
+
+/** What replay needs to re-issue a request; one per finished request in the trace file. */
+export interface WorkloadRecord {
+  rid: string;
+  /** Milliseconds from the start of the capture to the request's arrival. */
+  arrivalMs: number;
+  inputTokens: number;
+  /** Only with content capture (--trace-include-content); replay uses random ids of the same count otherwise. */
+  inputIds?: number[];
+  sampling: { maxTokens: number; temperature: number; topP: number; topK: number; seed: number; ignoreEos: boolean; stop: string[] };
+  outputTokens: number;
+  finishReason: FinishReason | 'error';
+  ttftMs: number | null;
+  e2eMs: number;
+  /** Total milliseconds per stage, over both threads. */
+  stages: Record<string, number>;
+  prompt?: string;
+  output?: string;
+}
+
+/**
+ * A request whose tracing is complete: the plain numbers both threads
+ * recorded, handed to exporters off the hot path.
+ */
+export interface FinishedRequest {
+  rid: string;
+  traceId: string;
+  /** The span that was given with the request (W3C traceparent), if any. */
+  parentSpanId: string | null;
+  traceState?: string;
+  level: TraceLevel;
+  modules: readonly TraceModule[];
+  /** Per stage / event: non-zero when it belongs in spans (the rest fed metrics only). */
+  spanStages: Uint8Array;
+  spanEvents: Uint8Array;
+  /** Clock milliseconds (see clock.ts). */
+  start: number;
+  end: number;
+  main: Float64Array;
+  worker: Float64Array;
+  error: string | null;
+  model: string;
+  /** GenAI operation name: chat when the request came as messages. */
+  operation: 'chat' | 'text_completion';
+  workload: WorkloadRecord;
+}

@@ -1,0 +1,188 @@
+import type { FinishReason, SamplingParams, WorkerTraceContext } from '../protocol.js';
+import { now } from './clock.js';
+import type { FinishedRequest, WorkloadRecord } from './finished_request.js';
+import type { EngineMetrics } from './metrics.js';
+import { RECORD, KIND_EVENT, NULL_CONTEXT, TraceMetricContext } from './trace_context.js';
+import type { TraceContext } from './trace_context.js';
+import type { TraceLevel, TraceMask } from './trace_config.js';
+import { TO_METRIC, TO_SPAN } from './trace_config.js';
+import { STAGES } from './stages.js';
+import type { TraceModule } from './stages.js';
+import type { SpanParent } from './traceparent.js';
+import { newTraceId } from './traceparent.js';
+
+export interface RequestInfo {
+  rid: string;
+  inputIds: readonly number[];
+  sampling: Required<Omit<SamplingParams, 'stop' | 'stopTokenIds' | 'seed'>> & { seed: number; stop: readonly string[] };
+  prompt?: string;
+  chat: boolean;
+}
+
+/** Where a finished request goes: the tracing hub, which exports it off the hot path. */
+export interface FinishSink {
+  readonly includeContent: boolean;
+  readonly captureStart: number;
+  readonly model: string;
+  finished(req: FinishedRequest): void;
+}
+
+/**
+ * One request's tracing on the main thread: the main-thread context, the
+ * request-level metrics (TTFT, inter-token latency, E2E), and the worker's
+ * records once they come back. It completes when both threads are done.
+ */
+export interface RequestTrace {
+  readonly main: TraceContext;
+  /** Whether anything on this request needs timestamps. */
+  readonly timed: boolean;
+  describe(info: RequestInfo): void;
+  workerContext(dispatchedAt: number): WorkerTraceContext | null;
+  onToken(t: number): void;
+  /** The worker's records arrived (the request ended there). */
+  workerDone(records: Float64Array | null): void;
+  /** The main thread is done with the request. */
+  mainDone(finish: FinishReason | 'error', outputTokens: number, output: string, error?: string): void;
+}
+
+class NullRequestTrace implements RequestTrace {
+  readonly main = NULL_CONTEXT;
+  readonly timed = false;
+  describe(): void {}
+  workerContext(): null {
+    return null;
+  }
+  onToken(): void {}
+  workerDone(): void {}
+  mainDone(): void {}
+}
+
+export const NULL_REQUEST_TRACE: RequestTrace = new NullRequestTrace();
+
+export class RecordingRequestTrace implements RequestTrace {
+  readonly main: TraceMetricContext;
+  readonly timed = true;
+  private readonly traceId: string;
+  private info: RequestInfo | null = null;
+  private firstToken: number | null = null;
+  private lastToken = 0;
+  private worker: Float64Array | null = null;
+  private waitingFor = 2;
+  private outcome: { finish: FinishReason | 'error'; outputTokens: number; output: string; error?: string; end: number } | null = null;
+
+  constructor(
+    private readonly sink: FinishSink,
+    private readonly metrics: EngineMetrics | null,
+    private readonly mask: TraceMask,
+    private readonly level: TraceLevel,
+    private readonly modules: readonly TraceModule[],
+    private readonly parent: SpanParent | null,
+    readonly start: number,
+  ) {
+    this.main = new TraceMetricContext(mask);
+    this.traceId = parent?.traceId ?? newTraceId();
+  }
+
+  describe(info: RequestInfo): void {
+    this.info = info;
+  }
+
+  workerContext(dispatchedAt: number): WorkerTraceContext {
+    const traceparent = `00-${this.traceId}-${this.parent?.spanId ?? '0000000000000001'}-01`;
+    return { traceparent, level: this.level, metrics: this.metrics !== null, dispatchedAt };
+  }
+
+  onToken(t: number): void {
+    if (this.metrics) {
+      if (this.firstToken === null) this.metrics.ttft.observe((t - this.start) / 1000);
+      else this.metrics.interToken.observe((t - this.lastToken) / 1000);
+    }
+    if (this.firstToken === null) this.firstToken = t;
+    this.lastToken = t;
+  }
+
+  workerDone(records: Float64Array | null): void {
+    if (this.worker !== null || this.waitingFor === 0) return;
+    this.worker = records ?? new Float64Array(0);
+    this.settle();
+  }
+
+  mainDone(finish: FinishReason | 'error', outputTokens: number, output: string, error?: string): void {
+    if (this.outcome) return;
+    this.main.abort();
+    this.outcome = { finish, outputTokens, output, error, end: now() };
+    this.settle();
+  }
+
+  private settle(): void {
+    if (--this.waitingFor > 0 || !this.outcome || !this.info) return;
+    const { finish, outputTokens, output, error, end } = this.outcome;
+    const main = this.main.records();
+    const worker = this.worker!;
+    const stages: Record<string, number> = {};
+    const metrics = this.metrics;
+    for (const records of [main, worker]) {
+      for (let i = 0; i < records.length; i += RECORD) {
+        if (records[i] === KIND_EVENT) continue;
+        const id = records[i + 1];
+        const ms = records[i + 3] - records[i + 2];
+        const name = STAGES[id].name;
+        stages[name] = (stages[name] ?? 0) + ms;
+        if (metrics && this.mask.stages[id] & TO_METRIC) metrics.observeStage(id, ms / 1000);
+        if (metrics && name === 'queue_wait') metrics.queueTime.observe(ms / 1000);
+      }
+    }
+    if (metrics) {
+      metrics.e2e.observe((end - this.start) / 1000);
+      metrics.requests++;
+      if (finish === 'abort' || finish === 'error') metrics.abortedRequests++;
+      metrics.promptTokens += this.info.inputIds.length;
+      metrics.generationTokens += outputTokens;
+    }
+    if (this.level === 0) return;
+    const { sampling, inputIds, rid, prompt } = this.info;
+    const content = this.sink.includeContent;
+    const workload: WorkloadRecord = {
+      rid,
+      arrivalMs: this.start - this.sink.captureStart,
+      inputTokens: inputIds.length,
+      ...(content ? { inputIds: [...inputIds] } : {}),
+      sampling: { ...sampling, stop: [...sampling.stop] },
+      outputTokens,
+      finishReason: finish,
+      ttftMs: this.firstToken === null ? null : this.firstToken - this.start,
+      e2eMs: end - this.start,
+      stages,
+      ...(content && prompt !== undefined ? { prompt } : {}),
+      ...(content ? { output } : {}),
+    };
+    this.sink.finished({
+      rid,
+      traceId: this.traceId,
+      parentSpanId: this.parent?.spanId ?? null,
+      ...(this.parent?.traceState ? { traceState: this.parent.traceState } : {}),
+      level: this.level,
+      modules: this.modules,
+      spanStages: spanBits(this.mask.stages),
+      spanEvents: spanBits(this.mask.events),
+      start: this.start,
+      end,
+      main,
+      worker,
+      error: error ?? (finish === 'abort' ? 'aborted' : null),
+      model: this.sink.model,
+      operation: this.info.chat ? 'chat' : 'text_completion',
+      workload,
+    });
+  }
+}
+
+const spanBitCache = new WeakMap<Uint8Array, Uint8Array>();
+function spanBits(mask: Uint8Array): Uint8Array {
+  let bits = spanBitCache.get(mask);
+  if (!bits) {
+    bits = mask.map((m) => m & TO_SPAN);
+    spanBitCache.set(mask, bits);
+  }
+  return bits;
+}

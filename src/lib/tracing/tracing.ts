@@ -1,0 +1,136 @@
+import type { SpanParent } from './traceparent.js';
+import { now, toEpochMs } from './clock.js';
+import type { FinishedRequest } from './finished_request.js';
+import { EngineMetrics } from './metrics.js';
+import { NULL_REQUEST_TRACE, RecordingRequestTrace } from './request_trace.js';
+import type { FinishSink, RequestTrace } from './request_trace.js';
+import { DEFAULT_TRACE_CONFIG, traceMask } from './trace_config.js';
+import type { TraceConfig, TraceLevel } from './trace_config.js';
+
+/** What the trace header says about the run. */
+export interface TraceHeader {
+  tool: 'sgl';
+  version: string;
+  /** Epoch ms of the capture's time zero. */
+  startedAt: number;
+  model: { id: string; dir: string; sha256?: string };
+  device: string;
+  engine: Record<string, unknown>;
+  trace: { level: TraceLevel; modules: readonly string[]; sampleRate: number; includeContent: boolean };
+}
+
+/** A destination for finished requests: the trace file, OTLP, an in-memory list in tests. */
+export interface TraceExporter {
+  start?(header: TraceHeader): void | Promise<void>;
+  export(req: FinishedRequest): void;
+  /** Waits until everything exported so far is delivered (or given up on). */
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export interface TracingOptions extends Partial<TraceConfig> {
+  includeContent?: boolean;
+  exporters?: TraceExporter[];
+}
+
+export interface EngineDescription {
+  model: { id: string; dir: string; onnxPath: string };
+  device: string;
+  engine: Record<string, unknown>;
+  version: string;
+}
+
+/**
+ * The tracing hub: decides once per request what it records (level,
+ * sampling, metrics), owns the metrics, and hands finished requests to the
+ * exporters off the hot path (in a setImmediate after the request ends).
+ */
+export class Tracing implements FinishSink {
+  private readonly config: TraceConfig;
+  readonly includeContent: boolean;
+  readonly metrics: EngineMetrics | null;
+  readonly captureStart = now();
+  private readonly exporters: TraceExporter[];
+  private model_ = '';
+  private pending: FinishedRequest[] = [];
+  private draining = false;
+
+  constructor(options: TracingOptions = {}) {
+    this.config = { ...DEFAULT_TRACE_CONFIG, ...options };
+    this.includeContent = options.includeContent ?? false;
+    this.exporters = options.exporters ?? [];
+    this.metrics = this.config.metrics ? new EngineMetrics('') : null;
+  }
+
+  get model(): string {
+    return this.model_;
+  }
+
+  get level(): TraceLevel {
+    return this.config.level;
+  }
+
+  /** Changes the level for requests that start from now on; running ones keep theirs. */
+  setLevel(level: TraceLevel): void {
+    this.config.level = level;
+  }
+
+  get modules(): readonly string[] {
+    return this.config.modules;
+  }
+
+  /** Called by the engine once its model is loaded; exporters write their headers. */
+  async attach(desc: EngineDescription, sha256?: string): Promise<void> {
+    this.model_ = desc.model.id;
+    if (this.metrics) this.metrics.modelName = desc.model.id;
+    const header: TraceHeader = {
+      tool: 'sgl',
+      version: desc.version,
+      startedAt: toEpochMs(this.captureStart),
+      model: { id: desc.model.id, dir: desc.model.dir, ...(sha256 ? { sha256 } : {}) },
+      device: desc.device,
+      engine: desc.engine,
+      trace: { level: this.config.level, modules: this.config.modules, sampleRate: this.config.sampleRate, includeContent: this.includeContent },
+    };
+    for (const e of this.exporters) await e.start?.(header);
+  }
+
+  /** Whether anything is exported to files or collectors (the header then wants the model hash). */
+  get exporting(): boolean {
+    return this.exporters.length > 0;
+  }
+
+  startRequest(parent: SpanParent | null = null, t: number = now()): RequestTrace {
+    const { level, sampleRate, modules } = this.config;
+    const sampled = level > 0 && (sampleRate >= 1 || Math.random() < sampleRate);
+    const spanLevel: TraceLevel = sampled ? level : 0;
+    if (spanLevel === 0 && !this.metrics) return NULL_REQUEST_TRACE;
+    return new RecordingRequestTrace(this, this.metrics, traceMask(spanLevel, modules, this.metrics !== null), spanLevel, modules, parent, t);
+  }
+
+  finished(req: FinishedRequest): void {
+    if (this.exporters.length === 0) return;
+    this.pending.push(req);
+    if (!this.draining) {
+      this.draining = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  private drain(): void {
+    const batch = this.pending;
+    this.pending = [];
+    this.draining = false;
+    for (const req of batch) for (const e of this.exporters) e.export(req);
+  }
+
+  async flush(): Promise<void> {
+    this.drain();
+    await Promise.all(this.exporters.map((e) => e.flush()));
+  }
+
+  async shutdown(): Promise<void> {
+    this.drain();
+    await Promise.all(this.exporters.map((e) => e.shutdown()));
+  }
+}
