@@ -69,17 +69,17 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     const stopAt = this.findStop(before);
     if (stopAt >= 0) {
       this.text = this.text.slice(0, stopAt);
-      this.emit([token], this.text.length, 'stop');
+      this.emit([token], this.text.length, 'stop', this.lastDetokenized);
       this.onCancel(this.rid);
       return;
     }
-    this.emit([token], finish ? this.text.length : this.text.length - this.holdBack(), finish);
+    this.emit([token], finish ? this.text.length : this.text.length - this.holdBack(), finish, this.lastDetokenized);
   }
 
   /** The worker ended the request without a token (abort). */
   end(reason: FinishReason): void {
     if (this.finished) return;
-    this.emit([], this.text.length, reason);
+    this.emit([], this.text.length, reason, this.trace.timed ? now() : 0);
   }
 
   fail(err: Error): void {
@@ -89,14 +89,15 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     this.wake?.();
   }
 
-  private emit(tokenIds: number[], upTo: number, finishReason: FinishReason | null): void {
+  /** Queues a chunk for the caller; `readyAt` is when it became ready (the start of its respond stage). */
+  private emit(tokenIds: number[], upTo: number, finishReason: FinishReason | null, readyAt: number): void {
     const text = upTo > this.sent ? this.text.slice(this.sent, upTo) : '';
     this.sent = Math.max(this.sent, upTo);
     if (finishReason) {
       this.finished = true;
       this.finalReason = finishReason;
     }
-    if (this.trace.timed) this.readyAt.push(now());
+    if (this.trace.timed) this.readyAt.push(readyAt);
     this.queue.push({
       rid: this.rid,
       tokenIds,
@@ -157,7 +158,9 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
         this.onCancel(this.rid);
       }
       const outcome = this.error ? 'error' : (this.finalReason ?? 'abort');
-      this.trace.mainDone(outcome, this.completionTokens, this.text, this.error?.message);
+      // A completed request ends when its last chunk was delivered; a cut-off one, now.
+      const end = outcome === 'stop' || outcome === 'length' ? this.lastResponded || undefined : undefined;
+      this.trace.mainDone(outcome, this.completionTokens, this.text, end, this.error?.message);
     }
   }
 }

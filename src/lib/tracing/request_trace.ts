@@ -41,8 +41,8 @@ export interface RequestTrace {
   onToken(t: number): void;
   /** The worker's records arrived (the request ended there). */
   workerDone(records: Float64Array | null): void;
-  /** The main thread is done with the request. */
-  mainDone(finish: FinishReason | 'error', outputTokens: number, output: string, error?: string): void;
+  /** The main thread is done with the request; `end` is when its last response was delivered (default: now). */
+  mainDone(finish: FinishReason | 'error', outputTokens: number, output: string, end?: number, error?: string): void;
 }
 
 class NullRequestTrace implements RequestTrace {
@@ -107,10 +107,10 @@ export class RecordingRequestTrace implements RequestTrace {
     this.settle();
   }
 
-  mainDone(finish: FinishReason | 'error', outputTokens: number, output: string, error?: string): void {
+  mainDone(finish: FinishReason | 'error', outputTokens: number, output: string, end: number = now(), error?: string): void {
     if (this.outcome) return;
-    this.main.abort();
-    this.outcome = { finish, outputTokens, output, error, end: now() };
+    this.main.abort(end);
+    this.outcome = { finish, outputTokens, output, error, end };
     this.settle();
   }
 

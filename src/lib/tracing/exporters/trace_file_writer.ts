@@ -87,7 +87,11 @@ export class TraceFileWriter implements TraceExporter {
         if (kind === KIND_ABORTED) ev.args!.error = 'aborted';
         slices.push({ start, end, lane: 0, ev });
       }
-      if (slices.length === 0 && pid === PID_WORKER) continue;
+      if (slices.length === 0 && instants.length === 0 && pid === PID_WORKER) continue;
+      if (slices.length === 0) {
+        first = Math.min(first, req.start);
+        last = Math.max(last, req.end);
+      }
       // The thread-level slice that groups the request's stages on this thread.
       const threadSlice: TraceEvent = { name: `request ${req.rid}`, cat: 'request', ph: 'X', pid, tid: 0, ts: us(first), dur: us(last) - us(first), args: { rid: req.rid, trace_id: req.traceId } };
       if (req.error) threadSlice.args!.error = req.error;

@@ -1,0 +1,84 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/lib/engine/engine.js';
+import { readTraceFile } from '../../src/lib/tracing/exporters/trace_file_reader.js';
+import { TraceFileWriter } from '../../src/lib/tracing/exporters/trace_file_writer.js';
+import type { TraceModule } from '../../src/lib/tracing/stages.js';
+import type { TraceLevel } from '../../src/lib/tracing/trace_config.js';
+import { Tracing } from '../../src/lib/tracing/tracing.js';
+import { CollectingExporter, spanNames } from '../helpers/tracing.js';
+
+const REQUEST: Record<TraceLevel, { stages: string[]; events: string[] }> = {
+  0: { stages: [], events: [] },
+  1: { stages: ['tokenize', 'queue_wait', 'prefill_forward', 'decode_loop'], events: ['first_token', 'finish'] },
+  2: {
+    stages: ['tokenize', 'dispatch', 'queue_wait', 'prefill_prepare', 'prefill_forward', 'decode_loop', 'detokenize', 'respond'],
+    events: ['first_token', 'finish'],
+  },
+  3: {
+    stages: ['tokenize', 'dispatch', 'queue_wait', 'prefill_prepare', 'prefill_forward', 'chunked_prefill', 'decode_loop', 'decode_forward', 'detokenize', 'respond'],
+    events: ['first_token', 'finish', 'schedule'],
+  },
+};
+const SCHEDULER: Record<TraceLevel, { stages: string[]; events: string[] }> = {
+  0: { stages: [], events: [] },
+  1: { stages: [], events: [] },
+  2: { stages: [], events: ['batch_formed'] },
+  3: { stages: ['kv_repack'], events: ['batch_formed'] },
+};
+const ENGINE: Record<TraceLevel, { stages: string[]; events: string[] }> = {
+  0: { stages: [], events: [] },
+  1: { stages: [], events: [] },
+  2: { stages: [], events: [] },
+  3: { stages: ['prepare_inputs', 'ort_run', 'sample'], events: ['forward'] },
+};
+const BY_MODULE = { request: REQUEST, scheduler: SCHEDULER, engine: ENGINE };
+
+const COMBINATIONS: TraceModule[][] = [['request'], ['request', 'scheduler'], ['request', 'engine'], ['scheduler', 'engine'], ['request', 'scheduler', 'engine']];
+const dir = mkdtempSync(join(tmpdir(), 'sgl-levels-'));
+
+/** Two overlapping requests: the second joins the first's batch, the first leaves before the second. */
+async function workload(engine: Engine): Promise<void> {
+  const run = async (prompt: string, maxTokens: number): Promise<void> => {
+    for await (const chunk of engine.generate({ prompt, sampling: { maxTokens, temperature: 0, ignoreEos: true } })) void chunk;
+  };
+  await Promise.all([run('Hello there my friend', 4), run('Hi', 7)]);
+}
+
+const sorted = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();
+
+describe.each(COMBINATIONS)('trace modules %j', (...modules: TraceModule[]) => {
+  const engines: Engine[] = [];
+  afterAll(async () => {
+    for (const e of engines) await e.shutdown();
+  });
+
+  it.each([0, 1, 2, 3] as TraceLevel[])('level %i records exactly its stages, in spans and in the file', async (level) => {
+    const sink = new CollectingExporter();
+    const file = join(dir, `${modules.join('-')}-${level}.json`);
+    const writer = new TraceFileWriter(file);
+    const tracing = new Tracing({ level, modules, exporters: [sink, writer] });
+    const engine = await Engine.create({ tracing });
+    engines.push(engine);
+    await workload(engine);
+    await tracing.shutdown();
+
+    const want = { stages: sorted(modules.flatMap((m) => BY_MODULE[m][level].stages)), events: sorted(modules.flatMap((m) => BY_MODULE[m][level].events)) };
+    if (level === 0) expect(sink.requests).toHaveLength(0);
+    else expect(sink.requests).toHaveLength(2);
+    const got = sink.requests.map(spanNames);
+    expect(sorted(got.flatMap((g) => [...g.stages]))).toEqual(want.stages);
+    expect(sorted(got.flatMap((g) => [...g.events]))).toEqual(want.events);
+
+    const trace = readTraceFile(file);
+    expect(trace.truncated).toBe(false);
+    expect(trace.header?.trace.level).toBe(level);
+    const slices = trace.events.filter((e) => e.ph === 'X' && !e.name.startsWith('request '));
+    const instants = trace.events.filter((e) => e.ph === 'i' && !e.name.startsWith('sgl.'));
+    expect(sorted(slices.map((e) => e.name))).toEqual(want.stages);
+    expect(sorted(instants.map((e) => e.name))).toEqual(want.events);
+    expect(trace.workloads).toHaveLength(level === 0 ? 0 : 2);
+  });
+});

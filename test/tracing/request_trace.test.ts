@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { Engine } from '../../src/lib/engine/engine.js';
+import { STAGES } from '../../src/lib/tracing/stages.js';
+import { KIND_ABORTED, KIND_EVENT, RECORD } from '../../src/lib/tracing/trace_context.js';
+import { Tracing } from '../../src/lib/tracing/tracing.js';
+import type { FinishedRequest } from '../../src/lib/tracing/finished_request.js';
+import { CollectingExporter, spanNames } from '../helpers/tracing.js';
+
+function slices(req: FinishedRequest): { name: string; start: number; end: number; aborted: boolean }[] {
+  const out = [];
+  for (const records of [req.main, req.worker]) {
+    for (let i = 0; i < records.length; i += RECORD) {
+      if (records[i] === KIND_EVENT || !req.spanStages[records[i + 1]]) continue;
+      out.push({ name: STAGES[records[i + 1]].name, start: records[i + 2], end: records[i + 3], aborted: records[i] === KIND_ABORTED });
+    }
+  }
+  return out;
+}
+
+/** Milliseconds of [start, end] that no slice covers. */
+function uncovered(req: FinishedRequest): number {
+  const spans = slices(req).sort((a, b) => a.start - b.start);
+  let covered = req.start;
+  let gap = 0;
+  for (const s of spans) {
+    if (s.start > covered) gap += s.start - covered;
+    covered = Math.max(covered, s.end);
+  }
+  return gap + Math.max(0, req.end - covered);
+}
+
+async function traced(level: 1 | 2 | 3, body: (engine: Engine) => Promise<void>, options = {}): Promise<FinishedRequest[]> {
+  const sink = new CollectingExporter();
+  const tracing = new Tracing({ level, modules: ['request', 'scheduler', 'engine'], exporters: [sink] });
+  const engine = await Engine.create({ tracing, ...options });
+  try {
+    await body(engine);
+    await tracing.flush();
+  } finally {
+    await engine.shutdown();
+  }
+  return sink.requests;
+}
+
+describe('request traces', () => {
+  it('at level 2 the stages account for the end-to-end time (under 1% unexplained)', async () => {
+    const requests = await traced(2, async (engine) => {
+      const run = async (prompt: string, maxTokens: number): Promise<void> => {
+        for await (const c of engine.generate({ prompt, sampling: { maxTokens, temperature: 0, ignoreEos: true } })) void c;
+      };
+      await Promise.all([run('The quick brown fox', 24), run('Once upon a time there was', 16), run('Hi', 20)]);
+    });
+    expect(requests).toHaveLength(3);
+    for (const req of requests) {
+      const e2e = req.end - req.start;
+      expect(uncovered(req) / e2e).toBeLessThan(0.01);
+      expect(req.workload.e2eMs).toBeCloseTo(e2e, 6);
+      expect(req.workload.outputTokens).toBeGreaterThan(0);
+    }
+  });
+
+  it('an abort mid-decode closes every open slice as failed and marks the request', async () => {
+    const [req] = await traced(3, async (engine) => {
+      let n = 0;
+      for await (const c of engine.generate({ prompt: 'Tell me a story', sampling: { maxTokens: 50, temperature: 0, ignoreEos: true } })) {
+        void c;
+        if (++n === 3) break;
+      }
+      // The abort reaches the worker after the break; wait for its records.
+      await new Promise((r) => setTimeout(r, 200));
+    });
+    expect(req.error).toBe('aborted');
+    expect(req.workload.finishReason).toBe('abort');
+    const all = slices(req);
+    expect(all.find((s) => s.name === 'decode_loop')?.aborted).toBe(true);
+    expect(spanNames(req).events.has('abort')).toBe(true);
+    expect(spanNames(req).events.has('finish')).toBe(false);
+    for (const s of all) expect(s.end).toBeGreaterThanOrEqual(s.start);
+  });
+
+  it('a request aborted while it waits closes its queue_wait', async () => {
+    const requests = await traced(
+      1,
+      async (engine) => {
+        const first = (async () => {
+          for await (const c of engine.generate({ prompt: 'Long one', sampling: { maxTokens: 40, temperature: 0, ignoreEos: true } })) void c;
+        })();
+        const waiting = engine.generate({ rid: 'queued', prompt: 'Second', sampling: { maxTokens: 4 } });
+        const consumer = (async () => {
+          for await (const c of waiting) void c;
+        })();
+        engine.abort('queued');
+        await Promise.all([first, consumer]);
+      },
+      { maxRunningRequests: 1 },
+    );
+    const queued = requests.find((r) => r.rid === 'queued')!;
+    expect(queued.error).toBe('aborted');
+    const q = slices(queued).find((s) => s.name === 'queue_wait')!;
+    expect(q.aborted).toBe(true);
+    expect(slices(queued).some((s) => s.name === 'decode_loop')).toBe(false);
+  });
+
+  it('the incoming traceparent becomes the parent and its trace id is kept', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const [req] = await traced(1, async (engine) => {
+      for await (const c of engine.generate({ prompt: 'Hi', sampling: { maxTokens: 2 } }, { traceparent: `00-${traceId}-00f067aa0ba902b7-01` })) void c;
+    });
+    expect(req.traceId).toBe(traceId);
+    expect(req.parentSpanId).toBe('00f067aa0ba902b7');
+  });
+});
+
+describe('metrics', () => {
+  it('see every request at level 0 and with a sample rate of 0; spans see none', async () => {
+    for (const config of [{ level: 0 as const }, { level: 3 as const, sampleRate: 0 }]) {
+      const sink = new CollectingExporter();
+      const tracing = new Tracing({ ...config, metrics: true, exporters: [sink] });
+      const engine = await Engine.create({ tracing });
+      for (let i = 0; i < 3; i++) {
+        for await (const c of engine.generate({ prompt: 'Hello', sampling: { maxTokens: 5, temperature: 0, ignoreEos: true } })) void c;
+      }
+      await tracing.flush();
+      await engine.shutdown();
+      expect(sink.requests).toHaveLength(0);
+      const text = tracing.metrics!.render();
+      expect(text).toMatch(/sglang:per_stage_req_latency_seconds_count\{model_name="sgl-llama-tiny",stage="tokenize"\} 3/);
+      expect(text).toMatch(/sglang:per_stage_req_latency_seconds_count\{model_name="sgl-llama-tiny",stage="decode_forward"\} 12/);
+      expect(text).toMatch(/sglang:time_to_first_token_seconds_count\{model_name="sgl-llama-tiny"\} 3/);
+      expect(text).toMatch(/sglang:inter_token_latency_seconds_count\{model_name="sgl-llama-tiny"\} 12/);
+      expect(text).toMatch(/sglang:e2e_request_latency_seconds_count\{model_name="sgl-llama-tiny"\} 3/);
+      expect(text).toMatch(/sglang:generation_tokens_total\{model_name="sgl-llama-tiny"\} 15/);
+      expect(text).not.toMatch(/stage="respond"/);
+    }
+  });
+});
