@@ -62,6 +62,11 @@ export class Tracing implements FinishSink {
     this.metrics = this.config.metrics ? new EngineMetrics('') : null;
   }
 
+  /** Adds an exporter before the engine starts (exporters that need this hub's metrics are made after it). */
+  addExporter(exporter: TraceExporter): void {
+    this.exporters.push(exporter);
+  }
+
   get model(): string {
     return this.model_;
   }

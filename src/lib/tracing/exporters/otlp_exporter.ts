@@ -1,3 +1,5 @@
+import type * as OtlpGrpc from '@opentelemetry/exporter-trace-otlp-grpc';
+import type * as Resources from '@opentelemetry/resources';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { SglError } from '../../errors.js';
@@ -11,6 +13,8 @@ export interface SpanBatchOptions {
   maxQueue?: number;
   maxBatch?: number;
   intervalMs?: number;
+  /** How long one export may take before it counts as failed. */
+  timeoutMs?: number;
 }
 
 /**
@@ -90,8 +94,8 @@ export class OtelTraceExporter implements TraceExporter {
 
 /** The OTLP/gRPC exporter, loaded only when asked for. */
 export async function createOtlpExporter(endpoint: string | undefined, metrics: EngineMetrics | null, options?: SpanBatchOptions): Promise<OtelTraceExporter> {
-  let grpc: typeof import('@opentelemetry/exporter-trace-otlp-grpc');
-  let resources: typeof import('@opentelemetry/resources');
+  let grpc: typeof OtlpGrpc;
+  let resources: typeof Resources;
   try {
     grpc = await import('@opentelemetry/exporter-trace-otlp-grpc');
     resources = await import('@opentelemetry/resources');
@@ -99,7 +103,7 @@ export async function createOtlpExporter(endpoint: string | undefined, metrics: 
     throw new SglError(`OTLP export needs @opentelemetry/exporter-trace-otlp-grpc and @opentelemetry/resources, which could not be loaded (${(err as Error).message}). Install them with: npm install @opentelemetry/exporter-trace-otlp-grpc @opentelemetry/resources`);
   }
   const url = endpoint ?? process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4317';
-  const exporter = new grpc.OTLPTraceExporter({ url });
+  const exporter = new grpc.OTLPTraceExporter({ url, timeoutMillis: options?.timeoutMs ?? 10000 });
   const resource = resources.resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME ?? 'sgl' });
   return new OtelTraceExporter(exporter, resource, metrics, `the OTLP collector at ${url}`, options);
 }
