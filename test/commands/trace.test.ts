@@ -15,9 +15,9 @@ describe('sgl trace', () => {
     const args = ['trace', 'Once upon a time', '--max-tokens', '5', '--temperature', '0.9', '--seed', '3', '--json'];
     const [a, b] = [await runCli(args), await runCli(args)];
     expect(a.code, a.stderr).toBe(0);
-    const ja = JSON.parse(a.stdout);
-    const jb = JSON.parse(b.stdout);
-    expect(ja.model).toBe('sgl-llama-tiny');
+    const ja = JSON.parse(a.stdout).requests[0];
+    const jb = JSON.parse(b.stdout).requests[0];
+    expect(JSON.parse(a.stdout).model).toBe('sgl-llama-tiny');
     expect(ja.tokenIds).toHaveLength(5);
     expect(ja.usage.completionTokens).toBe(5);
     expect(ja.finishReason).toBe('length');
@@ -28,8 +28,9 @@ describe('sgl trace', () => {
   it.skipIf(!hasSharedModel)('runs the third-party model given by --model-path', async () => {
     const r = await runCli(['trace', 'Hello', '--model-path', SHARED_MODEL, '--max-tokens', '6', '--ignore-eos', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout);
-    expect(out.model).toBe('tiny-random-llama-fp16');
+    const doc = JSON.parse(r.stdout);
+    expect(doc.model).toBe('tiny-random-llama-fp16');
+    const out = doc.requests[0];
     expect(out.tokenIds).toHaveLength(6);
     expect(out.tokenIds.every((t: number) => t >= 0 && t < 32000)).toBe(true);
   });
@@ -50,5 +51,52 @@ describe('sgl trace', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/\/nonexistent\/model does not exist/);
     expect(r.stderr).toMatch(/--model-path/);
+  });
+});
+
+describe('sgl trace with tracing', () => {
+  it('runs a prompts file concurrently, prints waterfalls and a stage table, writes the trace file', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { readTraceFile } = await import('../../src/lib/tracing/exporters/trace_file_reader.js');
+    const dir = mkdtempSync(join(tmpdir(), 'sgl-trace-cli-'));
+    const prompts = join(dir, 'prompts.txt');
+    writeFileSync(prompts, 'Hello, my name is\n\nThe weather today\nOnce upon a time\n');
+    const file = join(dir, 'trace.json');
+    const r = await runCli(['trace', '--prompts', prompts, '--max-tokens', '4', '--trace-level', '3', '--trace-module', 'request,engine', '--trace-file', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.match(/^request [0-9a-f]+ /gm)).toHaveLength(3);
+    expect(r.stdout).toMatch(/decode_forward\s+worker\s+│/);
+    expect(r.stdout).toMatch(/│ stage\s+│ thread/);
+    const trace = readTraceFile(file);
+    expect(trace.truncated).toBe(false);
+    expect(trace.workloads).toHaveLength(3);
+    expect(trace.header?.trace.modules).toEqual(['request', 'engine']);
+  });
+
+  it('returns per-request stage timings with --json and prints nothing else', async () => {
+    const r = await runCli(['trace', 'Hello', '--max-tokens', '3', '--trace-level', '1', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.traceLevel).toBe(1);
+    expect(Object.keys(out.requests[0].stages).sort()).toEqual(['decode_loop', 'prefill_forward', 'queue_wait', 'tokenize']);
+    expect(out.stages.map((s: { stage: string }) => s.stage)).toContain('prefill_forward');
+  });
+
+  it.each([
+    [['--trace-module', 'request,gpu'], /Unknown trace module gpu; known modules: request, scheduler, engine/],
+    [['--trace-level', '4'], /--trace-level/],
+    [['--trace-sample-rate', '2'], /--trace-sample-rate/],
+  ])('rejects bad tracing flags %j as usage errors (exit 2)', async (flags, message) => {
+    const r = await runCli(['trace', 'hi', ...flags]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('says where a trace file cannot be written (exit 1)', async () => {
+    const r = await runCli(['trace', 'hi', '--trace-file', '/nonexistent/dir/t.json']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Cannot write the trace file \/nonexistent\/dir\/t.json/);
   });
 });

@@ -1,17 +1,6 @@
 import type { FinishedRequest } from '../../src/lib/tracing/finished_request.js';
 import { EVENTS, STAGES } from '../../src/lib/tracing/stages.js';
 import { KIND_EVENT, RECORD } from '../../src/lib/tracing/trace_context.js';
-import type { TraceExporter } from '../../src/lib/tracing/tracing.js';
-
-/** An exporter that keeps finished requests in memory. */
-export class CollectingExporter implements TraceExporter {
-  readonly requests: FinishedRequest[] = [];
-  export(req: FinishedRequest): void {
-    this.requests.push(req);
-  }
-  async flush(): Promise<void> {}
-  async shutdown(): Promise<void> {}
-}
 
 /** Names of the stages and events a request carries into spans. */
 export function spanNames(req: FinishedRequest): { stages: Set<string>; events: Set<string> } {

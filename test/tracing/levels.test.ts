@@ -8,7 +8,8 @@ import { TraceFileWriter } from '../../src/lib/tracing/exporters/trace_file_writ
 import type { TraceModule } from '../../src/lib/tracing/stages.js';
 import type { TraceLevel } from '../../src/lib/tracing/trace_config.js';
 import { Tracing } from '../../src/lib/tracing/tracing.js';
-import { CollectingExporter, spanNames } from '../helpers/tracing.js';
+import { MemoryExporter } from '../../src/lib/tracing/exporters/memory_exporter.js';
+import { spanNames } from '../helpers/tracing.js';
 
 const REQUEST: Record<TraceLevel, { stages: string[]; events: string[] }> = {
   0: { stages: [], events: [] },
@@ -56,7 +57,7 @@ describe.each(COMBINATIONS)('trace modules %j', (...modules: TraceModule[]) => {
   });
 
   it.each([0, 1, 2, 3] as TraceLevel[])('level %i records exactly its stages, in spans and in the file', async (level) => {
-    const sink = new CollectingExporter();
+    const sink = new MemoryExporter();
     const file = join(dir, `${modules.join('-')}-${level}.json`);
     const writer = new TraceFileWriter(file);
     const tracing = new Tracing({ level, modules, exporters: [sink, writer] });

@@ -4,7 +4,8 @@ import { STAGES } from '../../src/lib/tracing/stages.js';
 import { KIND_ABORTED, KIND_EVENT, RECORD } from '../../src/lib/tracing/trace_context.js';
 import { Tracing } from '../../src/lib/tracing/tracing.js';
 import type { FinishedRequest } from '../../src/lib/tracing/finished_request.js';
-import { CollectingExporter, spanNames } from '../helpers/tracing.js';
+import { MemoryExporter } from '../../src/lib/tracing/exporters/memory_exporter.js';
+import { spanNames } from '../helpers/tracing.js';
 
 function slices(req: FinishedRequest): { name: string; start: number; end: number; aborted: boolean }[] {
   const out = [];
@@ -30,7 +31,7 @@ function uncovered(req: FinishedRequest): number {
 }
 
 async function traced(level: 1 | 2 | 3, body: (engine: Engine) => Promise<void>, options = {}): Promise<FinishedRequest[]> {
-  const sink = new CollectingExporter();
+  const sink = new MemoryExporter();
   const tracing = new Tracing({ level, modules: ['request', 'scheduler', 'engine'], exporters: [sink] });
   const engine = await Engine.create({ tracing, ...options });
   try {
@@ -114,7 +115,7 @@ describe('request traces', () => {
 describe('metrics', () => {
   it('see every request at level 0 and with a sample rate of 0; spans see none', async () => {
     for (const config of [{ level: 0 as const }, { level: 3 as const, sampleRate: 0 }]) {
-      const sink = new CollectingExporter();
+      const sink = new MemoryExporter();
       const tracing = new Tracing({ ...config, metrics: true, exporters: [sink] });
       const engine = await Engine.create({ tracing });
       for (let i = 0; i < 3; i++) {

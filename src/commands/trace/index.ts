@@ -2,23 +2,40 @@ import { Args, Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../../lib/cli/engine_flags.js';
 import { numberFlag } from '../../lib/cli/number_flag.js';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
+import { tracingFlags, tracingFromFlags } from '../../lib/cli/tracing_flags.js';
 import type { GenerationResult } from '../../lib/engine/timed_generation.js';
 import { formatGeneration } from '../../lib/report/generation_report.js';
+import type { StageSummary } from '../../lib/report/stage_table.js';
+import { formatStageTable, summarizeStages } from '../../lib/report/stage_table.js';
+import { formatWaterfall } from '../../lib/report/waterfall.js';
+import { MemoryExporter } from '../../lib/tracing/exporters/memory_exporter.js';
+import { readPromptFile } from '../../lib/workload/prompt_file.js';
+
+interface TraceResult {
+  model: string;
+  device: string;
+  traceLevel: number;
+  requests: (GenerationResult & { stages: Record<string, number> })[];
+  stages: StageSummary[];
+}
 
 export default class Trace extends SglCommand {
-  static override summary = 'Run a prompt in-process and show where the time went.';
+  static override summary = 'Run prompts in-process and show where the time went, stage by stage.';
   static override examples = [
     '<%= config.bin %> trace "Hello, my name is"',
-    '<%= config.bin %> trace "Tell me a story" --chat --max-tokens 64 --temperature 0.8 --seed 7',
-    '<%= config.bin %> trace "Hello" --model-path ../shared/models/tiny-random-llama-fp16 --json',
+    '<%= config.bin %> trace "Hello" --trace-level 3 --trace-module request,scheduler,engine',
+    '<%= config.bin %> trace --prompts prompts.txt --trace-file trace.json',
+    '<%= config.bin %> trace "Tell me a story" --chat --max-tokens 64 --temperature 0.8 --seed 7 --json',
   ];
 
   static override args = {
-    prompt: Args.string({ required: true, description: 'The prompt text.' }),
+    prompt: Args.string({ description: 'The prompt text (or use --prompts).' }),
   };
 
   static override flags = {
     ...engineFlags,
+    ...tracingFlags(2),
+    prompts: Flags.string({ description: 'A text file with one prompt per line; all run concurrently.' }),
     'max-tokens': Flags.integer({ min: 1, default: 32, description: 'Most tokens to generate.' }),
     temperature: numberFlag({ min: 0, default: 0, description: 'Sampling temperature; 0 is greedy.' }),
     'top-p': numberFlag({ min: 0, exclusiveMin: true, max: 1, description: 'Nucleus sampling mass (0, 1].' }),
@@ -29,33 +46,34 @@ export default class Trace extends SglCommand {
     chat: Flags.boolean({ description: "Wrap the prompt as a user message with the model's chat template." }),
   };
 
-  async run(): Promise<GenerationResult & { model: string; device: string }> {
+  async run(): Promise<TraceResult> {
     const { args, flags } = await this.parse(Trace);
+    if (!args.prompt === !flags.prompts) this.error('Give either a PROMPT or --prompts FILE.', { exit: 2 });
+    const prompts = flags.prompts ? readPromptFile(flags.prompts) : [args.prompt!];
+    const memory = new MemoryExporter();
+    const tracing = await tracingFromFlags(flags, { exporters: [memory] });
     const { Engine } = await import('../../lib/engine/engine.js');
     const { timedGeneration } = await import('../../lib/engine/timed_generation.js');
-    const engine = await Engine.create(engineOptions(flags));
+    const engine = await Engine.create({ ...engineOptions(flags), tracing });
+    const sampling = { maxTokens: flags['max-tokens'], temperature: flags.temperature, topP: flags['top-p'], topK: flags['top-k'], seed: flags.seed, stop: flags.stop, ignoreEos: flags['ignore-eos'] };
+    let results: GenerationResult[];
     try {
-      const input = flags.chat ? { messages: [{ role: 'user', content: args.prompt }] } : { prompt: args.prompt };
-      const result = await timedGeneration(
-        engine,
-        {
-          ...input,
-          sampling: {
-            maxTokens: flags['max-tokens'],
-            temperature: flags.temperature,
-            topP: flags['top-p'],
-            topK: flags['top-k'],
-            seed: flags.seed,
-            stop: flags.stop,
-            ignoreEos: flags['ignore-eos'],
-          },
-        },
-        (text) => this.say(text),
-      );
-      this.say('\n\n' + formatGeneration(result, engine.spec.id, engine.device));
-      return { model: engine.spec.id, device: engine.device, ...result };
+      const stream = prompts.length === 1 ? (text: string) => this.say(text) : undefined;
+      results = await Promise.all(prompts.map((p) => timedGeneration(engine, { ...(flags.chat ? { messages: [{ role: 'user', content: p }] } : { prompt: p }), sampling }, stream)));
     } finally {
       await engine.shutdown();
+      await tracing.shutdown();
     }
+    const finished = new Map(memory.requests.map((r) => [r.rid, r]));
+    if (prompts.length > 1) results.forEach((r, i) => this.say(`[${i}] ${JSON.stringify(prompts[i])} →${r.text}\n`));
+    this.say('\n\n' + results.map((r) => formatGeneration(r, engine.spec.id, engine.device)).join('\n\n') + '\n');
+    const stages = summarizeStages(memory.requests);
+    if (memory.requests.length) {
+      this.say('\n' + results.flatMap((r) => (finished.has(r.rid) ? [formatWaterfall(finished.get(r.rid)!)] : [])).join('\n\n') + '\n\n');
+      this.say(formatStageTable(stages) + '\n');
+    }
+    if (flags['trace-file']) this.say(`\nTrace written to ${flags['trace-file']} (open it in https://ui.perfetto.dev, or replay it with sgl replay).\n`);
+    const requests = results.map((r) => ({ ...r, stages: finished.get(r.rid)?.workload.stages ?? {} }));
+    return { model: engine.spec.id, device: engine.device, traceLevel: flags['trace-level'], requests, stages };
   }
 }

@@ -1,4 +1,5 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, openSync } from 'node:fs';
+import { SglError } from '../../errors.js';
 import type { WriteStream } from 'node:fs';
 import type { FinishedRequest } from '../finished_request.js';
 import { EVENTS, STAGES } from '../stages.js';
@@ -39,7 +40,13 @@ export class TraceFileWriter implements TraceExporter {
   private failed: Error | null = null;
 
   constructor(readonly path: string) {
-    this.out = createWriteStream(path, { flags: 'w' });
+    let fd: number;
+    try {
+      fd = openSync(path, 'w');
+    } catch (err) {
+      throw new SglError(`Cannot write the trace file ${path}: ${(err as Error).message}. Pass --trace-file a path in a directory that exists and is writable.`);
+    }
+    this.out = createWriteStream(path, { fd });
     this.out.on('error', (err) => {
       if (!this.failed) process.emitWarning(`sgl: cannot write the trace file ${path}: ${err.message}`);
       this.failed = err;

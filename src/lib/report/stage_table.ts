@@ -1,0 +1,76 @@
+import Table from 'cli-table3';
+import type { FinishedRequest } from '../tracing/finished_request.js';
+import { stageRows } from './stage_timeline.js';
+
+export interface StageSummary {
+  stage: string;
+  module: string;
+  thread: string;
+  /** Requests the stage appeared in. */
+  requests: number;
+  /** Slices over all requests. */
+  slices: number;
+  /** Per-request total time of the stage, ms. */
+  meanMs: number;
+  p50Ms: number;
+  p90Ms: number;
+  maxMs: number;
+  /** Mean share of the request's end-to-end time. */
+  shareOfE2e: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** Per-stage statistics over finished requests, in the order stages first ran. */
+export function summarizeStages(requests: readonly FinishedRequest[]): StageSummary[] {
+  const byStage = new Map<string, { module: string; thread: string; totals: number[]; shares: number[]; slices: number; order: number }>();
+  for (const req of requests) {
+    const e2e = req.end - req.start;
+    stageRows(req).forEach((row, order) => {
+      let s = byStage.get(row.stage);
+      if (!s) {
+        s = { module: row.module, thread: row.thread, totals: [], shares: [], slices: 0, order };
+        byStage.set(row.stage, s);
+      }
+      s.totals.push(row.totalMs);
+      s.shares.push(e2e > 0 ? row.totalMs / e2e : 0);
+      s.slices += row.intervals.length / 2;
+      s.order = Math.min(s.order, order);
+    });
+  }
+  return [...byStage.entries()]
+    .sort((a, b) => a[1].order - b[1].order)
+    .map(([stage, s]) => {
+      const sorted = [...s.totals].sort((a, b) => a - b);
+      return {
+        stage,
+        module: s.module,
+        thread: s.thread,
+        requests: s.totals.length,
+        slices: s.slices,
+        meanMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+        p50Ms: quantile(sorted, 0.5),
+        p90Ms: quantile(sorted, 0.9),
+        maxMs: sorted[sorted.length - 1],
+        shareOfE2e: s.shares.reduce((a, b) => a + b, 0) / s.shares.length,
+      };
+    });
+}
+
+export function formatStageTable(rows: readonly StageSummary[]): string {
+  const table = new Table({
+    head: ['stage', 'thread', 'requests', 'slices', 'mean ms', 'p50 ms', 'p90 ms', 'max ms', '% of e2e'],
+    style: { head: [], border: [] },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+    colAligns: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+  });
+  const f = (v: number): string => v.toFixed(3);
+  for (const r of rows) table.push([r.stage, r.thread, r.requests, r.slices, f(r.meanMs), f(r.p50Ms), f(r.p90Ms), f(r.maxMs), (r.shareOfE2e * 100).toFixed(1)]);
+  return table.toString();
+}

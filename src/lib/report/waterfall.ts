@@ -1,0 +1,45 @@
+import chalk from 'chalk';
+import type { ChalkInstance } from 'chalk';
+import type { FinishedRequest } from '../tracing/finished_request.js';
+import { stageRows } from './stage_timeline.js';
+
+const PALETTE: ChalkInstance[] = [chalk.cyan, chalk.yellow, chalk.magenta, chalk.green, chalk.blue, chalk.red, chalk.cyanBright, chalk.yellowBright, chalk.magentaBright, chalk.greenBright, chalk.blueBright, chalk.redBright, chalk.white];
+const colors = new Map<string, ChalkInstance>();
+function colorOf(stage: string): ChalkInstance {
+  let c = colors.get(stage);
+  if (!c) {
+    c = PALETTE[colors.size % PALETTE.length];
+    colors.set(stage, c);
+  }
+  return c;
+}
+
+const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+
+/**
+ * A request's stages as a terminal waterfall: one row per stage, its bar
+ * marking where on the request's timeline the stage ran (scaled to the
+ * end-to-end time), with its slice count and total time.
+ */
+export function formatWaterfall(req: FinishedRequest, width = 48): string {
+  const e2e = req.end - req.start;
+  const rows = stageRows(req);
+  const w = req.workload;
+  const head = `request ${req.rid}  ${w.inputTokens} prompt + ${w.outputTokens} output tokens, ${w.finishReason}, e2e ${ms(e2e)} ms` + (w.ttftMs === null ? '' : `, ttft ${ms(w.ttftMs)} ms`);
+  const nameWidth = Math.max(12, ...rows.map((r) => r.stage.length + r.depth * 2));
+  const lines = [chalk.bold(head)];
+  for (const r of rows) {
+    const cells = new Array<boolean>(width).fill(false);
+    for (let i = 0; i < r.intervals.length; i += 2) {
+      const from = Math.min(width - 1, Math.floor((r.intervals[i] / e2e) * width));
+      const to = Math.min(width, Math.max(from + 1, Math.ceil((r.intervals[i + 1] / e2e) * width)));
+      for (let c = from; c < to; c++) cells[c] = true;
+    }
+    const bar = colorOf(r.stage)(cells.map((on) => (on ? '█' : ' ')).join(''));
+    const count = r.intervals.length / 2;
+    const name = `${'  '.repeat(r.depth)}${r.stage}`.padEnd(nameWidth);
+    const thread = r.thread === 'main' ? 'main  ' : 'worker';
+    lines.push(`  ${name} ${chalk.dim(thread)} │${bar}│ ${ms(r.totalMs).padStart(7)} ms${count > 1 ? chalk.dim(` ×${count}`) : ''}`);
+  }
+  return lines.join('\n');
+}
