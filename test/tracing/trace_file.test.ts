@@ -49,7 +49,9 @@ describe('the trace file', () => {
     for (const e of events.filter((e) => e.ph === 'X')) {
       const key = `${e.pid}/${e.tid}`;
       if (!tracks.has(key)) tracks.set(key, []);
-      tracks.get(key)!.push({ start: e.ts, end: e.ts + e.dur! });
+      // Integer nanoseconds, as Perfetto reads the decimal microseconds.
+      const start = Math.round(e.ts * 1000);
+      tracks.get(key)!.push({ start, end: start + Math.round(e.dur! * 1000) });
     }
     expect(tracks.size).toBeGreaterThan(1);
     for (const slices of tracks.values()) {

@@ -206,7 +206,8 @@ export class Engine {
             stream.fail(new InferenceError(`Could not decode the output of request ${out.rid}: ${(err as Error).message}`));
             this.abort(out.rid);
           }
-          if (stream.done) this.streams.delete(out.rid);
+          // The worker is done with a request only when it says so; an early stop on this side still awaits its records.
+          if (out.finish) this.streams.delete(out.rid);
         }
         break;
       case 'finished': {

@@ -25,6 +25,15 @@ interface TraceEvent {
   args?: Record<string, unknown>;
 }
 
+/** Microseconds on the process clock (ms since the main thread's time origin), to the nanosecond. */
+function us(t: number): number {
+  return Math.round(t * 1e6) / 1e3;
+}
+
+function dur(start: number, end: number): number {
+  return Math.max(0, Math.round((us(end) - us(start)) * 1e3) / 1e3);
+}
+
 /**
  * Writes the trace file (DESIGN.md §4): Chrome Trace Event Format in its
  * JSON array form, one event per line, each line written whole. The array's
@@ -62,37 +71,26 @@ export class TraceFileWriter implements TraceExporter {
 
   export(req: FinishedRequest): void {
     if (this.failed) return;
-    // Microseconds on the process clock (ms since the main thread's time origin).
-    const us = (t: number): number => Math.round(t * 1e6) / 1e3;
-    const events: TraceEvent[] = [];
+    const lines: string[] = [];
+    const rid = JSON.stringify(req.rid);
     for (const [pid, records] of [[PID_MAIN, req.main], [PID_WORKER, req.worker]] as const) {
-      const slices: (Placed & { ev: TraceEvent })[] = [];
-      const instants: TraceEvent[] = [];
+      // Slices are placed on tracks first, then written; `index` points into records (-1: the thread slice).
+      const slices: (Placed & { index: number })[] = [];
+      const instants: number[] = [];
       let first = pid === PID_MAIN ? req.start : Infinity;
       let last = pid === PID_MAIN ? req.end : -Infinity;
       for (let i = 0; i < records.length; i += RECORD) {
-        const kind = records[i];
         const id = records[i + 1];
-        const start = records[i + 2];
-        const end = records[i + 3];
-        if (kind === KIND_EVENT) {
-          if (!req.spanEvents[id]) continue;
-          const def = EVENTS[id];
-          const args: Record<string, unknown> = { rid: req.rid };
-          if (def.attrs) {
-            args[def.attrs[0]] = records[i + 5];
-            if (def.attrs[1]) args[def.attrs[1]] = records[i + 6];
-          }
-          instants.push({ name: def.name, cat: def.module, ph: 'i', s: 't', pid, tid: 0, ts: us(start), args });
+        if (records[i] === KIND_EVENT) {
+          if (req.spanEvents[id]) instants.push(i);
           continue;
         }
         if (!req.spanStages[id]) continue;
-        first = Math.min(first, start);
-        last = Math.max(last, end);
-        const def = STAGES[id];
-        const ev: TraceEvent = { name: def.name, cat: def.module, ph: 'X', pid, tid: 0, ts: us(start), dur: us(end) - us(start), args: { rid: req.rid } };
-        if (kind === KIND_ABORTED) ev.args!.error = 'aborted';
-        slices.push({ start, end, lane: 0, ev });
+        const start = records[i + 2];
+        const end = records[i + 3];
+        if (start < first) first = start;
+        if (end > last) last = end;
+        slices.push({ start, end, lane: 0, index: i });
       }
       if (slices.length === 0 && instants.length === 0 && pid === PID_WORKER) continue;
       if (slices.length === 0) {
@@ -100,33 +98,50 @@ export class TraceFileWriter implements TraceExporter {
         last = Math.max(last, req.end);
       }
       // The thread-level slice that groups the request's stages on this thread.
-      const threadSlice: TraceEvent = { name: `request ${req.rid}`, cat: 'request', ph: 'X', pid, tid: 0, ts: us(first), dur: us(last) - us(first), args: { rid: req.rid, trace_id: req.traceId } };
-      if (req.error) threadSlice.args!.error = req.error;
-      slices.push({ start: first, end: last, lane: 0, ev: threadSlice });
+      const thread = { start: first, end: last, lane: 0, index: -1 };
+      slices.push(thread);
       const pool = this.lanes[pid];
       const before = pool.size;
       pool.place(slices);
       for (let tid = before; tid < pool.size; tid++) {
-        events.push({ name: 'thread_name', ph: 'M', pid, tid: tid + 1, ts: 0, args: { name: `requests #${tid + 1}` } });
+        lines.push(`{"name":"thread_name","ph":"M","pid":${pid},"tid":${tid + 1},"ts":0,"args":{"name":"requests #${tid + 1}"}}`);
       }
-      const home = slices[slices.length - 1].lane + 1;
-      for (const s of slices) {
-        s.ev.tid = s.lane + 1;
-        events.push(s.ev);
+      const home = thread.lane + 1;
+      const error = req.error ? `,"error":${JSON.stringify(req.error)}` : '';
+      lines.push(`{"name":${JSON.stringify(`request ${req.rid}`)},"cat":"request","ph":"X","pid":${pid},"tid":${home},"ts":${us(first)},"dur":${dur(first, last)},"args":{"rid":${rid},"trace_id":"${req.traceId}"${error}}}`);
+      for (const sl of slices) {
+        const i = sl.index;
+        if (i < 0) continue;
+        const def = STAGES[records[i + 1]];
+        const aborted = records[i] === KIND_ABORTED ? ',"error":"aborted"' : '';
+        lines.push(`{"name":"${def.name}","cat":"${def.module}","ph":"X","pid":${pid},"tid":${sl.lane + 1},"ts":${us(sl.start)},"dur":${dur(sl.start, sl.end)},"args":{"rid":${rid}${aborted}}}`);
       }
-      for (const e of instants) {
-        e.tid = home;
-        events.push(e);
+      for (const i of instants) {
+        const def = EVENTS[records[i + 1]];
+        let attrs = '';
+        if (def.attrs) {
+          attrs = `,"${def.attrs[0]}":${records[i + 5]}`;
+          if (def.attrs[1]) attrs += `,"${def.attrs[1]}":${records[i + 6]}`;
+        }
+        lines.push(`{"name":"${def.name}","cat":"${def.module}","ph":"i","s":"t","pid":${pid},"tid":${home},"ts":${us(records[i + 2])},"args":{"rid":${rid}${attrs}}}`);
       }
       if (pid === PID_MAIN) {
-        events.push({ name: WORKLOAD_EVENT, cat: 'workload', ph: 'i', s: 't', pid, tid: home, ts: us(req.end), args: req.workload as unknown as Record<string, unknown> });
+        lines.push(`{"name":"${WORKLOAD_EVENT}","cat":"workload","ph":"i","s":"t","pid":${pid},"tid":${home},"ts":${us(req.end)},"args":${JSON.stringify(req.workload)}}`);
       }
     }
-    for (const e of events) this.line(e);
+    this.write(lines);
   }
 
   private line(event: TraceEvent): void {
-    this.out.write(`${this.lines++ === 0 ? '' : ','}${JSON.stringify(event)}\n`);
+    this.write([JSON.stringify(event)]);
+  }
+
+  /** Writes whole lines in one call; every line after the first opens with the comma. */
+  private write(lines: string[]): void {
+    if (lines.length === 0) return;
+    const head = this.lines === 0 ? '' : ',';
+    this.lines += lines.length;
+    this.out.write(`${head}${lines.join('\n,')}\n`);
   }
 
   flush(): Promise<void> {
