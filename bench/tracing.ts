@@ -19,7 +19,6 @@ import { isGenerated, presetDir } from '../src/lib/engine/generator/model_cache.
 import type { PresetName } from '../src/lib/engine/generator/llama_weights.js';
 import { PRESETS } from '../src/lib/engine/generator/llama_weights.js';
 import { writeLlamaModel } from '../src/lib/engine/generator/model_writer.js';
-import { now } from '../src/lib/tracing/clock.js';
 import type { FinishedRequest } from '../src/lib/tracing/finished_request.js';
 import { createOtlpExporter } from '../src/lib/tracing/exporters/otlp_exporter.js';
 import { TraceFileWriter } from '../src/lib/tracing/exporters/trace_file_writer.js';
@@ -117,7 +116,6 @@ const level3Otlp = await nsPerPoint(() => new TraceMetricContext(mask3, 512), ot
 await otlp.shutdown();
 const otel = await otelNsPerPoint();
 await receiver.stop();
-void now;
 
 console.log(`instrumentation points (${POINTS.toLocaleString()} per measurement; a point is one slice boundary)\n`);
 row('level 0 (shared null context)', `${level0.toFixed(2)} ns/point   (target < 10 ns)`);
@@ -171,10 +169,17 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Half-width of a 95% confidence interval of the mean (normal approximation). */
+const ci95 = (xs: number[]): number => {
+  if (xs.length < 2) return NaN;
+  const m = mean(xs);
+  const sd = Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+  return (1.96 * sd) / Math.sqrt(xs.length);
+};
 console.log(`\nengine on ${preset}, ${concurrency} concurrent requests x ${maxTokens} tokens, ${rounds} rotated rounds, a fresh engine per run\n`);
 for (const v of VARIANTS) row(`${v}: output tok/s per round`, results.get(v)!.map((x) => x.toFixed(1)).join(', '));
 const base = results.get('level 0')!;
 for (const v of VARIANTS.slice(1)) {
   const ratios = results.get(v)!.map((x, i) => x / base[i]);
-  row(`${v} / level 0, throughput`, `${mean(ratios).toFixed(3)}x (rounds ${ratios.map((x) => x.toFixed(3)).join(', ')})   (target >= 0.98x)`);
+  row(`${v} / level 0, throughput`, `${mean(ratios).toFixed(3)}x ± ${ci95(ratios).toFixed(3)} (95% CI; rounds ${ratios.map((x) => x.toFixed(3)).join(', ')})   (target >= 0.98x)`);
 }
