@@ -130,12 +130,13 @@ export interface SchedulerStats {
   reservedTokens: number;
 }
 
-export type ToWorker = { type: 'add'; req: WorkerRequest } | { type: 'abort'; rid: string } | { type: 'shutdown' };
+/** `stop`: the main thread found a stop string, so the request ends normally; `abort`: the caller gave up on it. */
+export type ToWorker = { type: 'add'; req: WorkerRequest } | { type: 'abort'; rid: string; reason: 'stop' | 'abort' } | { type: 'shutdown' };
 
 export type FromWorker =
   | { type: 'ready'; info: RunnerInfo }
   /** `sentAt`: when the worker handed these tokens over; `traces`: records of requests that ended in this step. */
   | { type: 'tokens'; outputs: TokenOutput[]; stats: SchedulerStats; sentAt: number; traces: RequestRecords[] }
-  | { type: 'finished'; rid: string; reason: FinishReason; trace: RequestRecords | null }
+  | { type: 'finished'; rid: string; reason: 'stop' | 'abort'; trace: RequestRecords | null }
   | { type: 'failed'; rids: string[]; message: string; traces: RequestRecords[] }
   | { type: 'fatal'; message: string; kind: string };

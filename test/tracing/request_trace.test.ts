@@ -79,6 +79,18 @@ describe('request traces', () => {
     for (const s of all) expect(s.end).toBeGreaterThanOrEqual(s.start);
   });
 
+  it('a stop string ends the trace normally, not as an abort', async () => {
+    const [req] = await traced(1, async (engine) => {
+      // Greedy output of the embedded model here is " Reduce Connor Recordrative ...".
+      for await (const c of engine.generate({ prompt: 'Hello, my name is', sampling: { maxTokens: 20, temperature: 0, stop: ['Connor'] } })) void c;
+      await new Promise((r) => setTimeout(r, 200));
+    });
+    expect(req.workload.finishReason).toBe('stop');
+    expect(req.error).toBeNull();
+    expect(slices(req).every((s) => !s.aborted)).toBe(true);
+    expect(spanNames(req).events).toEqual(new Set(['first_token', 'finish']));
+  });
+
   it('a request aborted while it waits closes its queue_wait', async () => {
     const requests = await traced(
       1,

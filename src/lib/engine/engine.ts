@@ -157,7 +157,7 @@ export class Engine {
       });
       worker.trace = trace.workerContext(dispatchedAt);
     }
-    const stream = new RequestStream(worker.rid, worker.inputIds.length, sampling.stop, this.tokenizer, (rid) => this.abort(rid), trace);
+    const stream = new RequestStream(worker.rid, worker.inputIds.length, sampling.stop, this.tokenizer, (rid, reason) => this.cancel(rid, reason), trace);
     this.streams.set(worker.rid, stream);
     this.post({ type: 'add', req: worker });
     return stream;
@@ -165,8 +165,12 @@ export class Engine {
 
   /** Aborts a request: it leaves the queue or the running batch and frees its KV. */
   abort(rid: string): void {
+    this.cancel(rid, 'abort');
+  }
+
+  private cancel(rid: string, reason: 'stop' | 'abort'): void {
     if (this.closed) return;
-    this.post({ type: 'abort', rid });
+    this.post({ type: 'abort', rid, reason });
   }
 
   /** The scheduler's state after its latest step. */

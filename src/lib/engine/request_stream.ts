@@ -38,7 +38,7 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     private readonly stop: readonly string[],
     tokenizer: TextTokenizer,
     /** Called when the caller stops early or a stop string ends the request. */
-    private readonly onCancel: (rid: string) => void,
+    private readonly onCancel: (rid: string, reason: 'stop' | 'abort') => void,
     readonly trace: RequestTrace,
   ) {
     this.detokenizer = new IncrementalDetokenizer(tokenizer);
@@ -70,7 +70,7 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     if (stopAt >= 0) {
       this.text = this.text.slice(0, stopAt);
       this.emit([token], this.text.length, 'stop', this.lastDetokenized);
-      this.onCancel(this.rid);
+      this.onCancel(this.rid, 'stop');
       return;
     }
     this.emit([token], finish ? this.text.length : this.text.length - this.holdBack(), finish, this.lastDetokenized);
@@ -155,7 +155,7 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
       // The caller broke out early: free the request's slot and KV.
       if (!this.finished) {
         this.finished = true;
-        this.onCancel(this.rid);
+        this.onCancel(this.rid, 'abort');
       }
       const outcome = this.error ? 'error' : (this.finalReason ?? 'abort');
       // A completed request ends when its last chunk was delivered; a cut-off one, now.

@@ -60,7 +60,8 @@ function recordsOf(r: LiveRequest): RequestRecords | null {
 
 class SchedulerWorker {
   private batch = KvBatch.empty<LiveRequest>();
-  private readonly aborted = new Set<string>();
+  /** Running requests to drop before the next step, and why. */
+  private readonly aborted = new Map<string, 'stop' | 'abort'>();
   private readonly sampler: Sampler;
   private looping = false;
   private batchId = 0;
@@ -86,8 +87,8 @@ class SchedulerWorker {
         break;
       case 'abort': {
         const waiting = this.scheduler.remove(msg.rid);
-        if (waiting) this.sendAborted(waiting);
-        else if (this.batch.rows.some((r) => r.rid === msg.rid)) this.aborted.add(msg.rid);
+        if (waiting) this.sendAborted(waiting, msg.reason);
+        else if (this.batch.rows.some((r) => r.rid === msg.rid)) this.aborted.set(msg.rid, msg.reason);
         break;
       }
       case 'shutdown':
@@ -116,12 +117,20 @@ class SchedulerWorker {
     }
   }
 
-  /** An aborted request closes its open slices (marked failed) and hands its records back. */
-  private sendAborted(r: LiveRequest): void {
+  /**
+   * A request the main thread ended hands its records back: stopped by a stop
+   * string, its decode loop ends normally; aborted, its open slices close as failed.
+   */
+  private sendAborted(r: LiveRequest, reason: 'stop' | 'abort'): void {
     const t = now();
-    r.trace.event(E.abort, t);
+    if (reason === 'stop') {
+      r.trace.end(S.decode_loop, t);
+      r.trace.event(E.finish, t);
+    } else {
+      r.trace.event(E.abort, t);
+    }
     r.trace.abort(t);
-    this.send({ type: 'finished', rid: r.rid, reason: 'abort', trace: recordsOf(r) });
+    this.send({ type: 'finished', rid: r.rid, reason, trace: recordsOf(r) });
   }
 
   private sendFailed(rows: readonly LiveRequest[], message: string): void {
@@ -138,7 +147,8 @@ class SchedulerWorker {
   private dropAborted(): void {
     const keep: number[] = [];
     this.batch.rows.forEach((r, i) => {
-      if (this.aborted.has(r.rid)) this.sendAborted(r);
+      const reason = this.aborted.get(r.rid);
+      if (reason) this.sendAborted(r, reason);
       else keep.push(i);
     });
     this.aborted.clear();
