@@ -38,7 +38,11 @@ export interface TracingFlagValues {
   'otlp-traces-endpoint'?: string;
 }
 
-/** Builds the tracing hub the flags ask for; the OTLP exporter is loaded only when used. */
+/**
+ * Builds the tracing hub the flags ask for; the OTLP exporter is loaded only
+ * when used. Exporters are set up even at level 0, since a server's level can
+ * be raised while it runs.
+ */
 export async function tracingFromFlags(flags: TracingFlagValues, extra: { metrics?: boolean; exporters?: TraceExporter[] } = {}): Promise<Tracing> {
   const tracing = new Tracing({
     level: flags['trace-level'] as TraceLevel,
@@ -48,7 +52,6 @@ export async function tracingFromFlags(flags: TracingFlagValues, extra: { metric
     includeContent: flags['trace-include-content'],
     exporters: [...(extra.exporters ?? [])],
   });
-  if (flags['trace-level'] === 0) return tracing;
   if (flags['trace-file']) {
     const { TraceFileWriter } = await import('../tracing/exporters/trace_file_writer.js');
     tracing.addExporter(new TraceFileWriter(flags['trace-file']));

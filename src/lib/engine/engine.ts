@@ -32,10 +32,12 @@ export interface EngineOptions {
   tracing?: Tracing;
 }
 
-/** Where a request comes from, for tracing: the caller's W3C trace context. */
+/** Where a request comes from, for tracing: the caller's W3C trace context and arrival. */
 export interface RequestContext {
   traceparent?: string;
   tracestate?: string;
+  /** When the request arrived (tracing clock, ms), if before generate(): the time until then is parse_request. */
+  arrivedAt?: number;
 }
 
 const NO_TRACING = new Tracing();
@@ -140,9 +142,11 @@ export class Engine {
    */
   generate(req: GenerateRequest, context: RequestContext = {}): RequestStream {
     if (this.closed) throw this.closed;
-    const arrived = now();
+    const called = now();
+    const arrived = context.arrivedAt ?? called;
     const trace = this.tracing.startRequest(context.traceparent ? parseTraceparent(context.traceparent, context.tracestate) : null, arrived);
-    trace.main.begin(S.tokenize, arrived);
+    if (arrived !== called) trace.main.slice(S.parse_request, arrived, called);
+    trace.main.begin(S.tokenize, called);
     const { worker, sampling } = prepareRequest(req, this.tokenizer, this.spec, this.info);
     if (this.streams.has(worker.rid)) throw new InvalidRequestError(`A request with rid ${worker.rid} is already running.`, 'rid');
     if (trace.timed) {

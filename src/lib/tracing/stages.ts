@@ -23,8 +23,9 @@ export interface EventDef {
 
 export const TRACE_MODULES = {
   request: {
-    description: 'the life of each request: the stage table of DESIGN.md',
+    description: 'the life of each request: the stage table of DESIGN.md, plus HTTP parsing when served',
     stages: {
+      parse_request: { level: 2, thread: 'main', metric: true },
       tokenize: { level: 1, thread: 'main', metric: true },
       dispatch: { level: 2, thread: 'worker', metric: false },
       queue_wait: { level: 1, thread: 'worker', metric: true },

@@ -1,0 +1,65 @@
+import { Flags } from '@oclif/core';
+import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
+import { SglCommand } from '../lib/cli/sgl_command.js';
+import { tracingFlags, tracingFromFlags } from '../lib/cli/tracing_flags.js';
+
+export default class Serve extends SglCommand {
+  static override summary = 'Serve the model over an OpenAI-compatible HTTP API, traced per request.';
+  static override examples = [
+    '<%= config.bin %> serve',
+    '<%= config.bin %> serve --trace-level 2 --trace-file trace.json --enable-metrics',
+    '<%= config.bin %> serve --port 8000 --api-key secret --otlp-traces-endpoint http://localhost:4317',
+  ];
+
+  static override flags = {
+    ...engineFlags,
+    ...tracingFlags(0),
+    host: Flags.string({ default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 to accept remote clients).' }),
+    port: Flags.integer({ min: 0, max: 65535, default: 30000, description: 'Port to listen on (0: any free port).' }),
+    'api-key': Flags.string({ description: 'Require Authorization: Bearer <key> on every route but /health.' }),
+    'max-queued-requests': Flags.integer({ min: 0, default: 256, description: 'Requests that may wait beyond the running batch; more get 503 with Retry-After.' }),
+    'max-body-size': Flags.integer({ min: 1024, default: 4 * 2 ** 20, description: 'Largest request body in bytes.' }),
+    'enable-metrics': Flags.boolean({ description: 'Serve Prometheus metrics on /metrics.' }),
+    'drain-timeout': Flags.integer({ min: 0, default: 30, description: 'Seconds to let running requests finish on SIGTERM/SIGINT.' }),
+  };
+
+  async run(): Promise<{ url: string; drained: boolean }> {
+    const { flags } = await this.parse(Serve);
+    const tracing = await tracingFromFlags(flags, { metrics: flags['enable-metrics'] });
+    const { Engine } = await import('../lib/engine/engine.js');
+    const { SglServer } = await import('../lib/server/sgl_server.js');
+    const engine = await Engine.create({ ...engineOptions(flags), tracing });
+    const server = new SglServer(engine, tracing, {
+      host: flags.host,
+      port: flags.port,
+      apiKey: flags['api-key'],
+      maxQueuedRequests: flags['max-queued-requests'],
+      maxBodyBytes: flags['max-body-size'],
+      enableMetrics: flags['enable-metrics'],
+    });
+    let address;
+    try {
+      address = await server.listen();
+    } catch (err) {
+      await engine.shutdown();
+      this.error(`Cannot listen on ${flags.host}:${flags.port}: ${(err as Error).message}. Pick another --port or --host.`, { exit: 1 });
+    }
+    const url = `http://${address.address}:${address.port}`;
+    const tracingLine = flags['trace-level'] === 0 ? 'off (raise it with POST /set_trace_level?level=N)' : `level ${flags['trace-level']}, modules ${(flags['trace-module'] ?? ['request']).join(',')}, sample rate ${flags['trace-sample-rate']}`;
+    this.log(`sgl serve listening on ${url}`);
+    this.log(`  model    ${engine.spec.id} (${engine.spec.dir}) on ${engine.device}`);
+    this.log(`  tracing  ${tracingLine}${flags['trace-file'] ? `, trace file ${flags['trace-file']}` : ''}`);
+    if (flags['enable-metrics']) this.log(`  metrics  ${url}/metrics`);
+
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
+    this.log(`${signal}: draining ${server.running} running request(s), up to ${flags['drain-timeout']} s ...`);
+    const drained = await server.close(flags['drain-timeout'] * 1000);
+    await engine.shutdown();
+    await tracing.shutdown();
+    this.log(drained ? 'Drained; trace and exporters flushed. Bye.' : 'Drain timeout: unfinished requests were cut off; trace and exporters flushed.');
+    return { url, drained };
+  }
+}

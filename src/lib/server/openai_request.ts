@@ -1,0 +1,120 @@
+import type { ChatMessage, GenerateRequest, SamplingParams } from '../protocol.js';
+import { HttpError, badRequest } from './http_error.js';
+
+export interface ParsedRequest {
+  req: GenerateRequest;
+  stream: boolean;
+  /** OpenAI `stream_options.include_usage`: a last chunk with the usage. */
+  includeUsage: boolean;
+}
+
+type Body = Record<string, unknown>;
+
+/** The engine's camelCase names back to the wire names a client sent. */
+export const WIRE_NAMES: Record<string, string> = {
+  maxTokens: 'max_tokens',
+  topP: 'top_p',
+  topK: 'top_k',
+  stopTokenIds: 'stop_token_ids',
+  ignoreEos: 'ignore_eos',
+  inputIds: 'prompt',
+};
+
+const optional = (v: unknown): boolean => v === undefined || v === null;
+
+function checkModel(body: Body, served: string): void {
+  const model = body.model;
+  if (optional(model)) return;
+  if (typeof model !== 'string') throw badRequest('model must be a string.', 'model');
+  if (model !== served) throw new HttpError(404, `The model ${model} does not exist; this server serves ${served}.`, 'invalid_request_error', 'model', 'model_not_found');
+}
+
+function checkStreamFlags(body: Body): { stream: boolean; includeUsage: boolean } {
+  if (!optional(body.stream) && typeof body.stream !== 'boolean') throw badRequest('stream must be a boolean.', 'stream');
+  const options = body.stream_options;
+  if (!optional(options) && (typeof options !== 'object' || Array.isArray(options))) throw badRequest('stream_options must be an object.', 'stream_options');
+  const includeUsage = (options as { include_usage?: unknown } | null | undefined)?.include_usage;
+  if (!optional(includeUsage) && typeof includeUsage !== 'boolean') throw badRequest('stream_options.include_usage must be a boolean.', 'stream_options');
+  return { stream: body.stream === true, includeUsage: includeUsage === true };
+}
+
+/** Fields sgl does not implement: refused when set to anything but their neutral value. */
+function refuseUnsupported(body: Body): void {
+  if (!optional(body.n) && body.n !== 1) throw badRequest('Only n=1 is supported.', 'n');
+  if (!optional(body.best_of) && body.best_of !== 1) throw badRequest('best_of is not supported.', 'best_of');
+  if (body.logprobs !== undefined && body.logprobs !== null && body.logprobs !== false) throw badRequest('logprobs are not supported.', 'logprobs');
+  if (body.echo === true) throw badRequest('echo is not supported.', 'echo');
+  for (const k of ['presence_penalty', 'frequency_penalty']) {
+    if (!optional(body[k]) && body[k] !== 0) throw badRequest(`${k} is not supported; leave it at 0.`, k);
+  }
+}
+
+function sampling(body: Body, maxTokensKey: 'max_tokens' | 'max_completion_tokens'): Partial<SamplingParams> {
+  const out: Record<string, unknown> = {};
+  const maxTokens = body[maxTokensKey] ?? body.max_tokens;
+  if (!optional(maxTokens)) out.maxTokens = maxTokens;
+  if (!optional(body.temperature)) out.temperature = body.temperature;
+  if (!optional(body.top_p)) out.topP = body.top_p;
+  if (!optional(body.top_k)) out.topK = body.top_k;
+  if (!optional(body.seed)) out.seed = body.seed;
+  if (!optional(body.stop)) out.stop = body.stop;
+  if (!optional(body.stop_token_ids)) out.stopTokenIds = body.stop_token_ids;
+  if (!optional(body.ignore_eos)) out.ignoreEos = body.ignore_eos;
+  return out as Partial<SamplingParams>;
+}
+
+/** POST /v1/completions */
+export function completionRequest(body: Body, served: string): ParsedRequest {
+  checkModel(body, served);
+  refuseUnsupported(body);
+  const flags = checkStreamFlags(body);
+  const prompt = body.prompt;
+  let input: Pick<GenerateRequest, 'prompt' | 'inputIds'>;
+  if (typeof prompt === 'string') input = { prompt };
+  else if (Array.isArray(prompt) && prompt.length === 1 && typeof prompt[0] === 'string') input = { prompt: prompt[0] };
+  else if (Array.isArray(prompt) && prompt.length > 0 && prompt.every((t) => typeof t === 'number')) input = { inputIds: prompt as number[] };
+  else if (Array.isArray(prompt) && prompt.length > 1) throw badRequest('Batched prompts are not supported; send one prompt per request.', 'prompt');
+  else throw badRequest('prompt is required: a string or an array of token ids.', 'prompt');
+  return { req: { ...input, sampling: sampling(body, 'max_tokens') }, ...flags };
+}
+
+/** POST /v1/chat/completions */
+export function chatRequest(body: Body, served: string): ParsedRequest {
+  checkModel(body, served);
+  refuseUnsupported(body);
+  const flags = checkStreamFlags(body);
+  const messages = body.messages;
+  if (!Array.isArray(messages) || messages.length === 0) throw badRequest('messages is required: a non-empty array of {role, content}.', 'messages');
+  const parsed: ChatMessage[] = messages.map((m, i) => {
+    if (typeof m !== 'object' || m === null) throw badRequest(`messages[${i}] must be an object.`, `messages[${i}]`);
+    const { role, content } = m as { role?: unknown; content?: unknown };
+    if (typeof role !== 'string' || !['system', 'user', 'assistant', 'developer', 'tool'].includes(role)) throw badRequest(`messages[${i}].role must be one of system, user, assistant, developer, tool.`, `messages[${i}].role`);
+    return { role, content: contentText(content, i) };
+  });
+  return { req: { messages: parsed, sampling: sampling(body, 'max_completion_tokens') }, ...flags };
+}
+
+function contentText(content: unknown, i: number): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content) && content.every((p) => typeof p === 'object' && p !== null && (p as { type?: unknown }).type === 'text' && typeof (p as { text?: unknown }).text === 'string')) {
+    return content.map((p) => (p as { text: string }).text).join('');
+  }
+  throw badRequest(`messages[${i}].content must be a string or an array of text parts.`, `messages[${i}].content`);
+}
+
+/** POST /generate (SGLang's native shape). */
+export function nativeRequest(body: Body): ParsedRequest & { rid?: string } {
+  const flags = checkStreamFlags(body);
+  const sp = body.sampling_params ?? {};
+  if (typeof sp !== 'object' || sp === null || Array.isArray(sp)) throw badRequest('sampling_params must be an object.', 'sampling_params');
+  const p = sp as Body;
+  const input: Pick<GenerateRequest, 'prompt' | 'inputIds'> =
+    typeof body.text === 'string' ? { prompt: body.text }
+    : Array.isArray(body.input_ids) ? { inputIds: body.input_ids as number[] }
+    : (() => {
+        throw badRequest('Give text (a string) or input_ids (an array of token ids).', 'text');
+      })();
+  if (!optional(body.rid) && typeof body.rid !== 'string') throw badRequest('rid must be a string.', 'rid');
+  const s = sampling({ ...p, max_tokens: p.max_new_tokens }, 'max_tokens');
+  return { req: { ...input, sampling: s, ...(typeof body.rid === 'string' ? { rid: body.rid } : {}) }, ...flags };
+}

@@ -1,0 +1,63 @@
+import type { FinishReason, GenerateChunk, Usage } from '../protocol.js';
+
+/** How one API shapes a request's output, streamed chunk by chunk or as one body. */
+export interface ResponseFormat {
+  /** The first streamed event, before any token (chat's role delta). */
+  start?(): object;
+  chunk(c: GenerateChunk, textSoFar: string): object;
+  /** The last streamed event carrying only usage (OpenAI stream_options.include_usage). */
+  usage?(u: Usage): object;
+  whole(text: string, tokenIds: number[], finish: FinishReason, usage: Usage, e2eMs: number): object;
+  /** Whether the stream ends with `data: [DONE]`. */
+  done: boolean;
+}
+
+const usageBody = (u: Usage): object => ({ prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.promptTokens + u.completionTokens });
+
+export function completionFormat(rid: string, model: string): ResponseFormat {
+  const id = `cmpl-${rid}`;
+  const created = Math.floor(Date.now() / 1000);
+  const head = { id, object: 'text_completion', created, model };
+  return {
+    chunk: (c) => ({ ...head, choices: [{ index: 0, text: c.text, logprobs: null, finish_reason: c.finishReason }] }),
+    usage: (u) => ({ ...head, choices: [], usage: usageBody(u) }),
+    whole: (text, _ids, finish, u) => ({ ...head, choices: [{ index: 0, text, logprobs: null, finish_reason: finish }], usage: usageBody(u) }),
+    done: true,
+  };
+}
+
+export function chatFormat(rid: string, model: string): ResponseFormat {
+  const id = `chatcmpl-${rid}`;
+  const created = Math.floor(Date.now() / 1000);
+  const head = { id, object: 'chat.completion.chunk', created, model };
+  return {
+    start: () => ({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] }),
+    chunk: (c) => ({ ...head, choices: [{ index: 0, delta: c.finishReason && !c.text ? {} : { content: c.text }, logprobs: null, finish_reason: c.finishReason }] }),
+    usage: (u) => ({ ...head, choices: [], usage: usageBody(u) }),
+    whole: (text, _ids, finish, u) => ({
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: [{ index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: finish }],
+      usage: usageBody(u),
+    }),
+    done: true,
+  };
+}
+
+/** SGLang's /generate: cumulative text per streamed event, and meta_info. */
+export function nativeFormat(rid: string): ResponseFormat {
+  const meta = (u: Usage, finish: FinishReason | null, e2eMs?: number): object => ({
+    id: rid,
+    prompt_tokens: u.promptTokens,
+    completion_tokens: u.completionTokens,
+    finish_reason: finish === null ? null : { type: finish },
+    ...(e2eMs === undefined ? {} : { e2e_latency: e2eMs / 1000 }),
+  });
+  return {
+    chunk: (c, textSoFar) => ({ text: textSoFar, meta_info: meta(c.usage, c.finishReason) }),
+    whole: (text, ids, finish, u, e2eMs) => ({ text, output_ids: ids, meta_info: meta(u, finish, e2eMs) }),
+    done: true,
+  };
+}
