@@ -41,7 +41,7 @@ export async function handleGeneration(
     stream = engine.generate(parsed.req, context);
   } catch (err) {
     if (err instanceof InvalidRequestError) {
-      const param = err.param ? (WIRE_NAMES[err.param] ?? err.param) : null;
+      const param = err.param ? err.param.replace(/^[A-Za-z]+/, (m) => WIRE_NAMES[m] ?? m) : null;
       throw new HttpError(400, err.message.replace(/\b(maxTokens|topP|topK|stopTokenIds|ignoreEos|inputIds)\b/g, (m) => WIRE_NAMES[m] ?? m), 'invalid_request_error', param, err.code ?? null);
     }
     throw err;
