@@ -37,6 +37,11 @@ export default class Serve extends SglCommand {
       maxBodyBytes: flags['max-body-size'],
       enableMetrics: flags['enable-metrics'],
     });
+    // Listen for signals before announcing the address, so a signal sent on seeing it is never missed.
+    const signal = new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
     let address;
     try {
       address = await server.listen();
@@ -51,11 +56,7 @@ export default class Serve extends SglCommand {
     this.log(`  tracing  ${tracingLine}${flags['trace-file'] ? `, trace file ${flags['trace-file']}` : ''}`);
     if (flags['enable-metrics']) this.log(`  metrics  ${url}/metrics`);
 
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      process.once('SIGINT', () => resolve('SIGINT'));
-    });
-    this.log(`${signal}: draining ${server.running} running request(s), up to ${flags['drain-timeout']} s ...`);
+    this.log(`${await signal}: draining ${server.running} running request(s), up to ${flags['drain-timeout']} s ...`);
     const drained = await server.close(flags['drain-timeout'] * 1000);
     await engine.shutdown();
     await tracing.shutdown();
