@@ -47,3 +47,18 @@ export interface FinishedRequest {
   operation: 'chat' | 'text_completion';
   workload: WorkloadRecord;
 }
+
+/** Spans a request becomes: its root, one per thread it crossed, one per stage slice. */
+export function spanCount(req: FinishedRequest): number {
+  let slices = 0;
+  let threads = 0;
+  for (const records of [req.main, req.worker]) {
+    let any = false;
+    for (let i = 0; i < records.length; i += 7) {
+      if (records[i] !== 1 && req.spanStages[records[i + 1]]) slices++;
+      if (records[i] === 1 ? req.spanEvents[records[i + 1]] : req.spanStages[records[i + 1]]) any = true;
+    }
+    if (any || records === req.main) threads++;
+  }
+  return 1 + threads + slices;
+}

@@ -1,0 +1,81 @@
+import { writeFileSync } from 'node:fs';
+import { Flags } from '@oclif/core';
+import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
+import { levelsFlag, requestRateFlag, sloFlag } from '../lib/cli/bench_flags.js';
+import { numberFlag } from '../lib/cli/number_flag.js';
+import { SglCommand } from '../lib/cli/sgl_command.js';
+import { tracingFlags } from '../lib/cli/tracing_flags.js';
+import type { BenchResult } from '../lib/bench/run_bench.js';
+import type { TraceLevel } from '../lib/tracing/trace_config.js';
+import { DATASETS } from '../lib/workload/load_workload.js';
+
+export default class Bench extends SglCommand {
+  static override summary = 'Load-benchmark the engine or any OpenAI-compatible server; compare tracing overhead per level.';
+  static override examples = [
+    '<%= config.bin %> bench --num-prompts 100 --max-concurrency 8',
+    '<%= config.bin %> bench --compare-trace-levels --repeats 3 --max-concurrency 8',
+    '<%= config.bin %> bench --url http://127.0.0.1:30000 --request-rate 20 --burstiness 0.5 --slo ttft=200,tpot=50',
+    '<%= config.bin %> bench --dataset trace --dataset-path trace.json --json --output result.json --html report.html',
+  ];
+
+  static override flags = {
+    ...engineFlags,
+    ...tracingFlags(1),
+    url: Flags.string({ description: 'Benchmark this OpenAI-compatible server instead of the in-process engine.', helpGroup: 'TARGET' }),
+    endpoint: Flags.option({ options: ['completions', 'chat'] as const, default: 'completions' as const, description: 'Streaming endpoint to use with --url.', helpGroup: 'TARGET' })(),
+    'api-key': Flags.string({ description: 'Bearer key for --url.', helpGroup: 'TARGET' }),
+    dataset: Flags.option({ options: DATASETS, default: 'random' as const, description: 'Workload: random lengths, ShareGPT JSON, an sgl trace file, or Mooncake JSONL.', helpGroup: 'WORKLOAD' })(),
+    'dataset-path': Flags.string({ description: 'The dataset file (sharegpt, trace, mooncake).', helpGroup: 'WORKLOAD' }),
+    'num-prompts': Flags.integer({ min: 1, default: 50, description: 'Requests to send.', helpGroup: 'WORKLOAD' }),
+    'random-input-len': Flags.integer({ min: 1, default: 64, helpGroup: 'WORKLOAD', description: 'Input tokens (random dataset).' }),
+    'random-output-len': Flags.integer({ min: 1, default: 32, helpGroup: 'WORKLOAD', description: 'Output tokens (random dataset).' }),
+    'random-range-ratio': numberFlag({ min: 0, max: 1, default: 0.5, helpGroup: 'WORKLOAD', description: 'Lengths are uniform in [len × ratio, len].' }),
+    seed: Flags.integer({ min: 0, default: 1, description: 'Seed of the workload and the arrivals.', helpGroup: 'WORKLOAD' }),
+    'request-rate': requestRateFlag,
+    burstiness: numberFlag({ min: 0, exclusiveMin: true, default: 1, description: 'Gamma shape of inter-arrival times; 1 is Poisson, lower is burstier.' }),
+    'max-concurrency': Flags.integer({ min: 1, description: 'Most requests in flight (default: no cap).' }),
+    warmup: Flags.integer({ min: 0, default: 2, description: 'Requests sent first and not measured.' }),
+    slo: sloFlag,
+    'compare-trace-levels': Flags.boolean({ description: 'Run the same workload at each trace level (fresh engine per run, levels interleaved).' }),
+    levels: levelsFlag,
+    repeats: Flags.integer({ min: 1, default: 3, description: 'Rounds of --compare-trace-levels.' }),
+    output: Flags.string({ description: 'Write the results as JSON to this file.' }),
+    html: Flags.string({ description: 'Write a self-contained HTML report with charts to this file.' }),
+  };
+
+  async run(): Promise<Omit<BenchResult, 'outcomes'>> {
+    const { flags } = await this.parse(Bench);
+    const { runBench } = await import('../lib/bench/run_bench.js');
+    const { formatBenchMetrics, formatLevelComparison } = await import('../lib/report/bench_report.js');
+    const { formatStageTable } = await import('../lib/report/stage_table.js');
+    const bar = process.stderr.isTTY && !this.jsonEnabled() ? (done: number, total: number) => process.stderr.write(`\r${'█'.repeat(Math.round((30 * done) / total)).padEnd(30, '░')} ${done}/${total}`) : undefined;
+    const result = await runBench(
+      {
+        url: flags.url,
+        endpoint: flags.endpoint,
+        apiKey: flags['api-key'],
+        engine: engineOptions(flags),
+        traceLevel: flags['trace-level'] as TraceLevel,
+        traceModules: flags['trace-module'] ?? ['request'],
+        workload: { dataset: flags.dataset, path: flags['dataset-path'], count: flags['num-prompts'], seed: flags.seed, inputLen: flags['random-input-len'], outputLen: flags['random-output-len'], rangeRatio: flags['random-range-ratio'] },
+        driver: { requestRate: flags['request-rate'], burstiness: flags.burstiness, maxConcurrency: flags['max-concurrency'] ?? Infinity, seed: flags.seed, warmup: flags.warmup, replayArrivals: false },
+        slo: flags.slo ?? null,
+        compareLevels: flags['compare-trace-levels'] ? (flags.levels ?? [0, 1, 2, 3]) : null,
+        repeats: flags.repeats,
+      },
+      bar,
+    );
+    if (bar) process.stderr.write('\n');
+    this.say(formatBenchMetrics(result.metrics, result.target, result.workload) + '\n');
+    if (result.stages) this.say('\nPer-stage breakdown (from the tracing layer)\n' + formatStageTable(result.stages) + '\n');
+    if (result.levels) this.say('\nTrace level comparison\n' + formatLevelComparison(result.levels) + '\n');
+    const { outcomes, ...summary } = result;
+    if (flags.output) writeFileSync(flags.output, JSON.stringify({ ...summary, outcomes }, null, 2));
+    if (flags.html) {
+      const { benchHtml } = await import('../lib/report/bench_html.js');
+      const series = result.levels ? result.levels.map((l) => ({ name: `level ${l.level}`, outcomes: outcomes })) : [{ name: 'run', outcomes }];
+      writeFileSync(flags.html, benchHtml({ title: 'sgl bench', target: result.target, workload: result.workload, metrics: result.metrics, series: series.slice(0, 1), levels: result.levels ?? undefined, stages: result.stages ?? undefined }));
+    }
+    return summary;
+  }
+}

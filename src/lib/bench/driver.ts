@@ -1,0 +1,112 @@
+import { EventEmitter } from 'node:events';
+import { Rng } from '../engine/rng.js';
+import { arrivalOffsets } from '../workload/arrivals.js';
+import type { RequestSpec, Workload } from '../workload/request_spec.js';
+import type { BenchTarget } from './targets.js';
+
+export interface DriverOptions {
+  /** Requests per second; Infinity sends all at once. Ignored when the workload fixes arrivals and `replayArrivals` is set. */
+  requestRate: number;
+  burstiness: number;
+  maxConcurrency: number;
+  seed: number;
+  warmup: number;
+  /** Use the workload's own arrival times (traces, Mooncake) instead of drawing them. */
+  replayArrivals: boolean;
+}
+
+/** What the client saw of one request. */
+export interface RequestOutcome {
+  id: string;
+  inputTokens: number;
+  outputTokens: number;
+  /** ms from sending to the first token; null when none came. */
+  ttftMs: number | null;
+  e2eMs: number;
+  /** Gaps between streamed chunks after the first, ms. */
+  itlMs: number[];
+  /** ms from the start of the run to sending. */
+  sentAtMs: number;
+  error: string | null;
+}
+
+export interface BenchRun {
+  outcomes: RequestOutcome[];
+  durationMs: number;
+  peakConcurrency: number;
+  /** Time-weighted mean of requests in flight. */
+  meanConcurrency: number;
+}
+
+/**
+ * Sends a workload to a target with the arrival process and concurrency cap
+ * asked for, timing each response from the client side. It never prints;
+ * it emits 'progress' (done, total) for whoever draws a bar.
+ */
+export class BenchDriver extends EventEmitter {
+  constructor(private readonly options: DriverOptions) {
+    super();
+  }
+
+  async run(target: BenchTarget, workload: Workload): Promise<BenchRun> {
+    const { warmup, maxConcurrency } = this.options;
+    for (const spec of workload.requests.slice(0, warmup)) await this.one(target, spec, 0).catch(() => undefined);
+    const specs = workload.requests;
+    const arrivals = this.arrivals(specs);
+    const outcomes: RequestOutcome[] = new Array(specs.length);
+    let inFlight = 0;
+    let peak = 0;
+    let area = 0;
+    let last = 0;
+    let done = 0;
+    const waiters: (() => void)[] = [];
+    const start = performance.now();
+    const account = (): void => {
+      const t = performance.now() - start;
+      area += inFlight * (t - last);
+      last = t;
+    };
+    await Promise.all(specs.map(async (spec, i) => {
+      const wait = arrivals[i] - (performance.now() - start);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      while (inFlight >= maxConcurrency) await new Promise<void>((r) => waiters.push(r));
+      account();
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      outcomes[i] = await this.one(target, spec, performance.now() - start);
+      account();
+      inFlight--;
+      waiters.shift()?.();
+      this.emit('progress', ++done, specs.length);
+    }));
+    const durationMs = performance.now() - start;
+    return { outcomes, durationMs, peakConcurrency: peak, meanConcurrency: durationMs > 0 ? area / durationMs : 0 };
+  }
+
+  private arrivals(specs: readonly RequestSpec[]): number[] {
+    if (this.options.replayArrivals && specs.every((s) => s.arrivalMs !== undefined)) return specs.map((s) => s.arrivalMs!);
+    return arrivalOffsets(new Rng(this.options.seed), specs.length, this.options.requestRate, this.options.burstiness);
+  }
+
+  /** One request, timed. The chunk callback is the per-response hot path: a clock read and a push. */
+  private async one(target: BenchTarget, spec: RequestSpec, sentAtMs: number): Promise<RequestOutcome> {
+    const itlMs: number[] = [];
+    const t0 = performance.now();
+    let first = -1;
+    let prev = 0;
+    const onChunk = (): void => {
+      const t = performance.now();
+      if (first < 0) first = t;
+      else itlMs.push(t - prev);
+      prev = t;
+    };
+    let outputTokens = 0;
+    let error: string | null = null;
+    try {
+      outputTokens = await target.send(spec, onChunk);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    return { id: spec.id, inputTokens: spec.inputTokens, outputTokens, ttftMs: first < 0 ? null : first - t0, e2eMs: performance.now() - t0, itlMs, sentAtMs, error };
+  }
+}

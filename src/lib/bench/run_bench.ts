@@ -1,0 +1,125 @@
+import { Engine } from '../engine/engine.js';
+import type { EngineOptions } from '../engine/engine.js';
+import { loadModelSpec } from '../engine/model_dir.js';
+import { TextTokenizer } from '../engine/tokenizer.js';
+import { SglError } from '../errors.js';
+import type { StageSummary } from '../report/stage_table.js';
+import { summarizeStages } from '../report/stage_table.js';
+import { MemoryExporter } from '../tracing/exporters/memory_exporter.js';
+import { spanCount } from '../tracing/finished_request.js';
+import type { TraceModule } from '../tracing/stages.js';
+import type { TraceLevel } from '../tracing/trace_config.js';
+import { Tracing } from '../tracing/tracing.js';
+import { loadWorkload } from '../workload/load_workload.js';
+import type { WorkloadOptions, WorkloadTokenizer } from '../workload/load_workload.js';
+import type { Workload } from '../workload/request_spec.js';
+import { compareTraceLevels } from './compare_levels.js';
+import type { LevelRow, LevelRun } from './compare_levels.js';
+import { BenchDriver } from './driver.js';
+import type { DriverOptions, RequestOutcome } from './driver.js';
+import type { BenchMetrics, Slo } from './statistics.js';
+import { summarize } from './statistics.js';
+import { EngineTarget, HttpTarget } from './targets.js';
+import type { Endpoint } from './targets.js';
+
+export interface BenchOptions {
+  url?: string;
+  endpoint: Endpoint;
+  apiKey?: string;
+  engine: Omit<EngineOptions, 'tracing'>;
+  traceLevel: TraceLevel;
+  traceModules: TraceModule[];
+  workload: WorkloadOptions;
+  driver: DriverOptions;
+  slo: Slo | null;
+  compareLevels: TraceLevel[] | null;
+  repeats: number;
+}
+
+export interface BenchResult {
+  target: string;
+  workload: string;
+  metrics: BenchMetrics;
+  outcomes: RequestOutcome[];
+  stages: StageSummary[] | null;
+  levels: LevelRow[] | null;
+}
+
+function workloadTokenizer(tokenizer: TextTokenizer, vocabSize: number, specialIds: readonly number[]): WorkloadTokenizer {
+  return { vocabSize, specialIds, encode: (t) => tokenizer.encode(t, false), decode: (ids) => tokenizer.decode(ids) };
+}
+
+/**
+ * One bench session: builds the workload, runs it against the in-process
+ * engine or a server (once, or once per trace level and repeat), and
+ * returns plain results for the printers. `onProgress` sees every response.
+ */
+export async function runBench(o: BenchOptions, onProgress?: (done: number, total: number) => void): Promise<BenchResult> {
+  const spec = loadModelSpec(o.engine.modelPath);
+  const tokenizer = workloadTokenizer(new TextTokenizer(spec), spec.vocabSize ?? 32000, spec.eosTokenIds);
+  const workload = loadWorkload(o.workload, tokenizer);
+  const driver = new BenchDriver(o.driver);
+  if (onProgress) driver.on('progress', onProgress);
+
+  if (o.url) {
+    const target = await HttpTarget.connect(o.url, o.endpoint, o.apiKey);
+    const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[] }> => {
+      if (level !== null) await setServerLevel(target, level, o.apiKey);
+      const run = await driver.run(target, workload);
+      return { metrics: summarize(run, o.slo), outcomes: run.outcomes, spansPerRequest: null };
+    };
+    return finish(target.name, workload, o, once);
+  }
+
+  let targetName = '';
+  const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[]; stages: StageSummary[] }> => {
+    const memory = new MemoryExporter();
+    const tracing = new Tracing({ level: level ?? o.traceLevel, modules: o.traceModules, exporters: [memory] });
+    const engine = await Engine.create({ ...o.engine, tracing });
+    try {
+      const target = new EngineTarget(engine);
+      targetName = target.name;
+      const run = await driver.run(target, workload);
+      await tracing.flush();
+      // Warm-up requests ran first, one at a time, so they are the first traced.
+      const traced = memory.requests.slice(o.driver.warmup);
+      return {
+        metrics: summarize(run, o.slo),
+        outcomes: run.outcomes,
+        spansPerRequest: traced.length ? traced.reduce((a, r) => a + spanCount(r), 0) / run.outcomes.length : 0,
+        stages: summarizeStages(traced),
+      };
+    } finally {
+      await engine.shutdown();
+      await tracing.shutdown();
+    }
+  };
+  const result = await finish('', workload, o, once);
+  return { ...result, target: targetName };
+}
+
+async function finish(
+  target: string,
+  workload: Workload,
+  o: BenchOptions,
+  once: (level: TraceLevel | null) => Promise<LevelRun & { outcomes: RequestOutcome[]; stages?: StageSummary[] }>,
+): Promise<BenchResult> {
+  if (!o.compareLevels) {
+    const run = await once(null);
+    return { target, workload: workload.name, metrics: run.metrics, outcomes: run.outcomes, stages: run.stages?.length ? run.stages : null, levels: null };
+  }
+  let firstOutcomes: RequestOutcome[] = [];
+  let stages: StageSummary[] | null = null;
+  const levels = await compareTraceLevels(o.compareLevels, o.repeats, async (level) => {
+    const run = await once(level);
+    if (level === o.compareLevels![0] && firstOutcomes.length === 0) firstOutcomes = run.outcomes;
+    if (run.stages?.length && level === Math.max(...o.compareLevels!)) stages = run.stages;
+    return run;
+  });
+  return { target, workload: workload.name, metrics: levels[0].runs[0].metrics, outcomes: firstOutcomes, stages, levels };
+}
+
+async function setServerLevel(target: HttpTarget, level: TraceLevel, apiKey?: string): Promise<void> {
+  const res = await fetch(`${target.url}/set_trace_level?level=${level}`, { method: 'POST', headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} });
+  if (!res.ok) throw new SglError(`${target.url} did not accept POST /set_trace_level?level=${level} (${res.status}); --compare-trace-levels with --url needs an sgl or SGLang server.`);
+}

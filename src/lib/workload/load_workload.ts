@@ -1,0 +1,55 @@
+import { Rng } from '../engine/rng.js';
+import { mooncakeWorkload, shareGptWorkload, traceWorkload } from './dataset_files.js';
+import { randomWorkload } from './random_workload.js';
+import type { Workload } from './request_spec.js';
+import { WorkloadError } from './workload_error.js';
+
+export const DATASETS = ['random', 'sharegpt', 'trace', 'mooncake'] as const;
+export type DatasetName = (typeof DATASETS)[number];
+
+export interface WorkloadOptions {
+  dataset: DatasetName;
+  path?: string;
+  count: number;
+  seed: number;
+  inputLen: number;
+  outputLen: number;
+  rangeRatio: number;
+}
+
+/** The tokenizer a workload is prepared with: the local model's. */
+export interface WorkloadTokenizer {
+  vocabSize: number;
+  specialIds: readonly number[];
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+}
+
+/**
+ * Builds the workload the options name, then gives every request both token
+ * ids and text: files that only carry lengths (Mooncake, traces captured
+ * without content) get seeded random ids of those lengths.
+ */
+export function loadWorkload(o: WorkloadOptions, tok: WorkloadTokenizer): Workload {
+  if (o.dataset !== 'random' && !o.path) throw new WorkloadError(`--dataset ${o.dataset}`, null, 'needs --dataset-path FILE.');
+  const workload =
+    o.dataset === 'random' ? randomWorkload({ count: o.count, inputLen: o.inputLen, outputLen: o.outputLen, rangeRatio: o.rangeRatio, seed: o.seed, vocabSize: tok.vocabSize, exclude: tok.specialIds })
+    : o.dataset === 'sharegpt' ? shareGptWorkload(o.path!, (t) => tok.encode(t), o.count)
+    : o.dataset === 'trace' ? traceWorkload(o.path!, o.count)
+    : mooncakeWorkload(o.path!, o.count);
+  if (workload.requests.length === 0) throw new WorkloadError(o.path ?? o.dataset, null, 'yields no requests.');
+  const rng = new Rng(o.seed ^ 0x5bd1e995);
+  const special = new Set(tok.specialIds);
+  for (const r of workload.requests) {
+    if (!r.inputIds) {
+      const ids: number[] = [];
+      while (ids.length < r.inputTokens) {
+        const t = Math.floor(rng.next() * tok.vocabSize);
+        if (!special.has(t)) ids.push(t);
+      }
+      r.inputIds = ids;
+    }
+    r.prompt ??= tok.decode(r.inputIds);
+  }
+  return workload;
+}
