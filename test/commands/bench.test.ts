@@ -1,0 +1,83 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { startServer } from '../helpers/server.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sgl-bench-cli-'));
+const WORKLOAD = ['--num-prompts', '8', '--random-input-len', '16', '--random-output-len', '6', '--random-range-ratio', '1', '--max-concurrency', '4', '--warmup', '1', '--seed', '5'];
+
+describe('sgl bench', () => {
+  it('runs against the in-process engine and against sgl serve with consistent JSON', async () => {
+    const local = await runCli(['bench', ...WORKLOAD, '--json']);
+    expect(local.code, local.stderr).toBe(0);
+    const a = JSON.parse(local.stdout);
+    const s = await startServer();
+    try {
+      const output = join(dir, 'remote.json');
+      const remote = await runCli(['bench', ...WORKLOAD, '--url', s.url, '--json', '--output', output]);
+      expect(remote.code, remote.stderr).toBe(0);
+      const b = JSON.parse(remote.stdout);
+      for (const m of [a.metrics, b.metrics]) {
+        expect(m.completed).toBe(8);
+        expect(m.failed).toBe(0);
+        expect(m.total_input_tokens).toBe(8 * 16);
+        expect(m.total_output_tokens).toBe(8 * 6);
+        expect(m.peak_concurrency).toBeLessThanOrEqual(4);
+        for (const k of ['ttft_ms', 'tpot_ms', 'itl_ms', 'e2e_latency_ms']) expect(m[k].mean).toBeGreaterThan(0);
+      }
+      expect(a.target).toMatch(/in-process engine/);
+      expect(b.target).toContain(s.url);
+      expect(a.stages.map((x: { stage: string }) => x.stage)).toContain('decode_loop');
+      expect(JSON.parse(readFileSync(output, 'utf8')).outcomes).toHaveLength(8);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('--compare-trace-levels gives one row per level, spans per request growing with the level', async () => {
+    const html = join(dir, 'report.html');
+    const r = await runCli(['bench', ...WORKLOAD, '--compare-trace-levels', '--repeats', '2', '--trace-module', 'request,scheduler,engine', '--html', html, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const { levels } = JSON.parse(r.stdout);
+    expect(levels.map((l: { level: number }) => l.level)).toEqual([0, 1, 2, 3]);
+    const spans = levels.map((l: { spansPerRequest: number }) => l.spansPerRequest);
+    expect(spans[0]).toBe(0);
+    for (let i = 1; i < 4; i++) expect(spans[i]).toBeGreaterThan(spans[i - 1]);
+    expect(levels[0].throughputRatio.mean).toBe(1);
+    for (const l of levels) expect(l.runs).toHaveLength(2);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toMatch(/^<!doctype html>/);
+    expect(page).toContain('Output throughput per trace level');
+    expect(page).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+  });
+
+  it('says clearly when the server is unreachable or not OpenAI-compatible (exit 1)', async () => {
+    const down = await runCli(['bench', '--url', 'http://127.0.0.1:9', '--num-prompts', '1']);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/Cannot reach http:\/\/127\.0\.0\.1:9/);
+    const other = createServer((_, res) => res.writeHead(404).end('nothing here'));
+    await new Promise<void>((done) => other.listen(0, '127.0.0.1', done));
+    try {
+      const r = await runCli(['bench', '--url', `http://127.0.0.1:${(other.address() as AddressInfo).port}`, '--num-prompts', '1']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/does not look OpenAI-compatible/);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('names the file and line of a malformed dataset (exit 1) and rejects bad flags (exit 2)', async () => {
+    const path = join(dir, 'bad.jsonl');
+    writeFileSync(path, '{"timestamp": 0, "input_length": 4, "output_length": 2}\n{oops\n');
+    const r = await runCli(['bench', '--dataset', 'mooncake', '--dataset-path', path, '--num-prompts', '5']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${path}:2: expected one JSON object per line`);
+    expect((await runCli(['bench', '--request-rate', '-3'])).code).toBe(2);
+    expect((await runCli(['bench', '--slo', 'ttft=abc'])).code).toBe(2);
+    expect((await runCli(['bench', '--levels', '0,5'])).code).toBe(2);
+  });
+});
