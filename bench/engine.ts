@@ -9,14 +9,11 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Engine } from '../src/lib/engine/engine.js';
-import { isGenerated, presetDir } from '../src/lib/engine/generator/model_cache.js';
-import type { PresetName } from '../src/lib/engine/generator/llama_weights.js';
-import { PRESETS } from '../src/lib/engine/generator/llama_weights.js';
-import { writeLlamaModel } from '../src/lib/engine/generator/model_writer.js';
 import { loadModelSpec } from '../src/lib/engine/model_dir.js';
 import { timedGeneration } from '../src/lib/engine/timed_generation.js';
 import { TextTokenizer } from '../src/lib/engine/tokenizer.js';
 import { BareOrtLoop, TransformersJs } from './baselines.js';
+import { presetModel } from './preset.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -27,8 +24,6 @@ const { values: opts } = parseArgs({
     flood: { type: 'string', default: '48' },
   },
 });
-const preset = opts.preset as PresetName;
-if (!(preset in PRESETS)) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
 const maxTokens = Number(opts.tokens);
 const concurrency = Number(opts.concurrency);
 const session = { intraOpThreads: Number(opts.threads), interOpThreads: 1 };
@@ -40,11 +35,7 @@ const PROMPTS = [
 ];
 const greedy = { temperature: 0, maxTokens, ignoreEos: true };
 
-const dir = presetDir(preset);
-if (!isGenerated(dir)) {
-  console.log(`Generating the ${preset} preset into ${dir} ...`);
-  writeLlamaModel(dir, preset, PRESETS[preset]);
-}
+const { dir } = presetModel(opts.preset!);
 const spec = loadModelSpec(dir);
 const tokenizer = new TextTokenizer(spec);
 console.log(`model ${spec.id}, ${maxTokens} tokens per request, ${session.intraOpThreads} intra-op threads\n`);

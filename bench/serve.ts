@@ -10,10 +10,7 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine } from '../src/lib/engine/engine.js';
-import { isGenerated, presetDir } from '../src/lib/engine/generator/model_cache.js';
-import type { PresetName } from '../src/lib/engine/generator/llama_weights.js';
-import { PRESETS } from '../src/lib/engine/generator/llama_weights.js';
-import { writeLlamaModel } from '../src/lib/engine/generator/model_writer.js';
+import { presetModel } from './preset.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -24,9 +21,7 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '3' },
   },
 });
-const preset = opts.preset as PresetName;
-const modelDir = presetDir(preset);
-if (!isGenerated(modelDir)) writeLlamaModel(modelDir, preset, PRESETS[preset]);
+const { preset, dir: modelDir } = presetModel(opts.preset!);
 const N = Number(opts.requests);
 const C = Number(opts.concurrency);
 const maxTokens = Number(opts.tokens);

@@ -15,10 +15,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine } from '../src/lib/engine/engine.js';
-import { isGenerated, presetDir } from '../src/lib/engine/generator/model_cache.js';
-import type { PresetName } from '../src/lib/engine/generator/llama_weights.js';
-import { PRESETS } from '../src/lib/engine/generator/llama_weights.js';
-import { writeLlamaModel } from '../src/lib/engine/generator/model_writer.js';
 import type { FinishedRequest } from '../src/lib/tracing/finished_request.js';
 import { createOtlpExporter } from '../src/lib/tracing/exporters/otlp_exporter.js';
 import { TraceFileWriter } from '../src/lib/tracing/exporters/trace_file_writer.js';
@@ -29,6 +25,7 @@ import type { TraceContext } from '../src/lib/tracing/trace_context.js';
 import type { TraceExporter } from '../src/lib/tracing/tracing.js';
 import { Tracing } from '../src/lib/tracing/tracing.js';
 import { OtlpReceiver } from '../test/helpers/otlp_receiver.js';
+import { presetModel } from './preset.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -126,9 +123,7 @@ row('direct OpenTelemetry span start/end (batch processor)', `${otel.toFixed(1)}
 row('level 3 hot path / direct OpenTelemetry', `${(level3 / otel).toFixed(3)}x   (target < 0.1x)`);
 
 // ---------------------------------------------------------- 2. throughput
-const preset = opts.preset as PresetName;
-const modelDir = presetDir(preset);
-if (!isGenerated(modelDir)) writeLlamaModel(modelDir, preset, PRESETS[preset]);
+const { preset, dir: modelDir } = presetModel(opts.preset!);
 const concurrency = Number(opts.concurrency);
 const maxTokens = Number(opts.tokens);
 const PROMPTS = ['Hello, my name is', 'The quick brown fox jumps over', 'In a distant galaxy', 'Once upon a time'];
