@@ -69,7 +69,9 @@ export default class Bench extends SglCommand {
     this.say(formatBenchMetrics(result.metrics, result.target, result.workload) + '\n');
     if (result.stages) this.say('\nPer-stage breakdown (from the tracing layer)\n' + formatStageTable(result.stages) + '\n');
     if (result.levels) this.say('\nTrace level comparison\n' + formatLevelComparison(result.levels) + '\n');
-    const { outcomes, ...summary } = result;
+    const { benchServingFields } = await import('../lib/bench/statistics.js');
+    const { outcomes, ...rest } = result;
+    const summary = { ...rest, metrics: { ...rest.metrics, ...benchServingFields(rest.metrics) } };
     if (flags.output) writeFileSync(flags.output, JSON.stringify({ ...summary, outcomes }, null, 2));
     if (flags.html) {
       const { benchHtml } = await import('../lib/report/bench_html.js');

@@ -29,6 +29,8 @@ describe('sgl bench', () => {
         expect(m.peak_concurrency).toBeLessThanOrEqual(4);
         for (const k of ['ttft_ms', 'tpot_ms', 'itl_ms', 'e2e_latency_ms']) expect(m[k].mean).toBeGreaterThan(0);
       }
+      expect(a.metrics.mean_ttft_ms).toBe(a.metrics.ttft_ms.mean);
+      expect(b.metrics.p99_e2e_latency_ms).toBe(b.metrics.e2e_latency_ms.p99);
       expect(a.target).toMatch(/in-process engine/);
       expect(b.target).toContain(s.url);
       expect(a.stages.map((x: { stage: string }) => x.stage)).toContain('decode_loop');

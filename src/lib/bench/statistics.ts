@@ -105,3 +105,13 @@ export function meanCi(values: readonly number[]): { mean: number; ci95: number 
   const T = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262];
   return { mean, ci95: ((T[n - 2] ?? 1.96) * sd) / Math.sqrt(n) };
 }
+
+/** The flat field names of SGLang's bench_serving JSON (mean_ttft_ms, p99_e2e_latency_ms, ...). */
+export function benchServingFields(m: BenchMetrics): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of ['ttft', 'tpot', 'itl', 'e2e_latency'] as const) {
+    const d = m[`${key}_ms`];
+    for (const [stat, v] of Object.entries(d)) out[`${stat}_${key}_ms`] = v;
+  }
+  return out;
+}

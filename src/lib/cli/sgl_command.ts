@@ -1,4 +1,5 @@
 import { Command } from '@oclif/core';
+import chalk from 'chalk';
 import { SglError } from '../errors.js';
 
 /**
@@ -8,6 +9,12 @@ import { SglError } from '../errors.js';
  */
 export abstract class SglCommand extends Command {
   static override enableJsonFlag = true;
+
+  public override async init(): Promise<void> {
+    await super.init();
+    // https://no-color.org: chalk alone does not look at NO_COLOR.
+    if (process.env.NO_COLOR) chalk.level = 0;
+  }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
     if (err instanceof SglError) this.error(err.message, { exit: err.exitCode });
