@@ -29,6 +29,7 @@ export class BareOrtLoop {
       intraOpNumThreads: s.intraOpThreads,
       interOpNumThreads: s.interOpThreads,
       graphOptimizationLevel: 'all',
+      enableMemPattern: false,
     });
     return new BareOrtLoop(session, readDecoderIo(session));
   }
@@ -87,7 +88,7 @@ export class TransformersJs {
     const model = await tjs.AutoModelForCausalLM.from_pretrained(modelDir, {
       dtype: 'fp32',
       device: 'cpu',
-      session_options: { intraOpNumThreads: s.intraOpThreads, interOpNumThreads: s.interOpThreads, graphOptimizationLevel: 'all' },
+      session_options: { intraOpNumThreads: s.intraOpThreads, interOpNumThreads: s.interOpThreads, graphOptimizationLevel: 'all', enableMemPattern: false },
     });
     return new TransformersJs((text) => tokenizer(text) as Record<string, unknown>, model as never);
   }

@@ -57,6 +57,8 @@ export default class Bench extends SglCommand {
         engine: engineOptions(flags),
         traceLevel: flags['trace-level'] as TraceLevel,
         traceModules: flags['trace-module'] ?? ['request'],
+        traceFile: flags['trace-file'],
+        includeContent: flags['trace-include-content'],
         workload: { dataset: flags.dataset, path: flags['dataset-path'], count: flags['num-prompts'], seed: flags.seed, inputLen: flags['random-input-len'], outputLen: flags['random-output-len'], rangeRatio: flags['random-range-ratio'] },
         driver: { requestRate: flags['request-rate'], burstiness: flags.burstiness, maxConcurrency: flags['max-concurrency'] ?? Infinity, seed: flags.seed, warmup: flags.warmup, replayArrivals: false },
         slo: flags.slo ?? null,

@@ -48,9 +48,13 @@ export class BenchDriver extends EventEmitter {
     super();
   }
 
+  /** Sends the first `warmup` requests one at a time, under ids of their own, and measures nothing. */
+  async warmup(target: BenchTarget, workload: Workload): Promise<void> {
+    for (const spec of workload.requests.slice(0, this.options.warmup)) await this.one(target, { ...spec, id: `warmup-${spec.id}` }, 0);
+  }
+
   async run(target: BenchTarget, workload: Workload): Promise<BenchRun> {
-    const { warmup, maxConcurrency } = this.options;
-    for (const spec of workload.requests.slice(0, warmup)) await this.one(target, spec, 0).catch(() => undefined);
+    const { maxConcurrency } = this.options;
     const specs = workload.requests;
     const arrivals = this.arrivals(specs);
     const outcomes: RequestOutcome[] = new Array(specs.length);

@@ -6,6 +6,7 @@ import { SglError } from '../errors.js';
 import type { StageSummary } from '../report/stage_table.js';
 import { summarizeStages } from '../report/stage_table.js';
 import { MemoryExporter } from '../tracing/exporters/memory_exporter.js';
+import { TraceFileWriter } from '../tracing/exporters/trace_file_writer.js';
 import { spanCount } from '../tracing/finished_request.js';
 import type { TraceModule } from '../tracing/stages.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
@@ -29,6 +30,9 @@ export interface BenchOptions {
   engine: Omit<EngineOptions, 'tracing'>;
   traceLevel: TraceLevel;
   traceModules: TraceModule[];
+  /** In-process: capture the run (the first run with --compare-trace-levels is not captured). */
+  traceFile?: string;
+  includeContent?: boolean;
   workload: WorkloadOptions;
   driver: DriverOptions;
   slo: Slo | null;
@@ -64,6 +68,7 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
   if (o.url) {
     const target = await HttpTarget.connect(o.url, o.endpoint, o.apiKey);
     const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[] }> => {
+      await driver.warmup(target, workload);
       if (level !== null) await setServerLevel(target, level, o.apiKey);
       const run = await driver.run(target, workload);
       return { metrics: summarize(run, o.slo), outcomes: run.outcomes, spansPerRequest: null };
@@ -74,15 +79,19 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
   let targetName = '';
   const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[]; stages: StageSummary[] }> => {
     const memory = new MemoryExporter();
-    const tracing = new Tracing({ level: level ?? o.traceLevel, modules: o.traceModules, exporters: [memory] });
+    const exporters = [memory, ...(level === null && o.traceFile ? [new TraceFileWriter(o.traceFile)] : [])];
+    const tracing = new Tracing({ level: level ?? o.traceLevel, modules: o.traceModules, exporters, includeContent: o.includeContent ?? false });
     const engine = await Engine.create({ ...o.engine, tracing });
     try {
       const target = new EngineTarget(engine);
       targetName = target.name;
+      // Warm-up requests are not traced, so captures hold only the measured workload.
+      tracing.setLevel(0);
+      await driver.warmup(target, workload);
+      tracing.setLevel(level ?? o.traceLevel);
       const run = await driver.run(target, workload);
       await tracing.flush();
-      // Warm-up requests ran first, one at a time, so they are the first traced.
-      const traced = memory.requests.slice(o.driver.warmup);
+      const traced = memory.requests;
       return {
         metrics: summarize(run, o.slo),
         outcomes: run.outcomes,

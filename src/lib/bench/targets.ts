@@ -26,7 +26,8 @@ export class EngineTarget implements BenchTarget {
   async send(spec: RequestSpec, onChunk: OnChunk): Promise<number> {
     const input = spec.inputIds ? { inputIds: spec.inputIds } : { prompt: spec.prompt ?? '' };
     let tokens = 0;
-    for await (const chunk of this.engine.generate({ ...input, sampling: { ...sampling(spec), maxTokens: spec.outputTokens, ignoreEos: true } })) {
+    // The spec's id becomes the request id, so a replay's trace lines up with the capture.
+    for await (const chunk of this.engine.generate({ rid: spec.id, ...input, sampling: { ...sampling(spec), maxTokens: spec.outputTokens, ignoreEos: true } })) {
       const n = chunk.tokenIds.length;
       if (n > 0) {
         tokens += n;

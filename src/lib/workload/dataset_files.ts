@@ -83,3 +83,55 @@ export function traceWorkload(path: string, count: number): Workload {
     }));
   return { name: `trace ${path}${trace.truncated ? ' (cut short)' : ''}`, requests };
 }
+
+function csvRows(path: string, needed: readonly string[]): { header: string[]; rows: string[][]; col: (name: string) => number } {
+  const lines = read(path).split(/\r?\n/).filter((l) => l.trim() !== '');
+  const header = (lines[0] ?? '').split(',').map((h) => h.trim());
+  for (const n of needed) if (!header.includes(n)) throw new WorkloadError(path, '1', `expected a CSV header with ${needed.join(', ')}; found ${header.join(', ')}.`);
+  return { header, rows: lines.slice(1).map((l) => l.split(',')), col: (name) => header.indexOf(name) };
+}
+
+function lengthsFromCsv(path: string, count: number, cols: { time: string; input: string; output: string }, toMs: (raw: string) => number, prefix: string): Workload {
+  const { rows, col } = csvRows(path, [cols.time, cols.input, cols.output]);
+  const requests: RequestSpec[] = [];
+  let first: number | null = null;
+  for (let i = 0; i < rows.length && requests.length < count; i++) {
+    const r = rows[i];
+    const t = toMs(r[col(cols.time)] ?? '');
+    const input = Number(r[col(cols.input)]);
+    const output = Number(r[col(cols.output)]);
+    if (!Number.isFinite(t) || !Number.isFinite(input) || !Number.isFinite(output) || input < 0 || output < 0) {
+      throw new WorkloadError(path, String(i + 2), `expected a time in ${cols.time} and non-negative token counts in ${cols.input} and ${cols.output}.`);
+    }
+    first ??= t;
+    requests.push({ id: `${prefix}-${i + 2}`, inputTokens: Math.max(1, input), outputTokens: Math.max(1, output), arrivalMs: t - first });
+  }
+  return { name: `${prefix} ${path}`, requests };
+}
+
+/** Azure LLM inference trace CSV: TIMESTAMP (date and time), ContextTokens, GeneratedTokens. */
+export function azureWorkload(path: string, count: number): Workload {
+  const toMs = (raw: string): number => {
+    const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d+)?/.exec(raw.trim());
+    return m ? Date.parse(`${m[1]}T${m[2]}Z`) + Number(`0${m[3] ?? ''}`) * 1000 : NaN;
+  };
+  return lengthsFromCsv(path, count, { time: 'TIMESTAMP', input: 'ContextTokens', output: 'GeneratedTokens' }, toMs, 'azure');
+}
+
+/** BurstGPT CSV: Timestamp (seconds), Request tokens, Response tokens. */
+export function burstGptWorkload(path: string, count: number): Workload {
+  return lengthsFromCsv(path, count, { time: 'Timestamp', input: 'Request tokens', output: 'Response tokens' }, (raw) => Number(raw) * 1000, 'burstgpt');
+}
+
+export const REPLAY_FORMATS = ['sgl trace (Chrome JSON)', 'Mooncake JSONL', 'Azure LLM inference CSV', 'BurstGPT CSV'] as const;
+
+/** Which workload format a file holds, judged from its content. */
+export function detectFormat(path: string): 'trace' | 'mooncake' | 'azure' | 'burstgpt' {
+  const head = read(path).slice(0, 4096);
+  const firstLine = head.split(/\r?\n/).find((l) => l.trim() !== '') ?? '';
+  if (firstLine.trim().startsWith('[')) return 'trace';
+  if (firstLine.trim().startsWith('{') && /"input_length"/.test(firstLine)) return 'mooncake';
+  if (/\bTIMESTAMP\b/.test(firstLine) && /ContextTokens/.test(firstLine)) return 'azure';
+  if (/\bTimestamp\b/.test(firstLine) && /Request tokens/.test(firstLine)) return 'burstgpt';
+  throw new WorkloadError(path, null, `is none of the workload formats sgl reads (tried: ${REPLAY_FORMATS.join(', ')}).`);
+}

@@ -26,9 +26,7 @@ export interface WorkloadTokenizer {
 }
 
 /**
- * Builds the workload the options name, then gives every request both token
- * ids and text: files that only carry lengths (Mooncake, traces captured
- * without content) get seeded random ids of those lengths.
+ * Builds the workload the options name, every request with token ids and text.
  */
 export function loadWorkload(o: WorkloadOptions, tok: WorkloadTokenizer): Workload {
   if (o.dataset !== 'random' && !o.path) throw new WorkloadError(`--dataset ${o.dataset}`, null, 'needs --dataset-path FILE.');
@@ -38,7 +36,17 @@ export function loadWorkload(o: WorkloadOptions, tok: WorkloadTokenizer): Worklo
     : o.dataset === 'trace' ? traceWorkload(o.path!, o.count)
     : mooncakeWorkload(o.path!, o.count);
   if (workload.requests.length === 0) throw new WorkloadError(o.path ?? o.dataset, null, 'yields no requests.');
-  const rng = new Rng(o.seed ^ 0x5bd1e995);
+  fillInputs(workload, tok, o.seed);
+  return workload;
+}
+
+/**
+ * Gives every request both token ids and text: requests that carry only a
+ * length (Mooncake, Azure, BurstGPT, traces captured without content) get
+ * seeded random ids of that length.
+ */
+export function fillInputs(workload: Workload, tok: WorkloadTokenizer, seed: number): void {
+  const rng = new Rng(seed ^ 0x5bd1e995);
   const special = new Set(tok.specialIds);
   for (const r of workload.requests) {
     if (!r.inputIds) {
@@ -51,5 +59,4 @@ export function loadWorkload(o: WorkloadOptions, tok: WorkloadTokenizer): Worklo
     }
     r.prompt ??= tok.decode(r.inputIds);
   }
-  return workload;
 }

@@ -144,9 +144,10 @@ export class TraceFileWriter implements TraceExporter {
     this.out.write(`${head}${lines.join('\n,')}\n`);
   }
 
+  /** Resolves once everything written so far has reached the file. */
   flush(): Promise<void> {
-    if (this.failed || this.out.writableLength === 0) return Promise.resolve();
-    return new Promise((resolve) => this.out.once('drain', () => resolve()));
+    if (this.failed || this.out.writableEnded) return Promise.resolve();
+    return new Promise((resolve) => this.out.write('', () => resolve()));
   }
 
   shutdown(): Promise<void> {

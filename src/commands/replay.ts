@@ -1,0 +1,77 @@
+import { Args, Errors, Flags } from '@oclif/core';
+import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
+import { numberFlag } from '../lib/cli/number_flag.js';
+import { SglCommand } from '../lib/cli/sgl_command.js';
+import type { ReplayResult } from '../lib/replay/run_replay.js';
+
+// Engine flags without defaults: what is not given comes from the capture's header.
+const replayEngineFlags = Object.fromEntries(Object.entries(engineFlags).map(([k, f]) => [k, { ...f, default: undefined }])) as unknown as typeof engineFlags;
+
+export default class Replay extends SglCommand {
+  static override summary = 'Re-run a captured workload at its recorded arrival times and compare stage timings.';
+  static override examples = [
+    '<%= config.bin %> replay trace.json',
+    '<%= config.bin %> replay trace.json --speed 2 --tolerance 10% --output replay.json',
+    '<%= config.bin %> replay trace.json --simulate --max-running-requests 8',
+    '<%= config.bin %> replay mooncake.jsonl --limit 200 --url http://127.0.0.1:30000',
+  ];
+
+  static override args = { file: Args.string({ required: true, description: 'An sgl trace file, Mooncake JSONL, Azure LLM inference CSV or BurstGPT CSV.' }) };
+
+  static override flags = {
+    ...replayEngineFlags,
+    url: Flags.string({ description: 'Replay against this OpenAI-compatible server instead of the in-process engine.' }),
+    endpoint: Flags.option({ options: ['completions', 'chat'] as const, default: 'completions' as const, description: 'Streaming endpoint to use with --url.' })(),
+    'api-key': Flags.string({ description: 'Bearer key for --url.' }),
+    speed: numberFlag({ min: 0, exclusiveMin: true, default: 1, description: 'Time scale: 2 halves the gaps between arrivals.' }),
+    limit: Flags.integer({ min: 1, description: 'Replay only the first N requests.' }),
+    'time-window': Flags.custom<[number, number]>({
+      description: 'Replay only requests that arrived in FROM:TO seconds of the capture.',
+      parse: async (v) => {
+        const [a, b] = v.split(':').map(Number);
+        if (!Number.isFinite(a) || !Number.isFinite(b) || b <= a) throw new Errors.CLIError(`--time-window takes FROM:TO in seconds with FROM < TO, got ${v}`, { exit: 2 });
+        return [a * 1000, b * 1000];
+      },
+    })(),
+    output: Flags.string({ description: 'Write the replay\'s own trace file here.' }),
+    tolerance: Flags.custom<number>({
+      description: 'Exit 1 when a stage\'s p50 drifts further than this (e.g. 10%).',
+      parse: async (v) => {
+        const n = v.endsWith('%') ? Number(v.slice(0, -1)) / 100 : Number(v);
+        if (!Number.isFinite(n) || n < 0) throw new Errors.CLIError(`--tolerance takes a percentage such as 10% or a fraction such as 0.1, got ${v}`, { exit: 2 });
+        return n;
+      },
+    })(),
+    simulate: Flags.boolean({ description: 'Predict stage timings from models fitted to the capture, without running the model.' }),
+    seed: Flags.integer({ min: 0, default: 1, description: 'Seed for token ids of requests captured without content.' }),
+  };
+
+  async run(): Promise<ReplayResult> {
+    const { args, flags } = await this.parse(Replay);
+    const { runReplay } = await import('../lib/replay/run_replay.js');
+    const { formatFidelity } = await import('../lib/report/fidelity_report.js');
+    const result = await runReplay({
+      file: args.file,
+      url: flags.url,
+      endpoint: flags.endpoint,
+      apiKey: flags['api-key'],
+      engine: engineOptions(flags),
+      speed: flags.speed,
+      limit: flags.limit ?? Infinity,
+      timeWindow: flags['time-window'] ?? null,
+      output: flags.output,
+      tolerance: flags.tolerance ?? null,
+      simulate: flags.simulate,
+      seed: flags.seed,
+    });
+    for (const w of result.warnings) this.warn(w);
+    if (result.truncated) this.warn(`${args.file} was cut short; replaying the ${result.requests} requests it holds in full.`);
+    this.say(`${result.mode === 'simulate' ? 'Simulated' : 'Replayed'} ${result.requests} requests of ${result.workload} (${result.format})\n\n`);
+    this.say(formatFidelity(result.fidelity, result.mode === 'simulate' ? 'simulated' : 'replayed', flags.tolerance ?? null) + '\n');
+    if (flags.output && result.mode === 'execute' && !flags.url) this.say(`\nThe replay's trace is in ${flags.output}.\n`);
+    if (result.failed.length) {
+      this.error(`${result.failed.map((r) => r.name).join(', ')} drifted beyond the tolerance of ${((flags.tolerance ?? 0) * 100).toFixed(1)}% at p50.`, { exit: 1 });
+    }
+    return result;
+  }
+}

@@ -1,0 +1,83 @@
+import { percentile } from '../bench/statistics.js';
+import type { RequestOutcome } from '../bench/driver.js';
+import type { WorkloadRecord } from '../tracing/finished_request.js';
+
+/** One request's timings, captured or replayed. */
+export interface RequestTiming {
+  id: string;
+  ttftMs: number | null;
+  tpotMs: number | null;
+  e2eMs: number;
+  /** Total ms per stage; empty when the target could not say (a remote server). */
+  stages: Record<string, number>;
+}
+
+export interface Percentiles {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+export interface FidelityRow {
+  name: string;
+  captured: Percentiles;
+  replayed: Percentiles;
+  /** (replayed p50 − captured p50) / captured p50. */
+  p50Drift: number;
+}
+
+export interface FidelityReport {
+  rows: FidelityRow[];
+  /** The requests whose E2E changed most, by relative difference. */
+  drifted: { id: string; capturedMs: number; replayedMs: number; drift: number }[];
+}
+
+export function fromRecord(w: WorkloadRecord): RequestTiming {
+  const tpot = w.ttftMs !== null && w.outputTokens > 1 ? (w.e2eMs - w.ttftMs) / (w.outputTokens - 1) : null;
+  return { id: w.rid, ttftMs: w.ttftMs, tpotMs: tpot, e2eMs: w.e2eMs, stages: w.stages };
+}
+
+export function fromOutcome(o: RequestOutcome): RequestTiming {
+  const tpot = o.ttftMs !== null && o.outputTokens > 1 ? (o.e2eMs - o.ttftMs) / (o.outputTokens - 1) : null;
+  return { id: o.id, ttftMs: o.ttftMs, tpotMs: tpot, e2eMs: o.e2eMs, stages: {} };
+}
+
+function percentiles(values: number[]): Percentiles {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { count: sorted.length, p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99) };
+}
+
+/** Stage by stage, and for TTFT, TPOT and E2E, captured against replayed. */
+export function compareTimings(captured: readonly RequestTiming[], replayed: readonly RequestTiming[]): FidelityReport {
+  const names = [...new Set(captured.flatMap((t) => Object.keys(t.stages)))].filter((n) => replayed.some((t) => n in t.stages));
+  const metric = (pick: (t: RequestTiming) => number | null | undefined): [number[], number[]] => [
+    captured.flatMap((t) => pick(t) ?? []),
+    replayed.flatMap((t) => pick(t) ?? []),
+  ];
+  const rows: FidelityRow[] = [];
+  const add = (name: string, [a, b]: [number[], number[]]): void => {
+    if (a.length === 0 || b.length === 0) return;
+    const captured = percentiles(a);
+    const replayedP = percentiles(b);
+    rows.push({ name, captured, replayed: replayedP, p50Drift: (replayedP.p50 - captured.p50) / captured.p50 });
+  };
+  for (const n of names) add(n, metric((t) => t.stages[n]));
+  add('TTFT', metric((t) => t.ttftMs));
+  add('TPOT', metric((t) => t.tpotMs));
+  add('E2E', metric((t) => t.e2eMs));
+  const byId = new Map(replayed.map((t) => [t.id, t]));
+  const drifted = captured
+    .flatMap((c) => {
+      const r = byId.get(c.id);
+      return r ? [{ id: c.id, capturedMs: c.e2eMs, replayedMs: r.e2eMs, drift: (r.e2eMs - c.e2eMs) / c.e2eMs }] : [];
+    })
+    .sort((a, b) => Math.abs(b.drift) - Math.abs(a.drift))
+    .slice(0, 5);
+  return { rows, drifted };
+}
+
+/** The rows whose p50 drifted further than `tolerance` (a fraction). */
+export function beyondTolerance(report: FidelityReport, tolerance: number): FidelityRow[] {
+  return report.rows.filter((r) => Math.abs(r.p50Drift) > tolerance);
+}

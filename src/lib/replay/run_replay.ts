@@ -1,0 +1,137 @@
+import { BenchDriver } from '../bench/driver.js';
+import { summarize } from '../bench/statistics.js';
+import type { BenchMetrics } from '../bench/statistics.js';
+import { EngineTarget, HttpTarget } from '../bench/targets.js';
+import type { Endpoint } from '../bench/targets.js';
+import { Engine } from '../engine/engine.js';
+import type { EngineOptions } from '../engine/engine.js';
+import { loadModelSpec } from '../engine/model_dir.js';
+import { TextTokenizer } from '../engine/tokenizer.js';
+import { WorkloadError } from '../workload/workload_error.js';
+import { readTraceFile } from '../tracing/exporters/trace_file_reader.js';
+import type { TraceFile } from '../tracing/exporters/trace_file_reader.js';
+import { TraceFileWriter } from '../tracing/exporters/trace_file_writer.js';
+import type { TraceModule } from '../tracing/stages.js';
+import type { TraceLevel } from '../tracing/trace_config.js';
+import { Tracing } from '../tracing/tracing.js';
+import { azureWorkload, burstGptWorkload, detectFormat, mooncakeWorkload, traceWorkload } from '../workload/dataset_files.js';
+import { fillInputs } from '../workload/load_workload.js';
+import type { Workload } from '../workload/request_spec.js';
+import { beyondTolerance, compareTimings, fromOutcome, fromRecord } from './fidelity.js';
+import type { FidelityReport, FidelityRow, RequestTiming } from './fidelity.js';
+import { fitTimingModel, simulate } from './simulator.js';
+import type { TimingModel } from './simulator.js';
+
+export interface ReplayOptions {
+  file: string;
+  url?: string;
+  endpoint: Endpoint;
+  apiKey?: string;
+  /** Engine settings given on the command line; the capture's header fills the rest. */
+  engine: EngineOptions;
+  speed: number;
+  limit: number;
+  /** [from, to) ms of the capture's arrival offsets. */
+  timeWindow: [number, number] | null;
+  output?: string;
+  tolerance: number | null;
+  simulate: boolean;
+  seed: number;
+}
+
+export interface ReplayResult {
+  format: string;
+  workload: string;
+  requests: number;
+  mode: 'execute' | 'simulate';
+  warnings: string[];
+  fidelity: FidelityReport;
+  failed: FidelityRow[];
+  metrics: BenchMetrics | null;
+  model: TimingModel | null;
+  truncated: boolean;
+}
+
+function select(w: Workload, o: ReplayOptions): Workload {
+  let requests = w.requests;
+  if (o.timeWindow) requests = requests.filter((r) => (r.arrivalMs ?? 0) >= o.timeWindow![0] && (r.arrivalMs ?? 0) < o.timeWindow![1]);
+  requests = requests.slice(0, o.limit);
+  if (requests.length === 0) throw new WorkloadError(o.file, null, 'has no requests in the selected --time-window / --limit.');
+  const first = Math.min(...requests.map((r) => r.arrivalMs ?? 0));
+  return { name: w.name, requests: requests.map((r) => ({ ...r, arrivalMs: ((r.arrivalMs ?? 0) - first) / o.speed })) };
+}
+
+/** Reads the capture, runs it again (or simulates it), and compares stage timings. */
+export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
+  const format = detectFormat(o.file);
+  const trace: TraceFile | null = format === 'trace' ? readTraceFile(o.file) : null;
+  const raw = format === 'trace' ? traceWorkload(o.file, Infinity) : format === 'mooncake' ? mooncakeWorkload(o.file, Infinity) : format === 'azure' ? azureWorkload(o.file, Infinity) : burstGptWorkload(o.file, Infinity);
+  const workload = select(raw, o);
+  const ids = new Set(workload.requests.map((r) => r.id));
+  const capturedRecords = trace ? trace.workloads.filter((w) => ids.has(w.rid)) : [];
+  const captured: RequestTiming[] = capturedRecords.map(fromRecord);
+  const header = trace?.header ?? null;
+  const engineSettings = (header?.engine ?? {}) as Record<string, number>;
+  const engineOptions: EngineOptions = {
+    modelPath: o.engine.modelPath ?? header?.model.dir,
+    device: o.engine.device ?? (header?.device as 'cpu' | 'cuda' | undefined),
+    threads: o.engine.threads ?? engineSettings.intraOpThreads,
+    maxRunningRequests: o.engine.maxRunningRequests ?? engineSettings.maxRunningRequests,
+    maxPrefillTokens: o.engine.maxPrefillTokens ?? engineSettings.maxPrefillTokens,
+    kvCacheMb: o.engine.kvCacheMb ?? engineSettings.kvCacheMb,
+  };
+  const base = { format, workload: workload.name, requests: workload.requests.length, truncated: trace?.truncated ?? false };
+
+  if (o.simulate) {
+    const simReqs = capturedRecords.map((w) => ({ id: w.rid, arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages }));
+    const model = fitTimingModel(simReqs);
+    const predicted = simulate(simReqs, model, { maxRunningRequests: engineOptions.maxRunningRequests ?? 32, maxPrefillTokens: engineOptions.maxPrefillTokens ?? 1024 }, o.speed);
+    const fidelity = compareTimings(captured, predicted);
+    return { ...base, mode: 'simulate', warnings: [], fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: null, model };
+  }
+
+  // Requests that came without token ids get seeded ones of the recorded count.
+  const spec = loadModelSpec(engineOptions.modelPath);
+  const tok = new TextTokenizer(spec);
+  fillInputs(workload, { vocabSize: spec.vocabSize ?? 32000, specialIds: spec.eosTokenIds, encode: (t) => tok.encode(t, false), decode: (ids) => tok.decode(ids) }, o.seed);
+  // A couple of untraced warm-up requests, so the replay does not measure a cold engine against a warm capture.
+  const driver = new BenchDriver({ requestRate: Infinity, burstiness: 1, maxConcurrency: Infinity, seed: o.seed, warmup: 2, replayArrivals: true });
+  const warnings: string[] = [];
+  if (o.url) {
+    const target = await HttpTarget.connect(o.url, o.endpoint, o.apiKey);
+    if (header && target.model !== header.model.id) warnings.push(`The capture ran ${header.model.id}; ${o.url} serves ${target.model}.`);
+    await driver.warmup(target, workload);
+    const run = await driver.run(target, workload);
+    const fidelity = compareTimings(captured, run.outcomes.filter((x) => !x.error).map(fromOutcome));
+    return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null };
+  }
+  const level = (header?.trace.level || 2) as TraceLevel;
+  const modules = (header?.trace.modules ?? ['request']) as TraceModule[];
+  const exporters = o.output ? [new TraceFileWriter(o.output)] : [];
+  const { MemoryExporter } = await import('../tracing/exporters/memory_exporter.js');
+  const memory = new MemoryExporter();
+  const tracing = new Tracing({ level, modules, exporters: [memory, ...exporters], includeContent: header?.trace.includeContent ?? false });
+  const engine = await Engine.create({ ...engineOptions, tracing });
+  try {
+    if (header) {
+      if (header.model.id !== engine.spec.id) warnings.push(`The capture ran model ${header.model.id}; the replay runs ${engine.spec.id}.`);
+      if (header.device !== engine.device) warnings.push(`The capture ran on ${header.device}; the replay runs on ${engine.device}.`);
+      for (const [k, v] of Object.entries(engineSettings)) {
+        const now = (engine.info.limits as unknown as Record<string, number>)[k];
+        if (now !== undefined && now !== v) warnings.push(`Engine setting ${k} was ${v} in the capture and is ${now} now.`);
+      }
+    }
+    const target = new EngineTarget(engine);
+    tracing.setLevel(0);
+    await driver.warmup(target, workload);
+    tracing.setLevel(level);
+    const run = await driver.run(target, workload);
+    await tracing.flush();
+    const replayed = memory.requests.map((r) => fromRecord(r.workload));
+    const fidelity = compareTimings(captured, replayed);
+    return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null };
+  } finally {
+    await engine.shutdown();
+    await tracing.shutdown();
+  }
+}

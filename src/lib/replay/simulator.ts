@@ -1,0 +1,141 @@
+import { percentile } from '../bench/statistics.js';
+import { SglError } from '../errors.js';
+import type { RequestTiming } from './fidelity.js';
+
+/** What the simulator knows of a captured request. */
+export interface SimRequest {
+  id: string;
+  arrivalMs: number;
+  inputTokens: number;
+  outputTokens: number;
+  ttftMs: number | null;
+  e2eMs: number;
+  stages: Record<string, number>;
+}
+
+/** Timing models fitted to a capture: prefill against prompt tokens, a decode step against batch size. */
+export interface TimingModel {
+  prefill: { intercept: number; perToken: number };
+  decodeStep: { intercept: number; perRequest: number };
+  /** Time before the scheduler sees a request, and after its last token (tokenize, hops, detokenize). */
+  beforeQueueMs: number;
+  afterDecodeMs: number;
+}
+
+export interface SimLimits {
+  maxRunningRequests: number;
+  maxPrefillTokens: number;
+}
+
+/**
+ * Theil–Sen: the median of pairwise slopes and the median intercept. Robust
+ * to the outliers captures are full of (first runs of a new shape, GC
+ * pauses), which would otherwise set the line for everyone.
+ */
+function fitLine(xs: number[], ys: number[]): { intercept: number; slope: number } {
+  const step = Math.max(1, Math.floor(xs.length / 300));
+  const slopes: number[] = [];
+  for (let i = 0; i < xs.length; i += step) {
+    for (let j = i + step; j < xs.length; j += step) if (xs[j] !== xs[i]) slopes.push((ys[j] - ys[i]) / (xs[j] - xs[i]));
+  }
+  const slope = slopes.length ? Math.max(0, percentile(slopes.sort((a, b) => a - b), 50)) : 0;
+  const intercept = percentile(ys.map((y, i) => y - slope * xs[i]).sort((a, b) => a - b), 50);
+  return { intercept: Math.max(0, intercept), slope };
+}
+
+const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+
+/** Fits the models; needs a capture with stage timings (an sgl trace at level 1 or more). */
+export function fitTimingModel(reqs: readonly SimRequest[]): TimingModel {
+  const usable = reqs.filter((r) => r.stages.prefill_forward !== undefined && r.stages.decode_loop !== undefined && r.ttftMs !== null);
+  if (usable.length < 2) throw new SglError('--simulate needs an sgl trace with stage timings (captured at trace level 1 or more) of at least two requests; public workload traces carry none.');
+  const prefill = fitLine(usable.map((r) => r.inputTokens), usable.map((r) => r.stages.prefill_forward + (r.stages.prefill_prepare ?? 0)));
+  // Each request's decode steps, against how many requests were decoding alongside it on average.
+  // Prefill runs of other requests block decoding; their time is taken out first (as a union,
+  // since requests prefilled together share one run), or the simulator would count it twice.
+  const spans = usable.map((r) => ({ from: r.arrivalMs + r.ttftMs!, to: r.arrivalMs + r.e2eMs }));
+  const prefills = [...new Map(usable.map((r) => {
+    const end = r.arrivalMs + r.ttftMs!;
+    const start = end - r.stages.prefill_forward;
+    return [`${start.toFixed(6)}`, { start, end }];
+  })).values()].sort((a, b) => a.start - b.start);
+  const xs: number[] = [];
+  const ys: number[] = [];
+  usable.forEach((r, i) => {
+    if (r.outputTokens < 2) return;
+    const { from, to } = spans[i];
+    const length = Math.max(1e-6, to - from);
+    let overlap = 0;
+    for (const s of spans) overlap += Math.max(0, Math.min(to, s.to) - Math.max(from, s.from));
+    let blocked = 0;
+    let covered = from;
+    for (const p of prefills) {
+      const a = Math.max(covered, p.start, from);
+      const b = Math.min(p.end, to);
+      if (b > a) blocked += b - a;
+      covered = Math.max(covered, Math.min(p.end, to));
+    }
+    xs.push(overlap / length);
+    ys.push(Math.max(0, r.stages.decode_loop - blocked) / (r.outputTokens - 1));
+  });
+  const decode = xs.length ? fitLine(xs, ys) : { intercept: 0, slope: 0 };
+  const scheduled = (r: SimRequest): number => (r.stages.queue_wait ?? 0) + (r.stages.prefill_prepare ?? 0) + r.stages.prefill_forward;
+  return {
+    prefill: { intercept: prefill.intercept, perToken: prefill.slope },
+    decodeStep: { intercept: decode.intercept, perRequest: decode.slope },
+    beforeQueueMs: Math.max(0, median(usable.map((r) => r.ttftMs! - scheduled(r)))),
+    afterDecodeMs: Math.max(0, median(usable.map((r) => r.e2eMs - r.ttftMs! - r.stages.decode_loop))),
+  };
+}
+
+/**
+ * A discrete-event simulation of the engine's scheduler: FIFO admission up
+ * to the running cap and prefill budget, a prefill run whenever requests are
+ * admitted, otherwise one decode step for every running request.
+ */
+export function simulate(reqs: readonly SimRequest[], model: TimingModel, limits: SimLimits, speed = 1): RequestTiming[] {
+  const order = [...reqs].sort((a, b) => a.arrivalMs - b.arrivalMs);
+  const arrivals = order.map((r) => r.arrivalMs / speed + model.beforeQueueMs);
+  const out = new Map<number, RequestTiming>();
+  const waiting: number[] = [];
+  let running: { i: number; left: number; firstAt: number; queueMs: number; prefillMs: number }[] = [];
+  let next = 0;
+  let t = 0;
+  while (out.size < order.length) {
+    while (next < order.length && arrivals[next] <= t) waiting.push(next++);
+    const admitted: number[] = [];
+    let tokens = 0;
+    while (waiting.length && running.length + admitted.length < limits.maxRunningRequests) {
+      const cand = order[waiting[0]].inputTokens;
+      if (admitted.length && tokens + cand > limits.maxPrefillTokens) break;
+      admitted.push(waiting.shift()!);
+      tokens += cand;
+    }
+    if (admitted.length) {
+      const dt = model.prefill.intercept + model.prefill.perToken * tokens;
+      const start = t;
+      t += dt;
+      for (const i of admitted) running.push({ i, left: order[i].outputTokens - 1, firstAt: t, queueMs: start - arrivals[i], prefillMs: dt });
+    } else if (running.length) {
+      t += model.decodeStep.intercept + model.decodeStep.perRequest * running.length;
+      for (const r of running) r.left--;
+    } else {
+      t = arrivals[next];
+      continue;
+    }
+    running = running.filter((r) => {
+      if (r.left > 0) return true;
+      const arrived = order[r.i].arrivalMs / speed;
+      const decodeMs = t - r.firstAt;
+      out.set(r.i, {
+        id: order[r.i].id,
+        ttftMs: r.firstAt - arrived,
+        tpotMs: order[r.i].outputTokens > 1 ? (decodeMs + model.afterDecodeMs) / (order[r.i].outputTokens - 1) : null,
+        e2eMs: t + model.afterDecodeMs - arrived,
+        stages: { queue_wait: r.queueMs, prefill_forward: r.prefillMs, decode_loop: decodeMs },
+      });
+      return false;
+    });
+  }
+  return order.map((_, i) => out.get(i)!);
+}

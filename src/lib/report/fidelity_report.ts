@@ -1,0 +1,25 @@
+import chalk from 'chalk';
+import Table from 'cli-table3';
+import type { FidelityReport } from '../replay/fidelity.js';
+
+const f = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '-');
+const pct = (v: number): string => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)}%`;
+
+/** Captured against replayed, stage by stage, and the requests that drifted most. */
+export function formatFidelity(report: FidelityReport, replayedLabel: string, tolerance: number | null): string {
+  const table = new Table({
+    head: ['ms', 'captured n', 'p50', 'p90', 'p99', `${replayedLabel} n`, 'p50', 'p90', 'p99', 'p50 drift'],
+    style: { head: [], border: [] },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+    colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+  });
+  for (const r of report.rows) {
+    const drift = pct(r.p50Drift);
+    const flagged = tolerance !== null && Math.abs(r.p50Drift) > tolerance;
+    table.push([r.name, r.captured.count, f(r.captured.p50), f(r.captured.p90), f(r.captured.p99), r.replayed.count, f(r.replayed.p50), f(r.replayed.p90), f(r.replayed.p99), flagged ? chalk.red(drift) : drift]);
+  }
+  const drifted = report.drifted.length
+    ? '\nMost drifted requests (E2E):\n' + report.drifted.map((d) => `  ${d.id}  ${d.capturedMs.toFixed(1)} ms → ${d.replayedMs.toFixed(1)} ms (${pct(d.drift)})`).join('\n')
+    : '';
+  return table.toString() + drifted;
+}

@@ -1,0 +1,105 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runBench } from '../../src/lib/bench/run_bench.js';
+import { percentile } from '../../src/lib/bench/statistics.js';
+import { runReplay } from '../../src/lib/replay/run_replay.js';
+import type { ReplayOptions } from '../../src/lib/replay/run_replay.js';
+import { readTraceFile } from '../../src/lib/tracing/exporters/trace_file_reader.js';
+import { azureWorkload, burstGptWorkload, detectFormat, mooncakeWorkload } from '../../src/lib/workload/dataset_files.js';
+import { runCli } from '../helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sgl-replay-'));
+const capture = join(dir, 'capture.json');
+
+const replayOptions = (o: Partial<ReplayOptions>): ReplayOptions => ({
+  file: capture, endpoint: 'completions', engine: {}, speed: 1, limit: Infinity, timeWindow: null, tolerance: null, simulate: false, seed: 1, ...o,
+});
+
+describe('public workload formats', () => {
+  it('detects and reads Mooncake, Azure and BurstGPT files; names the formats tried otherwise', () => {
+    const moon = join(dir, 'm.jsonl');
+    writeFileSync(moon, '{"timestamp": 27482, "input_length": 6955, "output_length": 52, "hash_ids": [46, 47]}\n{"timestamp": 30535, "input_length": 6472, "output_length": 26, "hash_ids": [46]}\n');
+    const azure = join(dir, 'a.csv');
+    writeFileSync(azure, 'TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\n');
+    const burst = join(dir, 'b.csv');
+    writeFileSync(burst, 'Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n5,ChatGPT,472,18,490,Conversation log\n45,ChatGPT,1087,250,1337,Conversation log\n');
+    expect([detectFormat(moon), detectFormat(azure), detectFormat(burst)]).toEqual(['mooncake', 'azure', 'burstgpt']);
+    expect(mooncakeWorkload(moon, 10).requests.map((r) => [r.arrivalMs, r.inputTokens, r.outputTokens])).toEqual([[0, 6955, 52], [3053, 6472, 26]]);
+    const a = azureWorkload(azure, 10).requests;
+    expect(a.map((r) => [r.inputTokens, r.outputTokens])).toEqual([[374, 44], [396, 109]]);
+    expect(a[1].arrivalMs).toBeCloseTo(4314.579, 3);
+    expect(burstGptWorkload(burst, 10).requests.map((r) => [r.arrivalMs, r.inputTokens, r.outputTokens])).toEqual([[0, 472, 18], [40000, 1087, 250]]);
+    const other = join(dir, 'o.txt');
+    writeFileSync(other, 'hello world\n');
+    expect(() => detectFormat(other)).toThrow(/tried: sgl trace \(Chrome JSON\), Mooncake JSONL, Azure LLM inference CSV, BurstGPT CSV/);
+  });
+});
+
+describe('sgl replay', () => {
+  beforeAll(async () => {
+    await runBench({
+      endpoint: 'completions', engine: {}, traceLevel: 2, traceModules: ['request'], traceFile: capture, includeContent: true,
+      workload: { dataset: 'random', count: 16, seed: 3, inputLen: 24, outputLen: 12, rangeRatio: 0.5 },
+      driver: { requestRate: 40, burstiness: 1, maxConcurrency: Infinity, seed: 3, warmup: 2, replayArrivals: false },
+      slo: null, compareLevels: null, repeats: 1,
+    });
+  });
+
+  it('re-issues every request with its tokens, output length and arrival offset', async () => {
+    const output = join(dir, 'replayed.json');
+    const result = await runReplay(replayOptions({ output }));
+    expect(result.requests).toBe(16);
+    expect(result.warnings).toEqual([]);
+    const before = readTraceFile(capture).workloads;
+    const after = new Map(readTraceFile(output).workloads.map((w) => [w.rid, w]));
+    expect(after.size).toBe(16);
+    const first = (ws: { arrivalMs: number }[]): number => Math.min(...ws.map((w) => w.arrivalMs));
+    const t0 = first(before);
+    const t1 = first([...after.values()]);
+    const lateness: number[] = [];
+    for (const w of before) {
+      const r = after.get(w.rid)!;
+      expect(r.inputIds).toEqual(w.inputIds);
+      expect(r.outputTokens).toBe(w.outputTokens);
+      expect(r.sampling).toEqual(w.sampling);
+      lateness.push(Math.abs(r.arrivalMs - t1 - (w.arrivalMs - t0)));
+    }
+    // Timers on a busy event loop fire late now and then; the typical request is on time to the millisecond.
+    expect(percentile(lateness.sort((a, b) => a - b), 50)).toBeLessThan(1);
+    expect(Math.max(...lateness)).toBeLessThan(15);
+    expect(result.fidelity.rows.map((r) => r.name)).toEqual(expect.arrayContaining(['queue_wait', 'prefill_forward', 'decode_loop', 'TTFT', 'TPOT', 'E2E']));
+  });
+
+  it('--tolerance fails a capture whose decode timings were halved', async () => {
+    const doctored = join(dir, 'doctored.json');
+    const lines = readFileSync(capture, 'utf8').split('\n').map((line) => {
+      if (!line.includes('"sgl.workload"')) return line;
+      const ev = JSON.parse(line.replace(/^,/, ''));
+      const w = ev.args;
+      const cut = w.stages.decode_loop / 2;
+      w.stages.decode_loop -= cut;
+      w.e2eMs -= cut;
+      return `${line.startsWith(',') ? ',' : ''}${JSON.stringify(ev)}`;
+    });
+    writeFileSync(doctored, lines.join('\n'));
+    const r = await runCli(['replay', doctored, '--tolerance', '30%']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/decode_loop.*drifted beyond the tolerance of 30\.0% at p50/);
+  });
+
+  it('--simulate fits the capture and predicts the same stages', async () => {
+    const result = await runReplay(replayOptions({ simulate: true }));
+    expect(result.mode).toBe('simulate');
+    expect(result.fidelity.rows.map((r) => r.name)).toEqual(['queue_wait', 'prefill_forward', 'decode_loop', 'TTFT', 'TPOT', 'E2E']);
+    for (const r of result.fidelity.rows) expect(r.replayed.count).toBe(16);
+    expect(result.model!.decodeStep.perRequest + result.model!.decodeStep.intercept).toBeGreaterThan(0);
+  });
+
+  it('says so when a trace holds no workload records', async () => {
+    const empty = join(dir, 'empty.json');
+    writeFileSync(empty, '[\n{"name":"sgl.header","ph":"i","s":"g","pid":0,"tid":0,"ts":0,"args":{}}\n');
+    await expect(runReplay(replayOptions({ file: empty }))).rejects.toThrow(/holds no workload records/);
+  });
+});
