@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { Args, Errors, Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
 import { numberFlag } from '../lib/cli/number_flag.js';
@@ -33,7 +34,8 @@ export default class Replay extends SglCommand {
         return [a * 1000, b * 1000];
       },
     })(),
-    output: Flags.string({ description: 'Write the replay\'s own trace file here.' }),
+    output: Flags.string({ description: 'The replay\'s own trace file (default: FILE with .replay.json, for sgl trace captures replayed in-process).' }),
+    html: Flags.string({ description: 'Write a self-contained HTML report (fidelity table, latency CDFs) to this file.' }),
     tolerance: Flags.custom<number>({
       description: 'Exit 1 when a stage\'s p50 drifts further than this (e.g. 10%).',
       parse: async (v) => {
@@ -49,7 +51,8 @@ export default class Replay extends SglCommand {
   async run(): Promise<ReplayResult> {
     const { args, flags } = await this.parse(Replay);
     const { runReplay } = await import('../lib/replay/run_replay.js');
-    const { formatFidelity } = await import('../lib/report/fidelity_report.js');
+    const { fidelityHtml, formatFidelity } = await import('../lib/report/fidelity_report.js');
+    const output = flags.output ?? (flags.url || flags.simulate ? undefined : `${args.file.replace(/\.json$/, '')}.replay.json`);
     const result = await runReplay({
       file: args.file,
       url: flags.url,
@@ -59,7 +62,7 @@ export default class Replay extends SglCommand {
       speed: flags.speed,
       limit: flags.limit ?? Infinity,
       timeWindow: flags['time-window'] ?? null,
-      output: flags.output,
+      output,
       tolerance: flags.tolerance ?? null,
       simulate: flags.simulate,
       seed: flags.seed,
@@ -68,7 +71,12 @@ export default class Replay extends SglCommand {
     if (result.truncated) this.warn(`${args.file} was cut short; replaying the ${result.requests} requests it holds in full.`);
     this.say(`${result.mode === 'simulate' ? 'Simulated' : 'Replayed'} ${result.requests} requests of ${result.workload} (${result.format})\n\n`);
     this.say(formatFidelity(result.fidelity, result.mode === 'simulate' ? 'simulated' : 'replayed', flags.tolerance ?? null) + '\n');
-    if (flags.output && result.mode === 'execute' && !flags.url) this.say(`\nThe replay's trace is in ${flags.output}.\n`);
+    if (output) this.say(`\nThe replay's trace is in ${output}.\n`);
+    if (flags.html) {
+      const pick = (ts: typeof result.timings.captured): { e2e: number[]; ttft: number[] } => ({ e2e: ts.map((t) => t.e2eMs), ttft: ts.flatMap((t) => (t.ttftMs === null ? [] : [t.ttftMs])) });
+      const label = result.mode === 'simulate' ? 'simulated' : 'replayed';
+      writeFileSync(flags.html, await fidelityHtml(`sgl replay ${args.file}`, result.fidelity, pick(result.timings.captured), pick(result.timings.replayed), label));
+    }
     if (result.failed.length) {
       this.error(`${result.failed.map((r) => r.name).join(', ')} drifted beyond the tolerance of ${((flags.tolerance ?? 0) * 100).toFixed(1)}% at p50.`, { exit: 1 });
     }

@@ -97,6 +97,18 @@ describe('sgl replay', () => {
     expect(result.model!.decodeStep.perRequest + result.model!.decodeStep.intercept).toBeGreaterThan(0);
   });
 
+  it('writes its own trace next to the capture and an HTML report', async () => {
+    const page = join(dir, 'replay.html');
+    const r = await runCli(['replay', capture, '--limit', '4', '--html', page]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Replayed 4 requests/);
+    expect(readTraceFile(capture.replace(/\.json$/, '.replay.json')).workloads).toHaveLength(4);
+    const html = readFileSync(page, 'utf8');
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('E2E latency CDF');
+    expect(html).not.toContain('<script');
+  });
+
   it('says so when a trace holds no workload records', async () => {
     const empty = join(dir, 'empty.json');
     writeFileSync(empty, '[\n{"name":"sgl.header","ph":"i","s":"g","pid":0,"tid":0,"ts":0,"args":{}}\n');

@@ -50,6 +50,8 @@ export interface ReplayResult {
   metrics: BenchMetrics | null;
   model: TimingModel | null;
   truncated: boolean;
+  /** Per-request timings behind the report (for charts). */
+  timings: { captured: RequestTiming[]; replayed: RequestTiming[] };
 }
 
 function select(w: Workload, o: ReplayOptions): Workload {
@@ -87,7 +89,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const model = fitTimingModel(simReqs);
     const predicted = simulate(simReqs, model, { maxRunningRequests: engineOptions.maxRunningRequests ?? 32, maxPrefillTokens: engineOptions.maxPrefillTokens ?? 1024 }, o.speed);
     const fidelity = compareTimings(captured, predicted);
-    return { ...base, mode: 'simulate', warnings: [], fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: null, model };
+    return { ...base, mode: 'simulate', warnings: [], fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: null, model, timings: { captured, replayed: predicted } };
   }
 
   // Requests that came without token ids get seeded ones of the recorded count.
@@ -102,8 +104,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     if (header && target.model !== header.model.id) warnings.push(`The capture ran ${header.model.id}; ${o.url} serves ${target.model}.`);
     await driver.warmup(target, workload);
     const run = await driver.run(target, workload);
-    const fidelity = compareTimings(captured, run.outcomes.filter((x) => !x.error).map(fromOutcome));
-    return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null };
+    const replayed = run.outcomes.filter((x) => !x.error).map(fromOutcome);
+    const fidelity = compareTimings(captured, replayed);
+    return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null, timings: { captured, replayed } };
   }
   const level = (header?.trace.level || 2) as TraceLevel;
   const modules = (header?.trace.modules ?? ['request']) as TraceModule[];
@@ -129,7 +132,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     await tracing.flush();
     const replayed = memory.requests.map((r) => fromRecord(r.workload));
     const fidelity = compareTimings(captured, replayed);
-    return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null };
+    return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null, timings: { captured, replayed } };
   } finally {
     await engine.shutdown();
     await tracing.shutdown();

@@ -20,7 +20,8 @@ const W = 640;
 const H = 260;
 const PAD = 44;
 
-function cdf(title: string, series: { name: string; values: number[] }[]): string {
+/** An SVG figure of empirical CDFs, one line per series. */
+export function cdfFigure(title: string, series: { name: string; values: number[] }[]): string {
   const max = Math.max(1e-9, ...series.flatMap((s) => s.values));
   const x = (v: number): number => PAD + ((W - 2 * PAD) * v) / max;
   const y = (p: number): number => H - PAD + (2 * PAD - H) * p;
@@ -46,26 +47,32 @@ function bars(title: string, rows: { label: string; value: number; err?: number 
   return `<figure><figcaption>${esc(title)}</figcaption><svg viewBox="0 0 ${W} ${height}" width="${W}" height="${height}">${body.join('')}</svg></figure>`;
 }
 
+/** The page around the figures: inline styles, nothing fetched. */
+export function htmlPage(title: string, table: [string, string][], figures: string[]): string {
+  const rows = table.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('');
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>
+body{font:14px system-ui,sans-serif;margin:2em;color:#111}table{border-collapse:collapse}th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:left}
+figure{margin:1.5em 0}figcaption{font-weight:600;margin-bottom:.4em}svg text{font-size:11px;fill:#333}
+</style></head><body><h1>${esc(title)}</h1><table>${rows}</table>${figures.join('')}</body></html>\n`;
+}
+
 /** A self-contained report page: inline styles and SVG, nothing fetched. */
 export function benchHtml(input: BenchHtmlInput): string {
   const m = input.metrics;
   const figures = [
-    cdf('E2E latency CDF (ms)', input.series.map((s) => ({ name: s.name, values: s.outcomes.filter((o) => !o.error).map((o) => o.e2eMs) }))),
-    cdf('TTFT CDF (ms)', input.series.map((s) => ({ name: s.name, values: s.outcomes.flatMap((o) => (o.ttftMs === null ? [] : [o.ttftMs])) }))),
+    cdfFigure('E2E latency CDF (ms)', input.series.map((s) => ({ name: s.name, values: s.outcomes.filter((o) => !o.error).map((o) => o.e2eMs) }))),
+    cdfFigure('TTFT CDF (ms)', input.series.map((s) => ({ name: s.name, values: s.outcomes.flatMap((o) => (o.ttftMs === null ? [] : [o.ttftMs])) }))),
   ];
   if (input.levels) {
     figures.push(bars('Output throughput per trace level', input.levels.map((l) => ({ label: `level ${l.level}`, value: l.outputThroughput.mean, err: l.outputThroughput.ci95 })), 'tok/s'));
     figures.push(bars('E2E latency per trace level, ratio to level 0', input.levels.map((l) => ({ label: `level ${l.level}`, value: l.e2eRatio.mean, err: l.e2eRatio.ci95 })), 'x'));
   }
   if (input.stages?.length) figures.push(bars('Per-stage time per request (mean)', input.stages.map((s) => ({ label: s.stage, value: s.meanMs })), 'ms'));
-  const rows = [
+  const table: [string, string][] = [
     ['Target', input.target], ['Workload', input.workload], ['Successful / failed', `${m.completed} / ${m.failed}`], ['Duration (s)', m.duration_s.toFixed(2)],
     ['Request throughput (req/s)', m.request_throughput.toFixed(2)], ['Output token throughput (tok/s)', m.output_throughput.toFixed(2)],
     ['Mean / p99 TTFT (ms)', `${m.ttft_ms.mean.toFixed(2)} / ${m.ttft_ms.p99.toFixed(2)}`], ['Mean / p99 TPOT (ms)', `${m.tpot_ms.mean.toFixed(2)} / ${m.tpot_ms.p99.toFixed(2)}`],
     ['Mean / p99 E2E (ms)', `${m.e2e_latency_ms.mean.toFixed(2)} / ${m.e2e_latency_ms.p99.toFixed(2)}`],
-  ].map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(input.title)}</title><style>
-body{font:14px system-ui,sans-serif;margin:2em;color:#111}table{border-collapse:collapse}th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:left}
-figure{margin:1.5em 0}figcaption{font-weight:600;margin-bottom:.4em}svg text{font-size:11px;fill:#333}
-</style></head><body><h1>${esc(input.title)}</h1><table>${rows}</table>${figures.join('')}</body></html>\n`;
+  ];
+  return htmlPage(input.title, table, figures);
 }
