@@ -60,7 +60,7 @@ function finished(ctx: TraceMetricContext, i: number): FinishedRequest {
   const start = records[2];
   const end = records[records.length - 4];
   return {
-    rid: `r${i}`, traceId: '0af7651916cd43dd8448eb211c80319c', parentSpanId: null, level: 3, modules: ALL,
+    rid: `r${i}`, traceId: '0af7651916cd43dd8448eb211c80319c', rootSpanId: 'b7ad6b7169203331', parentSpanId: null, level: 3, modules: ALL,
     spanStages: mask3.stages, spanEvents: mask3.events, start, end, main: new Float64Array(0), worker: records,
     error: null, model: 'bench', operation: 'text_completion',
     workload: { rid: `r${i}`, arrivalMs: start, inputTokens: 8, sampling: { maxTokens: 200, temperature: 0, topP: 1, topK: 0, seed: 1, ignoreEos: true, stop: [] }, outputTokens: 200, finishReason: 'length', ttftMs: 1, e2eMs: end - start, stages: {} },

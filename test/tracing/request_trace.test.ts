@@ -121,6 +121,8 @@ describe('request traces', () => {
     });
     expect(req.traceId).toBe(traceId);
     expect(req.parentSpanId).toBe('00f067aa0ba902b7');
+    expect(req.rootSpanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(req.rootSpanId).not.toBe(req.parentSpanId);
   });
 });
 

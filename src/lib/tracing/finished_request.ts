@@ -28,6 +28,8 @@ export interface WorkloadRecord {
 export interface FinishedRequest {
   rid: string;
   traceId: string;
+  /** The root span's id; the worker's records came back under it. */
+  rootSpanId: string;
   /** The span that was given with the request (W3C traceparent), if any. */
   parentSpanId: string | null;
   traceState?: string;

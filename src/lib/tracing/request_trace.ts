@@ -9,7 +9,7 @@ import { TO_METRIC, TO_SPAN } from './trace_config.js';
 import { STAGES } from './stages.js';
 import type { TraceModule } from './stages.js';
 import type { SpanParent } from './traceparent.js';
-import { newTraceId } from './traceparent.js';
+import { formatTraceparent, newSpanId, newTraceId } from './traceparent.js';
 
 export interface RequestInfo {
   rid: string;
@@ -63,6 +63,8 @@ export class RecordingRequestTrace implements RequestTrace {
   readonly main: TraceMetricContext;
   readonly timed = true;
   private readonly traceId: string;
+  /** The request's root span, named now so the context sent to the worker points at it. */
+  private readonly rootSpanId = newSpanId();
   private info: RequestInfo | null = null;
   private firstToken: number | null = null;
   private lastToken = 0;
@@ -88,7 +90,7 @@ export class RecordingRequestTrace implements RequestTrace {
   }
 
   workerContext(dispatchedAt: number): WorkerTraceContext {
-    const traceparent = `00-${this.traceId}-${this.parent?.spanId ?? '0000000000000001'}-01`;
+    const traceparent = formatTraceparent({ traceId: this.traceId, spanId: this.rootSpanId });
     return { traceparent, level: this.level, metrics: this.metrics !== null, dispatchedAt };
   }
 
@@ -159,6 +161,7 @@ export class RecordingRequestTrace implements RequestTrace {
     this.sink.finished({
       rid,
       traceId: this.traceId,
+      rootSpanId: this.rootSpanId,
       parentSpanId: this.parent?.spanId ?? null,
       ...(this.parent?.traceState ? { traceState: this.parent.traceState } : {}),
       level: this.level,

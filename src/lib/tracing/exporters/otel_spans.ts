@@ -6,11 +6,12 @@ import type { FinishedRequest } from '../finished_request.js';
 import { EVENTS, STAGES } from '../stages.js';
 import { KIND_ABORTED, KIND_EVENT, RECORD } from '../trace_context.js';
 import { newSpanId } from '../traceparent.js';
+import { SGL_VERSION } from '../../version.js';
 
 const SPAN_KIND_INTERNAL = 0;
 const STATUS_UNSET = 0;
 const STATUS_ERROR = 2;
-const SCOPE = { name: 'sgl', version: '0.1.0' };
+const SCOPE = { name: 'sgl', version: SGL_VERSION };
 
 function hr(t: number): HrTime {
   const ms = toEpochMs(t);
@@ -32,8 +33,8 @@ function duration(start: number, end: number): HrTime {
 export function requestSpans(req: FinishedRequest, resource: Resource): ReadableSpan[] {
   const spans: ReadableSpan[] = [];
   const traceId = req.traceId;
-  const make = (name: string, parent: SpanContext | undefined, start: number, end: number, attributes: Attributes, events: TimedEvent[] = [], error?: string): SpanContext => {
-    const ctx: SpanContext = { traceId, spanId: newSpanId(), traceFlags: 1 };
+  const make = (name: string, parent: SpanContext | undefined, start: number, end: number, attributes: Attributes, events: TimedEvent[] = [], error?: string, spanId = newSpanId()): SpanContext => {
+    const ctx: SpanContext = { traceId, spanId, traceFlags: 1 };
     spans.push({
       name,
       kind: SPAN_KIND_INTERNAL,
@@ -74,7 +75,7 @@ export function requestSpans(req: FinishedRequest, resource: Resource): Readable
   };
   if (w.ttftMs !== null) rootAttributes['gen_ai.server.time_to_first_token'] = w.ttftMs / 1000;
   const parent: SpanContext | undefined = req.parentSpanId ? { traceId, spanId: req.parentSpanId, traceFlags: 1, isRemote: true } : undefined;
-  const root = make(`${operation} ${req.model}`, parent, req.start, req.end, rootAttributes, [], req.error ?? undefined);
+  const root = make(`${operation} ${req.model}`, parent, req.start, req.end, rootAttributes, [], req.error ?? undefined, req.rootSpanId);
 
   for (const [thread, records] of [['main', req.main], ['scheduler', req.worker]] as const) {
     const slices: { id: number; start: number; end: number; depth: number; aborted: boolean }[] = [];
