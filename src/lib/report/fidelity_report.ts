@@ -6,9 +6,9 @@ const f = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '-');
 const pct = (v: number): string => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)}%`;
 
 /** Captured against replayed, stage by stage, and the requests that drifted most. */
-export function formatFidelity(report: FidelityReport, replayedLabel: string, tolerance: number | null): string {
+export function formatFidelity(report: FidelityReport, replayedLabel: string, tolerance: number | null, capturedLabel = 'captured'): string {
   const table = new Table({
-    head: ['ms', 'captured n', 'p50', 'p90', 'p99', `${replayedLabel} n`, 'p50', 'p90', 'p99', 'p50 drift'],
+    head: ['ms', `${capturedLabel} n`, 'p50', 'p90', 'p99', `${replayedLabel} n`, 'p50', 'p90', 'p99', 'p50 drift'],
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
     colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],

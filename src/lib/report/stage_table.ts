@@ -14,6 +14,7 @@ export interface StageSummary {
   meanMs: number;
   p50Ms: number;
   p90Ms: number;
+  p99Ms: number;
   maxMs: number;
   /** Mean share of the request's end-to-end time. */
   shareOfE2e: number;
@@ -57,6 +58,7 @@ export function summarizeStages(requests: readonly FinishedRequest[]): StageSumm
         meanMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
         p50Ms: quantile(sorted, 0.5),
         p90Ms: quantile(sorted, 0.9),
+        p99Ms: quantile(sorted, 0.99),
         maxMs: sorted[sorted.length - 1],
         shareOfE2e: s.shares.reduce((a, b) => a + b, 0) / s.shares.length,
       };
@@ -65,12 +67,12 @@ export function summarizeStages(requests: readonly FinishedRequest[]): StageSumm
 
 export function formatStageTable(rows: readonly StageSummary[]): string {
   const table = new Table({
-    head: ['stage', 'thread', 'requests', 'slices', 'mean ms', 'p50 ms', 'p90 ms', 'max ms', '% of e2e'],
+    head: ['stage', 'module', 'thread', 'requests', 'slices', 'mean ms', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', '% of e2e'],
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-    colAligns: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    colAligns: ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   });
   const f = (v: number): string => v.toFixed(3);
-  for (const r of rows) table.push([r.stage, r.thread, r.requests, r.slices, f(r.meanMs), f(r.p50Ms), f(r.p90Ms), f(r.maxMs), (r.shareOfE2e * 100).toFixed(1)]);
+  for (const r of rows) table.push([r.stage, r.module, r.thread, r.requests, r.slices, f(r.meanMs), f(r.p50Ms), f(r.p90Ms), f(r.p99Ms), f(r.maxMs), (r.shareOfE2e * 100).toFixed(1)]);
   return table.toString();
 }

@@ -23,6 +23,8 @@ export interface TraceFile {
   workloads: WorkloadRecord[];
   /** Whether the file ended without its closing bracket or mid-event (a capture cut short). */
   truncated: boolean;
+  /** Lines read whole, the opening bracket included: where a cut-short file stops. */
+  completeLines: number;
 }
 
 /**
@@ -42,7 +44,7 @@ export function readTraceFile(path: string): TraceFile {
   if (!lines[0].startsWith('[')) {
     throw new TraceFileError(`${path}:1: expected "[" (a Chrome Trace Event JSON array written by sgl trace --trace-file), found ${JSON.stringify(lines[0].slice(0, 40))}.`);
   }
-  const out: TraceFile = { header: null, events: [], workloads: [], truncated: true };
+  const out: TraceFile = { header: null, events: [], workloads: [], truncated: true, completeLines: 1 };
   let lastContent = lines.length - 1;
   while (lastContent > 0 && lines[lastContent].trim() === '') lastContent--;
   for (let i = 1; i <= lastContent; i++) {
@@ -64,6 +66,7 @@ export function readTraceFile(path: string): TraceFile {
     if (typeof event !== 'object' || event === null || typeof event.name !== 'string' || typeof event.ph !== 'string') {
       throw new TraceFileError(`${path}:${i + 1}: expected a trace event with "name" and "ph".`);
     }
+    out.completeLines = i + 1;
     if (event.name === HEADER_EVENT) out.header = event.args as unknown as TraceHeader;
     else if (event.name === WORKLOAD_EVENT) out.workloads.push(event.args as unknown as WorkloadRecord);
     out.events.push(event);

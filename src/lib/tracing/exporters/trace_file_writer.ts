@@ -108,7 +108,9 @@ export class TraceFileWriter implements TraceExporter {
       }
       const home = thread.lane + 1;
       const error = req.error ? `,"error":${JSON.stringify(req.error)}` : '';
-      lines.push(`{"name":${JSON.stringify(`request ${req.rid}`)},"cat":"request","ph":"X","pid":${pid},"tid":${home},"ts":${us(first)},"dur":${dur(first, last)},"args":{"rid":${rid},"trace_id":"${req.traceId}"${error}}}`);
+      // The ids let `sgl trace export` send the capture later as the same trace.
+      const ids = `"trace_id":"${req.traceId}","span_id":"${req.rootSpanId}"${req.parentSpanId ? `,"parent_span_id":"${req.parentSpanId}"` : ''}`;
+      lines.push(`{"name":${JSON.stringify(`request ${req.rid}`)},"cat":"request","ph":"X","pid":${pid},"tid":${home},"ts":${us(first)},"dur":${dur(first, last)},"args":{"rid":${rid},${ids}${error}}}`);
       for (const sl of slices) {
         const i = sl.index;
         if (i < 0) continue;

@@ -1,0 +1,24 @@
+import { Args, Flags } from '@oclif/core';
+import { SglCommand } from '../../lib/cli/sgl_command.js';
+
+export default class TraceExport extends SglCommand {
+  static override summary = 'Send a captured trace to an OTLP collector, with its original timestamps and trace ids.';
+  static override examples = ['<%= config.bin %> trace export trace.json --otlp-traces-endpoint http://localhost:4317'];
+  static override args = { file: Args.string({ required: true, description: 'A trace file written with --trace-file.' }) };
+  static override flags = {
+    'otlp-traces-endpoint': Flags.string({ description: 'Collector URL (default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT).' }),
+  };
+
+  async run(): Promise<{ requests: number; dropped: number }> {
+    const { args, flags } = await this.parse(TraceExport);
+    const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
+    const { createOtlpExporter } = await import('../../lib/tracing/exporters/otlp_exporter.js');
+    const { requests } = loadCapture(args.file, (m) => this.warn(m));
+    const exporter = await createOtlpExporter(flags['otlp-traces-endpoint'], null);
+    for (const r of requests) exporter.export(r);
+    await exporter.shutdown();
+    this.say(`Sent ${requests.length} requests from ${args.file}${exporter.dropped ? `; ${exporter.dropped} spans could not be delivered` : ''}.\n`);
+    if (exporter.dropped) this.error(`${exporter.dropped} spans were not delivered to the collector.`, { exit: 1 });
+    return { requests: requests.length, dropped: exporter.dropped };
+  }
+}

@@ -1,0 +1,26 @@
+import { Args, Flags } from '@oclif/core';
+import { SglCommand } from '../../lib/cli/sgl_command.js';
+
+export default class TraceShow extends SglCommand {
+  static override summary = 'Terminal waterfalls of captured requests: bars scaled to time, coloured per stage.';
+  static override examples = ['<%= config.bin %> trace show trace.json --slowest 3', '<%= config.bin %> trace show trace.json --request 7febf90d8c44'];
+  static override args = { file: Args.string({ required: true, description: 'A trace file written with --trace-file.' }) };
+  static override flags = {
+    request: Flags.string({ multiple: true, description: 'Request id to show (repeatable).', exclusive: ['slowest'] }),
+    slowest: Flags.integer({ min: 1, default: 3, description: 'Show the N slowest requests.' }),
+  };
+
+  async run(): Promise<{ shown: string[] }> {
+    const { args, flags } = await this.parse(TraceShow);
+    const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
+    const { formatWaterfall } = await import('../../lib/report/waterfall.js');
+    const { SglError } = await import('../../lib/errors.js');
+    const { requests } = loadCapture(args.file, (m) => this.warn(m));
+    const chosen = flags.request
+      ? flags.request.map((id) => requests.find((r) => r.rid === id || r.rid.startsWith(id)) ?? (() => { throw new SglError(`No request ${id} in ${args.file}; \`sgl trace summary ${args.file}\` lists the slowest ones.`); })())
+      : [...requests].sort((a, b) => b.end - b.start - (a.end - a.start)).slice(0, flags.slowest);
+    const width = Math.max(20, Math.min(120, (process.stdout.columns ?? 100) - 50));
+    this.say(chosen.map((r) => formatWaterfall(r, width)).join('\n\n') + '\n');
+    return { shown: chosen.map((r) => r.rid) };
+  }
+}

@@ -1,0 +1,42 @@
+import { Args, Flags } from '@oclif/core';
+import { SglCommand } from '../../lib/cli/sgl_command.js';
+import type { Distribution } from '../../lib/bench/statistics.js';
+import type { StageSummary } from '../../lib/report/stage_table.js';
+
+interface Summary {
+  requests: number;
+  stages: StageSummary[];
+  ttft_ms: Distribution;
+  tpot_ms: Distribution;
+  e2e_latency_ms: Distribution;
+  slowest: { rid: string; e2eMs: number; outputTokens: number }[];
+}
+
+export default class TraceSummary extends SglCommand {
+  static override summary = 'Per-stage statistics of a captured trace: count, mean, p50, p90, p99, share of request time; TTFT/TPOT/E2E; the slowest requests.';
+  static override examples = ['<%= config.bin %> trace summary trace.json', '<%= config.bin %> trace summary trace.json --slowest 10 --json'];
+  static override args = { file: Args.string({ required: true, description: 'A trace file written with --trace-file.' }) };
+  static override flags = { slowest: Flags.integer({ min: 0, default: 5, description: 'How many of the slowest requests to list.' }) };
+
+  async run(): Promise<Summary> {
+    const { args, flags } = await this.parse(TraceSummary);
+    const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
+    const { formatStageTable, summarizeStages } = await import('../../lib/report/stage_table.js');
+    const { distribution } = await import('../../lib/bench/statistics.js');
+    const { requests } = loadCapture(args.file, (m) => this.warn(m));
+    const w = requests.map((r) => r.workload);
+    const summary: Summary = {
+      requests: requests.length,
+      stages: summarizeStages(requests),
+      ttft_ms: distribution(w.flatMap((x) => (x.ttftMs === null ? [] : [x.ttftMs]))),
+      tpot_ms: distribution(w.flatMap((x) => (x.ttftMs !== null && x.outputTokens > 1 ? [(x.e2eMs - x.ttftMs) / (x.outputTokens - 1)] : []))),
+      e2e_latency_ms: distribution(w.map((x) => x.e2eMs)),
+      slowest: [...w].sort((a, b) => b.e2eMs - a.e2eMs).slice(0, flags.slowest).map((x) => ({ rid: x.rid, e2eMs: x.e2eMs, outputTokens: x.outputTokens })),
+    };
+    const d = (name: string, x: Distribution): string => `${name.padEnd(5)} mean ${x.mean.toFixed(2)}  p50 ${x.median.toFixed(2)}  p90 ${x.p90.toFixed(2)}  p99 ${x.p99.toFixed(2)} ms`;
+    this.say(`${args.file}: ${summary.requests} requests\n\n${formatStageTable(summary.stages)}\n\n`);
+    this.say([d('TTFT', summary.ttft_ms), d('TPOT', summary.tpot_ms), d('E2E', summary.e2e_latency_ms)].join('\n') + '\n');
+    if (summary.slowest.length) this.say('\nSlowest requests:\n' + summary.slowest.map((s) => `  ${s.rid}  ${s.e2eMs.toFixed(1)} ms, ${s.outputTokens} tokens`).join('\n') + '\n');
+    return summary;
+  }
+}

@@ -1,0 +1,110 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { OtlpReceiver } from '../helpers/otlp_receiver.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sgl-trace-files-'));
+const TRACE_A = '0af7651916cd43dd8448eb211c80319c';
+const TRACE_B = '4bf92f3577b34da6a3ce929d0e0e4736';
+
+/** A capture written by hand: two requests with known stage times (µs in the file, ms in reports). */
+function capture(decodeScale = 1): string {
+  const req = (rid: string, traceId: string, spanId: string, t0: number, tokenizeUs: number, decodeUs: number, e2eUs: number) => [
+    { name: `request ${rid}`, cat: 'request', ph: 'X', pid: 1, tid: 1, ts: t0, dur: e2eUs, args: { rid, trace_id: traceId, span_id: spanId } },
+    { name: 'tokenize', cat: 'request', ph: 'X', pid: 1, tid: 1, ts: t0, dur: tokenizeUs, args: { rid } },
+    { name: `request ${rid}`, cat: 'request', ph: 'X', pid: 2, tid: 1, ts: t0 + tokenizeUs, dur: decodeUs * decodeScale, args: { rid, trace_id: traceId, span_id: spanId } },
+    { name: 'decode_loop', cat: 'request', ph: 'X', pid: 2, tid: 1, ts: t0 + tokenizeUs, dur: decodeUs * decodeScale, args: { rid } },
+    { name: 'first_token', cat: 'request', ph: 'i', s: 't', pid: 2, tid: 1, ts: t0 + tokenizeUs, args: { rid } },
+    { name: 'sgl.workload', cat: 'workload', ph: 'i', s: 't', pid: 1, tid: 1, ts: t0 + e2eUs, args: { rid, arrivalMs: t0 / 1000, inputTokens: 4, outputTokens: 5, finishReason: 'length', ttftMs: tokenizeUs / 1000, e2eMs: (tokenizeUs + decodeUs * decodeScale) / 1000, sampling: { maxTokens: 5, temperature: 0, topP: 1, topK: 0, seed: 1, ignoreEos: true, stop: [] }, stages: { tokenize: tokenizeUs / 1000, decode_loop: (decodeUs * decodeScale) / 1000 } } },
+  ];
+  const events = [
+    { name: 'sgl.header', ph: 'i', s: 'g', pid: 0, tid: 0, ts: 0, args: { tool: 'sgl', version: '0.1.0', startedAt: 0, model: { id: 'm', dir: '/m' }, device: 'cpu', engine: {}, trace: { level: 2, modules: ['request'], sampleRate: 1, includeContent: false } } },
+    ...req('a', TRACE_A, 'b7ad6b7169203331', 1000, 1000, 9000, 10000),
+    ...req('b', TRACE_B, '00f067aa0ba902b7', 5000, 3000, 27000, 30000),
+  ];
+  return `[\n${events.map((e) => JSON.stringify(e)).join('\n,')}\n]\n`;
+}
+
+describe('sgl trace subcommands on captured files', () => {
+  const a = join(dir, 'a.json');
+  const b = join(dir, 'b.json');
+  beforeAll(() => {
+    writeFileSync(a, capture());
+    writeFileSync(b, capture(2));
+  });
+
+  it('summary: per-stage statistics, TTFT/E2E and the slowest requests, as computed by hand', async () => {
+    const r = await runCli(['trace', 'summary', a, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.requests).toBe(2);
+    const tokenize = s.stages.find((x: { stage: string }) => x.stage === 'tokenize');
+    expect(tokenize).toMatchObject({ module: 'request', thread: 'main', requests: 2, slices: 2, meanMs: 2, p50Ms: 2, maxMs: 3 });
+    expect(tokenize.p90Ms).toBeCloseTo(2.8, 9);
+    expect(tokenize.shareOfE2e).toBeCloseTo((1 / 10 + 3 / 30) / 2, 9);
+    expect(s.stages.find((x: { stage: string }) => x.stage === 'decode_loop').meanMs).toBe(18);
+    expect(s.e2e_latency_ms.mean).toBe(20);
+    expect(s.ttft_ms.median).toBe(2);
+    expect(s.tpot_ms.mean).toBeCloseTo((9 / 4 + 27 / 4) / 2, 9);
+    expect(s.slowest.map((x: { rid: string }) => x.rid)).toEqual(['b', 'a']);
+  });
+
+  it('show: a waterfall per request, chosen by id or by slowness', async () => {
+    const r = await runCli(['trace', 'show', a, '--request', 'a']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^request a\s+4 prompt \+ 5 output tokens, length, e2e 10\.0 ms/m);
+    expect(r.stdout).toMatch(/decode_loop\s+worker\s+│/);
+    const slow = await runCli(['trace', 'show', a, '--slowest', '1']);
+    expect(slow.stdout).toMatch(/^request b /m);
+    expect(slow.stdout).not.toMatch(/^request a /m);
+    const missing = await runCli(['trace', 'show', a, '--request', 'zzz']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/No request zzz/);
+  });
+
+  it('diff: stage by stage, the change between two captures', async () => {
+    const r = await runCli(['trace', 'diff', a, b, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = new Map(JSON.parse(r.stdout).rows.map((x: { name: string; p50Drift: number }) => [x.name, x.p50Drift]));
+    expect(rows.get('decode_loop')).toBeCloseTo(1, 9);
+    expect(rows.get('tokenize')).toBe(0);
+  });
+
+  describe('export', () => {
+    let receiver: OtlpReceiver;
+    beforeAll(async () => {
+      receiver = await OtlpReceiver.start();
+    });
+    afterAll(async () => {
+      await receiver.stop();
+    });
+
+    it('sends the capture to a collector with its original trace and span ids and times', async () => {
+      const r = await runCli(['trace', 'export', a, '--otlp-traces-endpoint', receiver.url]);
+      expect(r.code, r.stderr).toBe(0);
+      const roots = receiver.spans.filter((s) => s.parentSpanId === '');
+      expect(roots.map((s) => [s.traceId, s.spanId]).sort()).toEqual([[TRACE_A, 'b7ad6b7169203331'], [TRACE_B, '00f067aa0ba902b7']]);
+      const decode = receiver.spans.find((s) => s.traceId === TRACE_A && s.name === 'decode_loop')!;
+      expect(Number(decode.endNs - decode.startNs)).toBe(9_000_000);
+      const tokenize = receiver.spans.find((s) => s.traceId === TRACE_A && s.name === 'tokenize')!;
+      expect(Number(decode.startNs - tokenize.startNs)).toBe(1_000_000);
+    });
+  });
+
+  it('loads what is complete of a file cut short and says where it stops; rejects a file that is not a trace', async () => {
+    const text = capture();
+    const cut = join(dir, 'cut.json');
+    writeFileSync(cut, text.slice(0, text.indexOf('"rid":"b","arrivalMs"') + 5));
+    const r = await runCli(['trace', 'summary', cut]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/cut\.json: 1 requests/);
+    expect(r.stderr).toMatch(/cut\.json was cut short after line 13; using the 1 requests it holds in full/);
+    const other = join(dir, 'other.json');
+    writeFileSync(other, '{"not": "a trace"}');
+    const bad = await runCli(['trace', 'summary', other]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/other\.json:1: expected "\["/);
+  });
+});
