@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,37 @@ describe('sgl trace subcommands on captured files', () => {
     const rows = new Map(JSON.parse(r.stdout).rows.map((x: { name: string; p50Drift: number }) => [x.name, x.p50Drift]));
     expect(rows.get('decode_loop')).toBeCloseTo(1, 9);
     expect(rows.get('tokenize')).toBe(0);
+  });
+
+  it('convert --to otlp-json: the OTLP proto3 JSON mapping, hex ids and string nanoseconds', async () => {
+    const out = join(dir, 'a.otlp.json');
+    const r = await runCli(['trace', 'convert', a, '--to', 'otlp-json', '--output', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(readFileSync(out, 'utf8'));
+    const spans = doc.resourceSpans[0].scopeSpans[0].spans as { traceId: string; spanId: string; parentSpanId?: string; name: string; startTimeUnixNano: string; endTimeUnixNano: string }[];
+    expect(doc.resourceSpans[0].resource.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'sgl' } });
+    for (const sp of spans) {
+      expect(sp.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(sp.spanId).toMatch(/^[0-9a-f]{16}$/);
+      expect(sp.startTimeUnixNano).toMatch(/^\d+$/);
+      expect(BigInt(sp.endTimeUnixNano) >= BigInt(sp.startTimeUnixNano)).toBe(true);
+    }
+    const root = spans.find((sp) => sp.traceId === TRACE_A && !sp.parentSpanId)!;
+    expect(root.spanId).toBe('b7ad6b7169203331');
+    const decode = spans.find((sp) => sp.traceId === TRACE_A && sp.name === 'decode_loop')!;
+    expect(BigInt(decode.endTimeUnixNano) - BigInt(decode.startTimeUnixNano)).toBe(9_000_000n);
+  });
+
+  it('convert --to perfetto: flow arrows from each request main thread to the worker and back', async () => {
+    const out = join(dir, 'a.perfetto.json');
+    const r = await runCli(['trace', 'convert', a, '--to', 'perfetto', '--output', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const { traceEvents } = JSON.parse(readFileSync(out, 'utf8')) as { traceEvents: { ph: string; id?: number; pid: number; ts: number }[] };
+    const starts = traceEvents.filter((e) => e.ph === 's');
+    const finishes = traceEvents.filter((e) => e.ph === 'f');
+    expect(starts).toHaveLength(4);
+    expect(finishes.map((e) => e.id).sort()).toEqual(starts.map((e) => e.id).sort());
+    expect(starts.filter((e) => e.pid === 1).map((e) => e.ts).sort((x, y) => x - y)).toEqual([1000, 5000]);
   });
 
   describe('export', () => {

@@ -1,0 +1,29 @@
+import { writeFileSync } from 'node:fs';
+import { Args, Flags } from '@oclif/core';
+import { SglCommand } from '../../lib/cli/sgl_command.js';
+
+export default class TraceConvert extends SglCommand {
+  static override summary = 'Convert a captured trace to OTLP JSON (what the OpenTelemetry Collector reads back) or a Perfetto file with flow arrows.';
+  static override examples = ['<%= config.bin %> trace convert trace.json --to otlp-json', '<%= config.bin %> trace convert trace.json --to perfetto --output trace.perfetto.json'];
+  static override args = { file: Args.string({ required: true, description: 'A trace file written with --trace-file.' }) };
+  static override flags = {
+    to: Flags.option({ options: ['otlp-json', 'perfetto'] as const, required: true, description: 'Output format.' })(),
+    output: Flags.string({ char: 'o', description: 'Where to write (default: FILE with .otlp.json or .perfetto.json).' }),
+  };
+
+  async run(): Promise<{ output: string; requests: number }> {
+    const { args, flags } = await this.parse(TraceConvert);
+    const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
+    const { requests, trace } = loadCapture(args.file, (m) => this.warn(m));
+    const output = flags.output ?? `${args.file.replace(/\.json$/, '')}.${flags.to === 'otlp-json' ? 'otlp' : 'perfetto'}.json`;
+    if (flags.to === 'otlp-json') {
+      const { otlpJson } = await import('../../lib/tracing/exporters/otlp_json.js');
+      writeFileSync(output, await otlpJson(requests));
+    } else {
+      const { perfettoWithFlows } = await import('../../lib/tracing/exporters/perfetto_flows.js');
+      writeFileSync(output, perfettoWithFlows(trace));
+    }
+    this.say(`Wrote ${requests.length} requests to ${output}.\n`);
+    return { output, requests: requests.length };
+  }
+}
