@@ -72,13 +72,14 @@ describe('sgl replay', () => {
     expect(result.fidelity.rows.map((r) => r.name)).toEqual(expect.arrayContaining(['queue_wait', 'prefill_forward', 'decode_loop', 'TTFT', 'TPOT', 'E2E']));
   });
 
-  it('--tolerance fails a capture whose decode timings were halved', async () => {
+  it('--tolerance fails a capture whose decode timings were doctored', async () => {
     const doctored = join(dir, 'doctored.json');
     const lines = readFileSync(capture, 'utf8').split('\n').map((line) => {
       if (!line.includes('"sgl.workload"')) return line;
       const ev = JSON.parse(line.replace(/^,/, ''));
       const w = ev.args;
-      const cut = w.stages.decode_loop / 2;
+      // Five times faster than it ran: far outside run-to-run noise on the tiny model.
+      const cut = w.stages.decode_loop * 0.8;
       w.stages.decode_loop -= cut;
       w.e2eMs -= cut;
       return `${line.startsWith(',') ? ',' : ''}${JSON.stringify(ev)}`;

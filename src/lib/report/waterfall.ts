@@ -1,6 +1,8 @@
 import chalk from 'chalk';
 import type { ChalkInstance } from 'chalk';
 import type { FinishedRequest } from '../tracing/finished_request.js';
+import { EVENTS } from '../tracing/stages.js';
+import { KIND_EVENT, RECORD } from '../tracing/trace_context.js';
 import { stageRows } from './stage_timeline.js';
 
 const PALETTE: ChalkInstance[] = [chalk.cyan, chalk.yellow, chalk.magenta, chalk.green, chalk.blue, chalk.red, chalk.cyanBright, chalk.yellowBright, chalk.magentaBright, chalk.greenBright, chalk.blueBright, chalk.redBright, chalk.white];
@@ -41,5 +43,17 @@ export function formatWaterfall(req: FinishedRequest, width = 48): string {
     const thread = r.thread === 'main' ? 'main  ' : 'worker';
     lines.push(`  ${name} ${chalk.dim(thread)} │${bar}│ ${ms(r.totalMs).padStart(7)} ms${count > 1 ? chalk.dim(` ×${count}`) : ''}`);
   }
+  // Batch events (a request scheduled into a batch, a batch re-formed) as marks on the same axis.
+  const marks = new Array<string>(width).fill(' ');
+  let batchEvents = 0;
+  for (const records of [req.main, req.worker]) {
+    for (let i = 0; i < records.length; i += RECORD) {
+      const name = EVENTS[records[i + 1]]?.name;
+      if (records[i] !== KIND_EVENT || !req.spanEvents[records[i + 1]] || (name !== 'schedule' && name !== 'batch_formed')) continue;
+      marks[Math.min(width - 1, Math.floor(((records[i + 2] - req.start) / e2e) * width))] = '▲';
+      batchEvents++;
+    }
+  }
+  if (batchEvents) lines.push(`  ${'batch events'.padEnd(nameWidth)} ${chalk.dim('worker')} │${marks.join('')}│ ${chalk.dim(`×${batchEvents}`)}`);
   return lines.join('\n');
 }

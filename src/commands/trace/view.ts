@@ -1,0 +1,23 @@
+import { writeFileSync } from 'node:fs';
+import { Args, Flags } from '@oclif/core';
+import { SglCommand } from '../../lib/cli/sgl_command.js';
+
+export default class TraceView extends SglCommand {
+  static override summary = 'Write a self-contained HTML page for a capture: a zoomable timeline of requests and stages, and the summary table.';
+  static override examples = ['<%= config.bin %> trace view trace.json', '<%= config.bin %> trace view trace.json --output report.html'];
+  static override args = { file: Args.string({ required: true, description: 'A trace file written with --trace-file.' }) };
+  static override flags = { output: Flags.string({ char: 'o', description: 'Where to write the page (default: FILE with .html).' }) };
+
+  async run(): Promise<{ output: string; requests: number }> {
+    const { args, flags } = await this.parse(TraceView);
+    const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
+    const { traceViewHtml } = await import('../../lib/report/trace_view.js');
+    const { SglError } = await import('../../lib/errors.js');
+    const { requests } = loadCapture(args.file, (m) => this.warn(m));
+    if (requests.length === 0) throw new SglError(`${args.file} holds no finished requests to show.`);
+    const output = flags.output ?? `${args.file.replace(/\.json$/, '')}.html`;
+    writeFileSync(output, traceViewHtml(`sgl trace ${args.file}`, requests));
+    this.say(`Wrote ${output}: ${requests.length} requests. Open it in a browser; it needs no network.\n`);
+    return { output, requests: requests.length };
+  }
+}
