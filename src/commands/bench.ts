@@ -4,6 +4,7 @@ import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
 import { levelsFlag, requestRateFlag, sloFlag } from '../lib/cli/bench_flags.js';
 import { numberFlag } from '../lib/cli/number_flag.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
+import { targetFlags } from '../lib/cli/target_flags.js';
 import { tracingFlags } from '../lib/cli/tracing_flags.js';
 import type { BenchResult } from '../lib/bench/run_bench.js';
 import type { TraceLevel } from '../lib/tracing/trace_config.js';
@@ -21,9 +22,7 @@ export default class Bench extends SglCommand {
   static override flags = {
     ...engineFlags,
     ...tracingFlags(1),
-    url: Flags.string({ description: 'Benchmark this OpenAI-compatible server instead of the in-process engine.', helpGroup: 'TARGET' }),
-    endpoint: Flags.option({ options: ['completions', 'chat'] as const, default: 'completions' as const, description: 'Streaming endpoint to use with --url.', helpGroup: 'TARGET' })(),
-    'api-key': Flags.string({ description: 'Bearer key for --url.', helpGroup: 'TARGET' }),
+    ...targetFlags,
     dataset: Flags.option({ options: DATASETS, default: 'random' as const, description: 'Workload: random lengths, ShareGPT JSON, an sgl trace file, or Mooncake JSONL.', helpGroup: 'WORKLOAD' })(),
     'dataset-path': Flags.string({ description: 'The dataset file (sharegpt, trace, mooncake).', helpGroup: 'WORKLOAD' }),
     'num-prompts': Flags.integer({ min: 1, default: 50, description: 'Requests to send.', helpGroup: 'WORKLOAD' }),

@@ -3,6 +3,7 @@ import { Args, Errors, Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
 import { numberFlag } from '../lib/cli/number_flag.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
+import { targetFlags } from '../lib/cli/target_flags.js';
 import type { ReplayResult } from '../lib/replay/run_replay.js';
 
 // Engine flags without defaults: what is not given comes from the capture's header.
@@ -21,9 +22,7 @@ export default class Replay extends SglCommand {
 
   static override flags = {
     ...replayEngineFlags,
-    url: Flags.string({ description: 'Replay against this OpenAI-compatible server instead of the in-process engine.' }),
-    endpoint: Flags.option({ options: ['completions', 'chat'] as const, default: 'completions' as const, description: 'Streaming endpoint to use with --url.' })(),
-    'api-key': Flags.string({ description: 'Bearer key for --url.' }),
+    ...targetFlags,
     speed: numberFlag({ min: 0, exclusiveMin: true, default: 1, description: 'Time scale: 2 halves the gaps between arrivals.' }),
     limit: Flags.integer({ min: 1, description: 'Replay only the first N requests.' }),
     'time-window': Flags.custom<[number, number]>({

@@ -1,4 +1,5 @@
 import Table from 'cli-table3';
+import { percentile } from '../bench/statistics.js';
 import type { FinishedRequest } from '../tracing/finished_request.js';
 import { stageRows } from './stage_timeline.js';
 
@@ -18,14 +19,6 @@ export interface StageSummary {
   maxMs: number;
   /** Mean share of the request's end-to-end time. */
   shareOfE2e: number;
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
 /** Per-stage statistics over finished requests, in the order stages first ran. */
@@ -56,9 +49,9 @@ export function summarizeStages(requests: readonly FinishedRequest[]): StageSumm
         requests: s.totals.length,
         slices: s.slices,
         meanMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
-        p50Ms: quantile(sorted, 0.5),
-        p90Ms: quantile(sorted, 0.9),
-        p99Ms: quantile(sorted, 0.99),
+        p50Ms: percentile(sorted, 50),
+        p90Ms: percentile(sorted, 90),
+        p99Ms: percentile(sorted, 99),
         maxMs: sorted[sorted.length - 1],
         shareOfE2e: s.shares.reduce((a, b) => a + b, 0) / s.shares.length,
       };

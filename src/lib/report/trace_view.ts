@@ -1,10 +1,8 @@
 import type { FinishedRequest } from '../tracing/finished_request.js';
-import { htmlPage } from './bench_html.js';
+import { COLORS, esc, htmlPage } from './bench_html.js';
 import { formatStageTable, summarizeStages } from './stage_table.js';
 import { stageRows } from './stage_timeline.js';
 
-const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777', '#4f46e5', '#65a30d', '#0d9488', '#b91c1c', '#7c3aed'];
-const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 /**
  * A self-contained page for a capture: a timeline with one row per request
