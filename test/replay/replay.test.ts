@@ -86,7 +86,7 @@ describe('sgl replay', () => {
     });
     writeFileSync(doctored, lines.join('\n'));
     const r = await runCli(['replay', doctored, '--tolerance', '30%']);
-    expect(r.code).toBe(1);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
     expect(r.stderr).toMatch(/decode_loop.*drifted beyond the tolerance of 30\.0% at p50/);
   });
 
