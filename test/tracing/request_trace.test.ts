@@ -30,12 +30,17 @@ function uncovered(req: FinishedRequest): number {
   return gap + Math.max(0, req.end - covered);
 }
 
-async function traced(level: 1 | 2 | 3, body: (engine: Engine) => Promise<void>, options = {}): Promise<FinishedRequest[]> {
+async function traced(level: 1 | 2 | 3, body: (engine: Engine) => Promise<void>, options = {}, expected = 1): Promise<FinishedRequest[]> {
   const sink = new MemoryExporter();
   const tracing = new Tracing({ level, modules: ['request', 'scheduler', 'engine'], exporters: [sink] });
   const engine = await Engine.create({ tracing, ...options });
   try {
     await body(engine);
+    // A request stopped on the main thread completes its trace when the worker's records arrive.
+    for (let waited = 0; sink.requests.length < expected && waited < 5000; waited += 10) {
+      await tracing.flush();
+      await new Promise((r) => setTimeout(r, 10));
+    }
     await tracing.flush();
   } finally {
     await engine.shutdown();
@@ -50,7 +55,7 @@ describe('request traces', () => {
         for await (const c of engine.generate({ prompt, sampling: { maxTokens, temperature: 0, ignoreEos: true } })) void c;
       };
       await Promise.all([run('The quick brown fox', 24), run('Once upon a time there was', 16), run('Hi', 20)]);
-    });
+    }, {}, 3);
     expect(requests).toHaveLength(3);
     for (const req of requests) {
       const e2e = req.end - req.start;
@@ -67,8 +72,6 @@ describe('request traces', () => {
         void c;
         if (++n === 3) break;
       }
-      // The abort reaches the worker after the break; wait for its records.
-      await new Promise((r) => setTimeout(r, 200));
     });
     expect(req.error).toBe('aborted');
     expect(req.workload.finishReason).toBe('abort');
@@ -83,7 +86,6 @@ describe('request traces', () => {
     const [req] = await traced(1, async (engine) => {
       // Greedy output of the embedded model here is " Reduce Connor Recordrative ...".
       for await (const c of engine.generate({ prompt: 'Hello, my name is', sampling: { maxTokens: 20, temperature: 0, stop: ['Connor'] } })) void c;
-      await new Promise((r) => setTimeout(r, 200));
     });
     expect(req.workload.finishReason).toBe('stop');
     expect(req.error).toBeNull();
@@ -106,6 +108,7 @@ describe('request traces', () => {
         await Promise.all([first, consumer]);
       },
       { maxRunningRequests: 1 },
+      2,
     );
     const queued = requests.find((r) => r.rid === 'queued')!;
     expect(queued.error).toBe('aborted');
