@@ -110,6 +110,12 @@ describe('sgl replay', () => {
     expect(html).not.toContain('<script');
   });
 
+  it('says how to proceed when the captured model directory is not on this machine', async () => {
+    const moved = join(dir, 'moved.json');
+    writeFileSync(moved, readFileSync(capture, 'utf8').replace(/"dir":"[^"]*"/, '"dir":"/elsewhere/model"'));
+    await expect(runReplay(replayOptions({ file: moved }))).rejects.toThrow(/from \/elsewhere\/model, which is not on this machine; pass --model-path/);
+  });
+
   it('says so when a trace holds no workload records', async () => {
     const empty = join(dir, 'empty.json');
     writeFileSync(empty, '[\n{"name":"sgl.header","ph":"i","s":"g","pid":0,"tid":0,"ts":0,"args":{}}\n');

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { BenchDriver } from '../bench/driver.js';
 import { summarize } from '../bench/statistics.js';
 import type { BenchMetrics } from '../bench/statistics.js';
@@ -5,6 +6,7 @@ import { EngineTarget, HttpTarget } from '../bench/targets.js';
 import type { Endpoint } from '../bench/targets.js';
 import { Engine } from '../engine/engine.js';
 import type { EngineOptions } from '../engine/engine.js';
+import { SglError } from '../errors.js';
 import { loadModelSpec } from '../engine/model_dir.js';
 import { TextTokenizer } from '../engine/tokenizer.js';
 import { WorkloadError } from '../workload/workload_error.js';
@@ -93,6 +95,11 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   }
 
   // Requests that came without token ids get seeded ones of the recorded count.
+  // A capture made elsewhere names a model directory this machine may not have.
+  if (!o.engine.modelPath && header && engineOptions.modelPath && !existsSync(engineOptions.modelPath)) {
+    if (!o.url) throw new SglError(`The capture ran ${header.model.id} from ${engineOptions.modelPath}, which is not on this machine; pass --model-path with that model (or --url).`);
+    engineOptions.modelPath = undefined;
+  }
   const spec = loadModelSpec(engineOptions.modelPath);
   const tok = new TextTokenizer(spec);
   fillInputs(workload, { vocabSize: spec.vocabSize ?? 32000, specialIds: spec.eosTokenIds, encode: (t) => tok.encode(t, false), decode: (ids) => tok.decode(ids) }, o.seed);
