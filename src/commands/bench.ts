@@ -76,8 +76,9 @@ export default class Bench extends SglCommand {
     if (flags.output) writeFileSync(flags.output, JSON.stringify({ ...summary, outcomes }, null, 2));
     if (flags.html) {
       const { benchHtml } = await import('../lib/report/bench_html.js');
-      const series = result.levels ? result.levels.map((l) => ({ name: `level ${l.level}`, outcomes: outcomes })) : [{ name: 'run', outcomes }];
-      writeFileSync(flags.html, benchHtml({ title: 'sgl bench', target: result.target, workload: result.workload, metrics: result.metrics, series: series.slice(0, 1), levels: result.levels ?? undefined, stages: result.stages ?? undefined }));
+      // The CDFs show the first run (with --compare-trace-levels, the first level's first repeat).
+      const series = [{ name: result.levels ? `level ${result.levels[0].level}` : 'run', outcomes }];
+      writeFileSync(flags.html, benchHtml({ title: 'sgl bench', target: result.target, workload: result.workload, metrics: result.metrics, series, levels: result.levels ?? undefined, stages: result.stages ?? undefined }));
     }
     return summary;
   }

@@ -1,5 +1,6 @@
 import type { FinishReason } from '../protocol.js';
 import type { TraceModule } from './stages.js';
+import { KIND_EVENT, RECORD } from './trace_context.js';
 import type { TraceLevel } from './trace_config.js';
 
 /** What replay needs to re-issue a request; one per finished request in the trace file. */
@@ -56,9 +57,10 @@ export function spanCount(req: FinishedRequest): number {
   let threads = 0;
   for (const records of [req.main, req.worker]) {
     let any = false;
-    for (let i = 0; i < records.length; i += 7) {
-      if (records[i] !== 1 && req.spanStages[records[i + 1]]) slices++;
-      if (records[i] === 1 ? req.spanEvents[records[i + 1]] : req.spanStages[records[i + 1]]) any = true;
+    for (let i = 0; i < records.length; i += RECORD) {
+      const isEvent = records[i] === KIND_EVENT;
+      if (!isEvent && req.spanStages[records[i + 1]]) slices++;
+      if ((isEvent ? req.spanEvents : req.spanStages)[records[i + 1]]) any = true;
     }
     if (any || records === req.main) threads++;
   }

@@ -6,7 +6,7 @@ import { RECORD, KIND_EVENT, NULL_CONTEXT, TraceMetricContext } from './trace_co
 import type { TraceContext } from './trace_context.js';
 import type { TraceLevel, TraceMask } from './trace_config.js';
 import { TO_METRIC, TO_SPAN } from './trace_config.js';
-import { STAGES } from './stages.js';
+import { S, STAGES } from './stages.js';
 import type { TraceModule } from './stages.js';
 import type { SpanParent } from './traceparent.js';
 import { formatTraceparent, newSpanId, newTraceId } from './traceparent.js';
@@ -131,7 +131,7 @@ export class RecordingRequestTrace implements RequestTrace {
         const name = STAGES[id].name;
         stages[name] = (stages[name] ?? 0) + ms;
         if (metrics && this.mask.stages[id] & TO_METRIC) metrics.observeStage(id, ms / 1000);
-        if (metrics && name === 'queue_wait') metrics.queueTime.observe(ms / 1000);
+        if (metrics && id === S.queue_wait) metrics.queueTime.observe(ms / 1000);
       }
     }
     if (metrics) {
