@@ -1,7 +1,9 @@
-import { Flags } from '@oclif/core';
+import { Errors, Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
 import { tracingFlags, tracingFromFlags } from '../lib/cli/tracing_flags.js';
+import { SERVER_DEFAULTS } from '../lib/server/server_defaults.js';
+import { now } from '../lib/tracing/clock.js';
 
 export default class Serve extends SglCommand {
   static override summary = 'Serve the model over an OpenAI-compatible HTTP API, traced per request.';
@@ -16,14 +18,23 @@ export default class Serve extends SglCommand {
     ...tracingFlags(0),
     host: Flags.string({ default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 to accept remote clients).' }),
     port: Flags.integer({ min: 0, max: 65535, default: 30000, description: 'Port to listen on (0: any free port).' }),
-    'api-key': Flags.string({ description: 'Require Authorization: Bearer <key> on every route but /health.' }),
+    'api-key': Flags.string({
+      description: 'Require Authorization: Bearer <key> on every route but /health.',
+      parse: async (key) => {
+        if (key === '') throw new Errors.CLIError('--api-key is empty, which would let every client in; give a key or leave the flag out.', { exit: 2 });
+        return key;
+      },
+    }),
     'max-queued-requests': Flags.integer({ min: 0, default: 256, description: 'Requests that may wait beyond the running batch; more get 503 with Retry-After.' }),
     'max-body-size': Flags.integer({ min: 1024, default: 4 * 2 ** 20, description: 'Largest request body in bytes.' }),
     'enable-metrics': Flags.boolean({ description: 'Serve Prometheus metrics on /metrics.' }),
-    'drain-timeout': Flags.integer({ min: 0, default: 30, description: 'Seconds to let running requests finish on SIGTERM/SIGINT.' }),
+    'max-connections': Flags.integer({ min: 1, default: SERVER_DEFAULTS.maxConnections, description: 'Open connections beyond which new ones get 503 with Retry-After.' }),
+    'headers-timeout': Flags.integer({ min: 1, default: SERVER_DEFAULTS.headersTimeoutMs / 1000, description: 'Seconds a client may take to send its request headers (then 408).' }),
+    'request-timeout': Flags.integer({ min: 1, default: SERVER_DEFAULTS.requestTimeoutMs / 1000, description: 'Seconds a client may take to send its whole request, body included (then 408). Generation time does not count.' }),
+    'drain-timeout': Flags.integer({ min: 0, default: 30, description: 'Seconds from SIGTERM/SIGINT to exit: running requests finish and exporters flush within it.' }),
   };
 
-  async run(): Promise<{ url: string; drained: boolean }> {
+  async run(): Promise<{ url: string; drained: boolean; droppedSpans: number }> {
     const { flags } = await this.parse(Serve);
     const tracing = await tracingFromFlags(flags, { metrics: flags['enable-metrics'] });
     const { Engine } = await import('../lib/engine/engine.js');
@@ -36,6 +47,9 @@ export default class Serve extends SglCommand {
       maxQueuedRequests: flags['max-queued-requests'],
       maxBodyBytes: flags['max-body-size'],
       enableMetrics: flags['enable-metrics'],
+      maxConnections: flags['max-connections'],
+      headersTimeoutMs: flags['headers-timeout'] * 1000,
+      requestTimeoutMs: flags['request-timeout'] * 1000,
     });
     // Listen for signals before announcing the address, so a signal sent on seeing it is never missed.
     const signal = new Promise<NodeJS.Signals>((resolve) => {
@@ -57,10 +71,15 @@ export default class Serve extends SglCommand {
     if (flags['enable-metrics']) this.log(`  metrics  ${url}/metrics`);
 
     this.log(`${await signal}: draining ${server.running} running request(s), up to ${flags['drain-timeout']} s ...`);
-    const drained = await server.close(flags['drain-timeout'] * 1000);
+    // One deadline for the drain and the exporters' flush together: an orchestrator kills the process after it.
+    const deadline = now() + flags['drain-timeout'] * 1000;
+    const drained = await server.close(deadline - now());
     await engine.shutdown();
-    await tracing.shutdown();
-    this.log(drained ? 'Drained; trace and exporters flushed. Bye.' : 'Drain timeout: unfinished requests were cut off; trace and exporters flushed.');
-    return { url, drained };
+    const losses = await tracing.shutdown(deadline);
+    for (const loss of losses) this.warn(`${loss.dropped} spans were dropped: ${loss.destination} did not take them in time.`);
+    this.log(`${drained ? 'Drained' : 'Drain timeout: unfinished requests were cut off'}; trace file closed, exporters ${losses.length ? 'stopped at the deadline' : 'flushed'}. Bye.`);
+    // A collector that never answers leaves gRPC handles open; the deadline is the deadline.
+    setTimeout(() => process.exit(), 200).unref();
+    return { url, drained, droppedSpans: losses.reduce((n, l) => n + l.dropped, 0) };
   }
 }

@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readTraceFile } from '../../src/lib/tracing/exporters/trace_file_reader.js';
+import { runCli } from '../helpers/cli.js';
 
 const BIN = resolve(import.meta.dirname, '../../bin/run.js');
 
@@ -103,5 +106,52 @@ describe('sgl serve as a process', () => {
     s.child.kill('SIGTERM');
     expect(await s.exited).toBe(0);
     expect(s.stderr().match(/spans to the OTLP collector at http:\/\/127\.0\.0\.1:9 are being dropped/g)).toHaveLength(1);
+  });
+
+  it('with a collector that never answers, SIGTERM exits within --drain-timeout + 2 s and prints the drop count', async () => {
+    // Accepts connections and never says a word.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+    const port = (silent.address() as AddressInfo).port;
+    const file = join(mkdtempSync(join(tmpdir(), 'sgl-serve-')), 'trace.json');
+    const s = await serve(['--trace-level', '1', '--otlp-traces-endpoint', `http://127.0.0.1:${port}`, '--trace-file', file, '--drain-timeout', '2', '--max-queued-requests', '4096']);
+    try {
+      const body = JSON.stringify({ prompt: 'Hi', max_tokens: 1 });
+      let next = 0;
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        while (next < 2000) {
+          next++;
+          const res = await fetch(`${s.url}/v1/completions`, { method: 'POST', body });
+          expect(res.status).toBe(200);
+          await res.arrayBuffer();
+        }
+      }));
+      const signalled = performance.now();
+      s.child.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+      expect(performance.now() - signalled).toBeLessThan(2000 + 2000);
+      const dropped = /(\d+) spans were dropped: the OTLP collector at http:\/\/127\.0\.0\.1:\d+ did not take them in time/.exec(s.stderr().replace(/\s*\n ›\s+/g, ' '));
+      expect(dropped, s.stderr()).not.toBeNull();
+      expect(Number(dropped![1])).toBeGreaterThanOrEqual(2000);
+      // The trace file was closed whatever the collector did, and is for the owner's eyes only.
+      const trace = readTraceFile(file);
+      expect(trace.truncated).toBe(false);
+      expect(trace.workloads).toHaveLength(2000);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+    } finally {
+      s.child.kill('SIGKILL');
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  }, 120_000);
+
+  it('refuses an empty --api-key at start', async () => {
+    const r = await runCli(['serve', '--port', '0', '--api-key', '']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--api-key is empty/);
   });
 });

@@ -74,7 +74,7 @@ describe('workloads', () => {
     const w = mooncakeWorkload(path, 10);
     expect(w.requests.map((r) => [r.arrivalMs, r.inputTokens, r.outputTokens])).toEqual([[0, 12, 3], [250, 7, 9]]);
     writeFileSync(path, '{"timestamp": 1000, "input_length": 12, "output_length": 3}\n{"timestamp": 5, "input_length": "x"}\n');
-    expect(() => mooncakeWorkload(path, 10)).toThrow(/mooncake.jsonl:2: expected "input_length" to be a non-negative number/);
+    expect(() => mooncakeWorkload(path, 10)).toThrow(/mooncake.jsonl:2: expected "input_length" to be an integer from 0 to \d+, got "x"/);
     writeFileSync(path, 'not json\n');
     expect(() => mooncakeWorkload(path, 10)).toThrow(/mooncake.jsonl:1: expected one JSON object per line/);
   });

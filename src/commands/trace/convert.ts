@@ -18,10 +18,10 @@ export default class TraceConvert extends SglCommand {
     const output = flags.output ?? `${args.file.replace(/\.json$/, '')}.${flags.to === 'otlp-json' ? 'otlp' : 'perfetto'}.json`;
     if (flags.to === 'otlp-json') {
       const { otlpJson } = await import('../../lib/tracing/exporters/otlp_json.js');
-      writeFileSync(output, await otlpJson(requests));
+      writeFileSync(output, await otlpJson(requests), { mode: 0o600 });
     } else {
       const { perfettoWithFlows } = await import('../../lib/tracing/exporters/perfetto_flows.js');
-      writeFileSync(output, perfettoWithFlows(trace));
+      writeFileSync(output, perfettoWithFlows(trace), { mode: 0o600 });
     }
     this.say(`Wrote ${requests.length} requests to ${output}.\n`);
     return { output, requests: requests.length };

@@ -12,11 +12,9 @@ export default class TraceView extends SglCommand {
     const { args, flags } = await this.parse(TraceView);
     const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
     const { traceViewHtml } = await import('../../lib/report/trace_view.js');
-    const { SglError } = await import('../../lib/errors.js');
     const { requests } = loadCapture(args.file, (m) => this.warn(m));
-    if (requests.length === 0) throw new SglError(`${args.file} holds no finished requests to show.`);
     const output = flags.output ?? `${args.file.replace(/\.json$/, '')}.html`;
-    writeFileSync(output, traceViewHtml(`sgl trace ${args.file}`, requests));
+    writeFileSync(output, traceViewHtml(`sgl trace ${args.file}`, requests), { mode: 0o600 });
     this.say(`Wrote ${output}: ${requests.length} requests. Open it in a browser; it needs no network.\n`);
     return { output, requests: requests.length };
   }

@@ -38,6 +38,8 @@ export interface BenchRun {
   meanConcurrency: number;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Sends a workload to a target with the arrival process and concurrency cap
  * asked for, timing each response from the client side. It never prints;
@@ -71,7 +73,9 @@ export class BenchDriver extends EventEmitter {
       last = t;
     };
     await Promise.all(specs.map(async (spec, i) => {
-      const wait = arrivals[i] - (performance.now() - start);
+      let wait = arrivals[i] - (performance.now() - start);
+      // Node fires a timer of more than 2^31-1 ms at once, so long waits are taken in steps.
+      for (; wait > MAX_TIMER_MS; wait = arrivals[i] - (performance.now() - start)) await new Promise((r) => setTimeout(r, MAX_TIMER_MS));
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       while (inFlight >= maxConcurrency) await new Promise<void>((r) => waiters.push(r));
       account();

@@ -19,14 +19,20 @@ function fail(message: string, param: string, code = 'invalid_request'): never {
   throw new InvalidRequestError(message, param, code);
 }
 
+/** A value as the client wrote it (JSON.stringify would show 1e309, parsed as Infinity, as null). */
+const shown = (value: unknown): string => (typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value)).slice(0, 64);
+
+/** Printable ASCII, no surrounding spaces: a rid goes into headers, trace files and terminals as it is. */
+const RID = /^[\x21-\x7e](?:[\x20-\x7e]{0,254}[\x21-\x7e])?$/;
+
 function integer(value: unknown, param: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${param} must be an integer, got ${JSON.stringify(value)}.`, param);
+  if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${param} must be an integer, got ${shown(value)}.`, param);
   if (value < min || value > max) fail(`${param} must be between ${min} and ${max}, got ${value}.`, param);
   return value;
 }
 
 function finite(value: unknown, param: string, min: number, max: number, minExclusive = false): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${param} must be a number, got ${JSON.stringify(value)}.`, param);
+  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${param} must be a finite number, got ${shown(value)}.`, param);
   if (value < min || value > max || (minExclusive && value === min)) {
     fail(`${param} must be ${minExclusive ? 'greater than' : 'at least'} ${min} and at most ${max}, got ${value}.`, param);
   }
@@ -48,6 +54,8 @@ export function prepareRequest(req: GenerateRequest, tokenizer: TextTokenizer, s
   const vocab = info.vocabSize;
   const sources = (['prompt', 'inputIds', 'messages'] as const).filter((k) => req[k] !== undefined);
   if (sources.length !== 1) fail('Give exactly one of prompt, inputIds or messages.', sources[1] ?? 'prompt');
+  const rid = req.rid ?? randomUUID().replaceAll('-', '');
+  if (typeof rid !== 'string' || !RID.test(rid)) fail('rid must be 1 to 256 printable ASCII characters, without leading or trailing spaces.', 'rid');
 
   let inputIds: number[];
   if (req.prompt !== undefined) {
@@ -102,8 +110,6 @@ export function prepareRequest(req: GenerateRequest, tokenizer: TextTokenizer, s
     ignoreEos,
   };
 
-  const rid = req.rid ?? randomUUID().replaceAll('-', '');
-  if (typeof rid !== 'string' || rid.length === 0) fail('rid must be a non-empty string.', 'rid');
   const stopTokenIds = ignoreEos ? [...sampling.stopTokenIds] : [...new Set([...sampling.stopTokenIds, ...spec.eosTokenIds])];
   return {
     sampling,

@@ -5,6 +5,9 @@ import type { Engine } from '../engine/engine.js';
 import { now } from '../tracing/clock.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
 import type { Tracing } from '../tracing/tracing.js';
+import { ApiKey } from './api_key.js';
+import { SERVER_DEFAULTS } from './server_defaults.js';
+import { ConnectionGuard } from './connection_guard.js';
 import { handleGeneration } from './generation_handler.js';
 import { HttpError } from './http_error.js';
 import { chatRequest, completionRequest, nativeRequest } from './openai_request.js';
@@ -21,6 +24,12 @@ export interface ServerOptions {
   maxQueuedRequests: number;
   maxBodyBytes: number;
   enableMetrics: boolean;
+  /** Open connections beyond which new ones get 503 (default 1024). */
+  maxConnections?: number;
+  /** How long a client may take to send its headers (default 10 s). */
+  headersTimeoutMs?: number;
+  /** How long a client may take to send its whole request, body included (default 30 s). */
+  requestTimeoutMs?: number;
 }
 
 type Generation = (body: Record<string, unknown>, model: string) => ParsedRequest;
@@ -30,20 +39,37 @@ const GENERATIONS: Record<string, { parse: Generation; format: (rid: string, mod
   '/generate': { parse: (body) => nativeRequest(body), format: (rid) => nativeFormat(rid) },
 };
 
+const ROUTES = 'Routes: POST /v1/completions, /v1/chat/completions, /generate; GET /v1/models, /health, /metrics; GET|POST /set_trace_level?level=N.';
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
 
+/** The request's path; a target that is not a path (`//[`, `http://host:99999/`) is a 400, not a crash. */
+function pathOf(req: IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? '/', 'http://sgl');
+  } catch {
+    throw new HttpError(400, `The request target ${JSON.stringify(req.url)} is not a valid path.`, 'invalid_request_error', null, 'bad_request');
+  }
+}
+
 /**
- * The OpenAI-compatible HTTP server over the in-process engine. Every
- * failure a client can cause is a 4xx with an OpenAI-style body; the server
- * keeps serving. The engine and tracing are owned by the caller.
+ * The OpenAI-compatible HTTP server over the in-process engine. Every route
+ * runs inside one guard: whatever a client sends ends in a 4xx/5xx with an
+ * OpenAI-style body, and the server keeps serving. A slot is taken when a
+ * request is admitted to the engine, not when its socket opens, so slow
+ * clients hold connections (capped, timed out) but never generation slots.
+ * The engine and tracing are owned by the caller.
  */
 export class SglServer {
   private readonly server: Server;
-  private inFlight = 0;
+  private readonly guard: ConnectionGuard;
+  private readonly apiKey: ApiKey | null;
+  private admitted = 0;
+  private closing = false;
   private readonly idle = new Set<() => void>();
 
   constructor(
@@ -51,8 +77,21 @@ export class SglServer {
     private readonly tracing: Tracing,
     private readonly options: ServerOptions,
   ) {
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.apiKey = options.apiKey === undefined ? null : new ApiKey(options.apiKey);
+    const requestTimeout = options.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
+    this.server = createServer({
+      // The headers are part of the request: their limit is never the longer one.
+      headersTimeout: Math.min(options.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs, requestTimeout),
+      requestTimeout,
+      // Node checks those timeouts on this interval (30 s by default, which would double them).
+      connectionsCheckingInterval: 1000,
+      // Checked in handle(), so the 400 has a body like every other error.
+      requireHostHeader: false,
+    }, (req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.fail(res, err));
+    });
     this.server.keepAliveTimeout = 5000;
+    this.guard = new ConnectionGuard(this.server, options.maxConnections ?? SERVER_DEFAULTS.maxConnections);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -63,15 +102,17 @@ export class SglServer {
     return this.server.address() as AddressInfo;
   }
 
+  /** Requests admitted to the engine and not yet answered. */
   get running(): number {
-    return this.inFlight;
+    return this.admitted;
   }
 
   /** Stops accepting; resolves when running requests are done or `drainMs` has passed. */
   async close(drainMs: number): Promise<boolean> {
+    this.closing = true;
     this.server.close();
     this.server.closeIdleConnections();
-    let drained = this.inFlight === 0;
+    let drained = this.admitted === 0;
     if (!drained) {
       drained = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), drainMs);
@@ -86,34 +127,38 @@ export class SglServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.guard.refusedSocket(req.socket)) return;
     const arrivedAt = now();
-    const url = new URL(req.url ?? '/', 'http://sgl');
-    try {
-      if (url.pathname !== '/health' && this.options.apiKey && req.headers.authorization !== `Bearer ${this.options.apiKey}`) {
-        throw new HttpError(401, 'Missing or wrong API key: send Authorization: Bearer <key>.', 'authentication_error', null, 'invalid_api_key');
-      }
-      const generation = GENERATIONS[url.pathname];
-      if (generation) {
-        if (req.method !== 'POST') throw new HttpError(405, `${url.pathname} takes POST.`, 'invalid_request_error', null, 'method_not_allowed', { Allow: 'POST' });
-        await this.generate(req, res, generation, arrivedAt);
-        return;
-      }
-      this.admin(req, res, url);
-    } catch (err) {
-      this.fail(res, err);
+    const url = pathOf(req);
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+      throw new HttpError(400, 'An HTTP/1.1 request needs a Host header.', 'invalid_request_error', null, 'bad_request');
     }
+    if (url.pathname !== '/health' && this.apiKey && !this.apiKey.accepts(req.headers.authorization)) {
+      throw new HttpError(401, 'Missing or wrong API key: send Authorization: Bearer <key>.', 'authentication_error', null, 'invalid_api_key');
+    }
+    const generation = Object.hasOwn(GENERATIONS, url.pathname) ? GENERATIONS[url.pathname] : undefined;
+    if (generation) {
+      if (req.method !== 'POST') throw new HttpError(405, `${url.pathname} takes POST.`, 'invalid_request_error', null, 'method_not_allowed', { Allow: 'POST' });
+      await this.generate(req, res, generation, arrivedAt);
+      return;
+    }
+    const route = Object.hasOwn(this.adminRoutes, url.pathname) ? this.adminRoutes[url.pathname] : undefined;
+    if (!route) throw new HttpError(404, `No route ${req.method} ${url.pathname}. ${ROUTES}`, 'invalid_request_error', null, 'not_found');
+    const { methods } = route;
+    if (!methods.includes(req.method ?? '')) throw new HttpError(405, `${url.pathname} takes ${methods.join(' or ')}.`, 'invalid_request_error', null, 'method_not_allowed', { Allow: methods.join(', ') });
+    route.answer(res, url);
   }
 
   private async generate(req: IncomingMessage, res: ServerResponse, generation: (typeof GENERATIONS)[string], arrivedAt: number): Promise<void> {
-    const { maxRunningRequests } = this.engine.info.limits;
-    if (this.inFlight >= maxRunningRequests + this.options.maxQueuedRequests) {
-      req.resume();
-      throw new HttpError(503, `The server is full (${this.inFlight} requests running or queued); retry shortly.`, 'server_error', null, 'server_overloaded', { 'Retry-After': '1' });
+    const body = await readJsonBody(req, this.options.maxBodyBytes);
+    const parsed = generation.parse(body, this.engine.spec.id);
+    if (this.closing) throw new HttpError(503, 'The server is shutting down; send the request to another instance.', 'server_error', null, 'shutting_down', { Connection: 'close' });
+    const slots = this.engine.info.limits.maxRunningRequests + this.options.maxQueuedRequests;
+    if (this.admitted >= slots) {
+      throw new HttpError(503, `The server is full (${this.admitted} requests running or queued); retry shortly.`, 'server_error', null, 'server_overloaded', { 'Retry-After': '1' });
     }
-    this.inFlight++;
+    this.admitted++;
     try {
-      const body = await readJsonBody(req, this.options.maxBodyBytes);
-      const parsed = generation.parse(body, this.engine.spec.id);
       const traceparent = req.headers.traceparent;
       const tracestate = req.headers.tracestate;
       await handleGeneration(this.engine, req, res, parsed, (rid) => generation.format(rid, this.engine.spec.id), {
@@ -122,49 +167,50 @@ export class SglServer {
         ...(typeof tracestate === 'string' ? { tracestate } : {}),
       });
     } finally {
-      if (--this.inFlight === 0) {
+      if (--this.admitted === 0) {
         for (const wake of this.idle) wake();
         this.idle.clear();
       }
     }
   }
 
-  private admin(req: IncomingMessage, res: ServerResponse, url: URL): void {
-    const model = this.engine.spec.id;
-    switch (url.pathname) {
-      case '/health':
-        return sendJson(res, 200, { status: 'ok' });
-      case '/v1/models':
-        return sendJson(res, 200, { object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: 'sgl' }] });
-      case '/metrics': {
-        const metrics = this.tracing.metrics;
-        if (!this.options.enableMetrics || !metrics) throw new HttpError(404, 'Metrics are off; start the server with --enable-metrics.', 'invalid_request_error', null, 'not_found');
-        const stats = this.engine.stats();
-        metrics.running = stats.running;
-        metrics.queued = stats.waiting;
-        const text = metrics.render();
-        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-        res.end(text);
-        return;
-      }
-      case '/set_trace_level': {
-        if (req.method !== 'GET' && req.method !== 'POST') throw new HttpError(405, '/set_trace_level takes GET or POST.', 'invalid_request_error', null, 'method_not_allowed');
+  /** The routes besides generation: the methods each answers, and its answer. */
+  private readonly adminRoutes: Record<string, { methods: readonly string[]; answer: (res: ServerResponse, url: URL) => void }> = {
+    '/health': { methods: ['GET', 'HEAD'], answer: (res) => sendJson(res, 200, { status: 'ok' }) },
+    '/v1/models': {
+      methods: ['GET', 'HEAD'],
+      answer: (res) => sendJson(res, 200, { object: 'list', data: [{ id: this.engine.spec.id, object: 'model', created: 0, owned_by: 'sgl' }] }),
+    },
+    '/metrics': { methods: ['GET', 'HEAD'], answer: (res) => this.metrics(res) },
+    '/set_trace_level': {
+      methods: ['GET', 'POST'],
+      answer: (res, url) => {
         const raw = url.searchParams.get('level');
-        const level = Number(raw);
-        if (raw === null || !Number.isInteger(level) || level < 0 || level > 3) throw new HttpError(400, `level must be 0, 1, 2 or 3, got ${raw ?? 'nothing'}.`, 'invalid_request_error', 'level');
-        this.tracing.setLevel(level as TraceLevel);
-        return sendJson(res, 200, { level });
-      }
-      default:
-        throw new HttpError(404, `No route ${req.method} ${url.pathname}. Routes: POST /v1/completions, /v1/chat/completions, /generate; GET /v1/models, /health, /metrics, /set_trace_level?level=N.`, 'invalid_request_error', null, 'not_found');
-    }
+        if (raw === null || !/^[0-3]$/.test(raw.trim())) throw new HttpError(400, `level must be 0, 1, 2 or 3, got ${raw === null ? 'nothing' : JSON.stringify(raw)}.`, 'invalid_request_error', 'level');
+        const level = Number(raw) as TraceLevel;
+        this.tracing.setLevel(level);
+        sendJson(res, 200, { level });
+      },
+    },
+  };
+
+  private metrics(res: ServerResponse): void {
+    const metrics = this.tracing.metrics;
+    if (!this.options.enableMetrics || !metrics) throw new HttpError(404, 'Metrics are off; start the server with --enable-metrics.', 'invalid_request_error', null, 'not_found');
+    const stats = this.engine.stats();
+    metrics.running = stats.running;
+    metrics.queued = stats.waiting;
+    const text = metrics.render();
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
   }
 
   private fail(res: ServerResponse, err: unknown): void {
-    const httpErr = err instanceof HttpError ? err : new HttpError(500, `Internal error: ${(err as Error).message}`);
+    if (res.destroyed || res.writableEnded) return;
+    const httpErr = err instanceof HttpError ? err : new HttpError(500, `Internal error: ${(err as Error)?.message ?? String(err)}`);
     if (res.headersSent) {
       // Mid-stream: tell the client in-band, then end the stream.
-      if (!res.destroyed) res.end(`data: ${JSON.stringify(httpErr.body())}\n\n`);
+      res.end(`data: ${JSON.stringify(httpErr.body())}\n\n`);
       return;
     }
     sendJson(res, httpErr.status, httpErr.body(), httpErr.headers);

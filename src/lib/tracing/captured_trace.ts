@@ -1,4 +1,4 @@
-import { readTraceFile } from './exporters/trace_file_reader.js';
+import { TraceFileError, readTraceFile } from './exporters/trace_file_reader.js';
 import type { TraceEventLine, TraceFile } from './exporters/trace_file_reader.js';
 import { PID_MAIN, PID_WORKER } from './exporters/trace_file_writer.js';
 import type { FinishedRequest, WorkloadRecord } from './finished_request.js';
@@ -82,9 +82,14 @@ function records(events: TraceEventLine[]): Float64Array {
   return out;
 }
 
-/** Reads a capture for the trace subcommands; a file cut short is reported through `warn`. */
+/**
+ * Reads a capture for the trace subcommands; a file cut short is reported
+ * through `warn`, one with no finished request is an error (every report
+ * of it would be empty or NaN).
+ */
 export function loadCapture(path: string, warn: (message: string) => void): { trace: TraceFile; requests: FinishedRequest[] } {
   const trace = readTraceFile(path);
+  if (trace.workloads.length === 0) throw new TraceFileError(`${path} holds no finished requests; capture some with --trace-file at trace level 1 or more.`);
   if (trace.truncated) warn(`${path} was cut short after line ${trace.completeLines}; using the ${trace.workloads.length} requests it holds in full.`);
   return { trace, requests: capturedRequests(trace) };
 }

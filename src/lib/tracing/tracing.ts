@@ -25,7 +25,22 @@ export interface TraceExporter {
   export(req: FinishedRequest): void;
   /** Waits until everything exported so far is delivered (or given up on). */
   flush(): Promise<void>;
-  shutdown(): Promise<void>;
+  /**
+   * Delivers what it holds and closes. A remote exporter stops waiting at
+   * `deadline` (clock ms) and counts what it still held as dropped; a local
+   * one (the trace file) finishes regardless, without waiting on the others.
+   */
+  shutdown(deadline?: number): Promise<void>;
+  /** Spans that never reached their destination, for the exit message (remote exporters). */
+  readonly dropped?: number;
+  /** Where it sends spans, in words. */
+  readonly destination?: string;
+}
+
+/** What an exporter could not deliver by the end. */
+export interface ExportLoss {
+  destination: string;
+  dropped: number;
 }
 
 export interface TracingOptions extends Partial<TraceConfig> {
@@ -134,8 +149,10 @@ export class Tracing implements FinishSink {
     await Promise.all(this.exporters.map((e) => e.flush()));
   }
 
-  async shutdown(): Promise<void> {
+  /** Closes every exporter, remote ones by `deadline` (clock ms); returns what could not be delivered. */
+  async shutdown(deadline = Infinity): Promise<ExportLoss[]> {
     this.drain();
-    await Promise.all(this.exporters.map((e) => e.shutdown()));
+    await Promise.all(this.exporters.map((e) => e.shutdown(deadline)));
+    return this.exporters.filter((e) => e.dropped).map((e) => ({ destination: e.destination ?? 'an exporter', dropped: e.dropped ?? 0 }));
   }
 }

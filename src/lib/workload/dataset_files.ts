@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { FILE_LIMITS, bounded, readInputFile } from '../input_file.js';
+import type { Fail } from '../input_file.js';
 import { readTraceFile } from '../tracing/exporters/trace_file_reader.js';
 import type { RequestSpec, Workload } from './request_spec.js';
 import { WorkloadError } from './workload_error.js';
 
 function read(path: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readInputFile(path);
   } catch (err) {
     throw new WorkloadError(path, null, `cannot read it (${(err as Error).message}).`);
   }
@@ -55,12 +56,13 @@ export function mooncakeWorkload(path: string, count: number): Workload {
     } catch (err) {
       throw new WorkloadError(path, String(i + 1), `expected one JSON object per line, but ${(err as Error).message}.`);
     }
-    const { timestamp, input_length: input, output_length: output } = rec as { timestamp?: unknown; input_length?: unknown; output_length?: unknown };
-    for (const [name, v] of [['timestamp', timestamp], ['input_length', input], ['output_length', output]] as const) {
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new WorkloadError(path, String(i + 1), `expected "${name}" to be a non-negative number.`);
-    }
-    first ??= timestamp as number;
-    requests.push({ id: `mooncake-${i + 1}`, inputTokens: Math.max(1, input as number), outputTokens: Math.max(1, output as number), arrivalMs: (timestamp as number) - first });
+    if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new WorkloadError(path, String(i + 1), 'expected one JSON object per line.');
+    const fail = failAt(path, String(i + 1));
+    const timestamp = bounded(rec.timestamp, 'timestamp', 0, Number.MAX_SAFE_INTEGER, fail);
+    const input = bounded(rec.input_length, 'input_length', 0, FILE_LIMITS.tokens, fail, true);
+    const output = bounded(rec.output_length, 'output_length', 0, FILE_LIMITS.tokens, fail, true);
+    first ??= timestamp;
+    requests.push({ id: `mooncake-${i + 1}`, inputTokens: Math.max(1, input), outputTokens: Math.max(1, output), arrivalMs: arrivalOffset(timestamp - first, 'timestamp', fail) });
   }
   return { name: `mooncake ${path}`, requests };
 }
@@ -69,7 +71,7 @@ export function mooncakeWorkload(path: string, count: number): Workload {
 export function traceWorkload(path: string, count: number): Workload {
   const trace = readTraceFile(path);
   if (trace.workloads.length === 0) throw new WorkloadError(path, null, 'holds no workload records; capture one with --trace-file at trace level 1 or more.');
-  const first = Math.min(...trace.workloads.map((w) => w.arrivalMs));
+  const first = trace.workloads.reduce((min, w) => Math.min(min, w.arrivalMs), Infinity);
   const requests = [...trace.workloads]
     .sort((a, b) => a.arrivalMs - b.arrivalMs)
     .slice(0, count)
@@ -82,6 +84,16 @@ export function traceWorkload(path: string, count: number): Workload {
       sampling: { temperature: w.sampling.temperature, topP: w.sampling.topP, topK: w.sampling.topK, seed: w.sampling.seed },
     }));
   return { name: `trace ${path}${trace.truncated ? ' (cut short)' : ''}`, requests };
+}
+
+const failAt = (path: string, where: string): Fail => (message) => {
+  throw new WorkloadError(path, where, message);
+};
+
+/** An arrival's offset from the workload's first request, within FILE_LIMITS.offsetMs. */
+function arrivalOffset(ms: number, field: string, fail: Fail): number {
+  if (Math.abs(ms) > FILE_LIMITS.offsetMs) fail(`expected "${field}" within a year (${FILE_LIMITS.offsetMs} ms) of the first request's, got ${ms} ms after it.`);
+  return ms;
 }
 
 function csvRows(path: string, needed: readonly string[]): { header: string[]; rows: string[][]; col: (name: string) => number } {
@@ -97,14 +109,13 @@ function lengthsFromCsv(path: string, count: number, cols: { time: string; input
   let first: number | null = null;
   for (let i = 0; i < rows.length && requests.length < count; i++) {
     const r = rows[i];
-    const t = toMs(r[col(cols.time)] ?? '');
-    const input = Number(r[col(cols.input)]);
-    const output = Number(r[col(cols.output)]);
-    if (!Number.isFinite(t) || !Number.isFinite(input) || !Number.isFinite(output) || input < 0 || output < 0) {
-      throw new WorkloadError(path, String(i + 2), `expected a time in ${cols.time} and non-negative token counts in ${cols.input} and ${cols.output}.`);
-    }
+    const fail = failAt(path, String(i + 2));
+    const number = (raw: string | undefined): number => (raw === undefined || raw.trim() === '' ? NaN : Number(raw));
+    const t = bounded(toMs(r[col(cols.time)] ?? ''), cols.time, 0, Number.MAX_SAFE_INTEGER, fail);
+    const input = bounded(number(r[col(cols.input)]), cols.input, 0, FILE_LIMITS.tokens, fail, true);
+    const output = bounded(number(r[col(cols.output)]), cols.output, 0, FILE_LIMITS.tokens, fail, true);
     first ??= t;
-    requests.push({ id: `${prefix}-${i + 2}`, inputTokens: Math.max(1, input), outputTokens: Math.max(1, output), arrivalMs: t - first });
+    requests.push({ id: `${prefix}-${i + 2}`, inputTokens: Math.max(1, input), outputTokens: Math.max(1, output), arrivalMs: arrivalOffset(t - first, cols.time, fail) });
   }
   return { name: `${prefix} ${path}`, requests };
 }

@@ -1,11 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { SglError } from '../errors.js';
+import { readInputFile } from '../input_file.js';
 
 /** Prompts from a text file, one per line; blank lines are skipped. */
 export function readPromptFile(path: string): string[] {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readInputFile(path);
   } catch (err) {
     throw new SglError(`Cannot read the prompts file ${path}: ${(err as Error).message}. Pass --prompts a text file with one prompt per line.`);
   }

@@ -3,6 +3,7 @@ import type * as Resources from '@opentelemetry/resources';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { SglError } from '../../errors.js';
+import { now } from '../clock.js';
 import type { FinishedRequest } from '../finished_request.js';
 import type { EngineMetrics } from '../metrics.js';
 import type { TraceExporter } from '../tracing.js';
@@ -27,6 +28,9 @@ export interface SpanBatchOptions {
 export class OtelTraceExporter implements TraceExporter {
   private queue: ReadableSpan[] = [];
   private inFlight: Promise<void> | null = null;
+  private inFlightSpans = 0;
+  /** Set when shutdown gave up on the collector: late answers no longer count. */
+  private abandoned = false;
   private readonly timer: NodeJS.Timeout;
   private warned = false;
   private readonly maxQueue: number;
@@ -37,7 +41,7 @@ export class OtelTraceExporter implements TraceExporter {
     private readonly exporter: SpanExporter,
     private readonly resource: Resource,
     private readonly metrics: EngineMetrics | null,
-    private readonly describe: string,
+    readonly destination: string,
     options: SpanBatchOptions = {},
   ) {
     this.maxQueue = options.maxQueue ?? 65536;
@@ -60,13 +64,15 @@ export class OtelTraceExporter implements TraceExporter {
   private send(): Promise<void> {
     if (this.inFlight || this.queue.length === 0) return this.inFlight ?? Promise.resolve();
     const batch = this.queue.splice(0, this.maxBatch);
+    this.inFlightSpans = batch.length;
     this.inFlight = new Promise<void>((resolve) => {
       this.exporter.export(batch, (result) => {
-        if (result.code !== 0) this.drop(batch.length, result.error?.message ?? 'export failed');
+        if (result.code !== 0 && !this.abandoned) this.drop(batch.length, result.error?.message ?? 'export failed');
         resolve();
       });
     }).finally(() => {
       this.inFlight = null;
+      this.inFlightSpans = 0;
     });
     return this.inFlight;
   }
@@ -76,7 +82,7 @@ export class OtelTraceExporter implements TraceExporter {
     if (this.metrics) this.metrics.droppedSpans += count;
     if (!this.warned) {
       this.warned = true;
-      process.emitWarning(`sgl: spans to ${this.describe} are being dropped (${why}); work goes on, drops are counted in sgl:dropped_spans_total.`);
+      process.emitWarning(`sgl: spans to ${this.destination} are being dropped (${why}); work goes on, drops are counted in sgl:dropped_spans_total.`);
     }
   }
 
@@ -85,10 +91,30 @@ export class OtelTraceExporter implements TraceExporter {
     await this.exporter.forceFlush?.();
   }
 
-  async shutdown(): Promise<void> {
-    await this.flush();
+  /** Flushes until `deadline` (clock ms); what is still queued or in flight then is dropped and counted. */
+  async shutdown(deadline = Infinity): Promise<void> {
     clearInterval(this.timer);
-    await this.exporter.shutdown();
+    if (!(await settlesBy(this.flush(), deadline))) {
+      this.abandoned = true;
+      this.drop(this.queue.length + this.inFlightSpans, 'the collector did not take them before the shutdown deadline');
+      this.queue = [];
+    }
+    await settlesBy(this.exporter.shutdown(), deadline);
+  }
+}
+
+/** Whether `work` settles before `deadline` (clock ms); it is left running if not. */
+async function settlesBy(work: Promise<unknown>, deadline: number): Promise<boolean> {
+  if (deadline === Infinity) {
+    await work;
+    return true;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - now()))));
+  try {
+    return await Promise.race([work.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,4 +1,4 @@
-import { createWriteStream, openSync } from 'node:fs';
+import { createWriteStream, fchmodSync, openSync } from 'node:fs';
 import { SglError } from '../../errors.js';
 import type { WriteStream } from 'node:fs';
 import type { FinishedRequest } from '../finished_request.js';
@@ -51,7 +51,9 @@ export class TraceFileWriter implements TraceExporter {
   constructor(readonly path: string) {
     let fd: number;
     try {
-      fd = openSync(path, 'w');
+      // Owner-only: a trace holds request ids and parameters, and prompts with --trace-include-content.
+      fd = openSync(path, 'w', 0o600);
+      fchmodSync(fd, 0o600);
     } catch (err) {
       throw new SglError(`Cannot write the trace file ${path}: ${(err as Error).message}. Pass --trace-file a path in a directory that exists and is writable.`);
     }
