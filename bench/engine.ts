@@ -120,7 +120,7 @@ async function floodRun(count: number): Promise<void> {
   }, 5);
   const start = performance.now();
   await Promise.all(Array.from({ length: count }, async () => {
-    for await (const chunk of flood.generate({ inputIds: longPrompt, sampling: { temperature: 0, maxTokens: 8, ignoreEos: true } })) void chunk;
+    for await (const chunk of await flood.generate({ inputIds: longPrompt, sampling: { temperature: 0, maxTokens: 8, ignoreEos: true } })) void chunk;
   }));
   clearInterval(sampler);
   const seconds = (performance.now() - start) / 1000;

@@ -54,13 +54,13 @@ const sampling = { maxTokens, temperature: 0, ignoreEos: true };
 async function inProcess(engine: Engine, prompt: string): Promise<[number, number]> {
   const t0 = performance.now();
   let n = 0;
-  for await (const c of engine.generate({ prompt, sampling })) n += c.tokenIds.length;
+  for await (const c of await engine.generate({ prompt, sampling })) n += c.tokenIds.length;
   return [performance.now() - t0, n];
 }
 
 async function overHttp(url: string, prompt: string): Promise<[number, number]> {
   const t0 = performance.now();
-  const res = await fetch(`${url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }) });
+  const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }) });
   const text = await res.text();
   const usage = /"completion_tokens":(\d+)/.exec(text);
   return [performance.now() - t0, usage ? Number(usage[1]) : 0];

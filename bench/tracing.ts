@@ -142,7 +142,7 @@ async function throughput(variant: Variant, round: number): Promise<number> {
   const engine = await Engine.create({ modelPath: modelDir, tracing });
   const run = async (i: number): Promise<number> => {
     let n = 0;
-    for await (const c of engine.generate({ prompt: PROMPTS[i % PROMPTS.length], sampling: { maxTokens, temperature: 0, ignoreEos: true } })) n += c.tokenIds.length;
+    for await (const c of await engine.generate({ prompt: PROMPTS[i % PROMPTS.length], sampling: { maxTokens, temperature: 0, ignoreEos: true } })) n += c.tokenIds.length;
     return n;
   };
   await Promise.all(Array.from({ length: concurrency }, (_, i) => run(i))); // warm-up

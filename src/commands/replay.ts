@@ -5,6 +5,7 @@ import { numberFlag } from '../lib/cli/number_flag.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
 import { targetFlags } from '../lib/cli/target_flags.js';
 import type { ReplayResult } from '../lib/replay/run_replay.js';
+import { printable } from '../lib/report/terminal_text.js';
 
 // Engine flags without defaults: what is not given comes from the capture's header.
 const replayEngineFlags = Object.fromEntries(Object.entries(engineFlags).map(([k, f]) => [k, { ...f, default: undefined }])) as unknown as typeof engineFlags;
@@ -66,7 +67,8 @@ export default class Replay extends SglCommand {
       simulate: flags.simulate,
       seed: flags.seed,
     });
-    for (const w of result.warnings) this.warn(w);
+    for (const w of result.warnings) this.warn(printable(w));
+    if (result.loaded) this.say(`Model ${printable(result.loaded.dir)} (${result.loaded.why})\n`);
     if (result.truncated) this.warn(`${args.file} was cut short; replaying the ${result.requests} requests it holds in full.`);
     this.say(`${result.mode === 'simulate' ? 'Simulated' : 'Replayed'} ${result.requests} requests of ${result.workload} (${result.format})\n\n`);
     this.say(formatFidelity(result.fidelity, result.mode === 'simulate' ? 'simulated' : 'replayed', flags.tolerance ?? null) + '\n');

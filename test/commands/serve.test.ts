@@ -40,7 +40,7 @@ async function serve(args: string[]): Promise<Served> {
 /** A streamed completion; resolves with its text and finish reason once the stream ends. */
 function streamed(url: string, onFirst: () => void): Promise<{ text: string; finish: string | null }> {
   return (async () => {
-    const res = await fetch(`${url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'Tell me a story', max_tokens: 120, ignore_eos: true, stream: true }) });
+    const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Tell me a story', max_tokens: 120, ignore_eos: true, stream: true }) });
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let buf = '';
@@ -100,7 +100,7 @@ describe('sgl serve as a process', () => {
   it('keeps serving when the OTLP collector is unreachable, and says so once', async () => {
     const s = await serve(['--trace-level', '2', '--otlp-traces-endpoint', 'http://127.0.0.1:9', '--enable-metrics']);
     for (let i = 0; i < 3; i++) {
-      const res = await fetch(`${s.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'Hi', max_tokens: 3 }) });
+      const res = await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Hi', max_tokens: 3 }) });
       expect(res.status).toBe(200);
     }
     s.child.kill('SIGTERM');
@@ -125,7 +125,7 @@ describe('sgl serve as a process', () => {
       await Promise.all(Array.from({ length: 16 }, async () => {
         while (next < 2000) {
           next++;
-          const res = await fetch(`${s.url}/v1/completions`, { method: 'POST', body });
+          const res = await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
           expect(res.status).toBe(200);
           await res.arrayBuffer();
         }

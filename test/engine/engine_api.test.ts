@@ -60,7 +60,7 @@ describe('Engine API on the embedded model', () => {
   });
 
   it('breaking out of the iteration aborts the request', async () => {
-    for await (const chunk of engine.generate({ prompt: 'Hi', sampling: { maxTokens: 500, ignoreEos: true } })) {
+    for await (const chunk of await engine.generate({ prompt: 'Hi', sampling: { maxTokens: 500, ignoreEos: true } })) {
       if (chunk.usage.completionTokens >= 2) break;
     }
     // The next request runs alone, so the abandoned one has left the batch.
@@ -95,10 +95,10 @@ describe('Engine API on the embedded model', () => {
     [{}, 'prompt', 'invalid_request'],
     [{ messages: [] }, 'messages', 'invalid_request'],
     [{ messages: [{ role: 'user' }] }, 'messages[0]', 'invalid_request'],
-  ])('rejects a bad request (%#: %s) before it reaches the worker', (req, param, code) => {
+  ])('rejects a bad request (%#: %s) before it reaches the worker', async (req, param, code) => {
     let caught: unknown;
     try {
-      engine.generate(req as GenerateRequest);
+      await engine.generate(req as GenerateRequest);
     } catch (err) {
       caught = err;
     }
@@ -147,7 +147,7 @@ describe('KV budget', () => {
     // 1/8 MiB is 512 cache tokens.
     const engine = await Engine.create({ kvCacheMb: 0.125 });
     try {
-      expect(() => engine.generate({ inputIds: Array(1000).fill(1), sampling: { maxTokens: 20 } })).toThrow(InvalidRequestError);
+      await expect(engine.generate({ inputIds: Array(1000).fill(1), sampling: { maxTokens: 20 } })).rejects.toThrow(InvalidRequestError);
     } finally {
       await engine.shutdown();
     }

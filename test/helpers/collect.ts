@@ -11,7 +11,7 @@ export interface Collected {
 /** Runs a request to the end; `onChunk` may act mid-stream (abort, start another request). */
 export async function collect(engine: Engine, req: GenerateRequest, onChunk?: (c: GenerateChunk, index: number) => void): Promise<Collected> {
   const out: Collected = { tokens: [], text: '', finishReason: null, chunks: [] };
-  for await (const chunk of engine.generate(req)) {
+  for await (const chunk of await engine.generate(req)) {
     out.tokens.push(...chunk.tokenIds);
     out.text += chunk.text;
     out.chunks.push(chunk);

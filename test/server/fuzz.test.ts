@@ -47,6 +47,7 @@ function fuzzCase(rng: Rng): Buffer {
   const line = `${pick(METHODS)} ${pick(TARGETS)} ${pick(VERSIONS)}`;
   const headers = Array.from({ length: Math.floor(rng.next() * 4) }, () => pick(HEADERS));
   if (rng.next() < 0.8) headers.push(`Content-Length: ${Buffer.byteLength(body, 'latin1') + (rng.next() < 0.1 ? 5 : 0)}`);
+  if (rng.next() < 0.8) headers.push('Host: 127.0.0.1', 'Content-Type: application/json');
   const sep = rng.next() < 0.95 ? '\r\n' : pick(['\n', '\r', '\r\r\n']);
   return Buffer.from(`${line}${sep}${headers.join(sep)}${sep}${sep}${body}`, 'latin1');
 }
@@ -83,7 +84,7 @@ describe('fuzzed request lines, headers and bodies', () => {
     expect(statuses.get('500') ?? 0).toBe(0);
     // The generator reaches the routes, not only the parser.
     for (const status of ['200', '400', '404', '405']) expect(statuses.get(status) ?? 0).toBeGreaterThan(0);
-    const good = await fetch(`${s.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'Hello', max_tokens: 3 }) });
+    const good = await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Hello', max_tokens: 3 }) });
     expect(good.status).toBe(200);
   }, 240_000);
 });

@@ -10,7 +10,7 @@ import { post, startServer } from '../helpers/server.js';
 async function slowBodies(port: number, count: number): Promise<Socket[]> {
   return Promise.all(Array.from({ length: count }, () => new Promise<Socket>((resolve) => {
     const socket = connect(port, '127.0.0.1', () => {
-      socket.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+      socket.write('POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
       resolve(socket);
     });
     socket.on('error', () => {});
@@ -39,7 +39,7 @@ describe('slow clients', () => {
   it('past --max-connections a new connection gets a 503 that says so', async () => {
     s = await startServer({ maxConnections: 5 });
     sockets.push(...await slowBodies(portOf(s), 5));
-    const r = await rawRequest(portOf(s), 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+    const r = await rawRequest(portOf(s), 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     expect(r.status).toBe(503);
     expect(r.text).toMatch(/Retry-After: 1/);
     expect(r.text).toMatch(/"code":"too_many_connections"/);
@@ -47,7 +47,7 @@ describe('slow clients', () => {
     // The server counts a connection closed once its close event runs; wait for that, not a fixed time.
     let status = 0;
     for (let tries = 0; tries < 200 && status !== 200; tries++) {
-      status = (await rawRequest(portOf(s), 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n')).status ?? 0;
+      status = (await rawRequest(portOf(s), 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).status ?? 0;
       if (status !== 200) await new Promise((done) => setTimeout(done, 10));
     }
     expect(status).toBe(200);
@@ -55,7 +55,7 @@ describe('slow clients', () => {
 
   it('a body that never completes gets a 408 with an OpenAI-style body', async () => {
     s = await startServer({ requestTimeoutMs: 500, headersTimeoutMs: 500 });
-    const r = await rawRequest(portOf(s), 'POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{', { end: false, limitMs: 10_000 });
+    const r = await rawRequest(portOf(s), 'POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{', { end: false, limitMs: 10_000 });
     expect(r.status).toBe(408);
     expect(r.text).toMatch(/"code":"request_timeout"/);
   });
@@ -73,7 +73,7 @@ describe('small hardening items', () => {
 
   it('a request line that is no URL is a 400, and the server stays up', async () => {
     for (const target of ['//[', '//a:99999/x']) {
-      const r = await rawRequest(portOf(s), `GET ${target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekret\r\n\r\n`);
+      const r = await rawRequest(portOf(s), `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer sekret\r\n\r\n`);
       expect(r.status).toBe(400);
       expect(r.text).toMatch(/"code":"bad_request"/);
     }
@@ -84,7 +84,7 @@ describe('small hardening items', () => {
     const garbage = await rawRequest(portOf(s), 'GARBAGE\r\n\r\n');
     expect(garbage.status).toBe(400);
     expect(garbage.text).toMatch(/\{"error":\{"message":"The request is not valid HTTP/);
-    const big = await rawRequest(portOf(s), `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`);
+    const big = await rawRequest(portOf(s), `GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`);
     expect(big.status).toBe(431);
     expect(big.text).toMatch(/"code":"headers_too_large"/);
     const noHost = await rawRequest(portOf(s), 'GET /health HTTP/1.1\r\n\r\n');

@@ -25,7 +25,7 @@ describe('the OpenAI-compatible API', () => {
     expect(res.choices[0].finish_reason).toBe('length');
     expect(res.usage).toEqual({ prompt_tokens: 5, completion_tokens: 6, total_tokens: 11 });
     let direct = '';
-    for await (const c of s.engine.generate({ prompt: 'Hello, my name is', sampling: { maxTokens: 6, temperature: 0 } })) direct += c.text;
+    for await (const c of await s.engine.generate({ prompt: 'Hello, my name is', sampling: { maxTokens: 6, temperature: 0 } })) direct += c.text;
     expect(res.choices[0].text).toBe(direct);
   });
 
@@ -83,7 +83,7 @@ describe('the OpenAI-compatible API', () => {
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ meta_info: { prompt_tokens: 5, completion_tokens: 4, finish_reason: { type: 'length' } } });
     expect(r.json.output_ids).toHaveLength(4);
-    const res = await fetch(`${s.url}/generate`, { method: 'POST', body: JSON.stringify({ input_ids: [15496, 11], sampling_params: { max_new_tokens: 3, temperature: 0 }, stream: true }) });
+    const res = await fetch(`${s.url}/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input_ids: [15496, 11], sampling_params: { max_new_tokens: 3, temperature: 0 }, stream: true }) });
     const events = (await res.text()).split('\n\n').filter(Boolean).map((e) => e.replace(/^data: /, ''));
     expect(events.at(-1)).toBe('[DONE]');
     const last = JSON.parse(events.at(-2)!);

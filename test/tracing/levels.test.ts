@@ -40,12 +40,22 @@ const BY_MODULE = { request: REQUEST, scheduler: SCHEDULER, engine: ENGINE };
 const COMBINATIONS: TraceModule[][] = [['request'], ['request', 'scheduler'], ['request', 'engine'], ['scheduler', 'engine'], ['request', 'scheduler', 'engine']];
 const dir = mkdtempSync(join(tmpdir(), 'sgl-levels-'));
 
-/** Two overlapping requests: the second joins the first's batch, the first leaves before the second. */
+/**
+ * Two overlapping requests: the second joins the first's batch, the first
+ * leaves before the second. The second is sent once the first is decoding
+ * (requests reach the scheduler when their tokenization is done, in any
+ * order), and the first has many steps left by then.
+ */
 async function workload(engine: Engine): Promise<void> {
-  const run = async (prompt: string, maxTokens: number): Promise<void> => {
-    for await (const chunk of engine.generate({ prompt, sampling: { maxTokens, temperature: 0, ignoreEos: true } })) void chunk;
-  };
-  await Promise.all([run('Hello there my friend', 4), run('Hi', 7)]);
+  const sampling = (maxTokens: number) => ({ maxTokens, temperature: 0, ignoreEos: true });
+  let decoding!: () => void;
+  const firstDecoding = new Promise<void>((resolve) => (decoding = resolve));
+  const first = (async () => {
+    for await (const chunk of await engine.generate({ prompt: 'Hello there my friend', sampling: sampling(16) })) if (chunk.tokenIds.length) decoding();
+  })();
+  await firstDecoding;
+  for await (const chunk of await engine.generate({ prompt: 'Hi', sampling: sampling(24) })) void chunk;
+  await first;
 }
 
 const sorted = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();

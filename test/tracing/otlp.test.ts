@@ -23,7 +23,7 @@ describe('OTLP gRPC export', () => {
     tracing.addExporter(exporter);
     const engine = await Engine.create({ tracing });
     const consume = async (traceparent?: string): Promise<void> => {
-      for await (const c of engine.generate({ prompt: 'Hello there', sampling: { maxTokens: 4, temperature: 0.5, topP: 0.9, seed: 1, ignoreEos: true } }, { traceparent })) void c;
+      for await (const c of await engine.generate({ prompt: 'Hello there', sampling: { maxTokens: 4, temperature: 0.5, topP: 0.9, seed: 1, ignoreEos: true } }, { traceparent })) void c;
     };
     await Promise.all([consume(`00-${TRACE_ID}-${PARENT}-01`), consume()]);
     await engine.shutdown();
@@ -86,7 +86,7 @@ describe('OTLP gRPC export', () => {
     tracing.addExporter(await createOtlpExporter(url, tracing.metrics, { timeoutMs: 500 }));
     const engine = await Engine.create({ tracing });
     let tokens = 0;
-    for await (const c of engine.generate({ prompt: 'Hi', sampling: { maxTokens: 3, ignoreEos: true } })) tokens += c.tokenIds.length;
+    for await (const c of await engine.generate({ prompt: 'Hi', sampling: { maxTokens: 3, ignoreEos: true } })) tokens += c.tokenIds.length;
     await engine.shutdown();
     await tracing.shutdown();
     await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick

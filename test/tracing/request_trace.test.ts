@@ -52,7 +52,7 @@ describe('request traces', () => {
   it('at level 2 the stages account for the end-to-end time (under 1% unexplained)', async () => {
     const requests = await traced(2, async (engine) => {
       const run = async (prompt: string, maxTokens: number): Promise<void> => {
-        for await (const c of engine.generate({ prompt, sampling: { maxTokens, temperature: 0, ignoreEos: true } })) void c;
+        for await (const c of await engine.generate({ prompt, sampling: { maxTokens, temperature: 0, ignoreEos: true } })) void c;
       };
       await Promise.all([run('The quick brown fox', 24), run('Once upon a time there was', 16), run('Hi', 20)]);
     }, {}, 3);
@@ -68,7 +68,7 @@ describe('request traces', () => {
   it('an abort mid-decode closes every open slice as failed and marks the request', async () => {
     const [req] = await traced(3, async (engine) => {
       let n = 0;
-      for await (const c of engine.generate({ prompt: 'Tell me a story', sampling: { maxTokens: 50, temperature: 0, ignoreEos: true } })) {
+      for await (const c of await engine.generate({ prompt: 'Tell me a story', sampling: { maxTokens: 50, temperature: 0, ignoreEos: true } })) {
         void c;
         if (++n === 3) break;
       }
@@ -85,7 +85,7 @@ describe('request traces', () => {
   it('a stop string ends the trace normally, not as an abort', async () => {
     const [req] = await traced(1, async (engine) => {
       // Greedy output of the embedded model here is " Reduce Connor Recordrative ...".
-      for await (const c of engine.generate({ prompt: 'Hello, my name is', sampling: { maxTokens: 20, temperature: 0, stop: ['Connor'] } })) void c;
+      for await (const c of await engine.generate({ prompt: 'Hello, my name is', sampling: { maxTokens: 20, temperature: 0, stop: ['Connor'] } })) void c;
     });
     expect(req.workload.finishReason).toBe('stop');
     expect(req.error).toBeNull();
@@ -97,10 +97,12 @@ describe('request traces', () => {
     const requests = await traced(
       1,
       async (engine) => {
+        // Dispatched before the second is sent: requests reach the scheduler in the order their tokenization ends.
+        const long = await engine.generate({ prompt: 'Long one', sampling: { maxTokens: 40, temperature: 0, ignoreEos: true } });
         const first = (async () => {
-          for await (const c of engine.generate({ prompt: 'Long one', sampling: { maxTokens: 40, temperature: 0, ignoreEos: true } })) void c;
+          for await (const c of long) void c;
         })();
-        const waiting = engine.generate({ rid: 'queued', prompt: 'Second', sampling: { maxTokens: 4 } });
+        const waiting = await engine.generate({ rid: 'queued', prompt: 'Second', sampling: { maxTokens: 4 } });
         const consumer = (async () => {
           for await (const c of waiting) void c;
         })();
@@ -120,7 +122,7 @@ describe('request traces', () => {
   it('the incoming traceparent becomes the parent and its trace id is kept', async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const [req] = await traced(1, async (engine) => {
-      for await (const c of engine.generate({ prompt: 'Hi', sampling: { maxTokens: 2 } }, { traceparent: `00-${traceId}-00f067aa0ba902b7-01` })) void c;
+      for await (const c of await engine.generate({ prompt: 'Hi', sampling: { maxTokens: 2 } }, { traceparent: `00-${traceId}-00f067aa0ba902b7-01` })) void c;
     });
     expect(req.traceId).toBe(traceId);
     expect(req.parentSpanId).toBe('00f067aa0ba902b7');
@@ -136,7 +138,7 @@ describe('metrics', () => {
       const tracing = new Tracing({ ...config, metrics: true, exporters: [sink] });
       const engine = await Engine.create({ tracing });
       for (let i = 0; i < 3; i++) {
-        for await (const c of engine.generate({ prompt: 'Hello', sampling: { maxTokens: 5, temperature: 0, ignoreEos: true } })) void c;
+        for await (const c of await engine.generate({ prompt: 'Hello', sampling: { maxTokens: 5, temperature: 0, ignoreEos: true } })) void c;
       }
       await tracing.flush();
       await engine.shutdown();

@@ -17,7 +17,7 @@ describe('the trace file', () => {
     const tracing = new Tracing({ level: 3, modules: ['request', 'scheduler', 'engine'], includeContent: true, exporters: [new TraceFileWriter(path)] });
     const engine = await Engine.create({ tracing, maxPrefillTokens: 8 });
     await Promise.all(PROMPTS.map(async (prompt, i) => {
-      for await (const c of engine.generate({ rid: `r${i}`, prompt, sampling: { maxTokens: 3 + i, temperature: 0, ignoreEos: true } })) void c;
+      for await (const c of await engine.generate({ rid: `r${i}`, prompt, sampling: { maxTokens: 3 + i, temperature: 0, ignoreEos: true } })) void c;
     }));
     await engine.shutdown();
     await tracing.shutdown();

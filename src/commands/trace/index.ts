@@ -7,6 +7,7 @@ import type { GenerationResult } from '../../lib/engine/timed_generation.js';
 import { formatGeneration } from '../../lib/report/generation_report.js';
 import type { StageSummary } from '../../lib/report/stage_table.js';
 import { formatStageTable, summarizeStages } from '../../lib/report/stage_table.js';
+import { printable } from '../../lib/report/terminal_text.js';
 import { formatWaterfall } from '../../lib/report/waterfall.js';
 import { MemoryExporter } from '../../lib/tracing/exporters/memory_exporter.js';
 import { readPromptFile } from '../../lib/workload/prompt_file.js';
@@ -58,14 +59,14 @@ export default class Trace extends SglCommand {
     const sampling = { maxTokens: flags['max-tokens'], temperature: flags.temperature, topP: flags['top-p'], topK: flags['top-k'], seed: flags.seed, stop: flags.stop, ignoreEos: flags['ignore-eos'] };
     let results: GenerationResult[];
     try {
-      const stream = prompts.length === 1 ? (text: string) => this.say(text) : undefined;
+      const stream = prompts.length === 1 ? (text: string) => this.say(printable(text, true)) : undefined;
       results = await Promise.all(prompts.map((p) => timedGeneration(engine, { ...(flags.chat ? { messages: [{ role: 'user', content: p }] } : { prompt: p }), sampling }, stream)));
     } finally {
       await engine.shutdown();
       await tracing.shutdown();
     }
     const finished = new Map(memory.requests.map((r) => [r.rid, r]));
-    if (prompts.length > 1) results.forEach((r, i) => this.say(`[${i}] ${JSON.stringify(prompts[i])} →${r.text}\n`));
+    if (prompts.length > 1) results.forEach((r, i) => this.say(`[${i}] ${printable(JSON.stringify(prompts[i]))} →${printable(r.text, true)}\n`));
     this.say('\n\n' + results.map((r) => formatGeneration(r, engine.spec.id, engine.device)).join('\n\n') + '\n');
     const stages = summarizeStages(memory.requests);
     if (memory.requests.length) {

@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
 import type { Distribution } from '../../lib/bench/statistics.js';
 import type { StageSummary } from '../../lib/report/stage_table.js';
+import { printable } from '../../lib/report/terminal_text.js';
 
 interface Summary {
   requests: number;
@@ -36,7 +37,7 @@ export default class TraceSummary extends SglCommand {
     const d = (name: string, x: Distribution): string => `${name.padEnd(5)} mean ${x.mean.toFixed(2)}  p50 ${x.median.toFixed(2)}  p90 ${x.p90.toFixed(2)}  p99 ${x.p99.toFixed(2)} ms`;
     this.say(`${args.file}: ${summary.requests} requests\n\n${formatStageTable(summary.stages)}\n\n`);
     this.say([d('TTFT', summary.ttft_ms), d('TPOT', summary.tpot_ms), d('E2E', summary.e2e_latency_ms)].join('\n') + '\n');
-    if (summary.slowest.length) this.say('\nSlowest requests:\n' + summary.slowest.map((s) => `  ${s.rid}  ${s.e2eMs.toFixed(1)} ms, ${s.outputTokens} tokens`).join('\n') + '\n');
+    if (summary.slowest.length) this.say('\nSlowest requests:\n' + summary.slowest.map((s) => `  ${printable(s.rid)}  ${s.e2eMs.toFixed(1)} ms, ${s.outputTokens} tokens`).join('\n') + '\n');
     return summary;
   }
 }

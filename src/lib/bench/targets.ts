@@ -27,7 +27,7 @@ export class EngineTarget implements BenchTarget {
     const input = spec.inputIds ? { inputIds: spec.inputIds } : { prompt: spec.prompt ?? '' };
     let tokens = 0;
     // The spec's id becomes the request id, so a replay's trace lines up with the capture.
-    for await (const chunk of this.engine.generate({ rid: spec.id, ...input, sampling: { ...sampling(spec), maxTokens: spec.outputTokens, ignoreEos: true } })) {
+    for await (const chunk of await this.engine.generate({ rid: spec.id, ...input, sampling: { ...sampling(spec), maxTokens: spec.outputTokens, ignoreEos: true } })) {
       const n = chunk.tokenIds.length;
       if (n > 0) {
         tokens += n;

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import type { EngineOptions } from '../engine/engine.js';
 import { ENGINE_DEFAULTS } from '../engine/engine.js';
+import { numberFlag } from './number_flag.js';
 
 /** Flags of every command that starts the in-process engine. */
 export const engineFlags = {
@@ -10,6 +11,9 @@ export const engineFlags = {
   'max-running-requests': Flags.integer({ min: 1, default: ENGINE_DEFAULTS.maxRunningRequests, description: 'Most requests in the running batch.', helpGroup: 'ENGINE' }),
   'max-prefill-tokens': Flags.integer({ min: 1, default: ENGINE_DEFAULTS.maxPrefillTokens, description: 'Padded prompt tokens per prefill run; longer prompts are prefilled in chunks.', helpGroup: 'ENGINE' }),
   'kv-cache-mb': Flags.integer({ min: 1, default: ENGINE_DEFAULTS.kvCacheMb, description: 'KV cache budget in MiB; requests wait in the queue when it is full.', helpGroup: 'ENGINE' }),
+  'tokenizer-processes': Flags.integer({ min: 1, default: ENGINE_DEFAULTS.tokenizerProcesses, description: 'Processes that tokenize prompts and render chat templates, off the main event loop.', helpGroup: 'ENGINE' }),
+  'tokenize-timeout': numberFlag({ min: 0, exclusiveMin: true, default: ENGINE_DEFAULTS.tokenizeTimeoutMs / 1000, description: 'Seconds tokenizing one request (chat template included) may take; past it the request fails with 400.', helpGroup: 'ENGINE' }),
+  'max-prompt-bytes': Flags.integer({ min: 1, description: 'Largest prompt in bytes, refused before tokenizing (default: context length x the longest token).', helpGroup: 'ENGINE' }),
 };
 
 interface EngineFlagValues {
@@ -19,6 +23,9 @@ interface EngineFlagValues {
   'max-running-requests': number;
   'max-prefill-tokens': number;
   'kv-cache-mb': number;
+  'tokenizer-processes': number;
+  'tokenize-timeout': number;
+  'max-prompt-bytes'?: number;
 }
 
 export function engineOptions(flags: EngineFlagValues): EngineOptions {
@@ -29,5 +36,8 @@ export function engineOptions(flags: EngineFlagValues): EngineOptions {
     maxRunningRequests: flags['max-running-requests'],
     maxPrefillTokens: flags['max-prefill-tokens'],
     kvCacheMb: flags['kv-cache-mb'],
+    tokenizerProcesses: flags['tokenizer-processes'],
+    tokenizeTimeoutMs: flags['tokenize-timeout'] * 1000,
+    maxPromptBytes: flags['max-prompt-bytes'],
   };
 }

@@ -7,6 +7,7 @@ import { loadModelSpec } from './model_dir.js';
 import { prepareRequest } from './request.js';
 import { RequestStream } from './request_stream.js';
 import { TextTokenizer } from './tokenizer.js';
+import { TokenizerPool } from './tokenizer_pool.js';
 import { now } from '../tracing/clock.js';
 import { S } from '../tracing/stages.js';
 import { parseTraceparent } from '../tracing/traceparent.js';
@@ -28,6 +29,12 @@ export interface EngineOptions {
   maxPrefillTokens?: number;
   /** KV cache budget in MiB. */
   kvCacheMb?: number;
+  /** Tokenizer processes (tokenization and chat templates, off the caller's event loop). */
+  tokenizerProcesses?: number;
+  /** How long tokenizing one request may take before it fails with a 400. */
+  tokenizeTimeoutMs?: number;
+  /** Largest prompt (or messages' content) in UTF-8 bytes; default: the context length times the longest token. */
+  maxPromptBytes?: number;
   /** Tracing and metrics; off when absent. */
   tracing?: Tracing;
 }
@@ -38,6 +45,8 @@ export interface RequestContext {
   tracestate?: string;
   /** When the request arrived (tracing clock, ms), if before generate(): the time until then is parse_request. */
   arrivedAt?: number;
+  /** The request's rid came from a remote client: traces record it hashed unless they capture content. */
+  clientRid?: boolean;
 }
 
 const NO_TRACING = new Tracing();
@@ -47,6 +56,8 @@ export const ENGINE_DEFAULTS = {
   maxRunningRequests: 32,
   maxPrefillTokens: 1024,
   kvCacheMb: 1024,
+  tokenizerProcesses: 2,
+  tokenizeTimeoutMs: 5000,
 };
 
 const ERROR_KINDS: Record<string, new (message: string) => SglError> = { ModelError, DeviceError };
@@ -82,7 +93,11 @@ export class Engine {
   private constructor(
     readonly spec: ModelSpec,
     readonly info: RunnerInfo,
+    /** For detokenizing (incremental, per token) and for callers preparing workloads; requests are tokenized by `tokenizers`. */
     readonly tokenizer: TextTokenizer,
+    private readonly tokenizers: TokenizerPool,
+    /** Prompts longer than this cannot fit the context, whatever they tokenize to. */
+    readonly maxPromptBytes: number,
     readonly device: Device,
     private readonly worker: Worker,
     readonly tracing: Tracing,
@@ -111,6 +126,8 @@ export class Engine {
       },
     };
     const worker = spawnWorker(cfg);
+    const tokenizers = TokenizerPool.start(spec.dir, options.tokenizerProcesses ?? ENGINE_DEFAULTS.tokenizerProcesses, options.tokenizeTimeoutMs ?? ENGINE_DEFAULTS.tokenizeTimeoutMs);
+    tokenizers.catch(() => {});
     const info = await new Promise<RunnerInfo>((resolve, reject) => {
       const onMessage = (msg: FromWorker): void => {
         if (msg.type === 'ready') resolve(msg.info);
@@ -120,10 +137,16 @@ export class Engine {
       worker.once('error', (err) => reject(new EngineClosedError(`The scheduler thread failed to start: ${err.message}`)));
     }).catch(async (err) => {
       await worker.terminate();
+      void tokenizers.then((pool) => pool.close(), () => {});
+      throw err;
+    });
+    const pool = await tokenizers.catch(async (err) => {
+      await worker.terminate();
       throw err;
     });
     if (spec.vocabSize !== null && spec.vocabSize !== info.vocabSize) {
       await worker.terminate();
+      pool.close();
       throw new ModelError(`The model's config says vocab_size ${spec.vocabSize} but its logits have ${info.vocabSize} entries.`);
     }
     const tracing = options.tracing ?? NO_TRACING;
@@ -133,21 +156,25 @@ export class Engine {
       version: SGL_VERSION,
       engine: { intraOpThreads: cfg.intraOpThreads, interOpThreads: cfg.interOpThreads, ...info.limits, kvCacheMb: options.kvCacheMb ?? ENGINE_DEFAULTS.kvCacheMb },
     }, tracing.exporting ? await fileSha256(spec.onnxPath) : undefined);
-    return new Engine(spec, info, tokenizer, device, worker, tracing);
+    const maxPromptBytes = options.maxPromptBytes ?? spec.contextLength * tokenizer.maxTokenBytes;
+    return new Engine(spec, info, tokenizer, pool, maxPromptBytes, device, worker, tracing);
   }
 
   /**
-   * Starts a request. Invalid requests throw InvalidRequestError here, before
-   * anything reaches the scheduler. Breaking out of the iteration aborts it.
+   * Starts a request: checks it, tokenizes it (in a tokenizer process) and
+   * hands it to the scheduler; resolves with its stream of chunks. An invalid
+   * request rejects with InvalidRequestError before anything reaches the
+   * scheduler. Breaking out of the iteration aborts it.
    */
-  generate(req: GenerateRequest, context: RequestContext = {}): RequestStream {
+  async generate(req: GenerateRequest, context: RequestContext = {}): Promise<RequestStream> {
     if (this.closed) throw this.closed;
     const called = now();
     const arrived = context.arrivedAt ?? called;
     const trace = this.tracing.startRequest(context.traceparent ? parseTraceparent(context.traceparent, context.tracestate) : null, arrived);
     if (arrived !== called) trace.main.slice(S.parse_request, arrived, called);
     trace.main.begin(S.tokenize, called);
-    const { worker, sampling } = prepareRequest(req, this.tokenizer, this.spec, this.info);
+    const { worker, sampling } = await prepareRequest(req, this.tokenizers, this.maxPromptBytes, this.spec, this.info);
+    if (this.closed) throw this.closed;
     if (this.streams.has(worker.rid)) throw new InvalidRequestError(`A request with rid ${worker.rid} is already running.`, 'rid');
     if (trace.timed) {
       const dispatchedAt = now();
@@ -157,7 +184,9 @@ export class Engine {
         inputIds: worker.inputIds,
         sampling: { ...sampling, seed: worker.seed },
         chat: req.messages !== undefined,
+        clientRid: context.clientRid === true && req.rid !== undefined,
         ...(req.prompt !== undefined ? { prompt: req.prompt } : {}),
+        ...(req.messages !== undefined ? { messages: req.messages } : {}),
       });
       worker.trace = trace.workerContext(dispatchedAt);
     }
@@ -183,6 +212,7 @@ export class Engine {
   }
 
   async shutdown(): Promise<void> {
+    this.tokenizers.close();
     if (this.closed) return;
     const exited = new Promise((resolve) => this.worker.once('exit', resolve));
     this.post({ type: 'shutdown' });

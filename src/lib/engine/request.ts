@@ -1,8 +1,8 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { InvalidRequestError } from '../errors.js';
-import type { GenerateRequest, RunnerInfo, SamplingParams, WorkerRequest } from '../protocol.js';
+import { isSafeRid } from '../request_id.js';
+import type { ChatMessage, GenerateRequest, RunnerInfo, SamplingParams, WorkerRequest } from '../protocol.js';
 import type { ModelSpec } from './model_dir.js';
-import type { TextTokenizer } from './tokenizer.js';
 
 /** max_tokens when the request does not say (SGLang's default for max_new_tokens). */
 export const DEFAULT_MAX_TOKENS = 128;
@@ -21,9 +21,6 @@ function fail(message: string, param: string, code = 'invalid_request'): never {
 
 /** A value as the client wrote it (JSON.stringify would show 1e309, parsed as Infinity, as null). */
 const shown = (value: unknown): string => (typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value)).slice(0, 64);
-
-/** Printable ASCII, no surrounding spaces: a rid goes into headers, trace files and terminals as it is. */
-const RID = /^[\x21-\x7e](?:[\x20-\x7e]{0,254}[\x21-\x7e])?$/;
 
 function integer(value: unknown, param: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${param} must be an integer, got ${shown(value)}.`, param);
@@ -44,54 +41,61 @@ function tokenIds(value: unknown, param: string, vocab: number): number[] {
   return value.map((v, i) => integer(v, `${param}[${i}]`, 0, vocab - 1));
 }
 
+/** Where a request's text becomes token ids (the tokenizer processes, off the caller's event loop). */
+export interface Tokenize {
+  encode(text: string): Promise<number[]>;
+  applyChatTemplate(messages: readonly ChatMessage[]): Promise<number[]>;
+}
+
+type Input = { ids: number[] } | { text: string } | { messages: ChatMessage[] };
+
+/** The request's input, checked for shape and size without tokenizing it. */
+function checkInput(req: GenerateRequest, vocab: number, maxBytes: number, context: number): Input {
+  const tooBig = (bytes: number, param: string): void => {
+    if (bytes > maxBytes) fail(`The ${param === 'prompt' ? 'prompt is' : 'messages are'} ${bytes} bytes, more than the ${maxBytes} bytes that could fit the model's context of ${context} tokens; shorten ${param === 'prompt' ? 'it' : 'them'}.`, param, 'context_length_exceeded');
+  };
+  if (req.prompt !== undefined) {
+    if (typeof req.prompt !== 'string') fail('prompt must be a string.', 'prompt');
+    tooBig(Buffer.byteLength(req.prompt), 'prompt');
+    return { text: req.prompt };
+  }
+  if (req.inputIds !== undefined) {
+    if (Array.isArray(req.inputIds) && req.inputIds.length >= context) fail(`The prompt has ${req.inputIds.length} tokens, but the model's context length is ${context}; shorten the prompt.`, 'inputIds', 'context_length_exceeded');
+    return { ids: tokenIds(req.inputIds, 'inputIds', vocab) };
+  }
+  const messages = req.messages;
+  if (!Array.isArray(messages) || messages.length === 0) fail('messages must be a non-empty array.', 'messages');
+  let bytes = 0;
+  messages.forEach((m, i) => {
+    if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || typeof m.content !== 'string') {
+      fail(`messages[${i}] must be an object with string role and content.`, `messages[${i}]`);
+    }
+    bytes += Buffer.byteLength(m.content);
+  });
+  tooBig(bytes, 'messages');
+  return { messages };
+}
+
 /**
  * Checks a request and turns it into what the scheduler runs. Every problem
  * is an InvalidRequestError naming the field, raised before anything reaches
- * the worker.
+ * the worker; everything that needs no tokens is checked before tokenizing,
+ * and a prompt too large to fit the context is refused by its size alone.
  */
-export function prepareRequest(req: GenerateRequest, tokenizer: TextTokenizer, spec: ModelSpec, info: RunnerInfo): PreparedRequest {
+export async function prepareRequest(req: GenerateRequest, tokenize: Tokenize, maxPromptBytes: number, spec: ModelSpec, info: RunnerInfo): Promise<PreparedRequest> {
   if (typeof req !== 'object' || req === null) fail('The request must be an object.', 'request');
   const vocab = info.vocabSize;
+  const context = spec.contextLength;
   const sources = (['prompt', 'inputIds', 'messages'] as const).filter((k) => req[k] !== undefined);
   if (sources.length !== 1) fail('Give exactly one of prompt, inputIds or messages.', sources[1] ?? 'prompt');
   const rid = req.rid ?? randomUUID().replaceAll('-', '');
-  if (typeof rid !== 'string' || !RID.test(rid)) fail('rid must be 1 to 256 printable ASCII characters, without leading or trailing spaces.', 'rid');
-
-  let inputIds: number[];
-  if (req.prompt !== undefined) {
-    if (typeof req.prompt !== 'string') fail('prompt must be a string.', 'prompt');
-    inputIds = tokenizer.encode(req.prompt);
-  } else if (req.inputIds !== undefined) {
-    inputIds = tokenIds(req.inputIds, 'inputIds', vocab);
-  } else {
-    const messages = req.messages;
-    if (!Array.isArray(messages) || messages.length === 0) fail('messages must be a non-empty array.', 'messages');
-    messages.forEach((m, i) => {
-      if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || typeof m.content !== 'string') {
-        fail(`messages[${i}] must be an object with string role and content.`, `messages[${i}]`);
-      }
-    });
-    inputIds = tokenizer.applyChatTemplate(messages);
-  }
-  if (inputIds.length === 0) fail('The prompt is empty: it must hold at least one token.', 'prompt');
+  if (typeof rid !== 'string' || !isSafeRid(rid)) fail('rid must be 1 to 256 printable ASCII characters, without leading or trailing spaces.', 'rid');
+  const input = checkInput(req, vocab, maxPromptBytes, context);
 
   const s = req.sampling ?? {};
   if (typeof s !== 'object' || s === null || Array.isArray(s)) fail('sampling must be an object.', 'sampling');
   for (const key of Object.keys(s)) if (!SAMPLING_KEYS.has(key)) fail(`Unknown sampling parameter ${key}.`, key);
-
-  const context = spec.contextLength;
-  const room = context - inputIds.length;
-  if (room < 1) {
-    fail(`The prompt has ${inputIds.length} tokens, but the model's context length is ${context}; shorten the prompt.`, 'prompt', 'context_length_exceeded');
-  }
-  const maxTokens = s.maxTokens === undefined ? Math.min(DEFAULT_MAX_TOKENS, room) : integer(s.maxTokens, 'maxTokens', 1, context);
-  if (inputIds.length + maxTokens > context) {
-    fail(`This model's context length is ${context} tokens, but the prompt (${inputIds.length}) plus maxTokens (${maxTokens}) asks for ${inputIds.length + maxTokens}; lower maxTokens or shorten the prompt.`, 'maxTokens', 'context_length_exceeded');
-  }
-  if (inputIds.length + maxTokens > info.limits.maxTotalTokens) {
-    fail(`The request needs ${inputIds.length + maxTokens} KV cache tokens but the engine's KV budget holds ${info.limits.maxTotalTokens}; raise the KV cache budget or lower maxTokens.`, 'maxTokens');
-  }
-
+  const askedMaxTokens = s.maxTokens === undefined ? null : integer(s.maxTokens, 'maxTokens', 1, context);
   let stop: string[] = [];
   if (s.stop !== undefined) {
     const list: unknown[] = typeof s.stop === 'string' ? [s.stop] : Array.isArray(s.stop) ? s.stop : fail('stop must be a string or an array of strings.', 'stop');
@@ -99,8 +103,7 @@ export function prepareRequest(req: GenerateRequest, tokenizer: TextTokenizer, s
     stop = list.map((v, i) => (typeof v === 'string' && v.length > 0 ? v : fail(`stop[${i}] must be a non-empty string.`, 'stop')));
   }
   const ignoreEos = s.ignoreEos === undefined ? false : typeof s.ignoreEos === 'boolean' ? s.ignoreEos : fail('ignoreEos must be a boolean.', 'ignoreEos');
-  const sampling: SamplingParams = {
-    maxTokens,
+  const checked = {
     temperature: s.temperature === undefined ? 1 : finite(s.temperature, 'temperature', 0, 100),
     topP: s.topP === undefined ? 1 : finite(s.topP, 'topP', 0, 1, true),
     topK: s.topK === undefined ? 0 : integer(s.topK, 'topK', -1, vocab) === -1 ? 0 : (s.topK as number),
@@ -109,6 +112,21 @@ export function prepareRequest(req: GenerateRequest, tokenizer: TextTokenizer, s
     stopTokenIds: s.stopTokenIds === undefined ? [] : tokenIds(s.stopTokenIds, 'stopTokenIds', vocab),
     ignoreEos,
   };
+
+  const inputIds = 'ids' in input ? input.ids : 'text' in input ? await tokenize.encode(input.text) : await tokenize.applyChatTemplate(input.messages);
+  if (inputIds.length === 0) fail('The prompt is empty: it must hold at least one token.', 'prompt');
+  const room = context - inputIds.length;
+  if (room < 1) {
+    fail(`The prompt has ${inputIds.length} tokens, but the model's context length is ${context}; shorten the prompt.`, 'prompt', 'context_length_exceeded');
+  }
+  const maxTokens = askedMaxTokens ?? Math.min(DEFAULT_MAX_TOKENS, room);
+  if (inputIds.length + maxTokens > context) {
+    fail(`This model's context length is ${context} tokens, but the prompt (${inputIds.length}) plus maxTokens (${maxTokens}) asks for ${inputIds.length + maxTokens}; lower maxTokens or shorten the prompt.`, 'maxTokens', 'context_length_exceeded');
+  }
+  if (inputIds.length + maxTokens > info.limits.maxTotalTokens) {
+    fail(`The request needs ${inputIds.length + maxTokens} KV cache tokens but the engine's KV budget holds ${info.limits.maxTotalTokens}; raise the KV cache budget or lower maxTokens.`, 'maxTokens');
+  }
+  const sampling: SamplingParams = { maxTokens, ...checked };
 
   const stopTokenIds = ignoreEos ? [...sampling.stopTokenIds] : [...new Set([...sampling.stopTokenIds, ...spec.eosTokenIds])];
   return {

@@ -22,7 +22,7 @@ export interface GenerationResult {
 /** Runs one request to the end, timing it from the caller's side. */
 export async function timedGeneration(engine: Engine, req: GenerateRequest, onText?: (text: string) => void): Promise<GenerationResult> {
   const start = performance.now();
-  const stream = engine.generate(req);
+  const stream = await engine.generate(req);
   let firstToken: number | null = null;
   let text = '';
   const tokenIds: number[] = [];

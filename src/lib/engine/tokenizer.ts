@@ -12,14 +12,30 @@ function tokenText(value: unknown): string {
   return '';
 }
 
+/** The longest token in bytes (UTF-8 of its vocabulary string, never less than the bytes it stands for). */
+function longestToken(tokenizerJson: object): number {
+  const json = tokenizerJson as { model?: { vocab?: Record<string, number> | [string, number][] }; added_tokens?: { content?: string }[] };
+  const vocab = json.model?.vocab;
+  const pieces = Array.isArray(vocab) ? vocab.map(([piece]) => piece) : Object.keys(vocab ?? {});
+  for (const t of json.added_tokens ?? []) if (typeof t.content === 'string') pieces.push(t.content);
+  return pieces.reduce((max, piece) => Math.max(max, Buffer.byteLength(piece)), 1);
+}
+
 /** tokenizer.json through @huggingface/tokenizers, plus the model's chat template. */
 export class TextTokenizer {
   private readonly tokenizer: Tokenizer;
   private readonly chatTemplate: Template | null;
   private readonly specialTokens: Record<string, string>;
+  /**
+   * The fewest tokens a text can become is its bytes over this: a prompt
+   * longer than the context times this cannot fit, and is refused before
+   * tokenizing it (the work that cannot be bounded otherwise).
+   */
+  readonly maxTokenBytes: number;
 
   constructor(spec: ModelSpec) {
     this.tokenizer = new Tokenizer(spec.tokenizerJson, spec.tokenizerConfig);
+    this.maxTokenBytes = longestToken(spec.tokenizerJson);
     const template = spec.tokenizerConfig.chat_template;
     this.chatTemplate = typeof template === 'string' ? new Template(template) : null;
     this.specialTokens = {

@@ -23,6 +23,7 @@ import { beyondTolerance, compareTimings, fromOutcome, fromRecord } from './fide
 import type { FidelityReport, FidelityRow, RequestTiming } from './fidelity.js';
 import { fitTimingModel, simulate } from './simulator.js';
 import type { TimingModel } from './simulator.js';
+import { usableRid } from '../request_id.js';
 
 export interface ReplayOptions {
   file: string;
@@ -51,6 +52,8 @@ export interface ReplayResult {
   failed: FidelityRow[];
   metrics: BenchMetrics | null;
   model: TimingModel | null;
+  /** The model directory an in-process replay loaded, and why that one. */
+  loaded: { dir: string; why: string } | null;
   truncated: boolean;
   /** Per-request timings behind the report (for charts). */
   timings: { captured: RequestTiming[]; replayed: RequestTiming[] };
@@ -72,8 +75,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const raw = format === 'trace' ? traceWorkload(o.file, Infinity) : format === 'mooncake' ? mooncakeWorkload(o.file, Infinity) : format === 'azure' ? azureWorkload(o.file, Infinity) : burstGptWorkload(o.file, Infinity);
   const workload = select(raw, o);
   const ids = new Set(workload.requests.map((r) => r.id));
-  const capturedRecords = trace ? trace.workloads.filter((w) => ids.has(w.rid)) : [];
-  const captured: RequestTiming[] = capturedRecords.map(fromRecord);
+  const capturedRecords = trace ? trace.workloads.filter((w) => ids.has(usableRid(w.rid))) : [];
+  const captured: RequestTiming[] = capturedRecords.map((w) => ({ ...fromRecord(w), id: usableRid(w.rid) }));
   const header = trace?.header ?? null;
   const engineSettings = (header?.engine ?? {}) as Record<string, number>;
   const engineOptions: EngineOptions = {
@@ -87,11 +90,11 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const base = { format, workload: workload.name, requests: workload.requests.length, truncated: trace?.truncated ?? false };
 
   if (o.simulate) {
-    const simReqs = capturedRecords.map((w) => ({ id: w.rid, arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages }));
+    const simReqs = capturedRecords.map((w) => ({ id: usableRid(w.rid), arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages }));
     const model = fitTimingModel(simReqs);
     const predicted = simulate(simReqs, model, { maxRunningRequests: engineOptions.maxRunningRequests ?? 32, maxPrefillTokens: engineOptions.maxPrefillTokens ?? 1024 }, o.speed);
     const fidelity = compareTimings(captured, predicted);
-    return { ...base, mode: 'simulate', warnings: [], fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: null, model, timings: { captured, replayed: predicted } };
+    return { ...base, mode: 'simulate', warnings: [], fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: null, model, loaded: null, timings: { captured, replayed: predicted } };
   }
 
   // Requests that came without token ids get seeded ones of the recorded count.
@@ -113,7 +116,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const run = await driver.run(target, workload);
     const replayed = run.outcomes.filter((x) => !x.error).map(fromOutcome);
     const fidelity = compareTimings(captured, replayed);
-    return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null, timings: { captured, replayed } };
+    return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null, loaded: null, timings: { captured, replayed } };
   }
   const level = (header?.trace.level || 2) as TraceLevel;
   const modules = (header?.trace.modules ?? ['request']) as TraceModule[];
@@ -122,6 +125,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const memory = new MemoryExporter();
   const tracing = new Tracing({ level, modules, exporters: [memory, ...exporters], includeContent: header?.trace.includeContent ?? false });
   const engine = await Engine.create({ ...engineOptions, tracing });
+  const why = o.engine.modelPath ? 'given with --model-path' : engineOptions.modelPath ? "named by the capture's header; pass --model-path to choose another" : 'the embedded default model';
+  const loaded = { dir: engine.spec.dir, why };
   try {
     if (header) {
       if (header.model.id !== engine.spec.id) warnings.push(`The capture ran model ${header.model.id}; the replay runs ${engine.spec.id}.`);
@@ -139,7 +144,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     await tracing.flush();
     const replayed = memory.requests.map((r) => fromRecord(r.workload));
     const fidelity = compareTimings(captured, replayed);
-    return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null, timings: { captured, replayed } };
+    return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null, loaded, timings: { captured, replayed } };
   } finally {
     await engine.shutdown();
     await tracing.shutdown();

@@ -1,6 +1,7 @@
 import chalk from 'chalk';
 import Table from 'cli-table3';
 import type { FidelityReport } from '../replay/fidelity.js';
+import { printable } from './terminal_text.js';
 
 const f = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '-');
 const pct = (v: number): string => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)}%`;
@@ -19,7 +20,7 @@ export function formatFidelity(report: FidelityReport, replayedLabel: string, to
     table.push([r.name, r.captured.count, f(r.captured.p50), f(r.captured.p90), f(r.captured.p99), r.replayed.count, f(r.replayed.p50), f(r.replayed.p90), f(r.replayed.p99), flagged ? chalk.red(drift) : drift]);
   }
   const drifted = report.drifted.length
-    ? '\nMost drifted requests (E2E):\n' + report.drifted.map((d) => `  ${d.id}  ${d.capturedMs.toFixed(1)} ms → ${d.replayedMs.toFixed(1)} ms (${pct(d.drift)})`).join('\n')
+    ? '\nMost drifted requests (E2E):\n' + report.drifted.map((d) => `  ${printable(d.id)}  ${d.capturedMs.toFixed(1)} ms → ${d.replayedMs.toFixed(1)} ms (${pct(d.drift)})`).join('\n')
     : '';
   return table.toString() + drifted;
 }

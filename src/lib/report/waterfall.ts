@@ -4,6 +4,7 @@ import type { FinishedRequest } from '../tracing/finished_request.js';
 import { EVENTS } from '../tracing/stages.js';
 import { KIND_EVENT, RECORD } from '../tracing/trace_context.js';
 import { stageRows } from './stage_timeline.js';
+import { printable } from './terminal_text.js';
 
 const PALETTE: ChalkInstance[] = [chalk.cyan, chalk.yellow, chalk.magenta, chalk.green, chalk.blue, chalk.red, chalk.cyanBright, chalk.yellowBright, chalk.magentaBright, chalk.greenBright, chalk.blueBright, chalk.redBright, chalk.white];
 const colors = new Map<string, ChalkInstance>();
@@ -27,7 +28,7 @@ export function formatWaterfall(req: FinishedRequest, width = 48): string {
   const e2e = req.end - req.start;
   const rows = stageRows(req);
   const w = req.workload;
-  const head = `request ${req.rid}  ${w.inputTokens} prompt + ${w.outputTokens} output tokens, ${w.finishReason}, e2e ${ms(e2e)} ms` + (w.ttftMs === null ? '' : `, ttft ${ms(w.ttftMs)} ms`);
+  const head = `request ${printable(req.rid)}  ${w.inputTokens} prompt + ${w.outputTokens} output tokens, ${w.finishReason}, e2e ${ms(e2e)} ms` + (w.ttftMs === null ? '' : `, ttft ${ms(w.ttftMs)} ms`);
   const nameWidth = Math.max(12, ...rows.map((r) => r.stage.length + r.depth * 2));
   const lines = [chalk.bold(head)];
   for (const r of rows) {

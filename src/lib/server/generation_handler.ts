@@ -38,7 +38,7 @@ export async function handleGeneration(
 ): Promise<void> {
   let stream;
   try {
-    stream = engine.generate(parsed.req, context);
+    stream = await engine.generate(parsed.req, context);
   } catch (err) {
     if (err instanceof InvalidRequestError) {
       const param = err.param ? err.param.replace(/^[A-Za-z]+/, (m) => WIRE_NAMES[m] ?? m) : null;
@@ -53,6 +53,8 @@ export async function handleGeneration(
   res.on('close', () => {
     if (!finished) engine.abort(rid);
   });
+  // A client that left while its request was being tokenized aborts it now.
+  if (res.destroyed) engine.abort(rid);
   res.setHeader('X-Request-Id', rid);
 
   let text = '';

@@ -102,12 +102,29 @@ function contentText(content: unknown, i: number): string {
   throw badRequest(`messages[${i}].content must be a string or an array of text parts.`, `messages[${i}].content`);
 }
 
+const NATIVE_SAMPLING = new Set(['max_new_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stop_token_ids', 'ignore_eos']);
+/** SGLang sampling parameters sgl does not implement, and the value at which they do nothing. */
+const NATIVE_NEUTRAL: Record<string, unknown> = { frequency_penalty: 0, presence_penalty: 0, repetition_penalty: 1, min_new_tokens: 0, n: 1 };
+
+/** Like the OpenAI routes: a parameter sgl would silently ignore is refused instead. */
+function refuseUnsupportedNative(p: Body): void {
+  for (const [key, value] of Object.entries(p)) {
+    if (NATIVE_SAMPLING.has(key) || optional(value)) continue;
+    if (Object.hasOwn(NATIVE_NEUTRAL, key)) {
+      if (value !== NATIVE_NEUTRAL[key]) throw badRequest(`sampling_params.${key} is not supported; leave it at ${String(NATIVE_NEUTRAL[key])}.`, `sampling_params.${key}`);
+      continue;
+    }
+    throw badRequest(`sampling_params.${key} is not supported; sgl takes ${[...NATIVE_SAMPLING].join(', ')}.`, `sampling_params.${key}`);
+  }
+}
+
 /** POST /generate (SGLang's native shape). */
 export function nativeRequest(body: Body): ParsedRequest & { rid?: string } {
   const flags = checkStreamFlags(body);
   const sp = body.sampling_params ?? {};
   if (typeof sp !== 'object' || sp === null || Array.isArray(sp)) throw badRequest('sampling_params must be an object.', 'sampling_params');
   const p = sp as Body;
+  refuseUnsupportedNative(p);
   const input: Pick<GenerateRequest, 'prompt' | 'inputIds'> =
     typeof body.text === 'string' ? { prompt: body.text }
     : Array.isArray(body.input_ids) ? { inputIds: body.input_ids as number[] }

@@ -6,6 +6,7 @@ import { now } from '../tracing/clock.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
 import type { Tracing } from '../tracing/tracing.js';
 import { ApiKey } from './api_key.js';
+import { BrowserGuard, PREFLIGHT_HEADERS } from './browser_guard.js';
 import { SERVER_DEFAULTS } from './server_defaults.js';
 import { ConnectionGuard } from './connection_guard.js';
 import { handleGeneration } from './generation_handler.js';
@@ -30,6 +31,8 @@ export interface ServerOptions {
   headersTimeoutMs?: number;
   /** How long a client may take to send its whole request, body included (default 30 s). */
   requestTimeoutMs?: number;
+  /** Web page origins whose requests are served (with CORS headers); `*` for any. Default: none. */
+  allowedOrigins?: readonly string[];
 }
 
 type Generation = (body: Record<string, unknown>, model: string) => ParsedRequest;
@@ -68,6 +71,7 @@ export class SglServer {
   private readonly server: Server;
   private readonly guard: ConnectionGuard;
   private readonly apiKey: ApiKey | null;
+  private readonly browsers: BrowserGuard;
   private admitted = 0;
   private closing = false;
   private readonly idle = new Set<() => void>();
@@ -78,6 +82,7 @@ export class SglServer {
     private readonly options: ServerOptions,
   ) {
     this.apiKey = options.apiKey === undefined ? null : new ApiKey(options.apiKey);
+    this.browsers = new BrowserGuard(options.allowedOrigins ?? [], options.host);
     const requestTimeout = options.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
     this.server = createServer({
       // The headers are part of the request: their limit is never the longer one.
@@ -133,16 +138,21 @@ export class SglServer {
     if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
       throw new HttpError(400, 'An HTTP/1.1 request needs a Host header.', 'invalid_request_error', null, 'bad_request');
     }
+    for (const [name, value] of Object.entries(this.browsers.check(req))) res.setHeader(name, value);
+    const generation = Object.hasOwn(GENERATIONS, url.pathname) ? GENERATIONS[url.pathname] : undefined;
+    const route = Object.hasOwn(this.adminRoutes, url.pathname) ? this.adminRoutes[url.pathname] : undefined;
+    if (req.method === 'OPTIONS' && (generation || route)) {
+      res.writeHead(204, PREFLIGHT_HEADERS).end();
+      return;
+    }
     if (url.pathname !== '/health' && this.apiKey && !this.apiKey.accepts(req.headers.authorization)) {
       throw new HttpError(401, 'Missing or wrong API key: send Authorization: Bearer <key>.', 'authentication_error', null, 'invalid_api_key');
     }
-    const generation = Object.hasOwn(GENERATIONS, url.pathname) ? GENERATIONS[url.pathname] : undefined;
     if (generation) {
       if (req.method !== 'POST') throw new HttpError(405, `${url.pathname} takes POST.`, 'invalid_request_error', null, 'method_not_allowed', { Allow: 'POST' });
       await this.generate(req, res, generation, arrivedAt);
       return;
     }
-    const route = Object.hasOwn(this.adminRoutes, url.pathname) ? this.adminRoutes[url.pathname] : undefined;
     if (!route) throw new HttpError(404, `No route ${req.method} ${url.pathname}. ${ROUTES}`, 'invalid_request_error', null, 'not_found');
     const { methods } = route;
     if (!methods.includes(req.method ?? '')) throw new HttpError(405, `${url.pathname} takes ${methods.join(' or ')}.`, 'invalid_request_error', null, 'method_not_allowed', { Allow: methods.join(', ') });
@@ -163,6 +173,7 @@ export class SglServer {
       const tracestate = req.headers.tracestate;
       await handleGeneration(this.engine, req, res, parsed, (rid) => generation.format(rid, this.engine.spec.id), {
         arrivedAt,
+        clientRid: true,
         ...(typeof traceparent === 'string' ? { traceparent } : {}),
         ...(typeof tracestate === 'string' ? { tracestate } : {}),
       });

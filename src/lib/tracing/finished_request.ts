@@ -1,4 +1,4 @@
-import type { FinishReason } from '../protocol.js';
+import type { ChatMessage, FinishReason } from '../protocol.js';
 import type { TraceModule } from './stages.js';
 import { KIND_EVENT, RECORD } from './trace_context.js';
 import type { TraceLevel } from './trace_config.js';
@@ -11,7 +11,8 @@ export interface WorkloadRecord {
   inputTokens: number;
   /** Only with content capture (--trace-include-content); replay uses random ids of the same count otherwise. */
   inputIds?: number[];
-  sampling: { maxTokens: number; temperature: number; topP: number; topK: number; seed: number; ignoreEos: boolean; stop: string[] };
+  /** Stop strings are content: only with --trace-include-content. */
+  sampling: { maxTokens: number; temperature: number; topP: number; topK: number; seed: number; ignoreEos: boolean; stop?: string[] };
   outputTokens: number;
   finishReason: FinishReason | 'error';
   ttftMs: number | null;
@@ -19,6 +20,8 @@ export interface WorkloadRecord {
   /** Total milliseconds per stage, over both threads. */
   stages: Record<string, number>;
   prompt?: string;
+  /** A chat request's messages (with content capture). */
+  messages?: ChatMessage[];
   output?: string;
 }
 

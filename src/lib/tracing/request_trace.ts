@@ -1,4 +1,5 @@
-import type { FinishReason, SamplingParams, WorkerTraceContext } from '../protocol.js';
+import { hashedRid } from '../request_id.js';
+import type { ChatMessage, FinishReason, SamplingParams, WorkerTraceContext } from '../protocol.js';
 import { now } from './clock.js';
 import type { FinishedRequest, WorkloadRecord } from './finished_request.js';
 import type { EngineMetrics } from './metrics.js';
@@ -16,7 +17,10 @@ export interface RequestInfo {
   inputIds: readonly number[];
   sampling: Required<Omit<SamplingParams, 'stop' | 'stopTokenIds' | 'seed'>> & { seed: number; stop: readonly string[] };
   prompt?: string;
+  messages?: readonly ChatMessage[];
   chat: boolean;
+  /** The rid was chosen by a client (it may carry content): recorded hashed unless content is captured. */
+  clientRid?: boolean;
 }
 
 /** Where a finished request goes: the tracing hub, which exports it off the hot path. */
@@ -142,20 +146,23 @@ export class RecordingRequestTrace implements RequestTrace {
       metrics.generationTokens += outputTokens;
     }
     if (this.level === 0) return;
-    const { sampling, inputIds, rid, prompt } = this.info;
+    const { sampling, inputIds, prompt, messages } = this.info;
     const content = this.sink.includeContent;
+    const rid = content || !this.info.clientRid ? this.info.rid : hashedRid(this.info.rid);
+    const { stop, ...params } = sampling;
     const workload: WorkloadRecord = {
       rid,
       arrivalMs: this.start - this.sink.captureStart,
       inputTokens: inputIds.length,
       ...(content ? { inputIds: [...inputIds] } : {}),
-      sampling: { ...sampling, stop: [...sampling.stop] },
+      sampling: { ...params, ...(content ? { stop: [...stop] } : {}) },
       outputTokens,
       finishReason: finish,
       ttftMs: this.firstToken === null ? null : this.firstToken - this.start,
       e2eMs: end - this.start,
       stages,
       ...(content && prompt !== undefined ? { prompt } : {}),
+      ...(content && messages !== undefined ? { messages: messages.map((m) => ({ role: m.role, content: m.content })) } : {}),
       ...(content ? { output } : {}),
     };
     this.sink.finished({

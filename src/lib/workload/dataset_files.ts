@@ -1,6 +1,7 @@
 import { FILE_LIMITS, bounded, readInputFile } from '../input_file.js';
 import type { Fail } from '../input_file.js';
 import { readTraceFile } from '../tracing/exporters/trace_file_reader.js';
+import { usableRid } from '../request_id.js';
 import type { RequestSpec, Workload } from './request_spec.js';
 import { WorkloadError } from './workload_error.js';
 
@@ -76,7 +77,7 @@ export function traceWorkload(path: string, count: number): Workload {
     .sort((a, b) => a.arrivalMs - b.arrivalMs)
     .slice(0, count)
     .map((w): RequestSpec => ({
-      id: w.rid,
+      id: usableRid(w.rid),
       ...(w.inputIds ? { inputIds: w.inputIds } : {}),
       inputTokens: w.inputTokens,
       outputTokens: Math.max(1, w.outputTokens),

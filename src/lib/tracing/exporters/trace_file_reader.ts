@@ -110,6 +110,9 @@ function workloadRecord(args: Record<string, unknown>, fail: Fail): WorkloadReco
   bounded(s.seed, 'sampling.seed', 0, 2 ** 32 - 1, fail, true);
   const stages = w.stages;
   if (typeof stages !== 'object' || stages === null || Array.isArray(stages)) fail('expected "stages" to be an object of stage times.');
-  for (const [name, ms] of Object.entries(stages)) bounded(ms, `stages.${name}`, 0, FILE_LIMITS.durationMs, fail);
+  for (const [name, ms] of Object.entries(stages)) {
+    if (!/^[a-z][a-z0-9_]{0,63}$/.test(name)) fail(`expected stage names in "stages", found ${JSON.stringify(name).slice(0, 70)}.`);
+    bounded(ms, `stages.${name}`, 0, FILE_LIMITS.durationMs, fail);
+  }
   return w;
 }
