@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { DEFAULT_MODEL_DIR } from '../../src/lib/engine/model_dir.js';
 
 export const TINY_MODEL = DEFAULT_MODEL_DIR;
@@ -7,3 +8,14 @@ export const TINY_MODEL = DEFAULT_MODEL_DIR;
 /** The third-party export kept in ../shared (never copied into the repository). */
 export const SHARED_MODEL = resolve(import.meta.dirname, '../../../shared/models/tiny-random-llama-fp16');
 export const hasSharedModel = existsSync(SHARED_MODEL);
+
+/** The embedded model with another chat template. */
+export function modelWithTemplate(template: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sgl-template-'));
+  for (const f of ['config.json', 'tokenizer.json', 'generation_config.json']) copyFileSync(join(DEFAULT_MODEL_DIR, f), join(dir, f));
+  const config = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, 'tokenizer_config.json'), 'utf8'));
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, chat_template: template }));
+  mkdirSync(join(dir, 'onnx'));
+  symlinkSync(join(DEFAULT_MODEL_DIR, 'onnx', 'model.onnx'), join(dir, 'onnx', 'model.onnx'));
+  return dir;
+}

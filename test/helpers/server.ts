@@ -48,3 +48,12 @@ export async function post(url: string, body: string, headers: Record<string, st
   }
   return { status: res.status, json, headers: res.headers };
 }
+
+/** Polls `check` until it holds (or fails after `ms`): for state the server reaches on its own time. */
+export async function until(check: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

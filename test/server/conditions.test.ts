@@ -2,15 +2,7 @@ import { request } from 'node:http';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TestServer } from '../helpers/server.js';
-import { post, startServer } from '../helpers/server.js';
-
-async function until(check: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { post, startServer, until } from '../helpers/server.js';
 
 describe('the server under real conditions', () => {
   let s: TestServer | null = null;

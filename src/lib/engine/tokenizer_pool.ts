@@ -81,6 +81,9 @@ class Slot {
  * a time budget; a job past it, or one whose process dies (a template that
  * allocates without bound), fails its request with InvalidRequestError and
  * the process is replaced. Jobs wait in arrival order for a free process.
+ * One process starts with the pool; more, up to `size`, when jobs wait
+ * while every process is busy (an engine that never sees two requests at
+ * once never pays for a second).
  */
 export class TokenizerPool {
   private readonly slots: Slot[] = [];
@@ -88,8 +91,8 @@ export class TokenizerPool {
   private nextId = 0;
   private closed = false;
 
-  private constructor(private readonly modelDir: string, size: number, private readonly timeoutMs: number) {
-    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  private constructor(private readonly modelDir: string, private readonly size: number, private readonly timeoutMs: number) {
+    this.slots.push(this.spawn());
   }
 
   static async start(modelDir: string, size: number, timeoutMs: number): Promise<TokenizerPool> {
@@ -136,6 +139,12 @@ export class TokenizerPool {
       if (slot.current || !slot.isReady || !slot.child.connected) continue;
       slot.run(this.waiting.shift()!, this.timeoutMs, (s) => this.onTimeout(s));
     }
+    const starting = this.slots.some((s) => !s.isReady && s.child.connected);
+    if (this.waiting.length > 0 && !starting && this.slots.length < this.size) {
+      const slot = this.spawn();
+      this.slots.push(slot);
+      void slot.ready.then(() => this.dispatch(), () => {});
+    }
   }
 
   private onReply(slot: Slot, reply: TokenizeReply): void {
@@ -150,6 +159,8 @@ export class TokenizerPool {
   private onTimeout(slot: Slot): void {
     const p = slot.finish();
     p?.reject(new InvalidRequestError(`Tokenizing this request took longer than ${this.timeoutMs} ms (--tokenize-timeout), so it was stopped; send a shorter prompt or fewer messages.`, paramOf(p.job), 'tokenize_timeout'));
+    // No job may reach it between the kill and its exit event.
+    slot.isReady = false;
     slot.child.kill('SIGKILL');
   }
 

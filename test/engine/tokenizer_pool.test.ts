@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidRequestError } from '../../src/lib/errors.js';
+import { TextTokenizer } from '../../src/lib/engine/tokenizer.js';
+import { TokenizerPool } from '../../src/lib/engine/tokenizer_pool.js';
+import { DEFAULT_MODEL_DIR, loadModelSpec } from '../../src/lib/engine/model_dir.js';
+import { modelWithTemplate } from '../helpers/models.js';
+
+describe('tokenizer processes', () => {
+  it('give the same ids as the tokenizer in-process, for prompts and chat', async () => {
+    const local = new TextTokenizer(loadModelSpec(DEFAULT_MODEL_DIR));
+    const pool = await TokenizerPool.start(DEFAULT_MODEL_DIR, 2, 5000);
+    try {
+      const messages = [{ role: 'user', content: 'Hi there' }];
+      expect(await pool.encode('Hello, my name is')).toEqual(local.encode('Hello, my name is'));
+      expect(await pool.applyChatTemplate(messages)).toEqual(local.applyChatTemplate(messages));
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('a template that allocates without bound kills only its process: the request fails, the next one is served', async () => {
+    const pool = await TokenizerPool.start(modelWithTemplate('{% for i in range(200000000) %}x{% endfor %}'), 1, 60_000);
+    try {
+      const err = await pool.applyChatTemplate([{ role: 'user', content: 'x' }]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidRequestError);
+      expect(err).toMatchObject({ code: 'tokenizer_failed', param: 'messages' });
+      expect((err as Error).message).toMatch(/The tokenizer process died while tokenizing this request \(.*(heap|size).*\)/i);
+      expect(await pool.encode('Hello')).toHaveLength(1);
+    } finally {
+      pool.close();
+    }
+  }, 60_000);
+});
