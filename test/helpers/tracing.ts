@@ -1,18 +1,14 @@
 import type { FinishedRequest } from '../../src/lib/tracing/finished_request.js';
 import { EVENTS, STAGES } from '../../src/lib/tracing/stages.js';
-import { KIND_EVENT, RECORD } from '../../src/lib/tracing/trace_context.js';
+import { events, slices } from '../../src/lib/tracing/records.js';
 
 /** Names of the stages and events a request carries into spans. */
 export function spanNames(req: FinishedRequest): { stages: Set<string>; events: Set<string> } {
   const stages = new Set<string>();
-  const events = new Set<string>();
+  const eventNames = new Set<string>();
   for (const records of [req.main, req.worker]) {
-    for (let i = 0; i < records.length; i += RECORD) {
-      const id = records[i + 1];
-      if (records[i] === KIND_EVENT) {
-        if (req.spanEvents[id]) events.add(EVENTS[id].name);
-      } else if (req.spanStages[id]) stages.add(STAGES[id].name);
-    }
+    for (const s of slices(records, req.spanStages)) stages.add(STAGES[s.id].name);
+    for (const e of events(records, req.spanEvents)) eventNames.add(EVENTS[e.id].name);
   }
-  return { stages, events };
+  return { stages, events: eventNames };
 }

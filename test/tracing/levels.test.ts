@@ -10,6 +10,9 @@ import type { TraceLevel } from '../../src/lib/tracing/trace_config.js';
 import { Tracing } from '../../src/lib/tracing/tracing.js';
 import { MemoryExporter } from '../../src/lib/tracing/exporters/memory_exporter.js';
 import { spanNames } from '../helpers/tracing.js';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { requestSpans } from '../../src/lib/tracing/exporters/otel_spans.js';
+import { spanCount } from '../../src/lib/tracing/finished_request.js';
 
 const REQUEST: Record<TraceLevel, { stages: string[]; events: string[] }> = {
   0: { stages: [], events: [] },
@@ -82,6 +85,8 @@ describe.each(COMBINATIONS)('trace modules %j', (...modules: TraceModule[]) => {
     const got = sink.requests.map(spanNames);
     expect(sorted(got.flatMap((g) => [...g.stages]))).toEqual(want.stages);
     expect(sorted(got.flatMap((g) => [...g.events]))).toEqual(want.events);
+    // bench's spans/request column counts what the OTLP exporter sends.
+    for (const req of sink.requests) expect(spanCount(req)).toBe(requestSpans(req, resourceFromAttributes({})).length);
 
     const trace = readTraceFile(file);
     expect(trace.truncated).toBe(false);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine/engine.js';
 import { STAGES } from '../../src/lib/tracing/stages.js';
-import { KIND_ABORTED, KIND_EVENT, RECORD } from '../../src/lib/tracing/trace_context.js';
+import { slices as sliceRecords } from '../../src/lib/tracing/records.js';
 import { Tracing } from '../../src/lib/tracing/tracing.js';
 import type { FinishedRequest } from '../../src/lib/tracing/finished_request.js';
 import { MemoryExporter } from '../../src/lib/tracing/exporters/memory_exporter.js';
@@ -10,10 +10,7 @@ import { spanNames } from '../helpers/tracing.js';
 function slices(req: FinishedRequest): { name: string; start: number; end: number; aborted: boolean }[] {
   const out = [];
   for (const records of [req.main, req.worker]) {
-    for (let i = 0; i < records.length; i += RECORD) {
-      if (records[i] === KIND_EVENT || !req.spanStages[records[i + 1]]) continue;
-      out.push({ name: STAGES[records[i + 1]].name, start: records[i + 2], end: records[i + 3], aborted: records[i] === KIND_ABORTED });
-    }
+    for (const s of sliceRecords(records, req.spanStages)) out.push({ name: STAGES[s.id].name, start: s.start, end: s.end, aborted: s.aborted });
   }
   return out;
 }

@@ -1,7 +1,7 @@
 import type { FinishedRequest } from '../tracing/finished_request.js';
 import { STAGES } from '../tracing/stages.js';
 import type { Thread } from '../tracing/stages.js';
-import { KIND_EVENT, RECORD } from '../tracing/trace_context.js';
+import { slices } from '../tracing/records.js';
 
 /** One stage of one request: every slice of it, in ms from the request's start. */
 export interface StageRow {
@@ -21,21 +21,19 @@ export interface StageRow {
 export function stageRows(req: FinishedRequest): StageRow[] {
   const rows = new Map<number, StageRow & { first: number }>();
   for (const records of [req.main, req.worker]) {
-    for (let i = 0; i < records.length; i += RECORD) {
-      const id = records[i + 1];
-      if (records[i] === KIND_EVENT || !req.spanStages[id]) continue;
-      const start = records[i + 2] - req.start;
-      const end = records[i + 3] - req.start;
-      let row = rows.get(id);
+    for (const s of slices(records, req.spanStages)) {
+      const start = s.start - req.start;
+      const end = s.end - req.start;
+      let row = rows.get(s.id);
       if (!row) {
-        const def = STAGES[id];
-        row = { stage: def.name, module: def.module, thread: def.thread, depth: records[i + 4], intervals: [], totalMs: 0, first: start };
-        rows.set(id, row);
+        const def = STAGES[s.id];
+        row = { stage: def.name, module: def.module, thread: def.thread, depth: s.depth, intervals: [], totalMs: 0, first: start };
+        rows.set(s.id, row);
       }
       row.intervals.push(start, end);
       row.totalMs += end - start;
       row.first = Math.min(row.first, start);
-      row.depth = Math.min(row.depth, records[i + 4]);
+      row.depth = Math.min(row.depth, s.depth);
     }
   }
   return [...rows.values()].sort((a, b) => a.first - b.first || a.depth - b.depth).map(({ first: _first, ...row }) => row);

@@ -2,7 +2,7 @@ import chalk from 'chalk';
 import type { ChalkInstance } from 'chalk';
 import type { FinishedRequest } from '../tracing/finished_request.js';
 import { EVENTS } from '../tracing/stages.js';
-import { KIND_EVENT, RECORD } from '../tracing/trace_context.js';
+import { events } from '../tracing/records.js';
 import { stageRows } from './stage_timeline.js';
 import { printable } from './terminal_text.js';
 
@@ -33,9 +33,9 @@ export function formatWaterfall(req: FinishedRequest, width = 48): string {
   const lines = [chalk.bold(head)];
   for (const r of rows) {
     const cells = new Array<boolean>(width).fill(false);
-    for (let i = 0; i < r.intervals.length; i += 2) {
-      const from = Math.min(width - 1, Math.floor((r.intervals[i] / e2e) * width));
-      const to = Math.min(width, Math.max(from + 1, Math.ceil((r.intervals[i + 1] / e2e) * width)));
+    for (let k = 0; k < r.intervals.length; k += 2) {
+      const from = Math.min(width - 1, Math.floor((r.intervals[k] / e2e) * width));
+      const to = Math.min(width, Math.max(from + 1, Math.ceil((r.intervals[k + 1] / e2e) * width)));
       for (let c = from; c < to; c++) cells[c] = true;
     }
     const bar = colorOf(r.stage)(cells.map((on) => (on ? '█' : ' ')).join(''));
@@ -48,10 +48,10 @@ export function formatWaterfall(req: FinishedRequest, width = 48): string {
   const marks = new Array<string>(width).fill(' ');
   let batchEvents = 0;
   for (const records of [req.main, req.worker]) {
-    for (let i = 0; i < records.length; i += RECORD) {
-      const name = EVENTS[records[i + 1]]?.name;
-      if (records[i] !== KIND_EVENT || !req.spanEvents[records[i + 1]] || (name !== 'schedule' && name !== 'batch_formed')) continue;
-      marks[Math.min(width - 1, Math.floor(((records[i + 2] - req.start) / e2e) * width))] = '▲';
+    for (const e of events(records, req.spanEvents)) {
+      const name = EVENTS[e.id]?.name;
+      if (name !== 'schedule' && name !== 'batch_formed') continue;
+      marks[Math.min(width - 1, Math.floor(((e.t - req.start) / e2e) * width))] = '▲';
       batchEvents++;
     }
   }

@@ -4,7 +4,7 @@ import { PID_MAIN, PID_WORKER } from './exporters/trace_file_writer.js';
 import type { FinishedRequest, WorkloadRecord } from './finished_request.js';
 import { E, EVENTS, S, STAGES } from './stages.js';
 import type { EventName, StageName } from './stages.js';
-import { KIND_ABORTED, KIND_EVENT, KIND_SLICE, RECORD } from './trace_context.js';
+import { KIND_ABORTED, KIND_EVENT, KIND_SLICE, RECORD, writeRecord } from './records.js';
 import type { TraceLevel } from './trace_config.js';
 import { newSpanId, newTraceId } from './traceparent.js';
 
@@ -68,7 +68,7 @@ function records(events: TraceEventLine[]): Float64Array {
   for (const s of slices) {
     // Slices that touch (one ends where the next starts) are siblings; allow for float rounding.
     while (open.length && open[open.length - 1] <= s.start + 1e-6) open.pop();
-    out.set([s.aborted ? KIND_ABORTED : KIND_SLICE, s.id, s.start, s.end, open.length, 0, 0], n);
+    writeRecord(out, n, s.aborted ? KIND_ABORTED : KIND_SLICE, s.id, s.start, s.end, open.length, 0, 0);
     n += RECORD;
     open.push(s.end);
   }
@@ -76,7 +76,7 @@ function records(events: TraceEventLine[]): Float64Array {
     const def = EVENTS[E[e.name as EventName]];
     const a = def.attrs ? Number(e.args?.[def.attrs[0]] ?? 0) : 0;
     const b = def.attrs?.[1] ? Number(e.args?.[def.attrs[1]] ?? 0) : 0;
-    out.set([KIND_EVENT, def.id, e.ts / 1000, e.ts / 1000, 0, a, b], n);
+    writeRecord(out, n, KIND_EVENT, def.id, e.ts / 1000, e.ts / 1000, 0, a, b);
     n += RECORD;
   }
   return out;

@@ -1,6 +1,6 @@
 import type { ChatMessage, FinishReason } from '../protocol.js';
 import type { TraceModule } from './stages.js';
-import { KIND_EVENT, RECORD } from './trace_context.js';
+import { threadViews } from './records.js';
 import type { TraceLevel } from './trace_config.js';
 
 /** What replay needs to re-issue a request; one per finished request in the trace file. */
@@ -54,18 +54,7 @@ export interface FinishedRequest {
   workload: WorkloadRecord;
 }
 
-/** Spans a request becomes: its root, one per thread it crossed, one per stage slice. */
+/** Spans a request becomes: its root, one per thread it shows on, one per visible stage slice (as requestSpans builds them). */
 export function spanCount(req: FinishedRequest): number {
-  let slices = 0;
-  let threads = 0;
-  for (const records of [req.main, req.worker]) {
-    let any = false;
-    for (let i = 0; i < records.length; i += RECORD) {
-      const isEvent = records[i] === KIND_EVENT;
-      if (!isEvent && req.spanStages[records[i + 1]]) slices++;
-      if ((isEvent ? req.spanEvents : req.spanStages)[records[i + 1]]) any = true;
-    }
-    if (any || records === req.main) threads++;
-  }
-  return 1 + threads + slices;
+  return threadViews(req).reduce((n, view) => n + 1 + view.slices.length, 1);
 }

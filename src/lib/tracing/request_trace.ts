@@ -3,7 +3,8 @@ import type { ChatMessage, FinishReason, SamplingParams, WorkerTraceContext } fr
 import { now } from './clock.js';
 import type { FinishedRequest, WorkloadRecord } from './finished_request.js';
 import type { EngineMetrics } from './metrics.js';
-import { RECORD, KIND_EVENT, NULL_CONTEXT, TraceMetricContext } from './trace_context.js';
+import { forEachSliceTime } from './records.js';
+import { NULL_CONTEXT, TraceMetricContext } from './trace_context.js';
 import type { TraceContext } from './trace_context.js';
 import type { TraceLevel, TraceMask } from './trace_config.js';
 import { TO_METRIC, TO_SPAN } from './trace_config.js';
@@ -127,17 +128,14 @@ export class RecordingRequestTrace implements RequestTrace {
     const worker = this.worker!;
     const stages: Record<string, number> = {};
     const metrics = this.metrics;
-    for (const records of [main, worker]) {
-      for (let i = 0; i < records.length; i += RECORD) {
-        if (records[i] === KIND_EVENT) continue;
-        const id = records[i + 1];
-        const ms = records[i + 3] - records[i + 2];
-        const name = STAGES[id].name;
-        stages[name] = (stages[name] ?? 0) + ms;
-        if (metrics && this.mask.stages[id] & TO_METRIC) metrics.observeStage(id, ms / 1000);
-        if (metrics && id === S.queue_wait) metrics.queueTime.observe(ms / 1000);
-      }
-    }
+    const add = (id: number, ms: number): void => {
+      const name = STAGES[id].name;
+      stages[name] = (stages[name] ?? 0) + ms;
+      if (metrics && this.mask.stages[id] & TO_METRIC) metrics.observeStage(id, ms / 1000);
+      if (metrics && id === S.queue_wait) metrics.queueTime.observe(ms / 1000);
+    };
+    forEachSliceTime(main, add);
+    forEachSliceTime(worker, add);
     if (metrics) {
       metrics.e2e.observe((end - this.start) / 1000);
       metrics.requests++;

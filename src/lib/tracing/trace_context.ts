@@ -1,12 +1,7 @@
 import { now } from './clock.js';
 import type { TraceMask } from './trace_config.js';
 
-/** Doubles per record: kind, id, start, end, depth, attribute a, attribute b. */
-export const RECORD = 7;
-export const KIND_SLICE = 0;
-export const KIND_EVENT = 1;
-/** A slice that was still open when its request was aborted. */
-export const KIND_ABORTED = 2;
+import { KIND_ABORTED, KIND_EVENT, KIND_SLICE, RECORD, writeRecord } from './records.js';
 
 const MAX_DEPTH = 8;
 
@@ -106,20 +101,7 @@ export class TraceMetricContext implements TraceContext {
       grown.set(this.buf);
       this.buf = grown;
     }
-    const buf = this.buf;
-    const i = this.used;
-    buf[i] = kind;
-    buf[i + 1] = id;
-    buf[i + 2] = start;
-    buf[i + 3] = end;
-    buf[i + 4] = depth;
-    buf[i + 5] = a;
-    buf[i + 6] = b;
-    this.used = i + RECORD;
+    writeRecord(this.buf, this.used, kind, id, start, end, depth, a, b);
+    this.used += RECORD;
   }
-}
-
-/** A context for a request with this mask: the shared null one when it records nothing. */
-export function contextFor(mask: TraceMask | null): TraceContext {
-  return mask ? new TraceMetricContext(mask) : NULL_CONTEXT;
 }

@@ -4,7 +4,7 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import { toEpochMs } from '../clock.js';
 import type { FinishedRequest } from '../finished_request.js';
 import { EVENTS, STAGES } from '../stages.js';
-import { KIND_ABORTED, KIND_EVENT, RECORD } from '../trace_context.js';
+import { threadViews } from '../records.js';
 import { newSpanId } from '../traceparent.js';
 import { SGL_VERSION } from '../../version.js';
 
@@ -77,36 +77,19 @@ export function requestSpans(req: FinishedRequest, resource: Resource): Readable
   const parent: SpanContext | undefined = req.parentSpanId ? { traceId, spanId: req.parentSpanId, traceFlags: 1, isRemote: true } : undefined;
   const root = make(`${operation} ${req.model}`, parent, req.start, req.end, rootAttributes, [], req.error ?? undefined, req.rootSpanId);
 
-  for (const [thread, records] of [['main', req.main], ['scheduler', req.worker]] as const) {
-    const slices: { id: number; start: number; end: number; depth: number; aborted: boolean }[] = [];
-    const events: TimedEvent[] = [];
-    let first = thread === 'main' ? req.start : Infinity;
-    let last = thread === 'main' ? req.end : -Infinity;
-    for (let i = 0; i < records.length; i += RECORD) {
-      const id = records[i + 1];
-      if (records[i] === KIND_EVENT) {
-        if (!req.spanEvents[id]) continue;
-        const def = EVENTS[id];
-        const attributes: Attributes = {};
-        if (def.attrs) {
-          attributes[`sgl.${def.attrs[0]}`] = records[i + 5];
-          if (def.attrs[1]) attributes[`sgl.${def.attrs[1]}`] = records[i + 6];
-        }
-        events.push({ name: def.name, time: hr(records[i + 2]), attributes, droppedAttributesCount: 0 });
-        continue;
+  for (const view of threadViews(req)) {
+    const thread = view.thread === 'main' ? 'main' : 'scheduler';
+    const events: TimedEvent[] = view.events.map((e) => {
+      const def = EVENTS[e.id];
+      const attributes: Attributes = {};
+      if (def.attrs) {
+        attributes[`sgl.${def.attrs[0]}`] = e.a;
+        if (def.attrs[1]) attributes[`sgl.${def.attrs[1]}`] = e.b;
       }
-      if (!req.spanStages[id]) continue;
-      const s = { id, start: records[i + 2], end: records[i + 3], depth: records[i + 4], aborted: records[i] === KIND_ABORTED };
-      first = Math.min(first, s.start);
-      last = Math.max(last, s.end);
-      slices.push(s);
-    }
-    if (slices.length === 0 && events.length === 0) continue;
-    if (slices.length === 0) {
-      first = Math.min(first, req.start);
-      last = Math.max(last, req.end);
-    }
-    const threadSpan = make(thread, root, first, last, { 'thread.name': thread }, events);
+      return { name: def.name, time: hr(e.t), attributes, droppedAttributesCount: 0 };
+    });
+    const threadSpan = make(thread, root, view.start, view.end, { 'thread.name': thread }, events);
+    const slices = view.slices;
     slices.sort((a, b) => a.start - b.start || b.end - a.end || a.depth - b.depth);
     const open: SpanContext[] = [];
     for (const s of slices) {

@@ -3,7 +3,8 @@ import { SglError } from '../../errors.js';
 import type { WriteStream } from 'node:fs';
 import type { FinishedRequest } from '../finished_request.js';
 import { EVENTS, STAGES } from '../stages.js';
-import { KIND_ABORTED, KIND_EVENT, RECORD } from '../trace_context.js';
+import { threadViews } from '../records.js';
+import type { SliceRecord } from '../records.js';
 import type { TraceExporter, TraceHeader } from '../tracing.js';
 import { LanePool } from './lanes.js';
 import type { Placed } from './lanes.js';
@@ -75,32 +76,14 @@ export class TraceFileWriter implements TraceExporter {
     if (this.failed) return;
     const lines: string[] = [];
     const rid = JSON.stringify(req.rid);
-    for (const [pid, records] of [[PID_MAIN, req.main], [PID_WORKER, req.worker]] as const) {
-      // Slices are placed on tracks first, then written; `index` points into records (-1: the thread slice).
-      const slices: (Placed & { index: number })[] = [];
-      const instants: number[] = [];
-      let first = pid === PID_MAIN ? req.start : Infinity;
-      let last = pid === PID_MAIN ? req.end : -Infinity;
-      for (let i = 0; i < records.length; i += RECORD) {
-        const id = records[i + 1];
-        if (records[i] === KIND_EVENT) {
-          if (req.spanEvents[id]) instants.push(i);
-          continue;
-        }
-        if (!req.spanStages[id]) continue;
-        const start = records[i + 2];
-        const end = records[i + 3];
-        if (start < first) first = start;
-        if (end > last) last = end;
-        slices.push({ start, end, lane: 0, index: i });
-      }
-      if (slices.length === 0 && instants.length === 0 && pid === PID_WORKER) continue;
-      if (slices.length === 0) {
-        first = Math.min(first, req.start);
-        last = Math.max(last, req.end);
-      }
+    for (const view of threadViews(req, true)) {
+      const pid = view.thread === 'main' ? PID_MAIN : PID_WORKER;
+      const first = view.start;
+      const last = view.end;
+      // Slices are placed on tracks first, then written; `record` is null for the thread slice.
+      const slices: (Placed & { record: SliceRecord | null })[] = view.slices.map((s) => ({ start: s.start, end: s.end, lane: 0, record: s }));
       // The thread-level slice that groups the request's stages on this thread.
-      const thread = { start: first, end: last, lane: 0, index: -1 };
+      const thread = { start: first, end: last, lane: 0, record: null };
       slices.push(thread);
       const pool = this.lanes[pid];
       const before = pool.size;
@@ -114,20 +97,19 @@ export class TraceFileWriter implements TraceExporter {
       const ids = `"trace_id":"${req.traceId}","span_id":"${req.rootSpanId}"${req.parentSpanId ? `,"parent_span_id":"${req.parentSpanId}"` : ''}`;
       lines.push(`{"name":${JSON.stringify(`request ${req.rid}`)},"cat":"request","ph":"X","pid":${pid},"tid":${home},"ts":${us(first)},"dur":${dur(first, last)},"args":{"rid":${rid},${ids}${error}}}`);
       for (const sl of slices) {
-        const i = sl.index;
-        if (i < 0) continue;
-        const def = STAGES[records[i + 1]];
-        const aborted = records[i] === KIND_ABORTED ? ',"error":"aborted"' : '';
+        if (!sl.record) continue;
+        const def = STAGES[sl.record.id];
+        const aborted = sl.record.aborted ? ',"error":"aborted"' : '';
         lines.push(`{"name":"${def.name}","cat":"${def.module}","ph":"X","pid":${pid},"tid":${sl.lane + 1},"ts":${us(sl.start)},"dur":${dur(sl.start, sl.end)},"args":{"rid":${rid}${aborted}}}`);
       }
-      for (const i of instants) {
-        const def = EVENTS[records[i + 1]];
+      for (const e of view.events) {
+        const def = EVENTS[e.id];
         let attrs = '';
         if (def.attrs) {
-          attrs = `,"${def.attrs[0]}":${records[i + 5]}`;
-          if (def.attrs[1]) attrs += `,"${def.attrs[1]}":${records[i + 6]}`;
+          attrs = `,"${def.attrs[0]}":${e.a}`;
+          if (def.attrs[1]) attrs += `,"${def.attrs[1]}":${e.b}`;
         }
-        lines.push(`{"name":"${def.name}","cat":"${def.module}","ph":"i","s":"t","pid":${pid},"tid":${home},"ts":${us(records[i + 2])},"args":{"rid":${rid}${attrs}}}`);
+        lines.push(`{"name":"${def.name}","cat":"${def.module}","ph":"i","s":"t","pid":${pid},"tid":${home},"ts":${us(e.t)},"args":{"rid":${rid}${attrs}}}`);
       }
       if (pid === PID_MAIN) {
         lines.push(`{"name":"${WORKLOAD_EVENT}","cat":"workload","ph":"i","s":"t","pid":${pid},"tid":${home},"ts":${us(req.end)},"args":${JSON.stringify(req.workload)}}`);
