@@ -5,9 +5,8 @@ import { levelsFlag, requestRateFlag, sloFlag } from '../lib/cli/bench_flags.js'
 import { numberFlag } from '../lib/cli/number_flag.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
 import { targetFlags } from '../lib/cli/target_flags.js';
-import { tracingFlags } from '../lib/cli/tracing_flags.js';
+import { tracingFlags, tracingSetup } from '../lib/cli/tracing_flags.js';
 import type { BenchResult } from '../lib/bench/run_bench.js';
-import type { TraceLevel } from '../lib/tracing/trace_config.js';
 import { DATASETS } from '../lib/workload/load_workload.js';
 
 export default class Bench extends SglCommand {
@@ -54,10 +53,7 @@ export default class Bench extends SglCommand {
         endpoint: flags.endpoint,
         apiKey: flags['api-key'],
         engine: engineOptions(flags),
-        traceLevel: flags['trace-level'] as TraceLevel,
-        traceModules: flags['trace-module'] ?? ['request'],
-        traceFile: flags['trace-file'],
-        includeContent: flags['trace-include-content'],
+        tracing: tracingSetup(flags),
         workload: { dataset: flags.dataset, path: flags['dataset-path'], count: flags['num-prompts'], seed: flags.seed, inputLen: flags['random-input-len'], outputLen: flags['random-output-len'], rangeRatio: flags['random-range-ratio'] },
         driver: { requestRate: flags['request-rate'], burstiness: flags.burstiness, maxConcurrency: flags['max-concurrency'] ?? Infinity, seed: flags.seed, warmup: flags.warmup, replayArrivals: false },
         slo: flags.slo ?? null,

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { startServer } from '../helpers/server.js';
+import { OtlpReceiver } from '../helpers/otlp_receiver.js';
+import { readTraceFile } from '../../src/lib/tracing/exporters/trace_file_reader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sgl-bench-cli-'));
 const WORKLOAD = ['--num-prompts', '8', '--random-input-len', '16', '--random-output-len', '6', '--random-range-ratio', '1', '--max-concurrency', '4', '--warmup', '1', '--seed', '5'];
@@ -81,5 +83,23 @@ describe('sgl bench', () => {
     expect((await runCli(['bench', '--request-rate', '-3'])).code).toBe(2);
     expect((await runCli(['bench', '--slo', 'ttft=abc'])).code).toBe(2);
     expect((await runCli(['bench', '--levels', '0,5'])).code).toBe(2);
+  });
+
+  it('honours --trace-sample-rate and --otlp-traces-endpoint as serve does; spans/request is what the collector gets', async () => {
+    const sampledOut = join(dir, 'sampled-out.json');
+    const none = await runCli(['bench', ...WORKLOAD, '--trace-sample-rate', '0', '--trace-file', sampledOut, '--json']);
+    expect(none.code, none.stderr).toBe(0);
+    expect(readTraceFile(sampledOut).workloads).toHaveLength(0);
+
+    const receiver = await OtlpReceiver.start();
+    try {
+      const r = await runCli(['bench', ...WORKLOAD, '--compare-trace-levels', '--levels', '3', '--repeats', '1', '--trace-module', 'scheduler,engine', '--otlp-traces-endpoint', receiver.url, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const row = JSON.parse(r.stdout).levels.find((l: { level: number }) => l.level === 3);
+      expect(receiver.spans.length).toBeGreaterThan(0);
+      expect(row.spansPerRequest * 8).toBeCloseTo(receiver.spans.length, 6);
+    } finally {
+      await receiver.stop();
+    }
   });
 });

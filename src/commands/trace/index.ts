@@ -2,14 +2,13 @@ import { Args, Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../../lib/cli/engine_flags.js';
 import { numberFlag } from '../../lib/cli/number_flag.js';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
-import { tracingFlags, tracingFromFlags } from '../../lib/cli/tracing_flags.js';
+import { tracingFlags, tracingSetup } from '../../lib/cli/tracing_flags.js';
 import type { GenerationResult } from '../../lib/engine/timed_generation.js';
 import { formatGeneration } from '../../lib/report/generation_report.js';
 import type { StageSummary } from '../../lib/report/stage_table.js';
 import { formatStageTable, summarizeStages } from '../../lib/report/stage_table.js';
 import { printable } from '../../lib/report/terminal_text.js';
 import { formatWaterfall } from '../../lib/report/waterfall.js';
-import { MemoryExporter } from '../../lib/tracing/exporters/memory_exporter.js';
 import { readPromptFile } from '../../lib/workload/prompt_file.js';
 
 interface TraceResult {
@@ -51,25 +50,25 @@ export default class Trace extends SglCommand {
     const { args, flags } = await this.parse(Trace);
     if (!args.prompt === !flags.prompts) this.error('Give either a PROMPT or --prompts FILE.', { exit: 2 });
     const prompts = flags.prompts ? readPromptFile(flags.prompts) : [args.prompt!];
-    const memory = new MemoryExporter();
-    const tracing = await tracingFromFlags(flags, { exporters: [memory] });
-    const { Engine } = await import('../../lib/engine/engine.js');
+    const { EngineSession } = await import('../../lib/load/engine_session.js');
     const { timedGeneration } = await import('../../lib/engine/timed_generation.js');
-    const engine = await Engine.create({ ...engineOptions(flags), tracing });
+    const session = await EngineSession.start(engineOptions(flags), tracingSetup(flags));
+    const engine = session.engine;
     const sampling = { maxTokens: flags['max-tokens'], temperature: flags.temperature, topP: flags['top-p'], topK: flags['top-k'], seed: flags.seed, stop: flags.stop, ignoreEos: flags['ignore-eos'] };
     let results: GenerationResult[];
+    let traced;
     try {
       const stream = prompts.length === 1 ? (text: string) => this.say(printable(text, true)) : undefined;
       results = await Promise.all(prompts.map((p) => timedGeneration(engine, { ...(flags.chat ? { messages: [{ role: 'user', content: p }] } : { prompt: p }), sampling }, stream)));
+      traced = await session.traced();
     } finally {
-      await engine.shutdown();
-      await tracing.shutdown();
+      await session.close();
     }
-    const finished = new Map(memory.requests.map((r) => [r.rid, r]));
+    const finished = new Map(traced.map((r) => [r.rid, r]));
     if (prompts.length > 1) results.forEach((r, i) => this.say(`[${i}] ${printable(JSON.stringify(prompts[i]))} →${printable(r.text, true)}\n`));
     this.say('\n\n' + results.map((r) => formatGeneration(r, engine.spec.id, engine.device)).join('\n\n') + '\n');
-    const stages = summarizeStages(memory.requests);
-    if (memory.requests.length) {
+    const stages = summarizeStages(traced);
+    if (traced.length) {
       this.say('\n' + results.flatMap((r) => (finished.has(r.rid) ? [formatWaterfall(finished.get(r.rid)!)] : [])).join('\n\n') + '\n\n');
       this.say(formatStageTable(stages) + '\n');
     }

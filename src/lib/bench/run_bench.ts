@@ -1,16 +1,13 @@
-import { Engine } from '../engine/engine.js';
 import type { EngineOptions } from '../engine/engine.js';
 import { loadModelSpec } from '../engine/model_dir.js';
 import { TextTokenizer } from '../engine/tokenizer.js';
 import { SglError } from '../errors.js';
 import type { StageSummary } from '../report/stage_table.js';
 import { summarizeStages } from '../report/stage_table.js';
-import { MemoryExporter } from '../tracing/exporters/memory_exporter.js';
-import { TraceFileWriter } from '../tracing/exporters/trace_file_writer.js';
 import { spanCount } from '../tracing/finished_request.js';
-import type { TraceModule } from '../tracing/stages.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
-import { Tracing } from '../tracing/tracing.js';
+import type { TracingSetup } from '../tracing/tracing_setup.js';
+import { EngineSession } from '../load/engine_session.js';
 import { loadWorkload } from '../workload/load_workload.js';
 import type { WorkloadOptions, WorkloadTokenizer } from '../workload/load_workload.js';
 import type { Workload } from '../workload/request_spec.js';
@@ -28,11 +25,8 @@ export interface BenchOptions {
   endpoint: Endpoint;
   apiKey?: string;
   engine: Omit<EngineOptions, 'tracing'>;
-  traceLevel: TraceLevel;
-  traceModules: TraceModule[];
-  /** In-process: capture the run (the first run with --compare-trace-levels is not captured). */
-  traceFile?: string;
-  includeContent?: boolean;
+  /** In-process: how runs are traced; with --compare-trace-levels each run takes its level, and none writes the trace file. */
+  tracing: TracingSetup;
   workload: WorkloadOptions;
   driver: DriverOptions;
   slo: Slo | null;
@@ -78,20 +72,14 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
 
   let targetName = '';
   const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[]; stages: StageSummary[] }> => {
-    const memory = new MemoryExporter();
-    const exporters = [memory, ...(level === null && o.traceFile ? [new TraceFileWriter(o.traceFile)] : [])];
-    const tracing = new Tracing({ level: level ?? o.traceLevel, modules: o.traceModules, exporters, includeContent: o.includeContent ?? false });
-    const engine = await Engine.create({ ...o.engine, tracing });
+    const setup = level === null ? o.tracing : { ...o.tracing, level, traceFile: undefined };
+    const session = await EngineSession.start(o.engine, setup);
     try {
-      const target = new EngineTarget(engine);
+      const target = new EngineTarget(session.engine);
       targetName = target.name;
-      // Warm-up requests are not traced, so captures hold only the measured workload.
-      tracing.setLevel(0);
-      await driver.warmup(target, workload);
-      tracing.setLevel(level ?? o.traceLevel);
+      await session.untraced(() => driver.warmup(target, workload));
       const run = await driver.run(target, workload);
-      await tracing.flush();
-      const traced = memory.requests;
+      const traced = await session.traced();
       return {
         metrics: summarize(run, o.slo),
         outcomes: run.outcomes,
@@ -99,8 +87,7 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
         stages: summarizeStages(traced),
       };
     } finally {
-      await engine.shutdown();
-      await tracing.shutdown();
+      await session.close();
     }
   };
   const result = await finish('', workload, o, once);

@@ -3,8 +3,9 @@ import { MODULE_NAMES } from '../tracing/stages.js';
 import type { TraceModule } from '../tracing/stages.js';
 import { parseModules } from '../tracing/trace_config.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
-import { Tracing } from '../tracing/tracing.js';
-import type { TraceExporter } from '../tracing/tracing.js';
+import type { TraceExporter, Tracing } from '../tracing/tracing.js';
+import { createTracing } from '../tracing/tracing_setup.js';
+import type { TracingSetup } from '../tracing/tracing_setup.js';
 import { numberFlag } from './number_flag.js';
 
 /** Tracing flags, the same on every command; `defaultLevel` is the command's own. */
@@ -38,28 +39,19 @@ export interface TracingFlagValues {
   'otlp-traces-endpoint'?: string;
 }
 
-/**
- * Builds the tracing hub the flags ask for; the OTLP exporter is loaded only
- * when used. Exporters are set up even at level 0, since a server's level can
- * be raised while it runs.
- */
-export async function tracingFromFlags(flags: TracingFlagValues, extra: { metrics?: boolean; exporters?: TraceExporter[] } = {}): Promise<Tracing> {
-  const tracing = new Tracing({
+/** The tracing flags as the plain setup lib/ takes. */
+export function tracingSetup(flags: TracingFlagValues): TracingSetup {
+  return {
     level: flags['trace-level'] as TraceLevel,
     modules: flags['trace-module'] ?? ['request'],
     sampleRate: flags['trace-sample-rate'],
-    metrics: extra.metrics ?? false,
+    traceFile: flags['trace-file'],
     includeContent: flags['trace-include-content'],
-    exporters: [...(extra.exporters ?? [])],
-  });
-  if (flags['trace-file']) {
-    const { TraceFileWriter } = await import('../tracing/exporters/trace_file_writer.js');
-    tracing.addExporter(new TraceFileWriter(flags['trace-file']));
-  }
-  const otlp = flags['otlp-traces-endpoint'] ?? process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  if (otlp) {
-    const { createOtlpExporter } = await import('../tracing/exporters/otlp_exporter.js');
-    tracing.addExporter(await createOtlpExporter(otlp, tracing.metrics));
-  }
-  return tracing;
+    otlpEndpoint: flags['otlp-traces-endpoint'],
+  };
+}
+
+/** Builds the tracing hub the flags ask for (see createTracing). */
+export function tracingFromFlags(flags: TracingFlagValues, extra: { metrics?: boolean; exporters?: TraceExporter[] } = {}): Promise<Tracing> {
+  return createTracing(tracingSetup(flags), extra);
 }

@@ -4,7 +4,6 @@ import { summarize } from '../bench/statistics.js';
 import type { BenchMetrics } from '../bench/statistics.js';
 import { EngineTarget, HttpTarget } from '../bench/targets.js';
 import type { Endpoint } from '../bench/targets.js';
-import { Engine } from '../engine/engine.js';
 import type { EngineOptions } from '../engine/engine.js';
 import { SglError } from '../errors.js';
 import { loadModelSpec } from '../engine/model_dir.js';
@@ -12,10 +11,9 @@ import { TextTokenizer } from '../engine/tokenizer.js';
 import { WorkloadError } from '../workload/workload_error.js';
 import { readTraceFile } from '../tracing/exporters/trace_file_reader.js';
 import type { TraceFile } from '../tracing/exporters/trace_file_reader.js';
-import { TraceFileWriter } from '../tracing/exporters/trace_file_writer.js';
 import type { TraceModule } from '../tracing/stages.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
-import { Tracing } from '../tracing/tracing.js';
+import { EngineSession } from '../load/engine_session.js';
 import { azureWorkload, burstGptWorkload, detectFormat, mooncakeWorkload, traceWorkload } from '../workload/dataset_files.js';
 import { fillInputs } from '../workload/load_workload.js';
 import type { Workload } from '../workload/request_spec.js';
@@ -120,11 +118,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   }
   const level = (header?.trace.level || 2) as TraceLevel;
   const modules = (header?.trace.modules ?? ['request']) as TraceModule[];
-  const exporters = o.output ? [new TraceFileWriter(o.output)] : [];
-  const { MemoryExporter } = await import('../tracing/exporters/memory_exporter.js');
-  const memory = new MemoryExporter();
-  const tracing = new Tracing({ level, modules, exporters: [memory, ...exporters], includeContent: header?.trace.includeContent ?? false });
-  const engine = await Engine.create({ ...engineOptions, tracing });
+  const session = await EngineSession.start(engineOptions, { level, modules, sampleRate: 1, traceFile: o.output, includeContent: header?.trace.includeContent ?? false });
+  const engine = session.engine;
   const why = o.engine.modelPath ? 'given with --model-path' : engineOptions.modelPath ? "named by the capture's header; pass --model-path to choose another" : 'the embedded default model';
   const loaded = { dir: engine.spec.dir, why };
   try {
@@ -137,16 +132,12 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       }
     }
     const target = new EngineTarget(engine);
-    tracing.setLevel(0);
-    await driver.warmup(target, workload);
-    tracing.setLevel(level);
+    await session.untraced(() => driver.warmup(target, workload));
     const run = await driver.run(target, workload);
-    await tracing.flush();
-    const replayed = memory.requests.map((r) => fromRecord(r.workload));
+    const replayed = (await session.traced()).map((r) => fromRecord(r.workload));
     const fidelity = compareTimings(captured, replayed);
     return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null, loaded, timings: { captured, replayed } };
   } finally {
-    await engine.shutdown();
-    await tracing.shutdown();
+    await session.close();
   }
 }

@@ -4,6 +4,7 @@ import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { SglError } from '../../errors.js';
 import { now } from '../clock.js';
+import { otlpEndpointFromEnv } from '../tracing_setup.js';
 import type { FinishedRequest } from '../finished_request.js';
 import type { EngineMetrics } from '../metrics.js';
 import type { TraceExporter } from '../tracing.js';
@@ -128,7 +129,7 @@ export async function createOtlpExporter(endpoint: string | undefined, metrics: 
   } catch (err) {
     throw new SglError(`OTLP export needs @opentelemetry/exporter-trace-otlp-grpc and @opentelemetry/resources, which could not be loaded (${(err as Error).message}). Install them with: npm install @opentelemetry/exporter-trace-otlp-grpc @opentelemetry/resources`);
   }
-  const url = endpoint ?? process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4317';
+  const url = endpoint ?? otlpEndpointFromEnv() ?? 'http://localhost:4317';
   const exporter = new grpc.OTLPTraceExporter({ url, timeoutMillis: options?.timeoutMs ?? 10000 });
   const resource = resources.resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME ?? 'sgl' });
   return new OtelTraceExporter(exporter, resource, metrics, `the OTLP collector at ${url}`, options);
