@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BenchDriver } from '../../src/lib/bench/driver.js';
-import { distribution, meanCi, percentile, summarize } from '../../src/lib/bench/statistics.js';
+import { summarize } from '../../src/lib/bench/statistics.js';
+import { distribution, meanCi, percentile } from '../../src/lib/stats/distribution.js';
 import type { BenchTarget } from '../../src/lib/bench/targets.js';
 import type { RequestSpec } from '../../src/lib/workload/request_spec.js';
 

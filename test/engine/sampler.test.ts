@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../src/lib/engine/rng.js';
+import { Rng } from '../../src/lib/stats/rng.js';
 import { Sampler, argmax } from '../../src/lib/engine/sampler.js';
 
 const V = 1000;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runBench } from '../../src/lib/bench/run_bench.js';
-import { percentile } from '../../src/lib/bench/statistics.js';
+import { percentile } from '../../src/lib/stats/distribution.js';
 import { runReplay } from '../../src/lib/replay/run_replay.js';
 import type { ReplayOptions } from '../../src/lib/replay/run_replay.js';
 import { readTraceFile } from '../../src/lib/tracing/exporters/trace_file_reader.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { percentile } from '../../src/lib/bench/statistics.js';
-import { Rng } from '../../src/lib/engine/rng.js';
+import { percentile } from '../../src/lib/stats/distribution.js';
+import { Rng } from '../../src/lib/stats/rng.js';
 import { fitTimingModel, simulate } from '../../src/lib/replay/simulator.js';
 import type { SimRequest, TimingModel } from '../../src/lib/replay/simulator.js';
 import { arrivalOffsets } from '../../src/lib/workload/arrivals.js';

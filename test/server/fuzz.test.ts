@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '../../src/lib/engine/rng.js';
+import { Rng } from '../../src/lib/stats/rng.js';
 import { rawRequest } from '../helpers/raw_http.js';
 import type { TestServer } from '../helpers/server.js';
 import { startServer } from '../helpers/server.js';

@@ -12,7 +12,7 @@ import { MemoryExporter } from '../../src/lib/tracing/exporters/memory_exporter.
 import { spanNames } from '../helpers/tracing.js';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { requestSpans } from '../../src/lib/tracing/exporters/otel_spans.js';
-import { spanCount } from '../../src/lib/tracing/finished_request.js';
+import { spanCount } from '../../src/lib/tracing/records.js';
 
 const REQUEST: Record<TraceLevel, { stages: string[]; events: string[] }> = {
   0: { stages: [], events: [] },

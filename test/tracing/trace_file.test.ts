@@ -6,7 +6,7 @@ import { Engine } from '../../src/lib/engine/engine.js';
 import { readTraceFile } from '../../src/lib/tracing/exporters/trace_file_reader.js';
 import { TraceFileWriter } from '../../src/lib/tracing/exporters/trace_file_writer.js';
 import { Tracing } from '../../src/lib/tracing/tracing.js';
-import { Rng } from '../../src/lib/engine/rng.js';
+import { Rng } from '../../src/lib/stats/rng.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sgl-trace-file-'));
 const path = join(dir, 'trace.json');

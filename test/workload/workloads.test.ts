@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../src/lib/engine/rng.js';
+import { Rng } from '../../src/lib/stats/rng.js';
 import { arrivalOffsets } from '../../src/lib/workload/arrivals.js';
 import { mooncakeWorkload, shareGptWorkload } from '../../src/lib/workload/dataset_files.js';
 import { randomWorkload } from '../../src/lib/workload/random_workload.js';

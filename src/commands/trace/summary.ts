@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
-import type { Distribution } from '../../lib/bench/statistics.js';
-import type { StageSummary } from '../../lib/report/stage_table.js';
+import type { Distribution } from '../../lib/stats/distribution.js';
+import type { StageSummary } from '../../lib/tracing/stage_summary.js';
 import { printable } from '../../lib/report/terminal_text.js';
 
 interface Summary {
@@ -22,15 +22,16 @@ export default class TraceSummary extends SglCommand {
   async run(): Promise<Summary> {
     const { args, flags } = await this.parse(TraceSummary);
     const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
-    const { formatStageTable, summarizeStages } = await import('../../lib/report/stage_table.js');
-    const { distribution } = await import('../../lib/bench/statistics.js');
+    const { formatStageTable } = await import('../../lib/report/stage_table.js');
+    const { summarizeStages } = await import('../../lib/tracing/stage_summary.js');
+    const { distribution, tpotMs } = await import('../../lib/stats/distribution.js');
     const { requests } = loadCapture(args.file, (m) => this.warn(m));
     const w = requests.map((r) => r.workload);
     const summary: Summary = {
       requests: requests.length,
       stages: summarizeStages(requests),
       ttft_ms: distribution(w.flatMap((x) => (x.ttftMs === null ? [] : [x.ttftMs]))),
-      tpot_ms: distribution(w.flatMap((x) => (x.ttftMs !== null && x.outputTokens > 1 ? [(x.e2eMs - x.ttftMs) / (x.outputTokens - 1)] : []))),
+      tpot_ms: distribution(w.flatMap((x) => tpotMs(x) ?? [])),
       e2e_latency_ms: distribution(w.map((x) => x.e2eMs)),
       slowest: [...w].sort((a, b) => b.e2eMs - a.e2eMs).slice(0, flags.slowest).map((x) => ({ rid: x.rid, e2eMs: x.e2eMs, outputTokens: x.outputTokens })),
     };

@@ -1,6 +1,6 @@
 import type { TraceLevel } from '../tracing/trace_config.js';
 import type { BenchMetrics } from './statistics.js';
-import { meanCi } from './statistics.js';
+import { meanCi } from '../stats/distribution.js';
 
 export interface LevelRun {
   metrics: BenchMetrics;

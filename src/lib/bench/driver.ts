@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../stats/rng.js';
 import { arrivalOffsets } from '../workload/arrivals.js';
 import type { RequestSpec, Workload } from '../workload/request_spec.js';
 import type { BenchTarget } from './targets.js';

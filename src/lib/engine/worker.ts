@@ -15,7 +15,7 @@ import type { BatchRow } from './kv_batch.js';
 import { KvBatch } from './kv_batch.js';
 import type { RowLogits } from './model_runner.js';
 import { ModelRunner } from './model_runner.js';
-import { Rng } from './rng.js';
+import { Rng } from '../stats/rng.js';
 import type { SamplingConfig } from './sampler.js';
 import { Sampler } from './sampler.js';
 import type { Schedulable } from './scheduler.js';

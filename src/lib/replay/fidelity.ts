@@ -1,4 +1,4 @@
-import { percentile } from '../bench/statistics.js';
+import { percentile, tpotMs } from '../stats/distribution.js';
 import type { RequestOutcome } from '../bench/driver.js';
 import type { WorkloadRecord } from '../tracing/finished_request.js';
 
@@ -34,12 +34,12 @@ export interface FidelityReport {
 }
 
 export function fromRecord(w: WorkloadRecord): RequestTiming {
-  const tpot = w.ttftMs !== null && w.outputTokens > 1 ? (w.e2eMs - w.ttftMs) / (w.outputTokens - 1) : null;
+  const tpot = tpotMs(w);
   return { id: w.rid, ttftMs: w.ttftMs, tpotMs: tpot, e2eMs: w.e2eMs, stages: w.stages };
 }
 
 export function fromOutcome(o: RequestOutcome): RequestTiming {
-  const tpot = o.ttftMs !== null && o.outputTokens > 1 ? (o.e2eMs - o.ttftMs) / (o.outputTokens - 1) : null;
+  const tpot = tpotMs(o);
   return { id: o.id, ttftMs: o.ttftMs, tpotMs: tpot, e2eMs: o.e2eMs, stages: {} };
 }
 

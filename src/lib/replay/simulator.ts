@@ -1,4 +1,4 @@
-import { percentile } from '../bench/statistics.js';
+import { percentile } from '../stats/distribution.js';
 import { SglError } from '../errors.js';
 import type { RequestTiming } from './fidelity.js';
 

@@ -1,7 +1,7 @@
 import type { LevelRow } from '../bench/compare_levels.js';
 import type { RequestOutcome } from '../bench/driver.js';
 import type { BenchMetrics } from '../bench/statistics.js';
-import type { StageSummary } from './stage_table.js';
+import type { StageSummary } from '../tracing/stage_summary.js';
 
 export interface BenchHtmlInput {
   title: string;

@@ -1,7 +1,8 @@
 import chalk from 'chalk';
 import Table from 'cli-table3';
 import type { LevelRow } from '../bench/compare_levels.js';
-import type { BenchMetrics, Distribution } from '../bench/statistics.js';
+import type { BenchMetrics } from '../bench/statistics.js';
+import type { Distribution } from '../stats/distribution.js';
 
 const compact = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
 const f = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : '-');

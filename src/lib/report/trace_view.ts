@@ -1,7 +1,8 @@
 import type { FinishedRequest } from '../tracing/finished_request.js';
 import { COLORS, esc, htmlPage } from './bench_html.js';
-import { formatStageTable, summarizeStages } from './stage_table.js';
-import { stageRows } from './stage_timeline.js';
+import { summarizeStages } from '../tracing/stage_summary.js';
+import { formatStageTable } from './stage_table.js';
+import { stageRows } from '../tracing/stage_rows.js';
 
 
 /**

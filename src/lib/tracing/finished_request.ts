@@ -1,6 +1,5 @@
 import type { ChatMessage, FinishReason } from '../protocol.js';
 import type { TraceModule } from './stages.js';
-import { threadViews } from './records.js';
 import type { TraceLevel } from './trace_config.js';
 
 /** What replay needs to re-issue a request; one per finished request in the trace file. */
@@ -52,9 +51,4 @@ export interface FinishedRequest {
   /** GenAI operation name: chat when the request came as messages. */
   operation: 'chat' | 'text_completion';
   workload: WorkloadRecord;
-}
-
-/** Spans a request becomes: its root, one per thread it shows on, one per visible stage slice (as requestSpans builds them). */
-export function spanCount(req: FinishedRequest): number {
-  return threadViews(req).reduce((n, view) => n + 1 + view.slices.length, 1);
 }

@@ -103,3 +103,8 @@ export function threadViews(req: FinishedRequest, keepMain = false): ThreadView[
   }
   return views;
 }
+
+/** Spans a request becomes: its root, one per thread it shows on, one per visible stage slice (as requestSpans builds them). */
+export function spanCount(req: FinishedRequest): number {
+  return threadViews(req).reduce((n, view) => n + 1 + view.slices.length, 1);
+}

@@ -1,3 +1,4 @@
+import { otlpEndpointFromEnv } from './otlp_endpoint.js';
 import type { TraceModule } from './stages.js';
 import type { TraceLevel } from './trace_config.js';
 import { Tracing } from './tracing.js';
@@ -13,11 +14,6 @@ export interface TracingSetup {
   includeContent: boolean;
   /** An OTLP/gRPC collector; the OTEL_* environment's when absent. */
   otlpEndpoint?: string;
-}
-
-/** The collector the OpenTelemetry environment names, if any (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT). */
-export function otlpEndpointFromEnv(): string | undefined {
-  return process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
 }
 
 /**

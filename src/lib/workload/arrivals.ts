@@ -1,4 +1,4 @@
-import type { Rng } from '../engine/rng.js';
+import type { Rng } from '../stats/rng.js';
 
 /** A gamma(shape, 1) sample (Marsaglia and Tsang; boosted for shape < 1). */
 export function gamma(rng: Rng, shape: number): number {

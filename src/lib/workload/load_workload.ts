@@ -1,4 +1,4 @@
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../stats/rng.js';
 import { mooncakeWorkload, shareGptWorkload, traceWorkload } from './dataset_files.js';
 import { randomWorkload } from './random_workload.js';
 import type { Workload } from './request_spec.js';

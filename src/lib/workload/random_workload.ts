@@ -1,4 +1,4 @@
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../stats/rng.js';
 import type { RequestSpec, Workload } from './request_spec.js';
 
 export interface RandomWorkloadOptions {

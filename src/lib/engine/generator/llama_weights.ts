@@ -1,5 +1,5 @@
 import { floatToHalf, halfToFloat } from '../fp16.js';
-import { Rng } from '../rng.js';
+import { Rng } from '../../stats/rng.js';
 
 /** Architecture of a generated LLaMA-style decoder (Hugging Face config names in camelCase). */
 export interface LlamaConfig {

@@ -4,7 +4,7 @@ import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { SglError } from '../../errors.js';
 import { now } from '../clock.js';
-import { otlpEndpointFromEnv } from '../tracing_setup.js';
+import { otlpEndpointFromEnv } from '../otlp_endpoint.js';
 import type { FinishedRequest } from '../finished_request.js';
 import type { EngineMetrics } from '../metrics.js';
 import type { TraceExporter } from '../tracing.js';

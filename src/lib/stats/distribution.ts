@@ -1,0 +1,46 @@
+/**
+ * Statistics every figure sgl prints is computed with, the same for bench,
+ * replay, trace summary and the stage tables: pure functions over numbers.
+ */
+
+export interface Distribution {
+  mean: number;
+  median: number;
+  std: number;
+  p90: number;
+  p95: number;
+  p99: number;
+}
+
+/** Linear-interpolated percentile of sorted values (numpy's default). */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = ((sorted.length - 1) * p) / 100;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+export function distribution(values: readonly number[]): Distribution {
+  if (values.length === 0) return { mean: NaN, median: NaN, std: NaN, p90: NaN, p95: NaN, p99: NaN };
+  const sorted = [...values].sort((a, b) => a - b);
+  const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
+  // Population standard deviation, as numpy.std computes it in bench_serving.
+  const std = Math.sqrt(sorted.reduce((a, v) => a + (v - mean) ** 2, 0) / sorted.length);
+  return { mean, median: percentile(sorted, 50), std, p90: percentile(sorted, 90), p95: percentile(sorted, 95), p99: percentile(sorted, 99) };
+}
+
+/** Time per output token after the first (TPOT), as bench_serving defines it; null when there is no second token or no first-token time. */
+export function tpotMs(t: { ttftMs: number | null; e2eMs: number; outputTokens: number }): number | null {
+  return t.ttftMs !== null && t.outputTokens > 1 ? (t.e2eMs - t.ttftMs) / (t.outputTokens - 1) : null;
+}
+
+/** Mean and the half-width of its 95% confidence interval (t-distribution for small samples). */
+export function meanCi(values: readonly number[]): { mean: number; ci95: number } {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { mean, ci95: NaN };
+  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
+  const T = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262];
+  return { mean, ci95: ((T[n - 2] ?? 1.96) * sd) / Math.sqrt(n) };
+}
