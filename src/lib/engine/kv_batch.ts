@@ -2,6 +2,13 @@ import type { Tensor } from 'onnxruntime-node';
 import { now } from '../tracing/clock.js';
 import type { ModelRunner, RowLogits } from './model_runner.js';
 
+/** When one prefill chunk's input preparation started, and its onnxruntime run started and ended. */
+export interface ChunkTiming {
+  prepareStart: number;
+  runStart: number;
+  runEnd: number;
+}
+
 type KvData = Float32Array | Uint16Array;
 
 /** A row of a batch: which request it is and the last token it produced or was given. */
@@ -48,23 +55,22 @@ export class KvBatch<R extends BatchRow = BatchRow> {
   /**
    * Runs the prompts of `rows` (left-padded to a common length) through the
    * model, at most `chunkTokens` padded tokens per run (chunked prefill), and
-   * returns the batch with its cache and the last-position logits.
-   * `timeline` receives, per chunk, when its input preparation started, when
-   * the run started and when it ended.
+   * returns the batch with its cache, the last-position logits and when
+   * each chunk's input preparation started, its run started and ended.
    */
   static async prefill<R extends BatchRow>(
     runner: ModelRunner,
     rows: R[],
     prompts: readonly (readonly number[])[],
     chunkTokens: number,
-    timeline: number[] = [],
-  ): Promise<{ batch: KvBatch<R>; logits: RowLogits }> {
+  ): Promise<{ batch: KvBatch<R>; logits: RowLogits; chunks: ChunkTiming[] }> {
     const n = rows.length;
     const width = Math.max(...prompts.map((p) => p.length));
     const pads = prompts.map((p) => width - p.length);
     const chunk = runner.io.chunkedPrefill ? Math.max(1, Math.floor(chunkTokens / n)) : width;
     let past: Tensor[] | null = null;
     let logits: RowLogits | null = null;
+    const chunks: ChunkTiming[] = [];
     for (let start = 0; start < width; start += chunk) {
       const prepareStart = now();
       const end = Math.min(width, start + chunk);
@@ -85,11 +91,11 @@ export class KvBatch<R extends BatchRow = BatchRow> {
       }
       const runStart = now();
       const out = await runner.forward({ batch: n, seq, inputIds, attentionMask, positionIds, past });
-      timeline.push(prepareStart, runStart, now());
+      chunks.push({ prepareStart, runStart, runEnd: now() });
       past = out.present;
       logits = out.logits;
     }
-    return { batch: new KvBatch<R>(rows, past, width, pads), logits: logits! };
+    return { batch: new KvBatch<R>(rows, past, width, pads), logits: logits!, chunks };
   }
 
   /** Padded length of the cache before the next step (the past the model sees). */
@@ -99,9 +105,9 @@ export class KvBatch<R extends BatchRow = BatchRow> {
 
   /**
    * One decode step: feeds each row's last token, keeps the present tensors
-   * as the new cache. `step.prepared` is set when the inputs are ready.
+   * as the new cache; returns the logits and when the inputs were ready.
    */
-  async decode(runner: ModelRunner, step: { prepared: number }): Promise<RowLogits> {
+  async decode(runner: ModelRunner): Promise<{ logits: RowLogits; preparedAt: number }> {
     const n = this.rows.length;
     const total = this.length + 1;
     const inputIds = new BigInt64Array(n);
@@ -112,11 +118,11 @@ export class KvBatch<R extends BatchRow = BatchRow> {
       positionIds[r] = BigInt(this.length - this.pads[r]);
       attentionMask.fill(1n, r * total + this.pads[r], (r + 1) * total);
     }
-    step.prepared = now();
+    const preparedAt = now();
     const out = await runner.forward({ batch: n, seq: 1, inputIds, attentionMask, positionIds, past: this.past });
     this.past = out.present;
     this.length = total;
-    return out.logits;
+    return { logits: out.logits, preparedAt };
   }
 
   /**

@@ -1,0 +1,214 @@
+import { parentPort } from 'node:worker_threads';
+import type { FinishReason, FromWorker, RequestRecords, ToWorker, TokenOutput } from '../../protocol.js';
+import { now } from '../../tracing/clock.js';
+import type { TraceModule } from '../../tracing/stages.js';
+import { KvBatch } from '../kv_batch.js';
+import type { ModelRunner, RowLogits } from '../model_runner.js';
+import { Sampler } from '../sampler.js';
+import type { Scheduler } from '../scheduler.js';
+import { live, recordsOf } from './live_request.js';
+import type { LiveRequest } from './live_request.js';
+import { recordAborted, recordBatchChange, recordDecodeStep, recordFinished, recordPrefill, recordScheduled } from './step_trace.js';
+import type { DecodeTiming } from './step_trace.js';
+
+/**
+ * The scheduler loop (SGLang's scheduler process): recv → schedule → run
+ * batch → process results, over the running batch and the waiting queue.
+ * Stage boundaries go through step_trace.ts; messages through protocol.ts.
+ */
+export class SchedulerWorker {
+  private batch = KvBatch.empty<LiveRequest>();
+  /** Running requests to drop before the next step, and why. */
+  private readonly aborted = new Map<string, 'stop' | 'abort'>();
+  private readonly sampler: Sampler;
+  private looping = false;
+  private batchId = 0;
+  /** Requests that ended in the current step (reused, never reallocated). */
+  private readonly ended: LiveRequest[] = [];
+
+  constructor(
+    private readonly runner: ModelRunner,
+    private readonly scheduler: Scheduler<LiveRequest>,
+    private readonly contextLength: number,
+    private readonly modules: readonly TraceModule[],
+    private readonly send: (msg: FromWorker) => void,
+  ) {
+    this.sampler = new Sampler(runner.vocabSize);
+  }
+
+  onMessage(msg: ToWorker): void {
+    switch (msg.type) {
+      case 'add':
+        this.scheduler.enqueue(live(msg.req, this.modules));
+        this.kick();
+        break;
+      case 'abort': {
+        const waiting = this.scheduler.remove(msg.rid);
+        if (waiting) this.sendAborted(waiting, msg.reason);
+        else if (this.batch.rows.some((r) => r.rid === msg.rid)) this.aborted.set(msg.rid, msg.reason);
+        break;
+      }
+      case 'shutdown':
+        void this.runner.release().finally(() => parentPort?.close());
+        break;
+    }
+  }
+
+  private kick(): void {
+    if (this.looping) return;
+    this.looping = true;
+    void this.loop().finally(() => {
+      this.looping = false;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      if (this.aborted.size) this.dropAborted();
+      const admitted = this.scheduler.admit(this.batch.rows);
+      if (admitted.length) await this.prefill(admitted);
+      else if (this.batch.size) await this.decode();
+      else return;
+      // Let 'add' and 'abort' messages in between steps.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
+   * A request the main thread ended hands its records back: stopped by a stop
+   * string, its decode loop ends normally; aborted, its open slices close as failed.
+   */
+  private sendAborted(r: LiveRequest, reason: 'stop' | 'abort'): void {
+    const t = now();
+    if (reason === 'stop') recordFinished(r.trace, t);
+    else recordAborted(r.trace, t);
+    r.trace.abort(t);
+    this.send({ type: 'finished', rid: r.rid, reason, trace: recordsOf(r) });
+  }
+
+  private sendFailed(rows: readonly LiveRequest[], message: string): void {
+    const t = now();
+    const traces: RequestRecords[] = [];
+    for (const r of rows) {
+      r.trace.abort(t);
+      const rec = recordsOf(r);
+      if (rec) traces.push(rec);
+    }
+    this.send({ type: 'failed', rids: rows.map((r) => r.rid), message, traces });
+  }
+
+  private dropAborted(): void {
+    const keep: number[] = [];
+    this.batch.rows.forEach((r, i) => {
+      const reason = this.aborted.get(r.rid);
+      if (reason) this.sendAborted(r, reason);
+      else keep.push(i);
+    });
+    this.aborted.clear();
+    this.repack(keep, now());
+    this.report([]);
+  }
+
+  /** Keeps the chosen rows of the running batch; the rows that stay record the repack. */
+  private repack(keep: number[], t: number): void {
+    this.batch = KvBatch.repack(this.runner, [{ batch: this.batch, keep }]);
+    this.batchChanged(t);
+  }
+
+  private batchChanged(t: number): void {
+    const done = now();
+    const id = ++this.batchId;
+    const rows = this.batch.rows;
+    for (let i = 0; i < rows.length; i++) recordBatchChange(rows[i].trace, t, done, id, rows.length);
+  }
+
+  private async prefill(admitted: LiveRequest[]): Promise<void> {
+    const admittedAt = now();
+    const batchId = ++this.batchId;
+    for (const r of admitted) recordScheduled(r.trace, admittedAt, batchId, admitted.length);
+    let result;
+    try {
+      result = await KvBatch.prefill(this.runner, admitted, admitted.map((r) => r.inputIds), this.scheduler.limits.maxPrefillTokens);
+    } catch (err) {
+      this.sendFailed(admitted, (err as Error).message);
+      return;
+    }
+    const { batch: fresh, logits, chunks } = result;
+    const outputs: TokenOutput[] = [];
+    const keepFresh = this.sampleRows(fresh.rows, logits, outputs);
+    const sampled = now();
+    for (const r of admitted) recordPrefill(r.trace, chunks, admitted.length, sampled);
+    const keepOld = this.batch.rows.map((_, i) => i);
+    if (this.batch.size || keepFresh.length < fresh.size) {
+      this.batch = KvBatch.repack(this.runner, [{ batch: this.batch, keep: keepOld }, { batch: fresh, keep: keepFresh }]);
+      this.batchChanged(sampled);
+    } else {
+      this.batch = fresh;
+    }
+    this.report(outputs);
+  }
+
+  /** The decode step: one token for every running request. */
+  private async decode(): Promise<void> {
+    const rows = this.batch.rows;
+    const past = this.batch.pastLength;
+    const start = now();
+    let step;
+    try {
+      step = await this.batch.decode(this.runner);
+    } catch (err) {
+      this.sendFailed(rows, (err as Error).message);
+      this.batch = KvBatch.empty();
+      return;
+    }
+    const ran = now();
+    const outputs: TokenOutput[] = [];
+    const keep = this.sampleRows(rows, step.logits, outputs);
+    const timing: DecodeTiming = { start, preparedAt: step.preparedAt, ran, sampled: now(), batchSize: rows.length, pastLength: past };
+    for (let i = 0; i < rows.length; i++) recordDecodeStep(rows[i].trace, timing);
+    if (keep.length < rows.length) this.repack(keep, timing.sampled);
+    this.report(outputs);
+  }
+
+  /** Samples one token per row into `outputs` and returns the rows that go on. */
+  private sampleRows(rows: readonly LiveRequest[], logits: RowLogits, outputs: TokenOutput[]): number[] {
+    const keep: number[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      const token = this.sampler.sample(logits.data, logits.offset(i), r.sampling, r.rng);
+      r.lastToken = token;
+      r.generated++;
+      let finish: FinishReason | null = null;
+      if (r.stopTokens.has(token)) finish = 'stop';
+      else if (r.generated >= r.maxTokens || r.promptLength + r.generated >= this.contextLength) finish = 'length';
+      if (finish === null) keep.push(i);
+      else this.ended.push(r);
+      outputs.push({ rid: r.rid, token, finish });
+    }
+    return keep;
+  }
+
+  /** Hands the step's tokens to the main thread; requests that ended close their decode loop here. */
+  private report(outputs: TokenOutput[]): void {
+    const sentAt = now();
+    const traces: RequestRecords[] = [];
+    for (const r of this.ended) {
+      recordFinished(r.trace, sentAt);
+      const rec = recordsOf(r);
+      if (rec) traces.push(rec);
+    }
+    this.ended.length = 0;
+    this.send({
+      type: 'tokens',
+      outputs,
+      sentAt,
+      traces,
+      stats: {
+        running: this.batch.size,
+        waiting: this.scheduler.waiting,
+        kvTokens: this.batch.kvTokens,
+        reservedTokens: this.scheduler.reserved(this.batch.rows),
+      },
+    });
+  }
+}
