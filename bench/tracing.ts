@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { Engine } from '../src/lib/engine/engine.js';
 import type { FinishedRequest } from '../src/lib/tracing/finished_request.js';
 import { createOtlpExporter } from '../src/lib/tracing/exporters/otlp_exporter.js';
-import { TraceFileWriter } from '../src/lib/tracing/exporters/trace_file_writer.js';
+import { TraceFileWriter } from '../src/lib/tracing/trace_file/writer.js';
 import { S } from '../src/lib/tracing/stages.js';
 import { traceMask } from '../src/lib/tracing/trace_config.js';
 import { NULL_CONTEXT, TraceMetricContext } from '../src/lib/tracing/trace_context.js';

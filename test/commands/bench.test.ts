@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { startServer } from '../helpers/server.js';
 import { OtlpReceiver } from '../helpers/otlp_receiver.js';
-import { readTraceFile } from '../../src/lib/tracing/exporters/trace_file_reader.js';
+import { readTraceFile } from '../../src/lib/tracing/trace_file/reader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sgl-bench-cli-'));
 const WORKLOAD = ['--num-prompts', '8', '--random-input-len', '16', '--random-output-len', '6', '--random-range-ratio', '1', '--max-concurrency', '4', '--warmup', '1', '--seed', '5'];

@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readTraceFile } from '../../src/lib/tracing/exporters/trace_file_reader.js';
+import { readTraceFile } from '../../src/lib/tracing/trace_file/reader.js';
 import { runCli } from '../helpers/cli.js';
 
 const BIN = resolve(import.meta.dirname, '../../bin/run.js');

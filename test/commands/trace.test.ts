@@ -59,7 +59,7 @@ describe('sgl trace with tracing', () => {
     const { mkdtempSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const { readTraceFile } = await import('../../src/lib/tracing/exporters/trace_file_reader.js');
+    const { readTraceFile } = await import('../../src/lib/tracing/trace_file/reader.js');
     const dir = mkdtempSync(join(tmpdir(), 'sgl-trace-cli-'));
     const prompts = join(dir, 'prompts.txt');
     writeFileSync(prompts, 'Hello, my name is\n\nThe weather today\nOnce upon a time\n');

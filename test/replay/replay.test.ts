@@ -6,7 +6,7 @@ import { runBench } from '../../src/lib/bench/run_bench.js';
 import { percentile } from '../../src/lib/stats/distribution.js';
 import { runReplay } from '../../src/lib/replay/run_replay.js';
 import type { ReplayOptions } from '../../src/lib/replay/run_replay.js';
-import { readTraceFile } from '../../src/lib/tracing/exporters/trace_file_reader.js';
+import { readTraceFile } from '../../src/lib/tracing/trace_file/reader.js';
 import { azureWorkload, burstGptWorkload, detectFormat, mooncakeWorkload } from '../../src/lib/workload/dataset_files.js';
 import { runCli } from '../helpers/cli.js';
 

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine/engine.js';
-import { readTraceFile } from '../../src/lib/tracing/exporters/trace_file_reader.js';
-import { TraceFileWriter } from '../../src/lib/tracing/exporters/trace_file_writer.js';
+import { readTraceFile } from '../../src/lib/tracing/trace_file/reader.js';
+import { TraceFileWriter } from '../../src/lib/tracing/trace_file/writer.js';
 import { Tracing } from '../../src/lib/tracing/tracing.js';
 import { Rng } from '../../src/lib/stats/rng.js';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readTraceFile } from '../../src/lib/tracing/exporters/trace_file_reader.js';
+import { readTraceFile } from '../../src/lib/tracing/trace_file/reader.js';
 import { burstGptWorkload, mooncakeWorkload } from '../../src/lib/workload/dataset_files.js';
 import { readPromptFile } from '../../src/lib/workload/prompt_file.js';
 import { capture } from '../helpers/capture.js';

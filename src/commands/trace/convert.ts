@@ -13,14 +13,14 @@ export default class TraceConvert extends SglCommand {
 
   async run(): Promise<{ output: string; requests: number }> {
     const { args, flags } = await this.parse(TraceConvert);
-    const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
+    const { loadCapture } = await import('../../lib/tracing/trace_file/capture.js');
     const { requests, trace } = loadCapture(args.file, (m) => this.warn(m));
     const output = flags.output ?? `${args.file.replace(/\.json$/, '')}.${flags.to === 'otlp-json' ? 'otlp' : 'perfetto'}.json`;
     if (flags.to === 'otlp-json') {
       const { otlpJson } = await import('../../lib/tracing/exporters/otlp_json.js');
       writeFileSync(output, await otlpJson(requests), { mode: 0o600 });
     } else {
-      const { perfettoWithFlows } = await import('../../lib/tracing/exporters/perfetto_flows.js');
+      const { perfettoWithFlows } = await import('../../lib/tracing/trace_file/perfetto_flows.js');
       writeFileSync(output, perfettoWithFlows(trace), { mode: 0o600 });
     }
     this.say(`Wrote ${requests.length} requests to ${output}.\n`);

@@ -12,7 +12,7 @@ export default class TraceDiff extends SglCommand {
 
   async run(): Promise<FidelityReport> {
     const { args } = await this.parse(TraceDiff);
-    const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
+    const { loadCapture } = await import('../../lib/tracing/trace_file/capture.js');
     const { compareTimings, fromRecord } = await import('../../lib/replay/fidelity.js');
     const { formatFidelity } = await import('../../lib/report/fidelity_report.js');
     const warn = (m: string): void => {

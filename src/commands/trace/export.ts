@@ -11,7 +11,7 @@ export default class TraceExport extends SglCommand {
 
   async run(): Promise<{ requests: number; dropped: number }> {
     const { args, flags } = await this.parse(TraceExport);
-    const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
+    const { loadCapture } = await import('../../lib/tracing/trace_file/capture.js');
     const { createOtlpExporter } = await import('../../lib/tracing/exporters/otlp_exporter.js');
     const { requests } = loadCapture(args.file, (m) => this.warn(m));
     const exporter = await createOtlpExporter(flags['otlp-traces-endpoint'], null);

@@ -12,7 +12,7 @@ export default class TraceShow extends SglCommand {
 
   async run(): Promise<{ shown: string[] }> {
     const { args, flags } = await this.parse(TraceShow);
-    const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
+    const { loadCapture } = await import('../../lib/tracing/trace_file/capture.js');
     const { formatWaterfall } = await import('../../lib/report/waterfall.js');
     const { SglError } = await import('../../lib/errors.js');
     const { requests } = loadCapture(args.file, (m) => this.warn(m));

@@ -21,7 +21,7 @@ export default class TraceSummary extends SglCommand {
 
   async run(): Promise<Summary> {
     const { args, flags } = await this.parse(TraceSummary);
-    const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
+    const { loadCapture } = await import('../../lib/tracing/trace_file/capture.js');
     const { formatStageTable } = await import('../../lib/report/stage_table.js');
     const { summarizeStages } = await import('../../lib/tracing/stage_summary.js');
     const { distribution, tpotMs } = await import('../../lib/stats/distribution.js');

@@ -10,7 +10,7 @@ export default class TraceView extends SglCommand {
 
   async run(): Promise<{ output: string; requests: number }> {
     const { args, flags } = await this.parse(TraceView);
-    const { loadCapture } = await import('../../lib/tracing/captured_trace.js');
+    const { loadCapture } = await import('../../lib/tracing/trace_file/capture.js');
     const { traceViewHtml } = await import('../../lib/report/trace_view.js');
     const { requests } = loadCapture(args.file, (m) => this.warn(m));
     const output = flags.output ?? `${args.file.replace(/\.json$/, '')}.html`;

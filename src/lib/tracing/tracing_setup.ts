@@ -32,7 +32,7 @@ export async function createTracing(setup: TracingSetup, extra: { metrics?: bool
     exporters: [...(extra.exporters ?? [])],
   });
   if (setup.traceFile) {
-    const { TraceFileWriter } = await import('./exporters/trace_file_writer.js');
+    const { TraceFileWriter } = await import('./trace_file/writer.js');
     tracing.addExporter(new TraceFileWriter(setup.traceFile));
   }
   const otlp = setup.otlpEndpoint ?? otlpEndpointFromEnv();

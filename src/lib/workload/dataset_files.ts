@@ -1,6 +1,6 @@
 import { FILE_LIMITS, bounded, readInputFile } from '../input_file.js';
 import type { Fail } from '../input_file.js';
-import { readTraceFile } from '../tracing/exporters/trace_file_reader.js';
+import { readTraceFile } from '../tracing/trace_file/reader.js';
 import { usableRid } from '../request_id.js';
 import type { RequestSpec, Workload } from './request_spec.js';
 import { WorkloadError } from './workload_error.js';

@@ -1,12 +1,13 @@
-import { TraceFileError, readTraceFile } from './exporters/trace_file_reader.js';
-import type { TraceEventLine, TraceFile } from './exporters/trace_file_reader.js';
-import { PID_MAIN, PID_WORKER } from './exporters/trace_file_writer.js';
-import type { FinishedRequest, WorkloadRecord } from './finished_request.js';
-import { E, EVENTS, S, STAGES } from './stages.js';
-import type { EventName, StageName } from './stages.js';
-import { KIND_ABORTED, KIND_EVENT, KIND_SLICE, RECORD, writeRecord } from './records.js';
-import type { TraceLevel } from './trace_config.js';
-import { newSpanId, newTraceId } from './traceparent.js';
+import type { FinishedRequest, WorkloadRecord } from '../finished_request.js';
+import { E, EVENTS, S, STAGES } from '../stages.js';
+import type { EventName, StageName } from '../stages.js';
+import { KIND_ABORTED, KIND_EVENT, KIND_SLICE, RECORD, writeRecord } from '../records.js';
+import type { TraceLevel } from '../trace_config.js';
+import { newSpanId, newTraceId } from '../traceparent.js';
+import { PID_MAIN, PID_WORKER, isRequestSlice } from './format.js';
+import type { TraceEventLine } from './format.js';
+import { TraceFileError, readTraceFile } from './reader.js';
+import type { TraceFile } from './reader.js';
 
 const ALL_STAGES = new Uint8Array(STAGES.length).fill(1);
 const ALL_EVENTS = new Uint8Array(EVENTS.length).fill(1);
@@ -29,7 +30,7 @@ export function capturedRequests(trace: TraceFile): FinishedRequest[] {
   const out: FinishedRequest[] = [];
   for (const w of trace.workloads) {
     const events = byRid.get(w.rid) ?? [];
-    const mainThread = events.find((e) => e.ph === 'X' && e.pid === PID_MAIN && e.name.startsWith('request '));
+    const mainThread = events.find((e) => e.pid === PID_MAIN && isRequestSlice(e));
     const args = (mainThread?.args ?? {}) as Record<string, unknown>;
     const start = mainThread ? mainThread.ts / 1000 : 0;
     const end = mainThread ? (mainThread.ts + (mainThread.dur ?? 0)) / 1000 : w.e2eMs;
@@ -58,7 +59,7 @@ export function capturedRequests(trace: TraceFile): FinishedRequest[] {
 /** One thread's slices and events as records, with nesting depth recovered from the times. */
 function records(events: TraceEventLine[]): Float64Array {
   const slices = events
-    .filter((e) => e.ph === 'X' && !e.name.startsWith('request ') && (S as Record<string, number>)[e.name] !== undefined)
+    .filter((e) => e.ph === 'X' && !isRequestSlice(e) && (S as Record<string, number>)[e.name] !== undefined)
     .map((e) => ({ id: S[e.name as StageName], start: e.ts / 1000, end: (e.ts + (e.dur ?? 0)) / 1000, aborted: e.args?.error !== undefined }))
     .sort((a, b) => a.start - b.start || b.end - a.end);
   const instants = events.filter((e) => e.ph === 'i' && (E as Record<string, number>)[e.name] !== undefined);

@@ -3,20 +3,11 @@ import { FILE_LIMITS, bounded, readInputFile } from '../../input_file.js';
 import type { Fail } from '../../input_file.js';
 import type { WorkloadRecord } from '../finished_request.js';
 import type { TraceHeader } from '../tracing.js';
-import { HEADER_EVENT, WORKLOAD_EVENT } from './trace_file_writer.js';
+import { HEADER_EVENT, WORKLOAD_EVENT } from './format.js';
+import type { TraceEventLine } from './format.js';
 
 export class TraceFileError extends SglError {}
 
-export interface TraceEventLine {
-  name: string;
-  ph: string;
-  pid: number;
-  tid: number;
-  ts: number;
-  dur?: number;
-  cat?: string;
-  args?: Record<string, unknown>;
-}
 
 export interface TraceFile {
   header: TraceHeader | null;

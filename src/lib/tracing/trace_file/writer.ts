@@ -6,25 +6,11 @@ import { EVENTS, STAGES } from '../stages.js';
 import { threadViews } from '../records.js';
 import type { SliceRecord } from '../records.js';
 import type { TraceExporter, TraceHeader } from '../tracing.js';
+import { HEADER_EVENT, PID_MAIN, PID_WORKER, WORKLOAD_EVENT, requestSliceName } from './format.js';
+import type { TraceEventLine } from './format.js';
 import { LanePool } from './lanes.js';
 import type { Placed } from './lanes.js';
 
-export const PID_MAIN = 1;
-export const PID_WORKER = 2;
-export const HEADER_EVENT = 'sgl.header';
-export const WORKLOAD_EVENT = 'sgl.workload';
-
-interface TraceEvent {
-  name: string;
-  ph: 'X' | 'i' | 'M';
-  pid: number;
-  tid: number;
-  ts: number;
-  dur?: number;
-  s?: 't' | 'g';
-  cat?: string;
-  args?: Record<string, unknown>;
-}
 
 /** Microseconds on the process clock (ms since the main thread's time origin), to the nanosecond. */
 function us(t: number): number {
@@ -95,7 +81,7 @@ export class TraceFileWriter implements TraceExporter {
       const error = req.error ? `,"error":${JSON.stringify(req.error)}` : '';
       // The ids let `sgl trace export` send the capture later as the same trace.
       const ids = `"trace_id":"${req.traceId}","span_id":"${req.rootSpanId}"${req.parentSpanId ? `,"parent_span_id":"${req.parentSpanId}"` : ''}`;
-      lines.push(`{"name":${JSON.stringify(`request ${req.rid}`)},"cat":"request","ph":"X","pid":${pid},"tid":${home},"ts":${us(first)},"dur":${dur(first, last)},"args":{"rid":${rid},${ids}${error}}}`);
+      lines.push(`{"name":${JSON.stringify(requestSliceName(req.rid))},"cat":"request","ph":"X","pid":${pid},"tid":${home},"ts":${us(first)},"dur":${dur(first, last)},"args":{"rid":${rid},${ids}${error}}}`);
       for (const sl of slices) {
         if (!sl.record) continue;
         const def = STAGES[sl.record.id];
@@ -118,7 +104,7 @@ export class TraceFileWriter implements TraceExporter {
     this.write(lines);
   }
 
-  private line(event: TraceEvent): void {
+  private line(event: TraceEventLine): void {
     this.write([JSON.stringify(event)]);
   }
 

@@ -1,5 +1,5 @@
-import type { TraceFile } from './trace_file_reader.js';
-import { PID_MAIN, PID_WORKER } from './trace_file_writer.js';
+import { PID_MAIN, PID_WORKER, isRequestSlice, requestSliceName } from './format.js';
+import type { TraceFile } from './reader.js';
 
 /**
  * The capture with flow arrows (Trace Event "s"/"f" pairs) that follow each
@@ -12,7 +12,7 @@ export function perfettoWithFlows(trace: TraceFile): string {
   const byRid = new Map<string, { main?: (typeof trace.events)[number]; worker?: (typeof trace.events)[number] }>();
   for (const e of trace.events) {
     const rid = e.args?.rid;
-    if (e.ph !== 'X' || typeof rid !== 'string' || !e.name.startsWith('request ')) continue;
+    if (typeof rid !== 'string' || !isRequestSlice(e)) continue;
     const entry = byRid.get(rid) ?? {};
     if (e.pid === PID_MAIN) entry.main = e;
     if (e.pid === PID_WORKER) entry.worker = e;
@@ -20,7 +20,7 @@ export function perfettoWithFlows(trace: TraceFile): string {
   }
   for (const [rid, { main, worker }] of byRid) {
     if (!main || !worker) continue;
-    const to = { name: `request ${rid}`, cat: 'flow' };
+    const to = { name: requestSliceName(rid), cat: 'flow' };
     out.push({ ...to, ph: 's', id: flow, pid: PID_MAIN, tid: main.tid, ts: main.ts });
     out.push({ ...to, ph: 'f', bp: 'e', id: flow++, pid: PID_WORKER, tid: worker.tid, ts: worker.ts });
     const end = worker.ts + (worker.dur ?? 0);
