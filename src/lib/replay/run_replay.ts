@@ -4,6 +4,7 @@ import { summarize } from '../bench/statistics.js';
 import type { BenchMetrics } from '../bench/statistics.js';
 import { EngineTarget, HttpTarget } from '../bench/targets.js';
 import type { Endpoint } from '../bench/targets.js';
+import { ENGINE_DEFAULTS } from '../engine/engine.js';
 import type { EngineOptions } from '../engine/engine.js';
 import { SglError } from '../errors.js';
 import { loadModelSpec } from '../engine/model_dir.js';
@@ -90,7 +91,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   if (o.simulate) {
     const simReqs = capturedRecords.map((w) => ({ id: usableRid(w.rid), arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages }));
     const model = fitTimingModel(simReqs);
-    const predicted = simulate(simReqs, model, { maxRunningRequests: engineOptions.maxRunningRequests ?? 32, maxPrefillTokens: engineOptions.maxPrefillTokens ?? 1024 }, o.speed);
+    const predicted = simulate(simReqs, model, { maxRunningRequests: engineOptions.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests, maxPrefillTokens: engineOptions.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens }, o.speed);
     const fidelity = compareTimings(captured, predicted);
     return { ...base, mode: 'simulate', warnings: [], fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: null, model, loaded: null, timings: { captured, replayed: predicted } };
   }

@@ -1,15 +1,14 @@
 import chalk from 'chalk';
-import Table from 'cli-table3';
+import { compactTable } from './compact_table.js';
 import type { LevelRow } from '../bench/compare_levels.js';
 import type { BenchMetrics } from '../bench/statistics.js';
 import type { Distribution } from '../stats/distribution.js';
 
-const compact = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
 const f = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : '-');
 
 /** The run's summary and latency tables, as bench_serving lays them out. */
 export function formatBenchMetrics(m: BenchMetrics, target: string, workload: string): string {
-  const summary = new Table({ style: { head: [], border: [] }, chars: compact });
+  const summary = compactTable();
   summary.push(
     [chalk.bold('Target'), target],
     [chalk.bold('Workload'), workload],
@@ -26,7 +25,7 @@ export function formatBenchMetrics(m: BenchMetrics, target: string, workload: st
   );
   if (m.goodput !== null) summary.push(['Goodput (req/s)', f(m.goodput)]);
   for (const [reason, n] of Object.entries(m.errors)) summary.push([chalk.red(`Failure: ${reason}`), String(n)]);
-  const latency = new Table({ head: ['ms', 'mean', 'median', 'std', 'p90', 'p95', 'p99'], style: { head: [], border: [] }, chars: compact, colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right'] });
+  const latency = compactTable(['ms', 'mean', 'median', 'std', 'p90', 'p95', 'p99']);
   const row = (name: string, d: Distribution): void => void latency.push([name, f(d.mean), f(d.median), f(d.std), f(d.p90), f(d.p95), f(d.p99)]);
   row('TTFT', m.ttft_ms);
   row('TPOT', m.tpot_ms);
@@ -39,12 +38,7 @@ const ratio = (r: { mean: number; ci95: number }): string => `${f(r.mean, 3)}x Â
 
 /** One row per trace level: throughput and latencies as ratios to level 0 with 95% CIs. */
 export function formatLevelComparison(rows: readonly LevelRow[]): string {
-  const table = new Table({
-    head: ['level', 'output tok/s', 'throughput vs 0', 'TTFT vs 0', 'TPOT vs 0', 'E2E vs 0', 'spans/request'],
-    style: { head: [], border: [] },
-    chars: compact,
-    colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
-  });
+  const table = compactTable(['level', 'output tok/s', 'throughput vs 0', 'TTFT vs 0', 'TPOT vs 0', 'E2E vs 0', 'spans/request']);
   for (const r of rows) {
     table.push([String(r.level), `${f(r.outputThroughput.mean, 1)} Â± ${f(r.outputThroughput.ci95, 1)}`, ratio(r.throughputRatio), ratio(r.ttftRatio), ratio(r.tpotRatio), ratio(r.e2eRatio), r.spansPerRequest === null ? '-' : f(r.spansPerRequest, 1)]);
   }

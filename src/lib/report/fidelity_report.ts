@@ -1,5 +1,5 @@
 import chalk from 'chalk';
-import Table from 'cli-table3';
+import { compactTable } from './compact_table.js';
 import type { FidelityReport } from '../replay/fidelity.js';
 import { printable } from './terminal_text.js';
 
@@ -8,12 +8,7 @@ const pct = (v: number): string => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)}%
 
 /** Captured against replayed, stage by stage, and the requests that drifted most. */
 export function formatFidelity(report: FidelityReport, replayedLabel: string, tolerance: number | null, capturedLabel = 'captured'): string {
-  const table = new Table({
-    head: ['ms', `${capturedLabel} n`, 'p50', 'p90', 'p99', `${replayedLabel} n`, 'p50', 'p90', 'p99', 'p50 drift'],
-    style: { head: [], border: [] },
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-    colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
-  });
+  const table = compactTable(['ms', `${capturedLabel} n`, 'p50', 'p90', 'p99', `${replayedLabel} n`, 'p50', 'p90', 'p99', 'p50 drift']);
   for (const r of report.rows) {
     const drift = pct(r.p50Drift);
     const flagged = tolerance !== null && Math.abs(r.p50Drift) > tolerance;

@@ -21,17 +21,6 @@ export class Histogram {
     this.sum += value * times;
     this.count += times;
   }
-
-  /** The q-quantile estimated from the buckets (upper bound of the bucket holding it). */
-  quantile(q: number): number {
-    const target = q * this.count;
-    let seen = 0;
-    for (let i = 0; i < this.counts.length; i++) {
-      seen += this.counts[i];
-      if (seen >= target && seen > 0) return i < this.bounds.length ? this.bounds[i] : Infinity;
-    }
-    return NaN;
-  }
 }
 
 export function exponentialBuckets(start: number, factor: number, count: number): number[] {

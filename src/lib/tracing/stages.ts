@@ -41,7 +41,6 @@ export const TRACE_MODULES = {
       first_token: { level: 1, thread: 'worker' },
       finish: { level: 1, thread: 'worker' },
       abort: { level: 1, thread: 'worker' },
-      retract: { level: 1, thread: 'worker' },
       schedule: { level: 3, thread: 'worker', attrs: ['batch_id', 'batch_size'] },
     },
   },

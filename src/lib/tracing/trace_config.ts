@@ -2,7 +2,6 @@ import { EVENTS, MODULE_NAMES, STAGES } from './stages.js';
 import type { TraceModule } from './stages.js';
 
 export type TraceLevel = 0 | 1 | 2 | 3;
-export const TRACE_LEVELS: readonly TraceLevel[] = [0, 1, 2, 3];
 
 export interface TraceConfig {
   /** 0 off, 1 the important stages, 2 all but nested ones, 3 everything. */
