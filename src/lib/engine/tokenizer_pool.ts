@@ -22,7 +22,7 @@ function spawnChild(modelDir: string): ChildProcess {
   const entry = new URL(`./tokenizer_process.${ts ? 'ts' : 'js'}`, import.meta.url);
   return fork(entry, [modelDir], {
     execArgv: [`--max-old-space-size=${HEAP_MB}`, ...(ts ? ['--import', 'tsx'] : [])],
-    serialization: 'advanced',
+    serialization: 'json',
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
 }
