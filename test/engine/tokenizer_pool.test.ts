@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../../src/lib/errors.js';
 import { TextTokenizer } from '../../src/lib/engine/tokenizer.js';
@@ -30,4 +32,17 @@ describe('tokenizer processes', () => {
       pool.close();
     }
   }, 60_000);
+
+  it('a process that cannot start again fails the requests waiting for it instead of restarting in a loop', async () => {
+    const dir = modelWithTemplate('{% for i in range(100000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}');
+    const pool = await TokenizerPool.start(dir, 1, 300);
+    try {
+      rmSync(join(dir, 'tokenizer.json'));
+      // Past its budget: the process is killed, and its replacement cannot load the tokenizer.
+      await expect(pool.applyChatTemplate([{ role: 'user', content: 'x' }])).rejects.toMatchObject({ code: 'tokenize_timeout' });
+      await expect(pool.encode('Hello')).rejects.toThrow(/The tokenizer process could not start/);
+    } finally {
+      pool.close();
+    }
+  });
 });

@@ -34,6 +34,8 @@ class Slot {
   current: Pending | null = null;
   /** Whether it has loaded its tokenizer: jobs go only to ready processes, so no budget pays for a start. */
   isReady = false;
+  /** Whether it ever was ready: one that died starting is not started again in a loop. */
+  started = false;
   private timer: NodeJS.Timeout | undefined;
   private stderr = '';
 
@@ -44,6 +46,7 @@ class Slot {
       this.child.on('message', (msg: FromChild) => {
         if (msg.type === 'ready') {
           this.isReady = true;
+          this.started = true;
           resolve();
         }
         else if (msg.type === 'fatal') reject(new ModelError(msg.message));
@@ -164,19 +167,26 @@ export class TokenizerPool {
     slot.child.kill('SIGKILL');
   }
 
-  /** A process that ended (killed on a timeout, or died): its job fails, a fresh one takes its place. */
+  /**
+   * A process that ended (killed on a timeout, or died): its job fails and a
+   * fresh one takes its place. One that died before it was ever ready is
+   * dropped instead, and with no process left what waits fails: a process
+   * that cannot start (the model directory went away) is not restarted in a loop.
+   */
   private onExit(slot: Slot, why: string): void {
     const p = slot.finish();
     p?.reject(new InvalidRequestError(`The tokenizer process died while tokenizing this request (${why}); the model's chat template or the prompt needs more than the tokenizer may use.`, paramOf(p.job), 'tokenizer_failed'));
     const i = this.slots.indexOf(slot);
     if (this.closed || i < 0) return;
-    this.slots[i] = this.spawn();
-    void this.slots[i].ready.then(() => this.dispatch(), () => this.failAll(why));
-  }
-
-  /** No process can start any more (the model directory went away): nothing waiting can be served. */
-  private failAll(why: string): void {
-    for (const p of this.waiting.splice(0)) p.reject(new EngineClosedError(`The tokenizer processes cannot start (${why}).`));
+    if (slot.started) {
+      const fresh = (this.slots[i] = this.spawn());
+      void fresh.ready.then(() => this.dispatch(), () => {});
+      return;
+    }
+    this.slots.splice(i, 1);
+    if (this.slots.length === 0) {
+      for (const w of this.waiting.splice(0)) w.reject(new EngineClosedError(`The tokenizer process could not start (${why}).`));
+    }
   }
 }
 
