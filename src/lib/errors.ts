@@ -34,3 +34,13 @@ export class EngineClosedError extends SglError {}
 
 /** onnxruntime failed while running a batch. */
 export class InferenceError extends SglError {}
+
+/** A dataset or workload file sgl cannot read: names the file, where, and what was expected. */
+export class WorkloadError extends SglError {
+  constructor(file: string, where: string | null, message: string) {
+    super(`${file}${where ? `:${where}` : ''}: ${message}`);
+  }
+}
+
+/** A trace file that is not one sgl wrote, or is damaged: names the file, the line and what was expected. */
+export class TraceFileError extends SglError {}

@@ -22,7 +22,7 @@ export function formatFidelity(report: FidelityReport, replayedLabel: string, to
 
 /** The replay report as a self-contained page, in bench's style: the fidelity table and E2E/TTFT CDFs. */
 export async function fidelityHtml(title: string, report: FidelityReport, captured: { e2e: number[]; ttft: number[] }, replayed: { e2e: number[]; ttft: number[] }, label: string): Promise<string> {
-  const { cdfFigure, htmlPage } = await import('./bench_html.js');
+  const { cdfFigure, htmlPage } = await import('./html_kit.js');
   const table: [string, string][] = report.rows.map((r) => [r.name, `p50 ${f(r.captured.p50)} → ${f(r.replayed.p50)} ms (${pct(r.p50Drift)}), p99 ${f(r.captured.p99)} → ${f(r.replayed.p99)} ms`]);
   return htmlPage(title, table, [
     cdfFigure('E2E latency CDF (ms)', [{ name: 'captured', values: captured.e2e }, { name: label, values: replayed.e2e }]),

@@ -1,5 +1,5 @@
 import type { FinishedRequest } from '../tracing/finished_request.js';
-import { COLORS, esc, htmlPage } from './bench_html.js';
+import { COLORS, esc, htmlPage } from './html_kit.js';
 import { summarizeStages } from '../tracing/stage_summary.js';
 import { formatStageTable } from './stage_table.js';
 import { stageRows } from '../tracing/stage_rows.js';

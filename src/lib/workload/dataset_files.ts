@@ -3,7 +3,7 @@ import type { Fail } from '../input_file.js';
 import { readTraceFile } from '../tracing/trace_file/reader.js';
 import { usableRid } from '../request_id.js';
 import type { RequestSpec, Workload } from './request_spec.js';
-import { WorkloadError } from './workload_error.js';
+import { WorkloadError } from '../errors.js';
 
 function read(path: string): string {
   try {

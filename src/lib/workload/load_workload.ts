@@ -2,7 +2,7 @@ import { Rng } from '../stats/rng.js';
 import { mooncakeWorkload, shareGptWorkload, traceWorkload } from './dataset_files.js';
 import { randomWorkload } from './random_workload.js';
 import type { Workload } from './request_spec.js';
-import { WorkloadError } from './workload_error.js';
+import { WorkloadError } from '../errors.js';
 
 export const DATASETS = ['random', 'sharegpt', 'trace', 'mooncake'] as const;
 export type DatasetName = (typeof DATASETS)[number];

@@ -6,7 +6,8 @@ import type { TraceLevel } from '../trace_config.js';
 import { newSpanId, newTraceId } from '../traceparent.js';
 import { PID_MAIN, PID_WORKER, isRequestSlice } from './format.js';
 import type { TraceEventLine } from './format.js';
-import { TraceFileError, readTraceFile } from './reader.js';
+import { TraceFileError } from '../../errors.js';
+import { readTraceFile } from './reader.js';
 import type { TraceFile } from './reader.js';
 
 const ALL_STAGES = new Uint8Array(STAGES.length).fill(1);

@@ -1,4 +1,4 @@
-import { SglError } from '../../errors.js';
+import { TraceFileError } from '../../errors.js';
 import { FILE_LIMITS, bounded, readInputFile } from '../../input_file.js';
 import type { Fail } from '../../input_file.js';
 import type { WorkloadRecord } from '../finished_request.js';
@@ -6,7 +6,6 @@ import type { TraceHeader } from '../tracing.js';
 import { HEADER_EVENT, WORKLOAD_EVENT } from './format.js';
 import type { TraceEventLine } from './format.js';
 
-export class TraceFileError extends SglError {}
 
 
 export interface TraceFile {
