@@ -18,12 +18,16 @@ export class ModelError extends SglError {}
 /** A device or execution provider that cannot be used. */
 export class DeviceError extends SglError {}
 
-/** A generate request that is invalid; `param` names the offending field. */
+/**
+ * A generate request that is invalid: `param` names the offending field as
+ * the engine calls it, `wireParam` as clients send it (the message uses that).
+ */
 export class InvalidRequestError extends SglError {
   constructor(
     message: string,
     readonly param: string | null = null,
     readonly code: string = 'invalid_request',
+    readonly wireParam: string | null = param,
   ) {
     super(message);
   }

@@ -25,6 +25,23 @@ export interface SamplingParams {
   ignoreEos: boolean;
 }
 
+/** The sampling fields, declared once: the engine's name of each and the name clients send (OpenAI, SGLang). */
+export const SAMPLING_FIELDS = {
+  maxTokens: 'max_tokens',
+  temperature: 'temperature',
+  topP: 'top_p',
+  topK: 'top_k',
+  seed: 'seed',
+  stop: 'stop',
+  stopTokenIds: 'stop_token_ids',
+  ignoreEos: 'ignore_eos',
+} as const satisfies Record<keyof SamplingParams, string>;
+
+/** The wire name of a request field path (`maxTokens` → `max_tokens`, `inputIds[3]` → `prompt[3]`: token ids are the prompt). */
+export function wireName(path: string): string {
+  return path.replace(/^[A-Za-z]+/, (head) => (head === 'inputIds' ? 'prompt' : (SAMPLING_FIELDS as Record<string, string>)[head] ?? head));
+}
+
 /** What a caller asks for: exactly one of prompt, inputIds or messages. */
 export interface GenerateRequest {
   rid?: string;

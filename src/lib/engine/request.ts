@@ -1,6 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { InvalidRequestError } from '../errors.js';
 import { isSafeRid } from '../request_id.js';
+import { SAMPLING_FIELDS, wireName } from '../protocol.js';
 import type { ChatMessage, GenerateRequest, RunnerInfo, SamplingParams, WorkerRequest } from '../protocol.js';
 import type { ModelSpec } from './model_dir.js';
 
@@ -13,31 +14,31 @@ export interface PreparedRequest {
   sampling: SamplingParams;
 }
 
-const SAMPLING_KEYS = new Set(['maxTokens', 'temperature', 'topP', 'topK', 'seed', 'stop', 'stopTokenIds', 'ignoreEos']);
+const SAMPLING_KEYS = new Set(Object.keys(SAMPLING_FIELDS));
 
 function fail(message: string, param: string, code = 'invalid_request'): never {
-  throw new InvalidRequestError(message, param, code);
+  throw new InvalidRequestError(message, param, code, wireName(param));
 }
 
 /** A value as the client wrote it (JSON.stringify would show 1e309, parsed as Infinity, as null). */
 const shown = (value: unknown): string => (typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value)).slice(0, 64);
 
 function integer(value: unknown, param: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${param} must be an integer, got ${shown(value)}.`, param);
-  if (value < min || value > max) fail(`${param} must be between ${min} and ${max}, got ${value}.`, param);
+  if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${wireName(param)} must be an integer, got ${shown(value)}.`, param);
+  if (value < min || value > max) fail(`${wireName(param)} must be between ${min} and ${max}, got ${value}.`, param);
   return value;
 }
 
 function finite(value: unknown, param: string, min: number, max: number, minExclusive = false): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${param} must be a finite number, got ${shown(value)}.`, param);
+  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${wireName(param)} must be a finite number, got ${shown(value)}.`, param);
   if (value < min || value > max || (minExclusive && value === min)) {
-    fail(`${param} must be ${minExclusive ? 'greater than' : 'at least'} ${min} and at most ${max}, got ${value}.`, param);
+    fail(`${wireName(param)} must be ${minExclusive ? 'greater than' : 'at least'} ${min} and at most ${max}, got ${value}.`, param);
   }
   return value;
 }
 
 function tokenIds(value: unknown, param: string, vocab: number): number[] {
-  if (!Array.isArray(value)) fail(`${param} must be an array of token ids.`, param);
+  if (!Array.isArray(value)) fail(`${wireName(param)} must be an array of token ids.`, param);
   return value.map((v, i) => integer(v, `${param}[${i}]`, 0, vocab - 1));
 }
 
@@ -102,7 +103,7 @@ export async function prepareRequest(req: GenerateRequest, tokenize: Tokenize, m
     if (list.length > MAX_STOP_STRINGS) fail(`stop takes at most ${MAX_STOP_STRINGS} strings.`, 'stop');
     stop = list.map((v, i) => (typeof v === 'string' && v.length > 0 ? v : fail(`stop[${i}] must be a non-empty string.`, 'stop')));
   }
-  const ignoreEos = s.ignoreEos === undefined ? false : typeof s.ignoreEos === 'boolean' ? s.ignoreEos : fail('ignoreEos must be a boolean.', 'ignoreEos');
+  const ignoreEos = s.ignoreEos === undefined ? false : typeof s.ignoreEos === 'boolean' ? s.ignoreEos : fail('ignore_eos must be a boolean.', 'ignoreEos');
   const checked = {
     temperature: s.temperature === undefined ? 1 : finite(s.temperature, 'temperature', 0, 100),
     topP: s.topP === undefined ? 1 : finite(s.topP, 'topP', 0, 1, true),
@@ -121,10 +122,10 @@ export async function prepareRequest(req: GenerateRequest, tokenize: Tokenize, m
   }
   const maxTokens = askedMaxTokens ?? Math.min(DEFAULT_MAX_TOKENS, room);
   if (inputIds.length + maxTokens > context) {
-    fail(`This model's context length is ${context} tokens, but the prompt (${inputIds.length}) plus maxTokens (${maxTokens}) asks for ${inputIds.length + maxTokens}; lower maxTokens or shorten the prompt.`, 'maxTokens', 'context_length_exceeded');
+    fail(`This model's context length is ${context} tokens, but the prompt (${inputIds.length}) plus max_tokens (${maxTokens}) asks for ${inputIds.length + maxTokens}; lower max_tokens or shorten the prompt.`, 'maxTokens', 'context_length_exceeded');
   }
   if (inputIds.length + maxTokens > info.limits.maxTotalTokens) {
-    fail(`The request needs ${inputIds.length + maxTokens} KV cache tokens but the engine's KV budget holds ${info.limits.maxTotalTokens}; raise the KV cache budget or lower maxTokens.`, 'maxTokens');
+    fail(`The request needs ${inputIds.length + maxTokens} KV cache tokens but the engine's KV budget holds ${info.limits.maxTotalTokens}; raise the KV cache budget or lower max_tokens.`, 'maxTokens');
   }
   const sampling: SamplingParams = { maxTokens, ...checked };
 

@@ -4,7 +4,6 @@ import { InvalidRequestError } from '../errors.js';
 import type { FinishReason, Usage } from '../protocol.js';
 import { HttpError } from './http_error.js';
 import type { ParsedRequest } from './openai_request.js';
-import { WIRE_NAMES } from './openai_request.js';
 import type { ResponseFormat } from './response_formats.js';
 
 /** Writes one server-sent event; resolves once the socket takes more (backpressure). */
@@ -40,10 +39,7 @@ export async function handleGeneration(
   try {
     stream = await engine.generate(parsed.req, context);
   } catch (err) {
-    if (err instanceof InvalidRequestError) {
-      const param = err.param ? err.param.replace(/^[A-Za-z]+/, (m) => WIRE_NAMES[m] ?? m) : null;
-      throw new HttpError(400, err.message.replace(/\b(maxTokens|topP|topK|stopTokenIds|ignoreEos|inputIds)\b/g, (m) => WIRE_NAMES[m] ?? m), 'invalid_request_error', param, err.code ?? null);
-    }
+    if (err instanceof InvalidRequestError) throw new HttpError(400, err.message, 'invalid_request_error', err.wireParam, err.code);
     throw err;
   }
   const rid = stream.rid;

@@ -1,3 +1,4 @@
+import { SAMPLING_FIELDS } from '../protocol.js';
 import type { ChatMessage, GenerateRequest, SamplingParams } from '../protocol.js';
 import { HttpError, badRequest } from './http_error.js';
 
@@ -9,16 +10,6 @@ export interface ParsedRequest {
 }
 
 type Body = Record<string, unknown>;
-
-/** The engine's camelCase names back to the wire names a client sent. */
-export const WIRE_NAMES: Record<string, string> = {
-  maxTokens: 'max_tokens',
-  topP: 'top_p',
-  topK: 'top_k',
-  stopTokenIds: 'stop_token_ids',
-  ignoreEos: 'ignore_eos',
-  inputIds: 'prompt',
-};
 
 const optional = (v: unknown): boolean => v === undefined || v === null;
 
@@ -49,17 +40,13 @@ function refuseUnsupported(body: Body): void {
   }
 }
 
+/** The sampling fields a body sets, under the engine's names (SAMPLING_FIELDS is the one list). */
 function sampling(body: Body, maxTokensKey: 'max_tokens' | 'max_completion_tokens'): Partial<SamplingParams> {
   const out: Record<string, unknown> = {};
-  const maxTokens = body[maxTokensKey] ?? body.max_tokens;
-  if (!optional(maxTokens)) out.maxTokens = maxTokens;
-  if (!optional(body.temperature)) out.temperature = body.temperature;
-  if (!optional(body.top_p)) out.topP = body.top_p;
-  if (!optional(body.top_k)) out.topK = body.top_k;
-  if (!optional(body.seed)) out.seed = body.seed;
-  if (!optional(body.stop)) out.stop = body.stop;
-  if (!optional(body.stop_token_ids)) out.stopTokenIds = body.stop_token_ids;
-  if (!optional(body.ignore_eos)) out.ignoreEos = body.ignore_eos;
+  for (const [field, wire] of Object.entries(SAMPLING_FIELDS)) {
+    const value = field === 'maxTokens' ? (body[maxTokensKey] ?? body.max_tokens) : body[wire];
+    if (!optional(value)) out[field] = value;
+  }
   return out as Partial<SamplingParams>;
 }
 
@@ -102,7 +89,8 @@ function contentText(content: unknown, i: number): string {
   throw badRequest(`messages[${i}].content must be a string or an array of text parts.`, `messages[${i}].content`);
 }
 
-const NATIVE_SAMPLING = new Set(['max_new_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stop_token_ids', 'ignore_eos']);
+// SGLang calls max_tokens max_new_tokens.
+const NATIVE_SAMPLING = new Set<string>(Object.values(SAMPLING_FIELDS).map((wire) => (wire === 'max_tokens' ? 'max_new_tokens' : wire)));
 /** SGLang sampling parameters sgl does not implement, and the value at which they do nothing. */
 const NATIVE_NEUTRAL: Record<string, unknown> = { frequency_penalty: 0, presence_penalty: 0, repetition_penalty: 1, min_new_tokens: 0, n: 1 };
 
