@@ -126,29 +126,30 @@ export class Engine {
       },
     };
     const worker = spawnWorker(cfg);
-    const tokenizers = TokenizerPool.start(spec.dir, options.tokenizerProcesses ?? ENGINE_DEFAULTS.tokenizerProcesses, options.tokenizeTimeoutMs ?? ENGINE_DEFAULTS.tokenizeTimeoutMs);
-    tokenizers.catch(() => {});
-    const info = await new Promise<RunnerInfo>((resolve, reject) => {
+    const workerReady = new Promise<RunnerInfo>((resolve, reject) => {
       const onMessage = (msg: FromWorker): void => {
         if (msg.type === 'ready') resolve(msg.info);
         else if (msg.type === 'fatal') reject(new (ERROR_KINDS[msg.kind] ?? SglError)(msg.message));
       };
       worker.once('message', onMessage);
       worker.once('error', (err) => reject(new EngineClosedError(`The scheduler thread failed to start: ${err.message}`)));
-    }).catch(async (err) => {
-      await worker.terminate();
-      void tokenizers.then((pool) => pool.close(), () => {});
-      throw err;
     });
-    const pool = await tokenizers.catch(async (err) => {
+    // The scheduler thread and the tokenizer processes start side by side; if either fails, neither is left running.
+    const [ready, started] = await Promise.allSettled([
+      workerReady,
+      TokenizerPool.start(spec.dir, options.tokenizerProcesses ?? ENGINE_DEFAULTS.tokenizerProcesses, options.tokenizeTimeoutMs ?? ENGINE_DEFAULTS.tokenizeTimeoutMs),
+    ]);
+    const failure = ready.status === 'rejected' ? ready.reason
+      : started.status === 'rejected' ? started.reason
+      : spec.vocabSize !== null && spec.vocabSize !== ready.value.vocabSize ? new ModelError(`The model's config says vocab_size ${spec.vocabSize} but its logits have ${ready.value.vocabSize} entries.`)
+      : null;
+    if (failure || ready.status === 'rejected' || started.status === 'rejected') {
       await worker.terminate();
-      throw err;
-    });
-    if (spec.vocabSize !== null && spec.vocabSize !== info.vocabSize) {
-      await worker.terminate();
-      pool.close();
-      throw new ModelError(`The model's config says vocab_size ${spec.vocabSize} but its logits have ${info.vocabSize} entries.`);
+      if (started.status === 'fulfilled') started.value.close();
+      throw failure;
     }
+    const info = ready.value;
+    const pool = started.value;
     const tracing = options.tracing ?? NO_TRACING;
     await tracing.attach({
       model: { id: spec.id, dir: spec.dir, onnxPath: spec.onnxPath },
