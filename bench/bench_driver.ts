@@ -6,9 +6,9 @@
  *   npx tsx bench/bench_driver.ts [--requests 20000] [--concurrency 64]
  */
 import { parseArgs } from 'node:util';
-import { BenchDriver } from '../src/lib/bench/driver.js';
+import { BenchDriver } from '../src/lib/load/driver.js';
 import { summarize } from '../src/lib/bench/statistics.js';
-import type { BenchTarget } from '../src/lib/bench/targets.js';
+import type { BenchTarget } from '../src/lib/load/targets.js';
 import type { RequestSpec } from '../src/lib/workload/request_spec.js';
 
 const { values: opts } = parseArgs({ options: { requests: { type: 'string', default: '20000' }, concurrency: { type: 'string', default: '64' } } });
@@ -18,7 +18,7 @@ const CHUNKS = 16;
 const instant: BenchTarget = {
   name: 'instant',
   async send(spec, onChunk) {
-    for (let i = 0; i < spec.outputTokens; i++) onChunk(1);
+    for (let i = 0; i < spec.outputTokens; i++) onChunk(performance.now());
     return spec.outputTokens;
   },
 };

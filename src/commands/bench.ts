@@ -8,6 +8,7 @@ import { targetFlags } from '../lib/cli/target_flags.js';
 import { tracingFlags, tracingSetup } from '../lib/cli/tracing_flags.js';
 import type { BenchResult } from '../lib/bench/run_bench.js';
 import { DATASETS } from '../lib/workload/load_workload.js';
+import { COMPARE_DEFAULTS } from '../lib/cli/bench_flags.js';
 
 export default class Bench extends SglCommand {
   static override summary = 'Load-benchmark the engine or any OpenAI-compatible server; compare tracing overhead per level.';
@@ -24,7 +25,7 @@ export default class Bench extends SglCommand {
     ...targetFlags,
     dataset: Flags.option({ options: DATASETS, default: 'random' as const, description: 'Workload: random lengths, ShareGPT JSON, an sgl trace file, or Mooncake JSONL.', helpGroup: 'WORKLOAD' })(),
     'dataset-path': Flags.string({ description: 'The dataset file (sharegpt, trace, mooncake).', helpGroup: 'WORKLOAD' }),
-    'num-prompts': Flags.integer({ min: 1, default: 50, description: 'Requests to send.', helpGroup: 'WORKLOAD' }),
+    'num-prompts': Flags.integer({ min: 1, description: `Requests to send (default: 50; ${COMPARE_DEFAULTS.numPrompts} per run with --compare-trace-levels).`, helpGroup: 'WORKLOAD' }),
     'random-input-len': Flags.integer({ min: 1, default: 64, helpGroup: 'WORKLOAD', description: 'Input tokens (random dataset).' }),
     'random-output-len': Flags.integer({ min: 1, default: 32, helpGroup: 'WORKLOAD', description: 'Output tokens (random dataset).' }),
     'random-range-ratio': numberFlag({ min: 0, max: 1, default: 0.5, helpGroup: 'WORKLOAD', description: 'Lengths are uniform in [len × ratio, len].' }),
@@ -34,15 +35,19 @@ export default class Bench extends SglCommand {
     'max-concurrency': Flags.integer({ min: 1, description: 'Most requests in flight (default: no cap).' }),
     warmup: Flags.integer({ min: 0, default: 2, description: 'Requests sent first and not measured.' }),
     slo: sloFlag,
-    'compare-trace-levels': Flags.boolean({ description: 'Run the same workload at each trace level (fresh engine per run, levels interleaved).' }),
+    'compare-trace-levels': Flags.boolean({ description: 'Run the same workload at each trace level (fresh engine per run, levels interleaved) and say per level whether tracing costs throughput or latency.', helpGroup: 'COMPARE' }),
     levels: levelsFlag,
-    repeats: Flags.integer({ min: 1, default: 3, description: 'Rounds of --compare-trace-levels.' }),
+    repeats: Flags.integer({ min: 1, description: `Rounds of --compare-trace-levels (default: ${COMPARE_DEFAULTS.repeats}); with --target-ci, the fewest.`, helpGroup: 'COMPARE' }),
+    'target-ci': numberFlag({ min: 0, exclusiveMin: true, max: 100, description: `--compare-trace-levels: add rounds until every throughput ratio's 95% CI is within ± this many percent (default: ${COMPARE_DEFAULTS.targetCiPct}).`, helpGroup: 'COMPARE' }),
+    'max-duration': numberFlag({ min: 0, exclusiveMin: true, default: COMPARE_DEFAULTS.maxDurationS, description: 'Seconds --target-ci may take; when they run out first, the comparison is reported as inconclusive.', helpGroup: 'COMPARE' }),
     output: Flags.string({ description: 'Write the results as JSON to this file.' }),
     html: Flags.string({ description: 'Write a self-contained HTML report with charts to this file.' }),
   };
 
   async run(): Promise<Omit<BenchResult, 'outcomes'>> {
     const { flags } = await this.parse(Bench);
+    const compare = flags['compare-trace-levels'];
+    if (!compare && (flags['target-ci'] !== undefined || flags.repeats !== undefined)) this.error('--repeats and --target-ci belong to --compare-trace-levels; add it, or drop them.', { exit: 2 });
     const { runBench } = await import('../lib/bench/run_bench.js');
     const { formatBenchMetrics, formatLevelComparison } = await import('../lib/report/bench_report.js');
     const { formatStageTable } = await import('../lib/report/stage_table.js');
@@ -54,18 +59,21 @@ export default class Bench extends SglCommand {
         apiKey: flags['api-key'],
         engine: engineOptions(flags),
         tracing: tracingSetup(flags),
-        workload: { dataset: flags.dataset, path: flags['dataset-path'], count: flags['num-prompts'], seed: flags.seed, inputLen: flags['random-input-len'], outputLen: flags['random-output-len'], rangeRatio: flags['random-range-ratio'] },
+        workload: { dataset: flags.dataset, path: flags['dataset-path'], count: flags['num-prompts'] ?? (compare ? COMPARE_DEFAULTS.numPrompts : 50), seed: flags.seed, inputLen: flags['random-input-len'], outputLen: flags['random-output-len'], rangeRatio: flags['random-range-ratio'] },
         driver: { requestRate: flags['request-rate'], burstiness: flags.burstiness, maxConcurrency: flags['max-concurrency'] ?? Infinity, seed: flags.seed, warmup: flags.warmup, replayArrivals: false },
         slo: flags.slo ?? null,
-        compareLevels: flags['compare-trace-levels'] ? (flags.levels ?? [0, 1, 2, 3]) : null,
-        repeats: flags.repeats,
+        compareLevels: compare ? (flags.levels ?? [0, 1, 2, 3]) : null,
+        repeats: flags.repeats ?? COMPARE_DEFAULTS.repeats,
+        // A fixed --repeats without --target-ci runs exactly that many rounds.
+        targetCi: compare && (flags['target-ci'] !== undefined || flags.repeats === undefined) ? (flags['target-ci'] ?? COMPARE_DEFAULTS.targetCiPct) / 100 : null,
+        budgetMs: flags['max-duration'] * 1000,
       },
       bar,
     );
     if (bar) process.stderr.write('\n');
     this.say(formatBenchMetrics(result.metrics, result.target, result.workload) + '\n');
     if (result.stages) this.say('\nPer-stage breakdown (from the tracing layer)\n' + formatStageTable(result.stages) + '\n');
-    if (result.levels) this.say('\nTrace level comparison\n' + formatLevelComparison(result.levels) + '\n');
+    if (result.levels && result.comparison) this.say('\nTrace level comparison\n' + formatLevelComparison(result.levels, result.comparison) + '\n');
     const { benchServingFields } = await import('../lib/bench/statistics.js');
     const { outcomes, ...rest } = result;
     const summary = { ...rest, metrics: { ...rest.metrics, ...benchServingFields(rest.metrics) } };

@@ -43,7 +43,7 @@ describe('sgl replay', () => {
       endpoint: 'completions', engine: {}, tracing: { level: 2, modules: ['request'], sampleRate: 1, traceFile: capture, includeContent: true },
       workload: { dataset: 'random', count: 16, seed: 3, inputLen: 24, outputLen: 12, rangeRatio: 0.5 },
       driver: { requestRate: 40, burstiness: 1, maxConcurrency: Infinity, seed: 3, warmup: 2, replayArrivals: false },
-      slo: null, compareLevels: null, repeats: 1,
+      slo: null, compareLevels: null, repeats: 1, targetCi: null, budgetMs: 0,
     });
   });
 

@@ -11,14 +11,14 @@ import { EngineSession } from '../load/engine_session.js';
 import { loadWorkload } from '../workload/load_workload.js';
 import type { WorkloadOptions, WorkloadTokenizer } from '../workload/load_workload.js';
 import type { Workload } from '../workload/request_spec.js';
-import { compareTraceLevels } from './compare_levels.js';
-import type { LevelRow, LevelRun } from './compare_levels.js';
-import { BenchDriver } from './driver.js';
-import type { DriverOptions, RequestOutcome } from './driver.js';
+import { baseLevel, compareTraceLevels } from './compare_levels.js';
+import type { LevelComparison, LevelRow, LevelRun } from './compare_levels.js';
+import { BenchDriver } from '../load/driver.js';
+import type { DriverOptions, RequestOutcome } from '../load/driver.js';
 import type { BenchMetrics, Slo } from './statistics.js';
 import { summarize } from './statistics.js';
-import { EngineTarget, HttpTarget } from './targets.js';
-import type { Endpoint } from './targets.js';
+import { EngineTarget, HttpTarget } from '../load/targets.js';
+import type { Endpoint } from '../load/targets.js';
 
 export interface BenchOptions {
   url?: string;
@@ -32,6 +32,10 @@ export interface BenchOptions {
   slo: Slo | null;
   compareLevels: TraceLevel[] | null;
   repeats: number;
+  /** --compare-trace-levels: add rounds until every throughput ratio's 95% half-width is under this fraction. */
+  targetCi: number | null;
+  /** The time --target-ci may take, ms. */
+  budgetMs: number;
 }
 
 export interface BenchResult {
@@ -41,6 +45,8 @@ export interface BenchResult {
   outcomes: RequestOutcome[];
   stages: StageSummary[] | null;
   levels: LevelRow[] | null;
+  /** How the level comparison ended: rounds run, time taken, and whether --target-ci was reached. */
+  comparison: Omit<LevelComparison, 'rows'> | null;
 }
 
 function workloadTokenizer(tokenizer: TextTokenizer, vocabSize: number, specialIds: readonly number[]): WorkloadTokenizer {
@@ -60,7 +66,7 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
   if (onProgress) driver.on('progress', onProgress);
 
   if (o.url) {
-    const target = await HttpTarget.connect(o.url, o.endpoint, o.apiKey);
+    const target = await HttpTarget.connect(o.url, o.endpoint, o.apiKey, (t) => tokenizer.encode(t).length);
     const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[] }> => {
       await driver.warmup(target, workload);
       if (level !== null) await setServerLevel(target, level, o.apiKey);
@@ -102,17 +108,20 @@ async function finish(
 ): Promise<BenchResult> {
   if (!o.compareLevels) {
     const run = await once(null);
-    return { target, workload: workload.name, metrics: run.metrics, outcomes: run.outcomes, stages: run.stages?.length ? run.stages : null, levels: null };
+    return { target, workload: workload.name, metrics: run.metrics, outcomes: run.outcomes, stages: run.stages?.length ? run.stages : null, levels: null, comparison: null };
   }
-  let firstOutcomes: RequestOutcome[] = [];
+  const levels = o.compareLevels;
+  const top = Math.max(...levels);
+  // The summary table and the CDFs show the base level's first run; the stage table the highest level's last.
+  let baseOutcomes: RequestOutcome[] = [];
   let stages: StageSummary[] | null = null;
-  const levels = await compareTraceLevels(o.compareLevels, o.repeats, async (level) => {
+  const { rows, ...comparison } = await compareTraceLevels({ levels, repeats: o.repeats, targetCi: o.targetCi, budgetMs: o.budgetMs }, async (level, round) => {
     const run = await once(level);
-    if (level === o.compareLevels![0] && firstOutcomes.length === 0) firstOutcomes = run.outcomes;
-    if (run.stages?.length && level === Math.max(...o.compareLevels!)) stages = run.stages;
+    if (level === baseLevel(levels) && round === 0) baseOutcomes = run.outcomes;
+    if (run.stages?.length && level === top) stages = run.stages;
     return run;
   });
-  return { target, workload: workload.name, metrics: levels[0].runs[0].metrics, outcomes: firstOutcomes, stages, levels };
+  return { target, workload: workload.name, metrics: rows[0].runs[0].metrics, outcomes: baseOutcomes, stages, levels: rows, comparison };
 }
 
 async function setServerLevel(target: HttpTarget, level: TraceLevel, apiKey?: string): Promise<void> {

@@ -36,9 +36,19 @@ export const sloFlag = Flags.custom<Slo>({
 /** `--levels 0,1,2,3` for --compare-trace-levels. */
 export const levelsFlag = Flags.custom<TraceLevel[]>({
   description: 'Trace levels --compare-trace-levels runs (default 0,1,2,3).',
+  helpGroup: 'COMPARE',
   parse: async (v) => {
     const levels = v.split(',').map((s) => Number(s.trim()));
     if (levels.length === 0 || levels.some((l) => !Number.isInteger(l) || l < 0 || l > 3)) usage(`--levels takes trace levels 0-3 separated by commas, got ${v}.`);
     return [...new Set(levels)] as TraceLevel[];
   },
 })();
+
+/**
+ * What `sgl bench --compare-trace-levels` runs when not told otherwise,
+ * sized on the embedded model on a 2-core machine (see the README):
+ * runs long enough that one round's throughput ratio is not mostly noise,
+ * and rounds added until the ratios' 95% CIs are narrow enough to say
+ * whether tracing costs a few percent.
+ */
+export const COMPARE_DEFAULTS = { numPrompts: 200, repeats: 3, targetCiPct: 3, maxDurationS: 300 } as const;

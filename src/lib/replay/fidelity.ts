@@ -1,5 +1,6 @@
 import { percentile, tpotMs } from '../stats/distribution.js';
-import type { RequestOutcome } from '../bench/driver.js';
+import { sampleVerdict } from '../stats/significance.js';
+import type { RequestOutcome } from '../load/driver.js';
 import type { WorkloadRecord } from '../tracing/finished_request.js';
 
 /** One request's timings, captured or replayed. */
@@ -25,6 +26,10 @@ export interface FidelityRow {
   replayed: Percentiles;
   /** (replayed p50 − captured p50) / captured p50. */
   p50Drift: number;
+  /** Whether the two samples differ beyond their noise (Mann-Whitney U at 95%); null with too few samples. */
+  significant: boolean | null;
+  /** The test's two-sided p-value; null with too few samples. */
+  p: number | null;
 }
 
 export interface FidelityReport {
@@ -60,7 +65,8 @@ export function compareTimings(captured: readonly RequestTiming[], replayed: rea
     if (a.length === 0 || b.length === 0) return;
     const captured = percentiles(a);
     const replayedP = percentiles(b);
-    rows.push({ name, captured, replayed: replayedP, p50Drift: (replayedP.p50 - captured.p50) / captured.p50 });
+    const { significant, p } = sampleVerdict(a, b);
+    rows.push({ name, captured, replayed: replayedP, p50Drift: (replayedP.p50 - captured.p50) / captured.p50, significant, p });
   };
   for (const n of names) add(n, metric((t) => t.stages[n]));
   add('TTFT', metric((t) => t.ttftMs));

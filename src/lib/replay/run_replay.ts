@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { BenchDriver } from '../bench/driver.js';
+import { BenchDriver } from '../load/driver.js';
 import { summarize } from '../bench/statistics.js';
 import type { BenchMetrics } from '../bench/statistics.js';
-import { EngineTarget, HttpTarget } from '../bench/targets.js';
-import type { Endpoint } from '../bench/targets.js';
+import { EngineTarget, HttpTarget } from '../load/targets.js';
+import type { Endpoint } from '../load/targets.js';
 import { ENGINE_DEFAULTS } from '../engine/engine.js';
 import type { EngineOptions } from '../engine/engine.js';
 import { SglError, WorkloadError } from '../errors.js';
@@ -108,7 +108,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const driver = new BenchDriver({ requestRate: Infinity, burstiness: 1, maxConcurrency: Infinity, seed: o.seed, warmup: 2, replayArrivals: true });
   const warnings: string[] = [];
   if (o.url) {
-    const target = await HttpTarget.connect(o.url, o.endpoint, o.apiKey);
+    const target = await HttpTarget.connect(o.url, o.endpoint, o.apiKey, (t) => tok.encode(t, false).length);
     if (header && target.model !== header.model.id) warnings.push(`The capture ran ${header.model.id}; ${o.url} serves ${target.model}.`);
     await driver.warmup(target, workload);
     const run = await driver.run(target, workload);

@@ -1,5 +1,5 @@
 import type { LevelRow } from '../bench/compare_levels.js';
-import type { RequestOutcome } from '../bench/driver.js';
+import type { RequestOutcome } from '../load/driver.js';
 import type { BenchMetrics } from '../bench/statistics.js';
 import type { StageSummary } from '../tracing/stage_summary.js';
 import { bars, cdfFigure, htmlPage } from './html_kit.js';

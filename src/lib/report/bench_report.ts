@@ -1,8 +1,9 @@
 import chalk from 'chalk';
 import { compactTable } from './compact_table.js';
-import type { LevelRow } from '../bench/compare_levels.js';
+import type { LevelComparison, LevelRow } from '../bench/compare_levels.js';
 import type { BenchMetrics } from '../bench/statistics.js';
-import type { Distribution } from '../stats/distribution.js';
+import type { Distribution, MeanCi } from '../stats/distribution.js';
+import type { Verdict } from '../stats/significance.js';
 
 const f = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : '-');
 
@@ -34,13 +35,36 @@ export function formatBenchMetrics(m: BenchMetrics, target: string, workload: st
   return `${summary.toString()}\n${latency.toString()}`;
 }
 
-const ratio = (r: { mean: number; ci95: number }): string => `${f(r.mean, 3)}x ± ${f(r.ci95, 3)}`;
+const ratio = (r: MeanCi): string => `${f(r.mean, 3)}x ± ${f(r.ci95, 3)}`;
+const pct = (v: number): string => `${(Math.abs(v) * 100).toFixed(1)}%`;
 
-/** One row per trace level: throughput and latencies as ratios to level 0 with 95% CIs. */
-export function formatLevelComparison(rows: readonly LevelRow[]): string {
-  const table = compactTable(['level', 'output tok/s', 'throughput vs 0', 'TTFT vs 0', 'TPOT vs 0', 'E2E vs 0', 'spans/request']);
+/** One figure's verdict in words: "3.1% lower (significant)", or that it cannot be told from noise. */
+function say(name: string, v: Verdict, ci: MeanCi): string {
+  if (v.significant === null) return `${name}: too few rounds to tell`;
+  if (!v.significant) return `${name}: no significant difference (${v.change >= 0 ? '+' : '-'}${pct(v.change)} ± ${pct(ci.ci95)})`;
+  return `${name} ${pct(v.change)} ${v.change > 0 ? 'higher' : 'lower'} (± ${pct(ci.ci95)}, significant)`;
+}
+
+/** One row per trace level: throughput and latencies as ratios to the base level with 95% CIs, then a verdict per level and figure. */
+export function formatLevelComparison(rows: readonly LevelRow[], how: Omit<LevelComparison, 'rows'>): string {
+  const base = rows[0].level;
+  const table = compactTable(['level', 'output tok/s', `throughput vs ${base}`, `TTFT vs ${base}`, `TPOT vs ${base}`, `E2E vs ${base}`, 'spans/request']);
   for (const r of rows) {
     table.push([String(r.level), `${f(r.outputThroughput.mean, 1)} ± ${f(r.outputThroughput.ci95, 1)}`, ratio(r.throughputRatio), ratio(r.ttftRatio), ratio(r.tpotRatio), ratio(r.e2eRatio), r.spansPerRequest === null ? '-' : f(r.spansPerRequest, 1)]);
   }
-  return `${table.toString()}\n${chalk.dim('Ratios are per repeat against level 0, then mean ± 95% confidence interval.')}`;
+  const lines = [table.toString(), chalk.dim(`Ratios are per round against level ${base}, then mean ± 95% confidence interval (Student's t, ${how.rounds - 1} degrees of freedom).`)];
+  for (const r of rows) {
+    if (!r.verdicts) continue;
+    const v = r.verdicts;
+    const words = [say('throughput', v.throughput, r.throughputRatio), say('TTFT', v.ttft, r.ttftRatio), say('TPOT', v.tpot, r.tpotRatio), say('E2E', v.e2e, r.e2eRatio)];
+    lines.push(`Level ${r.level} vs ${base}: ${words.join('; ')}.`);
+  }
+  const secs = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
+  const widest = rows.reduce((w, r) => (r.verdicts ? Math.max(w, r.throughputRatio.ci95) : w), 0);
+  const t = how.target;
+  if (t && t.reached) lines.push(chalk.green(`Every throughput ratio is within ±${pct(t.ci)} at 95% after ${how.rounds} rounds (${secs(how.elapsedMs)}).`));
+  else if (t)
+    lines.push(chalk.yellow(`Inconclusive: after ${how.rounds} rounds (${secs(how.elapsedMs)} of the ${secs(t.budgetMs)} budget) the widest throughput CI is ±${pct(t.widestCi)}, not the ±${pct(t.ci)} asked for; a difference smaller than that cannot be told from noise here. Give it more time (--max-duration) or a quieter machine.`));
+  else if (widest > 0.05) lines.push(chalk.yellow(`${how.rounds} rounds leave throughput CIs as wide as ±${pct(widest)}: a difference smaller than that cannot be told from noise. --target-ci PCT adds rounds until the CIs are narrow enough.`));
+  return lines.join('\n');
 }

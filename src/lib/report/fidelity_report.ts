@@ -1,23 +1,32 @@
 import chalk from 'chalk';
 import { compactTable } from './compact_table.js';
-import type { FidelityReport } from '../replay/fidelity.js';
+import type { FidelityReport, FidelityRow } from '../replay/fidelity.js';
 import { printable } from './terminal_text.js';
 
 const f = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '-');
 const pct = (v: number): string => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)}%`;
+export const pValue = (p: number): string => (p < 0.001 ? 'p<0.001' : `p=${p.toFixed(3)}`);
+
+/** A two-sample row's verdict in words. */
+function verdict(r: FidelityRow, label: string): string {
+  if (r.significant === null || r.p === null) return chalk.dim('too few samples to tell');
+  if (!r.significant) return `no significant difference (${pValue(r.p)})`;
+  return `${label} ${r.p50Drift >= 0 ? 'higher' : 'lower'}, significant (${pValue(r.p)})`;
+}
 
 /** Captured against replayed, stage by stage, and the requests that drifted most. */
 export function formatFidelity(report: FidelityReport, replayedLabel: string, tolerance: number | null, capturedLabel = 'captured'): string {
-  const table = compactTable(['ms', `${capturedLabel} n`, 'p50', 'p90', 'p99', `${replayedLabel} n`, 'p50', 'p90', 'p99', 'p50 drift']);
+  const table = compactTable(['ms', `${capturedLabel} n`, 'p50', 'p90', 'p99', `${replayedLabel} n`, 'p50', 'p90', 'p99', 'p50 drift', 'verdict at 95%']);
   for (const r of report.rows) {
     const drift = pct(r.p50Drift);
     const flagged = tolerance !== null && Math.abs(r.p50Drift) > tolerance;
-    table.push([r.name, r.captured.count, f(r.captured.p50), f(r.captured.p90), f(r.captured.p99), r.replayed.count, f(r.replayed.p50), f(r.replayed.p90), f(r.replayed.p99), flagged ? chalk.red(drift) : drift]);
+    table.push([r.name, r.captured.count, f(r.captured.p50), f(r.captured.p90), f(r.captured.p99), r.replayed.count, f(r.replayed.p50), f(r.replayed.p90), f(r.replayed.p99), flagged ? chalk.red(drift) : drift, verdict(r, replayedLabel)]);
   }
   const drifted = report.drifted.length
     ? '\nMost drifted requests (E2E):\n' + report.drifted.map((d) => `  ${printable(d.id)}  ${d.capturedMs.toFixed(1)} ms → ${d.replayedMs.toFixed(1)} ms (${pct(d.drift)})`).join('\n')
     : '';
-  return table.toString() + drifted;
+  const note = chalk.dim(`Verdicts: Mann-Whitney U test on the per-request values; p is the chance that noise alone makes a difference this large.`);
+  return `${table.toString()}\n${note}${drifted}`;
 }
 
 /** The replay report as a self-contained page, in bench's style: the fidelity table and E2E/TTFT CDFs. */

@@ -2,6 +2,7 @@
  * Statistics every figure sgl prints is computed with, the same for bench,
  * replay, trace summary and the stage tables: pure functions over numbers.
  */
+import { tQuantile } from './student_t.js';
 
 export interface Distribution {
   mean: number;
@@ -35,12 +36,17 @@ export function tpotMs(t: { ttftMs: number | null; e2eMs: number; outputTokens: 
   return t.ttftMs !== null && t.outputTokens > 1 ? (t.e2eMs - t.ttftMs) / (t.outputTokens - 1) : null;
 }
 
-/** Mean and the half-width of its 95% confidence interval (t-distribution for small samples). */
-export function meanCi(values: readonly number[]): { mean: number; ci95: number } {
+export interface MeanCi {
+  mean: number;
+  /** Half-width of the 95% confidence interval of the mean; NaN with fewer than two values. */
+  ci95: number;
+}
+
+/** Mean and the half-width of its 95% confidence interval, from Student's t with n − 1 degrees of freedom. */
+export function meanCi(values: readonly number[]): MeanCi {
   const n = values.length;
   const mean = values.reduce((a, b) => a + b, 0) / n;
   if (n < 2) return { mean, ci95: NaN };
   const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
-  const T = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262];
-  return { mean, ci95: ((T[n - 2] ?? 1.96) * sd) / Math.sqrt(n) };
+  return { mean, ci95: (tQuantile(0.975, n - 1) * sd) / Math.sqrt(n) };
 }

@@ -23,7 +23,7 @@ export interface RequestOutcome {
   /** ms from sending to the first token; null when none came. */
   ttftMs: number | null;
   e2eMs: number;
-  /** Gaps between streamed chunks after the first, ms. */
+  /** Gaps between streamed chunks with content after the first, ms (one per chunk, however many tokens it carries). */
   itlMs: number[];
   /** ms from the start of the run to sending. */
   sentAtMs: number;
@@ -96,14 +96,17 @@ export class BenchDriver extends EventEmitter {
     return arrivalOffsets(new Rng(this.options.seed), specs.length, this.options.requestRate, this.options.burstiness);
   }
 
-  /** One request, timed. The chunk callback is the per-response hot path: a clock read and a push. */
+  /**
+   * One request, timed as bench_serving times it: TTFT to the first chunk
+   * with content, one ITL per later chunk with content, E2E to the end of the
+   * stream. The chunk callback is the per-response hot path: a compare and a push.
+   */
   private async one(target: BenchTarget, spec: RequestSpec, sentAtMs: number): Promise<RequestOutcome> {
     const itlMs: number[] = [];
     const t0 = performance.now();
     let first = -1;
     let prev = 0;
-    const onChunk = (): void => {
-      const t = performance.now();
+    const onChunk = (t: number): void => {
       if (first < 0) first = t;
       else itlMs.push(t - prev);
       prev = t;

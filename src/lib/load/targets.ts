@@ -1,9 +1,16 @@
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Engine } from '../engine/engine.js';
 import { SglError } from '../errors.js';
 import type { RequestSpec } from '../workload/request_spec.js';
+import { readCompletionStream } from './openai_stream.js';
+import type { Endpoint, OnContent } from './openai_stream.js';
 
-/** Called for every streamed chunk that carries tokens: the driver's per-response hot path. */
-export type OnChunk = (tokens: number) => void;
+export type { Endpoint } from './openai_stream.js';
+
+/** Called with the arrival time (performance.now()) of every streamed chunk that carries content: the driver's per-response hot path. */
+export type OnChunk = OnContent;
 
 /** Where bench sends requests: the in-process engine or an OpenAI-compatible server. */
 export interface BenchTarget {
@@ -31,15 +38,13 @@ export class EngineTarget implements BenchTarget {
       const n = chunk.tokenIds.length;
       if (n > 0) {
         tokens += n;
-        onChunk(n);
+        onChunk(performance.now());
       }
       if (chunk.finishReason === 'abort') throw new Error('aborted');
     }
     return tokens;
   }
 }
-
-export type Endpoint = 'completions' | 'chat';
 
 /** Streaming completions against any OpenAI-compatible server (sgl serve, SGLang, vLLM). */
 export class HttpTarget implements BenchTarget {
@@ -49,12 +54,25 @@ export class HttpTarget implements BenchTarget {
     readonly model: string,
     private readonly endpoint: Endpoint,
     private readonly headers: Record<string, string>,
+    private readonly countTokens: ((text: string) => number) | null,
   ) {
     this.name = `${url} (${model}, ${endpoint})`;
+    const https = url.startsWith('https:');
+    this.agent = https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+    this.post = https ? httpsRequest : httpRequest;
   }
 
-  /** Checks that the server answers like an OpenAI-compatible one and learns its model. */
-  static async connect(url: string, endpoint: Endpoint, apiKey?: string): Promise<HttpTarget> {
+  /** Closes the idle keep-alive connections. */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  /**
+   * Checks that the server answers like an OpenAI-compatible one and learns
+   * its model. `countTokens` counts the output of a server that sends no
+   * `usage` (without it, each chunk with content counts as one token).
+   */
+  static async connect(url: string, endpoint: Endpoint, apiKey?: string, countTokens?: (text: string) => number): Promise<HttpTarget> {
     const base = url.replace(/\/+$/, '').replace(/\/v1$/, '');
     const headers: Record<string, string> = { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) };
     let res: Response;
@@ -72,8 +90,16 @@ export class HttpTarget implements BenchTarget {
     }
     const id = models?.data?.[0]?.id;
     if (!res.ok || typeof id !== 'string') throw new SglError(`${base} does not look OpenAI-compatible: GET /v1/models answered ${res.status} without a model list.`);
-    return new HttpTarget(base, id, endpoint, headers);
+    return new HttpTarget(base, id, endpoint, headers, countTokens ?? null);
   }
+
+  /**
+   * Node's own HTTP client on a keep-alive agent: fetch spends milliseconds
+   * of its own before the request leaves, and every one of them would count
+   * as the server's TTFT.
+   */
+  private readonly agent: HttpAgent;
+  private readonly post: typeof httpRequest;
 
   async send(spec: RequestSpec, onChunk: OnChunk): Promise<number> {
     const common = { model: this.model, max_tokens: spec.outputTokens, ignore_eos: true, ...wire(sampling(spec)), stream: true, stream_options: { include_usage: true } };
@@ -81,33 +107,26 @@ export class HttpTarget implements BenchTarget {
       this.endpoint === 'chat'
         ? { ...common, messages: [{ role: 'user', content: spec.prompt ?? '' }] }
         : { ...common, prompt: spec.inputIds ?? spec.prompt ?? '' };
-    const res = await fetch(`${this.url}/v1/${this.endpoint === 'chat' ? 'chat/completions' : 'completions'}`, { method: 'POST', headers: this.headers, body: JSON.stringify(body) });
-    if (!res.ok || !res.body) {
-      const text = await res.text().catch(() => '');
-      throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
-    }
-    const decoder = new TextDecoder();
-    let buf = '';
-    let chunks = 0;
-    let usage: number | null = null;
-    for await (const part of res.body) {
-      buf += decoder.decode(part as Uint8Array, { stream: true });
-      let end;
-      while ((end = buf.indexOf('\n\n')) >= 0) {
-        const event = buf.slice(0, end);
-        buf = buf.slice(end + 2);
-        if (!event.startsWith('data: ') || event === 'data: [DONE]') continue;
-        const data = JSON.parse(event.slice(6)) as { choices?: unknown[]; usage?: { completion_tokens?: number }; error?: { message?: string } };
-        if (data.error) throw new Error(data.error.message ?? 'error event');
-        if (data.choices && data.choices.length > 0) {
-          chunks++;
-          onChunk(1);
-        }
-        if (data.usage?.completion_tokens !== undefined) usage = data.usage.completion_tokens;
-      }
-    }
-    return usage ?? chunks;
+    const payload = JSON.stringify(body);
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = this.post(`${this.url}/v1/${this.endpoint === 'chat' ? 'chat/completions' : 'completions'}`, { method: 'POST', agent: this.agent, headers: { ...this.headers, 'content-length': Buffer.byteLength(payload) } }, resolve);
+      req.on('error', reject);
+      req.end(payload);
+    });
+    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${(await textOf(res)).slice(0, 200)}`);
+    if ((res.headers['content-type'] ?? '').includes('application/json')) throw new Error(`the server answered with JSON, not a stream: ${(await textOf(res)).slice(0, 200)}`);
+    const end = await readCompletionStream(res, this.endpoint, onChunk);
+    return end.completionTokens ?? (this.countTokens ? this.countTokens(end.text) : end.contentChunks);
   }
+}
+async function textOf(res: IncomingMessage): Promise<string> {
+  let text = '';
+  try {
+    for await (const part of res) if (text.length < 4096) text += String(part);
+  } catch {
+    // what arrived is the reason
+  }
+  return text;
 }
 
 function wire(s: ReturnType<typeof sampling>): Record<string, number> {
