@@ -19,7 +19,7 @@ const instant: BenchTarget = {
   name: 'instant',
   async send(spec, onChunk) {
     for (let i = 0; i < spec.outputTokens; i++) onChunk(performance.now());
-    return spec.outputTokens;
+    return { outputTokens: spec.outputTokens };
   },
 };
 const requests: RequestSpec[] = Array.from({ length: N }, (_, i) => ({ id: `r${i}`, inputIds: [1, 2, 3, 4], inputTokens: 4, outputTokens: CHUNKS }));

@@ -10,7 +10,7 @@ class FakeTarget implements BenchTarget {
   readonly name = 'fake';
   constructor(private readonly ttft: number, private readonly gap: number, private readonly failEvery = 0) {}
   private calls = 0;
-  async send(spec: RequestSpec, onChunk: (atMs: number) => void): Promise<number> {
+  async send(spec: RequestSpec, onChunk: (atMs: number) => void): Promise<{ outputTokens: number }> {
     this.calls++;
     if (this.failEvery && this.calls % this.failEvery === 0) throw new Error('boom');
     await new Promise((r) => setTimeout(r, this.ttft));
@@ -19,7 +19,7 @@ class FakeTarget implements BenchTarget {
       await new Promise((r) => setTimeout(r, this.gap));
       onChunk(performance.now());
     }
-    return spec.outputTokens;
+    return { outputTokens: spec.outputTokens };
   }
 }
 

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { meanCi } from '../../src/lib/stats/distribution.js';
+import { compareTraceLevels } from '../../src/lib/bench/compare_levels.js';
+import type { LevelRun } from '../../src/lib/bench/compare_levels.js';
+import type { BenchMetrics } from '../../src/lib/bench/statistics.js';
+import { distribution, meanCi } from '../../src/lib/stats/distribution.js';
+import { Rng } from '../../src/lib/stats/rng.js';
+import type { TraceLevel } from '../../src/lib/tracing/trace_config.js';
 import { mannWhitneyP, ratioVerdict, sampleVerdict } from '../../src/lib/stats/significance.js';
 import { normalQuantile, tCdf, tQuantile } from '../../src/lib/stats/student_t.js';
 
@@ -60,5 +65,47 @@ describe('verdicts', () => {
     expect(sampleVerdict([1, 2, 3], [7, 8, 9])).toMatchObject({ significant: null });
     // Same values in another order: no difference, whatever the outliers.
     expect(sampleVerdict([5, 6, 7, 8, 100], [100, 8, 7, 6, 5]).significant).toBe(false);
+  });
+});
+
+describe('--compare-trace-levels rounds', () => {
+  const metrics = (throughput: number): BenchMetrics => {
+    const d = distribution([10]);
+    return { output_throughput: throughput, ttft_ms: d, tpot_ms: d, e2e_latency_ms: d } as unknown as BenchMetrics;
+  };
+  /** Level 3 costs 5% of throughput; every run has ±4% of seeded noise. */
+  const fake = (rng: Rng) => async (level: TraceLevel): Promise<LevelRun> => ({
+    metrics: metrics((level === 3 ? 950 : 1000) * (1 + (rng.next() - 0.5) * 0.08)),
+    spansPerRequest: null,
+  });
+
+  it('adds rounds until every throughput ratio is within the target, and says the difference is real', async () => {
+    let t = 0;
+    const r = await compareTraceLevels({ levels: [0, 3], repeats: 3, targetCi: 0.01, budgetMs: 1e9, now: () => (t += 1000) }, fake(new Rng(7)));
+    expect(r.target).toMatchObject({ reached: true });
+    expect(r.rounds).toBeGreaterThan(3);
+    const level3 = r.rows.find((x) => x.level === 3)!;
+    expect(level3.throughputRatio.ci95).toBeLessThan(0.01);
+    expect(level3.verdicts!.throughput.significant).toBe(true);
+    expect(level3.verdicts!.throughput.change).toBeCloseTo(-0.05, 1);
+    expect(level3.verdicts!.ttft.significant).toBe(false);
+    expect(r.rows[0].verdicts).toBeNull();
+  });
+
+  it('stops when the budget would run out and reports the comparison inconclusive', async () => {
+    let t = 0;
+    // Every call to the clock is a second later; a round of two runs takes about that long, so 10 s allow a handful.
+    const r = await compareTraceLevels({ levels: [0, 3], repeats: 3, targetCi: 0.001, budgetMs: 10_000, now: () => (t += 1000) }, fake(new Rng(7)));
+    expect(r.target).toMatchObject({ reached: false, ci: 0.001 });
+    expect(r.rounds).toBeGreaterThanOrEqual(3);
+    expect(r.rounds).toBeLessThan(10);
+    expect(r.target!.widestCi).toBeGreaterThan(0.001);
+  });
+
+  it('runs exactly --repeats rounds without a target', async () => {
+    const r = await compareTraceLevels({ levels: [0, 1, 3], repeats: 4, targetCi: null, budgetMs: 0 }, fake(new Rng(1)));
+    expect(r.rounds).toBe(4);
+    expect(r.target).toBeNull();
+    for (const row of r.rows) expect(row.runs).toHaveLength(4);
   });
 });

@@ -52,6 +52,11 @@ describe('sgl trace subcommands on captured files', () => {
     const rows = new Map(JSON.parse(r.stdout).rows.map((x: { name: string; p50Drift: number }) => [x.name, x.p50Drift]));
     expect(rows.get('decode_loop')).toBeCloseTo(1, 9);
     expect(rows.get('tokenize')).toBe(0);
+    // Two requests a side: too few for the rank test to call anything, and the table says so rather than guess.
+    expect(JSON.parse(r.stdout).rows.every((x: { significant: boolean | null }) => x.significant === null)).toBe(true);
+    const text = await runCli(['trace', 'diff', a, b]);
+    expect(text.stdout).toMatch(/verdict at 95%/);
+    expect(text.stdout).toMatch(/too few samples to tell/);
   });
 
   it('convert --to otlp-json: the OTLP proto3 JSON mapping, hex ids and string nanoseconds', async () => {

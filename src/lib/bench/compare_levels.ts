@@ -42,6 +42,8 @@ export interface CompareOptions {
   targetCi: number | null;
   /** With a target: no round starts that would, at the mean round time so far, end past this many ms. */
   budgetMs: number;
+  /** The clock the budget is kept by (performance.now unless a test brings its own). */
+  now?: () => number;
 }
 
 export interface LevelComparison {
@@ -69,11 +71,12 @@ export async function compareTraceLevels(o: CompareOptions, runOnce: (level: Tra
   const base = baseLevel(o.levels);
   const order = [base, ...o.levels.filter((l) => l !== base)];
   const runs = new Map<TraceLevel, LevelRun[]>(order.map((l) => [l, []]));
-  const started = performance.now();
+  const now = o.now ?? (() => performance.now());
+  const started = now();
   const minRounds = Math.max(o.targetCi === null ? 1 : 2, o.repeats);
   let rounds = 0;
   for (;;) {
-    const elapsed = performance.now() - started;
+    const elapsed = now() - started;
     if (rounds >= minRounds) {
       if (o.targetCi === null || widestCi(rows(order, runs, base)) < o.targetCi) break;
       if (elapsed + elapsed / rounds > o.budgetMs) break;
@@ -89,7 +92,7 @@ export async function compareTraceLevels(o: CompareOptions, runOnce: (level: Tra
   return {
     rows: result,
     rounds,
-    elapsedMs: performance.now() - started,
+    elapsedMs: now() - started,
     target: o.targetCi === null ? null : { ci: o.targetCi, reached: widest < o.targetCi, widestCi: widest, budgetMs: o.budgetMs },
   };
 }

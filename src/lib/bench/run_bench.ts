@@ -24,6 +24,8 @@ export interface BenchOptions {
   url?: string;
   endpoint: Endpoint;
   apiKey?: string;
+  /** --url, completions: send token ids rather than text (bench_serving's --tokenize-prompt). */
+  tokenizePrompt?: boolean;
   engine: Omit<EngineOptions, 'tracing'>;
   /** In-process: how runs are traced; with --compare-trace-levels each run takes its level, and none writes the trace file. */
   tracing: TracingSetup;
@@ -66,14 +68,18 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
   if (onProgress) driver.on('progress', onProgress);
 
   if (o.url) {
-    const target = await HttpTarget.connect(o.url, o.endpoint, o.apiKey, (t) => tokenizer.encode(t).length);
+    const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tokenizer.encode(t).length, sendIds: o.tokenizePrompt ?? false });
     const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[] }> => {
       await driver.warmup(target, workload);
       if (level !== null) await setServerLevel(target, level, o.apiKey);
       const run = await driver.run(target, workload);
       return { metrics: summarize(run, o.slo), outcomes: run.outcomes, spansPerRequest: null };
     };
-    return finish(target.name, workload, o, once);
+    try {
+      return await finish(target.name, workload, o, once);
+    } finally {
+      target.close();
+    }
   }
 
   let targetName = '';

@@ -46,9 +46,11 @@ export const levelsFlag = Flags.custom<TraceLevel[]>({
 
 /**
  * What `sgl bench --compare-trace-levels` runs when not told otherwise,
- * sized on the embedded model on a 2-core machine (see the README):
- * runs long enough that one round's throughput ratio is not mostly noise,
- * and rounds added until the ratios' 95% CIs are narrow enough to say
- * whether tracing costs a few percent.
+ * sized with bench/level_noise.ts on the embedded model on a 2-core machine:
+ * one run's throughput varies 5-7% from run to run however long the run
+ * (a fresh engine and its threads sharing two cores), so rounds, not longer
+ * runs, narrow the interval. At 100 prompts a run (about 4.5 s with the
+ * engine's start) rounds reach ±5% in about two and a half minutes, the
+ * least of the sizes tried; ±2% would take a quarter of an hour there.
  */
-export const COMPARE_DEFAULTS = { numPrompts: 200, repeats: 3, targetCiPct: 3, maxDurationS: 300 } as const;
+export const COMPARE_DEFAULTS = { numPrompts: 100, repeats: 3, targetCiPct: 5, maxDurationS: 300 } as const;

@@ -112,12 +112,15 @@ export class BenchDriver extends EventEmitter {
       prev = t;
     };
     let outputTokens = 0;
+    let inputTokens = spec.inputTokens;
     let error: string | null = null;
     try {
-      outputTokens = await target.send(spec, onChunk);
+      const sent = await target.send(spec, onChunk);
+      outputTokens = sent.outputTokens;
+      inputTokens = sent.inputTokens ?? inputTokens;
     } catch (err) {
       error = (err as Error).message;
     }
-    return { id: spec.id, inputTokens: spec.inputTokens, outputTokens, ttftMs: first < 0 ? null : first - t0, e2eMs: performance.now() - t0, itlMs, sentAtMs, error };
+    return { id: spec.id, inputTokens, outputTokens, ttftMs: first < 0 ? null : first - t0, e2eMs: performance.now() - t0, itlMs, sentAtMs, error };
   }
 }

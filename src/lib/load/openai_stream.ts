@@ -10,6 +10,8 @@ export type Endpoint = 'completions' | 'chat';
 export interface StreamEnd {
   /** `usage.completion_tokens` when the server sent it. */
   completionTokens: number | null;
+  /** `usage.prompt_tokens` when the server sent it. */
+  promptTokens: number | null;
   /** The generated text, joined. */
   text: string;
   /** Events that carried content. */
@@ -19,7 +21,7 @@ export interface StreamEnd {
 /** One event's JSON, as OpenAI-compatible servers stream it; every field optional. */
 interface StreamEvent {
   choices?: { text?: unknown; delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown } }[];
-  usage?: { completion_tokens?: unknown } | null;
+  usage?: { completion_tokens?: unknown; prompt_tokens?: unknown } | null;
   error?: unknown;
   object?: unknown;
   message?: unknown;
@@ -65,6 +67,7 @@ export function readCompletionStream(body: Readable, endpoint: Endpoint, onConte
   let text = '';
   let contentChunks = 0;
   let completionTokens: number | null = null;
+  let promptTokens: number | null = null;
   const parser = createParser({
     maxBufferSize: MAX_EVENT_CHARS,
     onEvent(ev) {
@@ -98,6 +101,8 @@ export function readCompletionStream(body: Readable, endpoint: Endpoint, onConte
       }
       const n = e.usage?.completion_tokens;
       if (typeof n === 'number' && Number.isFinite(n)) completionTokens = n;
+      const p = e.usage?.prompt_tokens;
+      if (typeof p === 'number' && Number.isFinite(p)) promptTokens = p;
     },
     onError(err: ParseError) {
       // Unknown fields and bad retry values are ignored, as the spec says; only a runaway event ends the stream.
@@ -119,7 +124,7 @@ export function readCompletionStream(body: Readable, endpoint: Endpoint, onConte
         reject(new Error(failure));
       } else {
         // At [DONE] the rest of the body (the end of the chunked encoding) drains on its own, keeping the connection.
-        resolve({ completionTokens, text, contentChunks });
+        resolve({ completionTokens, promptTokens, text, contentChunks });
       }
     };
     body.on('data', (part: Buffer) => {

@@ -12,11 +12,17 @@ export type { Endpoint } from './openai_stream.js';
 /** Called with the arrival time (performance.now()) of every streamed chunk that carries content: the driver's per-response hot path. */
 export type OnChunk = OnContent;
 
+export interface Sent {
+  outputTokens: number;
+  /** The prompt's tokens as the server counted them (its `usage`), when it said; else the workload's count stands. */
+  inputTokens?: number;
+}
+
 /** Where bench sends requests: the in-process engine or an OpenAI-compatible server. */
 export interface BenchTarget {
   readonly name: string;
-  /** Runs one request to its end; resolves to the output token count, throws with the reason on failure. */
-  send(spec: RequestSpec, onChunk: OnChunk): Promise<number>;
+  /** Runs one request to its end; resolves to its token counts, throws with the reason on failure. */
+  send(spec: RequestSpec, onChunk: OnChunk): Promise<Sent>;
 }
 
 function sampling(spec: RequestSpec): { temperature: number; topP?: number; topK?: number; seed?: number } {
@@ -30,7 +36,7 @@ export class EngineTarget implements BenchTarget {
     this.name = `in-process engine (${engine.spec.id})`;
   }
 
-  async send(spec: RequestSpec, onChunk: OnChunk): Promise<number> {
+  async send(spec: RequestSpec, onChunk: OnChunk): Promise<Sent> {
     const input = spec.inputIds ? { inputIds: spec.inputIds } : { prompt: spec.prompt ?? '' };
     let tokens = 0;
     // The spec's id becomes the request id, so a replay's trace lines up with the capture.
@@ -42,19 +48,40 @@ export class EngineTarget implements BenchTarget {
       }
       if (chunk.finishReason === 'abort') throw new Error('aborted');
     }
-    return tokens;
+    return { outputTokens: tokens };
   }
+}
+
+export interface ConnectOptions {
+  apiKey?: string;
+  /** Counts the output of a server that sends no `usage` (without it, each chunk with content counts as one token). */
+  countTokens?: (text: string) => number;
+  /**
+   * Completions: send the workload's token ids instead of its text. Off by
+   * default, as in bench_serving, so TTFT includes the server's own
+   * tokenization; replay sends ids to reproduce a capture token for token.
+   */
+  sendIds?: boolean;
 }
 
 /** Streaming completions against any OpenAI-compatible server (sgl serve, SGLang, vLLM). */
 export class HttpTarget implements BenchTarget {
   readonly name: string;
+  /**
+   * Node's own HTTP client on a keep-alive agent: fetch spends milliseconds
+   * of its own before the request leaves, and every one of them would count
+   * as the server's TTFT.
+   */
+  private readonly agent: HttpAgent;
+  private readonly post: typeof httpRequest;
+
   private constructor(
     readonly url: string,
     readonly model: string,
     private readonly endpoint: Endpoint,
     private readonly headers: Record<string, string>,
     private readonly countTokens: ((text: string) => number) | null,
+    private readonly sendIds: boolean,
   ) {
     this.name = `${url} (${model}, ${endpoint})`;
     const https = url.startsWith('https:');
@@ -67,12 +94,9 @@ export class HttpTarget implements BenchTarget {
     this.agent.destroy();
   }
 
-  /**
-   * Checks that the server answers like an OpenAI-compatible one and learns
-   * its model. `countTokens` counts the output of a server that sends no
-   * `usage` (without it, each chunk with content counts as one token).
-   */
-  static async connect(url: string, endpoint: Endpoint, apiKey?: string, countTokens?: (text: string) => number): Promise<HttpTarget> {
+  /** Checks that the server answers like an OpenAI-compatible one and learns its model. */
+  static async connect(url: string, endpoint: Endpoint, o: ConnectOptions = {}): Promise<HttpTarget> {
+    const { apiKey, countTokens } = o;
     const base = url.replace(/\/+$/, '').replace(/\/v1$/, '');
     const headers: Record<string, string> = { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) };
     let res: Response;
@@ -90,23 +114,15 @@ export class HttpTarget implements BenchTarget {
     }
     const id = models?.data?.[0]?.id;
     if (!res.ok || typeof id !== 'string') throw new SglError(`${base} does not look OpenAI-compatible: GET /v1/models answered ${res.status} without a model list.`);
-    return new HttpTarget(base, id, endpoint, headers, countTokens ?? null);
+    return new HttpTarget(base, id, endpoint, headers, countTokens ?? null, o.sendIds ?? false);
   }
 
-  /**
-   * Node's own HTTP client on a keep-alive agent: fetch spends milliseconds
-   * of its own before the request leaves, and every one of them would count
-   * as the server's TTFT.
-   */
-  private readonly agent: HttpAgent;
-  private readonly post: typeof httpRequest;
-
-  async send(spec: RequestSpec, onChunk: OnChunk): Promise<number> {
+  async send(spec: RequestSpec, onChunk: OnChunk): Promise<Sent> {
     const common = { model: this.model, max_tokens: spec.outputTokens, ignore_eos: true, ...wire(sampling(spec)), stream: true, stream_options: { include_usage: true } };
     const body =
       this.endpoint === 'chat'
         ? { ...common, messages: [{ role: 'user', content: spec.prompt ?? '' }] }
-        : { ...common, prompt: spec.inputIds ?? spec.prompt ?? '' };
+        : { ...common, prompt: this.sendIds && spec.inputIds ? spec.inputIds : (spec.prompt ?? spec.inputIds ?? '') };
     const payload = JSON.stringify(body);
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = this.post(`${this.url}/v1/${this.endpoint === 'chat' ? 'chat/completions' : 'completions'}`, { method: 'POST', agent: this.agent, headers: { ...this.headers, 'content-length': Buffer.byteLength(payload) } }, resolve);
@@ -116,9 +132,11 @@ export class HttpTarget implements BenchTarget {
     if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${(await textOf(res)).slice(0, 200)}`);
     if ((res.headers['content-type'] ?? '').includes('application/json')) throw new Error(`the server answered with JSON, not a stream: ${(await textOf(res)).slice(0, 200)}`);
     const end = await readCompletionStream(res, this.endpoint, onChunk);
-    return end.completionTokens ?? (this.countTokens ? this.countTokens(end.text) : end.contentChunks);
+    const outputTokens = end.completionTokens ?? (this.countTokens ? this.countTokens(end.text) : end.contentChunks);
+    return end.promptTokens === null ? { outputTokens } : { outputTokens, inputTokens: end.promptTokens };
   }
 }
+
 async function textOf(res: IncomingMessage): Promise<string> {
   let text = '';
   try {

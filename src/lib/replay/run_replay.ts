@@ -108,10 +108,15 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const driver = new BenchDriver({ requestRate: Infinity, burstiness: 1, maxConcurrency: Infinity, seed: o.seed, warmup: 2, replayArrivals: true });
   const warnings: string[] = [];
   if (o.url) {
-    const target = await HttpTarget.connect(o.url, o.endpoint, o.apiKey, (t) => tok.encode(t, false).length);
+    const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tok.encode(t, false).length, sendIds: true });
     if (header && target.model !== header.model.id) warnings.push(`The capture ran ${header.model.id}; ${o.url} serves ${target.model}.`);
-    await driver.warmup(target, workload);
-    const run = await driver.run(target, workload);
+    let run;
+    try {
+      await driver.warmup(target, workload);
+      run = await driver.run(target, workload);
+    } finally {
+      target.close();
+    }
     const replayed = run.outcomes.filter((x) => !x.error).map(fromOutcome);
     const fidelity = compareTimings(captured, replayed);
     return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null, loaded: null, timings: { captured, replayed } };

@@ -26,8 +26,8 @@ export function formatBenchMetrics(m: BenchMetrics, target: string, workload: st
   );
   if (m.goodput !== null) summary.push(['Goodput (req/s)', f(m.goodput)]);
   for (const [reason, n] of Object.entries(m.errors)) summary.push([chalk.red(`Failure: ${reason}`), String(n)]);
-  const latency = compactTable(['ms', 'mean', 'median', 'std', 'p90', 'p95', 'p99']);
-  const row = (name: string, d: Distribution): void => void latency.push([name, f(d.mean), f(d.median), f(d.std), f(d.p90), f(d.p95), f(d.p99)]);
+  const latency = compactTable(['ms', 'mean', '± 95% CI', 'median', 'std', 'p90', 'p95', 'p99']);
+  const row = (name: string, d: Distribution): void => void latency.push([name, f(d.mean), f(d.ci95), f(d.median), f(d.std), f(d.p90), f(d.p95), f(d.p99)]);
   row('TTFT', m.ttft_ms);
   row('TPOT', m.tpot_ms);
   row('ITL', m.itl_ms);

@@ -11,6 +11,8 @@ export interface Distribution {
   p90: number;
   p95: number;
   p99: number;
+  /** Half-width of the 95% confidence interval of the mean (Student's t); NaN with fewer than two values. */
+  ci95: number;
 }
 
 /** Linear-interpolated percentile of sorted values (numpy's default). */
@@ -23,12 +25,14 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 export function distribution(values: readonly number[]): Distribution {
-  if (values.length === 0) return { mean: NaN, median: NaN, std: NaN, p90: NaN, p95: NaN, p99: NaN };
+  if (values.length === 0) return { mean: NaN, median: NaN, std: NaN, p90: NaN, p95: NaN, p99: NaN, ci95: NaN };
   const sorted = [...values].sort((a, b) => a - b);
   const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
   // Population standard deviation, as numpy.std computes it in bench_serving.
   const std = Math.sqrt(sorted.reduce((a, v) => a + (v - mean) ** 2, 0) / sorted.length);
-  return { mean, median: percentile(sorted, 50), std, p90: percentile(sorted, 90), p95: percentile(sorted, 95), p99: percentile(sorted, 99) };
+  const n = sorted.length;
+  const ci95 = n < 2 ? NaN : (tQuantile(0.975, n - 1) * std * Math.sqrt(n / (n - 1))) / Math.sqrt(n);
+  return { mean, median: percentile(sorted, 50), std, p90: percentile(sorted, 90), p95: percentile(sorted, 95), p99: percentile(sorted, 99), ci95 };
 }
 
 /** Time per output token after the first (TPOT), as bench_serving defines it; null when there is no second token or no first-token time. */
