@@ -20,7 +20,8 @@ describe('sgl bench', () => {
     const s = await startServer();
     try {
       const output = join(dir, 'remote.json');
-      const remote = await runCli(['bench', ...WORKLOAD, '--url', s.url, '--json', '--output', output]);
+      // Token ids, so the server prefills exactly the workload's tokens (as text, its tokenizer adds a BOS to each).
+      const remote = await runCli(['bench', ...WORKLOAD, '--url', s.url, '--tokenize-prompt', '--json', '--output', output]);
       expect(remote.code, remote.stderr).toBe(0);
       const b = JSON.parse(remote.stdout);
       for (const m of [a.metrics, b.metrics]) {
@@ -46,8 +47,12 @@ describe('sgl bench', () => {
     const html = join(dir, 'report.html');
     const r = await runCli(['bench', ...WORKLOAD, '--compare-trace-levels', '--repeats', '2', '--trace-module', 'request,scheduler,engine', '--html', html, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const { levels } = JSON.parse(r.stdout);
+    const { levels, comparison } = JSON.parse(r.stdout);
     expect(levels.map((l: { level: number }) => l.level)).toEqual([0, 1, 2, 3]);
+    // A fixed --repeats without --target-ci runs exactly that many rounds; every level but the base gets a verdict per figure.
+    expect(comparison).toMatchObject({ rounds: 2, target: null });
+    expect(levels[0].verdicts).toBeNull();
+    for (const l of levels.slice(1)) expect(Object.keys(l.verdicts)).toEqual(['throughput', 'ttft', 'tpot', 'e2e']);
     const spans = levels.map((l: { spansPerRequest: number }) => l.spansPerRequest);
     expect(spans[0]).toBe(0);
     for (let i = 1; i < 4; i++) expect(spans[i]).toBeGreaterThan(spans[i - 1]);
@@ -83,6 +88,10 @@ describe('sgl bench', () => {
     expect((await runCli(['bench', '--request-rate', '-3'])).code).toBe(2);
     expect((await runCli(['bench', '--slo', 'ttft=abc'])).code).toBe(2);
     expect((await runCli(['bench', '--levels', '0,5'])).code).toBe(2);
+    const stray = await runCli(['bench', '--target-ci', '2']);
+    expect(stray.code).toBe(2);
+    expect(stray.stderr).toMatch(/belong to --compare-trace-levels/);
+    expect((await runCli(['bench', '--compare-trace-levels', '--target-ci', '0'])).code).toBe(2);
   });
 
   it('honours --trace-sample-rate and --otlp-traces-endpoint as serve does; spans/request is what the collector gets', async () => {
