@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
-import { levelsFlag, requestRateFlag, sloFlag } from '../lib/cli/bench_flags.js';
+import { failureVerdict, levelsFlag, maxFailuresFlag, requestRateFlag, sloFlag } from '../lib/cli/bench_flags.js';
 import { numberFlag } from '../lib/cli/number_flag.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
 import { targetFlags } from '../lib/cli/target_flags.js';
@@ -34,7 +34,8 @@ export default class Bench extends SglCommand {
     'request-rate': requestRateFlag,
     burstiness: numberFlag({ min: 0, exclusiveMin: true, default: 1, description: 'Gamma shape of inter-arrival times; 1 is Poisson, lower is burstier.' }),
     'max-concurrency': Flags.integer({ min: 1, description: 'Most requests in flight (default: no cap).' }),
-    warmup: Flags.integer({ min: 0, default: 2, description: 'Requests sent first and not measured.' }),
+    warmup: Flags.integer({ min: 0, default: 2, description: 'Copies of the first requests sent first, one at a time, not measured; to a server they carry ids warmup-… (X-Request-Id) and X-Sgl-Warmup: 1.' }),
+    'max-failures': maxFailuresFlag,
     slo: sloFlag,
     'compare-trace-levels': Flags.boolean({ description: 'Run the same workload at each trace level (fresh engine per run, levels interleaved) and say per level whether tracing costs throughput or latency.', helpGroup: 'COMPARE' }),
     levels: levelsFlag,
@@ -86,6 +87,10 @@ export default class Bench extends SglCommand {
       const series = [{ name: result.levels ? `level ${result.levels[0].level}` : 'run', outcomes }];
       writeFileSync(flags.html, benchHtml({ title: 'sgl bench', target: result.target, workload: result.workload, metrics: result.metrics, series, levels: result.levels ?? undefined, stages: result.stages ?? undefined }));
     }
+    const runs = result.levels ? result.levels.flatMap((l) => l.runs.map((r) => r.metrics)) : [result.metrics];
+    const failed = runs.reduce((a, m) => a + m.failed, 0);
+    const why = failureVerdict(failed, runs.reduce((a, m) => a + m.failed + m.completed, 0), flags['max-failures']);
+    if (why) this.error(why, { exit: 1 });
     return summary;
   }
 }

@@ -46,7 +46,7 @@ describe('bench statistics', () => {
     const m = summarize({ outcomes, durationMs: 2000, peakConcurrency: 3, meanConcurrency: 1.5 }, { ttftMs: 200 });
     expect(m.completed).toBe(2);
     expect(m.failed).toBe(1);
-    expect(m.errors).toEqual({ 'HTTP 500': 1 });
+    expect(m.failures).toEqual([{ kind: 'HTTP N', count: 1, example: 'HTTP 500' }]);
     expect(m.total_input_tokens).toBe(30);
     expect(m.total_output_tokens).toBe(8);
     expect(m.request_throughput).toBe(1);
@@ -76,7 +76,7 @@ describe('bench statistics', () => {
     const driver = new BenchDriver({ requestRate: Infinity, burstiness: 1, maxConcurrency: 4, seed: 1, warmup: 0, replayArrivals: false });
     const m = summarize(await driver.run(new FakeTarget(1, 1, 3), { name: 'fake', requests: specs(9, 2) }));
     expect(m.completed).toBe(6);
-    expect(m.errors).toEqual({ boom: 3 });
+    expect(m.failures).toEqual([{ kind: 'boom', count: 3, example: 'boom' }]);
   });
 
   it('gives a t-based confidence interval', () => {

@@ -78,6 +78,13 @@ describe('sgl trace subcommands on captured files', () => {
     expect(BigInt(decode.endTimeUnixNano) - BigInt(decode.startTimeUnixNano)).toBe(9_000_000n);
   });
 
+  it('convert -o - writes the data, and nothing else, to stdout; the message goes to stderr', async () => {
+    const r = await runCli(['trace', 'convert', a, '--to', 'otlp-json', '-o', '-']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).resourceSpans[0].scopeSpans[0].spans.length).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/Wrote 2 requests to stdout/);
+  });
+
   it('convert --to perfetto: flow arrows from each request main thread to the worker and back', async () => {
     const out = join(dir, 'a.perfetto.json');
     const r = await runCli(['trace', 'convert', a, '--to', 'perfetto', '--output', out]);
@@ -139,6 +146,12 @@ describe('sgl trace subcommands on captured files', () => {
       expect(Number(decode.endNs - decode.startNs)).toBe(9_000_000);
       const tokenize = receiver.spans.find((s) => s.traceId === TRACE_A && s.name === 'tokenize')!;
       expect(Number(decode.startNs - tokenize.startNs)).toBe(1_000_000);
+    });
+
+    it('says why spans could not be delivered', async () => {
+      const r = await runCli(['trace', 'export', a, '--otlp-traces-endpoint', 'http://127.0.0.1:9']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/spans from .* were not delivered to .*127\.0\.0\.1:9: .*(ECONNREFUSED|UNAVAILABLE|No connection)/);
     });
   });
 

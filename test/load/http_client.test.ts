@@ -220,7 +220,7 @@ describe('the bench HTTP client against a scripted SSE server', () => {
     const result = await runBench(options(await server.start(), 'chat'));
     expect(result.metrics.completed).toBe(0);
     expect(result.metrics.failed).toBe(REQUESTS);
-    expect(result.metrics.errors).toEqual({ 'KV cache exhausted': REQUESTS });
+    expect(result.metrics.failures).toEqual([{ kind: 'KV cache exhausted', count: REQUESTS, example: 'KV cache exhausted' }]);
   });
 
   it('counts the output from the text when the server sends no usage', async () => {

@@ -17,8 +17,8 @@ export default class TraceExport extends SglCommand {
     const exporter = await createOtlpExporter(flags['otlp-traces-endpoint'], null);
     for (const r of requests) exporter.export(r);
     await exporter.shutdown();
-    this.say(`Sent ${requests.length} requests from ${args.file}${exporter.dropped ? `; ${exporter.dropped} spans could not be delivered` : ''}.\n`);
-    if (exporter.dropped) this.error(`${exporter.dropped} spans were not delivered to the collector.`, { exit: 1 });
+    if (exporter.dropped) this.error(`${exporter.dropped} spans from ${args.file} were not delivered to ${exporter.destination}: ${[...exporter.dropReasons].slice(0, 3).join('; ') || 'no reason given'}.`, { exit: 1 });
+    this.say(`Sent ${requests.length} requests from ${args.file} to ${exporter.destination}.\n`);
     return { requests: requests.length, dropped: exporter.dropped };
   }
 }

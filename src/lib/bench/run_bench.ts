@@ -70,10 +70,10 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
   if (o.url) {
     const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tokenizer.encode(t).length, sendIds: o.tokenizePrompt ?? false });
     const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[] }> => {
-      await driver.warmup(target, workload);
+      const warm = await driver.warmup(target, workload);
       if (level !== null) await setServerLevel(target, level, o.apiKey);
       const run = await driver.run(target, workload);
-      return { metrics: summarize(run, o.slo), outcomes: run.outcomes, spansPerRequest: null };
+      return { metrics: summarize(run, o.slo, warm), outcomes: run.outcomes, spansPerRequest: null };
     };
     try {
       return await finish(target.name, workload, o, once);
@@ -89,11 +89,11 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
     try {
       const target = new EngineTarget(session.engine);
       targetName = target.name;
-      await session.untraced(() => driver.warmup(target, workload));
+      const warm = await session.untraced(() => driver.warmup(target, workload));
       const run = await driver.run(target, workload);
       const traced = await session.traced();
       return {
-        metrics: summarize(run, o.slo),
+        metrics: summarize(run, o.slo, warm),
         outcomes: run.outcomes,
         spansPerRequest: traced.length ? traced.reduce((a, r) => a + spanCount(r), 0) / run.outcomes.length : 0,
         stages: summarizeStages(traced),

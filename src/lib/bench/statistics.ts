@@ -12,8 +12,10 @@ export interface Slo {
 export interface BenchMetrics {
   completed: number;
   failed: number;
-  /** Failure reasons and how often each occurred. */
-  errors: Record<string, number>;
+  /** Failed requests grouped by kind of failure, most frequent first. */
+  failures: FailureKind[];
+  /** Requests sent before the run under ids of their own (warmup-…), not measured. */
+  warmup: number;
   duration_s: number;
   total_input_tokens: number;
   total_output_tokens: number;
@@ -31,6 +33,39 @@ export interface BenchMetrics {
   goodput: number | null;
 }
 
+export interface FailureKind {
+  /** The reason with its numbers masked, so "prompt has 5000 tokens" and "prompt has 7000 tokens" are one kind. */
+  kind: string;
+  count: number;
+  /** One of the messages as the server or engine gave it. */
+  example: string;
+}
+
+const KIND_CHARS = 160;
+
+/** The kind of a failure message: numbers (lengths, ids, ports, durations) masked as N, whitespace collapsed, bounded. */
+export function failureKind(message: string): string {
+  const kind = message
+    .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, 'ID')
+    .replace(/\d+(\.\d+)?/g, 'N')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return kind.length > KIND_CHARS ? `${kind.slice(0, KIND_CHARS - 1)}…` : kind;
+}
+
+/** Failed outcomes grouped by kind, with a count and the first message of each. */
+export function groupFailures(outcomes: readonly RequestOutcome[]): FailureKind[] {
+  const kinds = new Map<string, FailureKind>();
+  for (const o of outcomes) {
+    if (o.error === null) continue;
+    const kind = failureKind(o.error);
+    const k = kinds.get(kind);
+    if (k) k.count++;
+    else kinds.set(kind, { kind, count: 1, example: o.error.slice(0, 500) });
+  }
+  return [...kinds.values()].sort((a, b) => b.count - a.count);
+}
+
 function meetsSlo(o: RequestOutcome, slo: Slo): boolean {
   const t = tpotMs(o);
   return (slo.ttftMs === undefined || (o.ttftMs !== null && o.ttftMs <= slo.ttftMs))
@@ -38,17 +73,16 @@ function meetsSlo(o: RequestOutcome, slo: Slo): boolean {
     && (slo.e2eMs === undefined || o.e2eMs <= slo.e2eMs);
 }
 
-export function summarize(run: BenchRun, slo: Slo | null = null): BenchMetrics {
+export function summarize(run: BenchRun, slo: Slo | null = null, warmup = 0): BenchMetrics {
   const ok = run.outcomes.filter((o) => o.error === null);
-  const errors: Record<string, number> = {};
-  for (const o of run.outcomes) if (o.error !== null) errors[o.error] = (errors[o.error] ?? 0) + 1;
   const seconds = run.durationMs / 1000;
   const input = ok.reduce((a, o) => a + o.inputTokens, 0);
   const output = ok.reduce((a, o) => a + o.outputTokens, 0);
   return {
     completed: ok.length,
     failed: run.outcomes.length - ok.length,
-    errors,
+    failures: groupFailures(run.outcomes),
+    warmup,
     duration_s: seconds,
     total_input_tokens: input,
     total_output_tokens: output,

@@ -54,3 +54,33 @@ export const levelsFlag = Flags.custom<TraceLevel[]>({
  * least of the sizes tried; ±2% would take a quarter of an hour there.
  */
 export const COMPARE_DEFAULTS = { numPrompts: 100, repeats: 3, targetCiPct: 5, maxDurationS: 300 } as const;
+
+/** How many failed requests a run may have and still pass: a count, or a share of the requests. */
+export interface FailureLimit {
+  count?: number;
+  fraction?: number;
+}
+
+/** `--max-failures 10%` or `--max-failures 3`. */
+export const maxFailuresFlag = Flags.custom<FailureLimit>({
+  description: 'Exit 1 when more requests than this fail: a count (3) or a share (10%). Beyond it the figures describe the requests that survived, not the workload asked for; raise it (e.g. 100%) for overload tests that expect refusals. A run where every request failed always exits 1.',
+  default: { fraction: 0.1 },
+  defaultHelp: async () => '10%',
+  helpGroup: 'WORKLOAD',
+  parse: async (v) => {
+    if (v.trim().endsWith('%')) {
+      const n = Number(v.trim().slice(0, -1));
+      return Number.isFinite(n) && n >= 0 && n <= 100 ? { fraction: n / 100 } : usage(`--max-failures takes a count or a percentage from 0% to 100%, got ${v}`);
+    }
+    const n = Number(v);
+    return Number.isInteger(n) && n >= 0 ? { count: n } : usage(`--max-failures takes a count (such as 3) or a percentage (such as 10%), got ${v}`);
+  },
+})();
+
+/** Why a run with these counts fails the limit, or null when it passes. */
+export function failureVerdict(failed: number, total: number, limit: FailureLimit): string | null {
+  if (total > 0 && failed === total) return `All ${total} requests failed; see the failures above.`;
+  const allowed = limit.count ?? Math.floor((limit.fraction ?? 0) * total);
+  if (failed > allowed) return `${failed} of ${total} requests failed, more than --max-failures allows (${limit.count ?? `${((limit.fraction ?? 0) * 100).toFixed(0)}%, ${allowed}`}); the figures above describe only the requests that completed.`;
+  return null;
+}

@@ -50,9 +50,15 @@ export class BenchDriver extends EventEmitter {
     super();
   }
 
-  /** Sends the first `warmup` requests one at a time, under ids of their own, and measures nothing. */
-  async warmup(target: BenchTarget, workload: Workload): Promise<void> {
-    for (const spec of workload.requests.slice(0, this.options.warmup)) await this.one(target, { ...spec, id: `warmup-${spec.id}` }, 0);
+  /**
+   * Sends copies of the first `warmup` requests one at a time, under ids of
+   * their own (`warmup-…`, marked as warm-ups to a server), and measures
+   * nothing; resolves to how many it sent.
+   */
+  async warmup(target: BenchTarget, workload: Workload): Promise<number> {
+    const copies = workload.requests.slice(0, this.options.warmup);
+    for (const spec of copies) await this.one(target, { ...spec, id: `warmup-${spec.id}`, warmup: true }, 0);
+    return copies.length;
   }
 
   async run(target: BenchTarget, workload: Workload): Promise<BenchRun> {

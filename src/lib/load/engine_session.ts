@@ -34,10 +34,10 @@ export class EngineSession {
   }
 
   /** Runs `work` untraced: warm-up requests stay out of captures and stage tables. */
-  async untraced(work: () => Promise<void>): Promise<void> {
+  async untraced<T>(work: () => Promise<T>): Promise<T> {
     this.tracing.setLevel(0);
     try {
-      await work();
+      return await work();
     } finally {
       this.tracing.setLevel(this.level);
     }

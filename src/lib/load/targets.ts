@@ -125,7 +125,9 @@ export class HttpTarget implements BenchTarget {
         : { ...common, prompt: this.sendIds && spec.inputIds ? spec.inputIds : (spec.prompt ?? spec.inputIds ?? '') };
     const payload = JSON.stringify(body);
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = this.post(`${this.url}/v1/${this.endpoint === 'chat' ? 'chat/completions' : 'completions'}`, { method: 'POST', agent: this.agent, headers: { ...this.headers, 'content-length': Buffer.byteLength(payload) } }, resolve);
+      // The request's id, and whether it is a warm-up, where a server's logs can show them.
+      const headers = { ...this.headers, 'content-length': Buffer.byteLength(payload), 'x-request-id': spec.id, ...(spec.warmup ? { 'x-sgl-warmup': '1' } : {}) };
+      const req = this.post(`${this.url}/v1/${this.endpoint === 'chat' ? 'chat/completions' : 'completions'}`, { method: 'POST', agent: this.agent, headers }, resolve);
       req.on('error', reject);
       req.end(payload);
     });

@@ -38,6 +38,8 @@ export interface ReplayOptions {
   tolerance: number | null;
   simulate: boolean;
   seed: number;
+  /** Warm-up copies of the first requests sent before the replay (default: 2 in-process, none to a server given with --url). */
+  warmup?: number;
 }
 
 export interface ReplayResult {
@@ -47,7 +49,10 @@ export interface ReplayResult {
   mode: 'execute' | 'simulate';
   warnings: string[];
   fidelity: FidelityReport;
-  failed: FidelityRow[];
+  /** Rows whose p50 drifted beyond --tolerance. */
+  beyondTolerance: FidelityRow[];
+  /** Requests that failed (the same number as `metrics.failed`). */
+  failed: number;
   metrics: BenchMetrics | null;
   model: TimingModel | null;
   /** The model directory an in-process replay loaded, and why that one. */
@@ -92,7 +97,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const model = fitTimingModel(simReqs);
     const predicted = simulate(simReqs, model, { maxRunningRequests: engineOptions.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests, maxPrefillTokens: engineOptions.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens }, o.speed);
     const fidelity = compareTimings(captured, predicted);
-    return { ...base, mode: 'simulate', warnings: [], fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: null, model, loaded: null, timings: { captured, replayed: predicted } };
+    return { ...base, mode: 'simulate', warnings: [], fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), failed: 0, metrics: null, model, loaded: null, timings: { captured, replayed: predicted } };
   }
 
   // Requests that came without token ids get seeded ones of the recorded count.
@@ -104,22 +109,26 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const spec = loadModelSpec(engineOptions.modelPath);
   const tok = new TextTokenizer(spec);
   fillInputs(workload, { vocabSize: spec.vocabSize ?? 32000, specialIds: spec.eosTokenIds, encode: (t) => tok.encode(t, false), decode: (ids) => tok.decode(ids) }, o.seed);
-  // A couple of untraced warm-up requests, so the replay does not measure a cold engine against a warm capture.
-  const driver = new BenchDriver({ requestRate: Infinity, burstiness: 1, maxConcurrency: Infinity, seed: o.seed, warmup: 2, replayArrivals: true });
+  // In-process, a couple of untraced warm-up requests, so the replay does not measure a cold engine against a warm
+  // capture. A server given with --url gets exactly the capture's requests unless warm-ups are asked for.
+  const warmup = o.warmup ?? (o.url ? 0 : 2);
+  const driver = new BenchDriver({ requestRate: Infinity, burstiness: 1, maxConcurrency: Infinity, seed: o.seed, warmup, replayArrivals: true });
   const warnings: string[] = [];
   if (o.url) {
     const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tok.encode(t, false).length, sendIds: true });
     if (header && target.model !== header.model.id) warnings.push(`The capture ran ${header.model.id}; ${o.url} serves ${target.model}.`);
     let run;
+    let warm;
     try {
-      await driver.warmup(target, workload);
+      warm = await driver.warmup(target, workload);
       run = await driver.run(target, workload);
     } finally {
       target.close();
     }
     const replayed = run.outcomes.filter((x) => !x.error).map(fromOutcome);
     const fidelity = compareTimings(captured, replayed);
-    return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null, loaded: null, timings: { captured, replayed } };
+    const metrics = summarize(run, null, warm);
+    return { ...base, mode: 'execute', warnings, fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), failed: metrics.failed, metrics, model: null, loaded: null, timings: { captured, replayed } };
   }
   const level = (header?.trace.level || 2) as TraceLevel;
   const modules = (header?.trace.modules ?? ['request']) as TraceModule[];
@@ -137,11 +146,12 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       }
     }
     const target = new EngineTarget(engine);
-    await session.untraced(() => driver.warmup(target, workload));
+    const warm = await session.untraced(() => driver.warmup(target, workload));
     const run = await driver.run(target, workload);
     const replayed = (await session.traced()).map((r) => fromRecord(r.workload));
     const fidelity = compareTimings(captured, replayed);
-    return { ...base, mode: 'execute', warnings, fidelity, failed: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), metrics: summarize(run), model: null, loaded, timings: { captured, replayed } };
+    const metrics = summarize(run, null, warm);
+    return { ...base, mode: 'execute', warnings, fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), failed: metrics.failed, metrics, model: null, loaded, timings: { captured, replayed } };
   } finally {
     await session.close();
   }

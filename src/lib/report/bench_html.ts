@@ -33,5 +33,7 @@ export function benchHtml(input: BenchHtmlInput): string {
     ['Mean / p99 TTFT (ms)', `${m.ttft_ms.mean.toFixed(2)} / ${m.ttft_ms.p99.toFixed(2)}`], ['Mean / p99 TPOT (ms)', `${m.tpot_ms.mean.toFixed(2)} / ${m.tpot_ms.p99.toFixed(2)}`],
     ['Mean / p99 E2E (ms)', `${m.e2e_latency_ms.mean.toFixed(2)} / ${m.e2e_latency_ms.p99.toFixed(2)}`],
   ];
+  if (m.warmup) table.push(['Warm-up requests (not measured)', String(m.warmup)]);
+  for (const k of m.failures) table.push([`Failed: ${k.kind}`, `${k.count} (e.g. ${k.example.slice(0, 300)})`]);
   return htmlPage(input.title, table, figures);
 }

@@ -1,7 +1,9 @@
 import chalk from 'chalk';
+import Table from 'cli-table3';
 import { compactTable } from './compact_table.js';
+import { printable } from './terminal_text.js';
 import type { LevelComparison, LevelRow } from '../bench/compare_levels.js';
-import type { BenchMetrics } from '../bench/statistics.js';
+import type { BenchMetrics, FailureKind } from '../bench/statistics.js';
 import type { Distribution, MeanCi } from '../stats/distribution.js';
 import type { Verdict } from '../stats/significance.js';
 
@@ -25,14 +27,21 @@ export function formatBenchMetrics(m: BenchMetrics, target: string, workload: st
     ['Concurrency (peak / mean)', `${m.peak_concurrency} / ${f(m.mean_concurrency)}`],
   );
   if (m.goodput !== null) summary.push(['Goodput (req/s)', f(m.goodput)]);
-  for (const [reason, n] of Object.entries(m.errors)) summary.push([chalk.red(`Failure: ${reason}`), String(n)]);
+  if (m.warmup) summary.push(['Warm-up requests (not measured)', String(m.warmup)]);
   const latency = compactTable(['ms', 'mean', '± 95% CI', 'median', 'std', 'p90', 'p95', 'p99']);
   const row = (name: string, d: Distribution): void => void latency.push([name, f(d.mean), f(d.ci95), f(d.median), f(d.std), f(d.p90), f(d.p95), f(d.p99)]);
   row('TTFT', m.ttft_ms);
   row('TPOT', m.tpot_ms);
   row('ITL', m.itl_ms);
   row('E2E', m.e2e_latency_ms);
-  return `${summary.toString()}\n${latency.toString()}`;
+  return `${summary.toString()}\n${latency.toString()}${m.failures.length ? `\n${formatFailures(m.failures)}` : ''}`;
+}
+
+/** One row per kind of failure, with its count and one message as given; long messages are wrapped, not widened. */
+export function formatFailures(failures: readonly FailureKind[]): string {
+  const table = new Table({ head: ['failure', 'count', 'example'], colWidths: [50, 7, 60], wordWrap: true, wrapOnWordBoundary: false, style: { head: [], border: [] }, colAligns: ['left', 'right', 'left'] });
+  for (const k of failures) table.push([chalk.red(printable(k.kind)), String(k.count), printable(k.example.slice(0, 300))]);
+  return table.toString();
 }
 
 const ratio = (r: MeanCi): string => `${f(r.mean, 3)}x ± ${f(r.ci95, 3)}`;

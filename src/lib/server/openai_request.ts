@@ -50,6 +50,18 @@ function sampling(body: Body, maxTokensKey: 'max_tokens' | 'max_completion_token
   return out as Partial<SamplingParams>;
 }
 
+/** What a JSON value is, for messages that say what was sent instead: "a number", "an empty array", "an array of mixed values". */
+export function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) {
+    if (v.length === 0) return 'an empty array';
+    const kinds = new Set(v.map((x) => (x === null ? 'null' : Array.isArray(x) ? 'array' : typeof x)));
+    return kinds.size === 1 ? `an array of ${[...kinds][0]}s` : 'an array of mixed values';
+  }
+  const t = typeof v;
+  return t === 'object' ? 'an object' : `a ${t}`;
+}
+
 /** POST /v1/completions */
 export function completionRequest(body: Body, served: string): ParsedRequest {
   checkModel(body, served);
@@ -60,8 +72,9 @@ export function completionRequest(body: Body, served: string): ParsedRequest {
   if (typeof prompt === 'string') input = { prompt };
   else if (Array.isArray(prompt) && prompt.length === 1 && typeof prompt[0] === 'string') input = { prompt: prompt[0] };
   else if (Array.isArray(prompt) && prompt.length > 0 && prompt.every((t) => typeof t === 'number')) input = { inputIds: prompt as number[] };
-  else if (Array.isArray(prompt) && prompt.length > 1) throw badRequest('Batched prompts are not supported; send one prompt per request.', 'prompt');
-  else throw badRequest('prompt is required: a string or an array of token ids.', 'prompt');
+  else if (Array.isArray(prompt) && prompt.length > 1 && (prompt.every((p) => typeof p === 'string') || prompt.every(Array.isArray))) throw badRequest('Batched prompts are not supported; send one prompt per request.', 'prompt');
+  else if (optional(prompt)) throw badRequest('prompt is required: a string or an array of token ids.', 'prompt');
+  else throw badRequest(`prompt must be a string or an array of token ids, got ${kindOf(prompt)}.`, 'prompt');
   return { req: { ...input, sampling: sampling(body, 'max_tokens') }, ...flags };
 }
 
@@ -71,7 +84,8 @@ export function chatRequest(body: Body, served: string): ParsedRequest {
   refuseUnsupported(body);
   const flags = checkStreamFlags(body);
   const messages = body.messages;
-  if (!Array.isArray(messages) || messages.length === 0) throw badRequest('messages is required: a non-empty array of {role, content}.', 'messages');
+  if (optional(messages)) throw badRequest('messages is required: a non-empty array of {role, content}.', 'messages');
+  if (!Array.isArray(messages) || messages.length === 0) throw badRequest(`messages must be a non-empty array of {role, content}, got ${kindOf(messages)}.`, 'messages');
   const parsed: ChatMessage[] = messages.map((m, i) => {
     if (typeof m !== 'object' || m === null) throw badRequest(`messages[${i}] must be an object.`, `messages[${i}]`);
     const { role, content } = m as { role?: unknown; content?: unknown };

@@ -13,6 +13,8 @@ export interface RequestSpec {
   /** Arrival in ms from the start, when the workload fixes it (traces, Mooncake). */
   arrivalMs?: number;
   sampling?: Partial<SamplingParams>;
+  /** A warm-up copy, sent before the run and not measured; its id starts with `warmup-`. */
+  warmup?: boolean;
 }
 
 export interface Workload {

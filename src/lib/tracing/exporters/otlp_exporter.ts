@@ -37,6 +37,8 @@ export class OtelTraceExporter implements TraceExporter {
   private readonly maxQueue: number;
   private readonly maxBatch: number;
   dropped = 0;
+  /** The transport's reasons for drops, as it gave them (connection refused, deadline exceeded, ...). */
+  readonly dropReasons = new Set<string>();
 
   constructor(
     private readonly exporter: SpanExporter,
@@ -80,6 +82,7 @@ export class OtelTraceExporter implements TraceExporter {
 
   private drop(count: number, why: string): void {
     this.dropped += count;
+    this.dropReasons.add(why);
     if (this.metrics) this.metrics.droppedSpans += count;
     if (!this.warned) {
       this.warned = true;
