@@ -46,7 +46,7 @@ describe('bench statistics', () => {
     const m = summarize({ outcomes, durationMs: 2000, peakConcurrency: 3, meanConcurrency: 1.5 }, { ttftMs: 200 });
     expect(m.completed).toBe(2);
     expect(m.failed).toBe(1);
-    expect(m.failures).toEqual([{ kind: 'HTTP N', count: 1, example: 'HTTP 500' }]);
+    expect(m.failures).toEqual([{ kind: 'HTTP 500', count: 1, example: 'HTTP 500' }]);
     expect(m.total_input_tokens).toBe(30);
     expect(m.total_output_tokens).toBe(8);
     expect(m.request_throughput).toBe(1);

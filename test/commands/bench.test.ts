@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { startServer } from '../helpers/server.js';
 import { OtlpReceiver } from '../helpers/otlp_receiver.js';
+import { startOpenAiStub } from '../helpers/openai_stub.js';
 import { readTraceFile } from '../../src/lib/tracing/trace_file/reader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sgl-bench-cli-'));
@@ -109,6 +110,61 @@ describe('sgl bench', () => {
       expect(row.spansPerRequest * 8).toBeCloseTo(receiver.spans.length, 6);
     } finally {
       await receiver.stop();
+    }
+  });
+});
+
+describe('sgl bench when requests fail', () => {
+  const FEW = ['--num-prompts', '9', '--random-input-len', '8', '--random-output-len', '3', '--random-range-ratio', '1', '--max-concurrency', '1', '--warmup', '0'];
+
+  it('groups failures by kind with counts (text and JSON) and exits 1 past --max-failures', async () => {
+    // Every third request is too long (its length in the message), every third after it finds the server full.
+    const stub = await startOpenAiStub((n) => (n % 3 === 0 ? { status: 400, message: `prompt has ${2000 + n * 7} tokens; the context is 2048` } : n % 3 === 1 ? { status: 503, message: `The server is full (${n} requests running or queued); retry shortly.` } : { tokens: 3 }));
+    try {
+      const output = join(dir, 'failures.json');
+      const r = await runCli(['bench', ...FEW, '--url', stub.url, '--output', output]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/6 of 9 requests failed, more than --max-failures allows \(10%, 0\)/);
+      const kinds = JSON.parse(readFileSync(output, 'utf8')).metrics.failures as { kind: string; count: number; example: string }[];
+      expect(kinds.map((k) => [k.kind, k.count])).toEqual([
+        ['HTTP 400: prompt has N tokens; the context is N', 3],
+        ['HTTP 503: The server is full (N requests running or queued); retry shortly.', 3],
+      ]);
+      expect(kinds[0].example).toBe('HTTP 400: prompt has 2000 tokens; the context is 2048');
+      // One row per kind in the text report, not one per message.
+      expect(r.stdout.match(/prompt has N tokens/g)).toHaveLength(1);
+      expect(r.stdout).toMatch(/Successful requests\s+│ 3/);
+      const tolerant = await runCli(['bench', ...FEW, '--url', stub.url, '--max-failures', '100%', '--json']);
+      expect(tolerant.code, tolerant.stderr).toBe(0);
+      expect(JSON.parse(tolerant.stdout).metrics.failed).toBe(6);
+    } finally {
+      await stub.stop();
+    }
+  });
+
+  it('exits 1 when every request failed, whatever --max-failures says', async () => {
+    const stub = await startOpenAiStub(() => ({ status: 500, message: 'out of memory' }));
+    try {
+      const r = await runCli(['bench', ...FEW, '--url', stub.url, '--max-failures', '100%']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/All 9 requests failed/);
+    } finally {
+      await stub.stop();
+    }
+  });
+
+  it('announces its warm-ups and marks them for the server: their own ids and a header', async () => {
+    const stub = await startOpenAiStub(() => ({ tokens: 2 }));
+    try {
+      const r = await runCli(['bench', ...FEW.slice(0, -2), '--warmup', '2', '--url', stub.url]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/Warm-up requests \(not measured\)\s+│ 2/);
+      expect(stub.log).toHaveLength(11);
+      const warm = stub.log.filter((e) => e.headers['x-sgl-warmup'] === '1');
+      expect(warm.map((e) => e.headers['x-request-id'])).toEqual(['warmup-random-0', 'warmup-random-1']);
+      expect(stub.log.slice(2).every((e) => e.headers['x-sgl-warmup'] === undefined && !String(e.headers['x-request-id']).startsWith('warmup-'))).toBe(true);
+    } finally {
+      await stub.stop();
     }
   });
 });

@@ -9,6 +9,7 @@ import type { ReplayOptions } from '../../src/lib/replay/run_replay.js';
 import { readTraceFile } from '../../src/lib/tracing/trace_file/reader.js';
 import { azureWorkload, burstGptWorkload, detectFormat, mooncakeWorkload } from '../../src/lib/workload/dataset_files.js';
 import { runCli } from '../helpers/cli.js';
+import { startOpenAiStub } from '../helpers/openai_stub.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sgl-replay-'));
 const capture = join(dir, 'capture.json');
@@ -122,5 +123,31 @@ describe('sgl replay', () => {
     const empty = join(dir, 'empty.json');
     writeFileSync(empty, '[\n{"name":"sgl.header","ph":"i","s":"g","pid":0,"tid":0,"ts":0,"args":{}}\n');
     await expect(runReplay(replayOptions({ file: empty }))).rejects.toThrow(/holds no workload records/);
+  });
+});
+
+describe('sgl replay against a server', () => {
+  it('sends exactly the workload to a server given with --url, and warm-ups only when asked, under their own ids', async () => {
+    const stub = await startOpenAiStub((n) => (n % 4 === 3 ? { status: 400, message: 'prompt too long' } : { tokens: 2 }));
+    const file = join(dir, 'five.jsonl');
+    writeFileSync(file, [0, 10, 20, 30, 40].map((t, i) => JSON.stringify({ timestamp: t, input_length: 6 + i, output_length: 2 })).join('\n') + '\n');
+    try {
+      const plain = await runReplay(replayOptions({ file, url: stub.url }));
+      expect(stub.log.map((e) => e.headers['x-request-id'])).toEqual(['mooncake-1', 'mooncake-2', 'mooncake-3', 'mooncake-4', 'mooncake-5']);
+      expect(stub.log.some((e) => e.headers['x-sgl-warmup'] !== undefined)).toBe(false);
+      // The request the server refused is one failure, the same number in both places.
+      expect(plain.failed).toBe(1);
+      expect(plain.metrics!.failed).toBe(plain.failed);
+      expect(plain.metrics!.warmup).toBe(0);
+      stub.log.length = 0;
+      const warmed = await runReplay(replayOptions({ file, url: stub.url, warmup: 2 }));
+      expect(warmed.metrics!.warmup).toBe(2);
+      expect(stub.log.map((e) => [e.headers['x-request-id'], e.headers['x-sgl-warmup'] ?? null])).toEqual([
+        ['warmup-mooncake-1', '1'], ['warmup-mooncake-2', '1'],
+        ['mooncake-1', null], ['mooncake-2', null], ['mooncake-3', null], ['mooncake-4', null], ['mooncake-5', null],
+      ]);
+    } finally {
+      await stub.stop();
+    }
   });
 });

@@ -43,9 +43,10 @@ export interface FailureKind {
 
 const KIND_CHARS = 160;
 
-/** The kind of a failure message: numbers (lengths, ids, ports, durations) masked as N, whitespace collapsed, bounded. */
+/** The kind of a failure message: numbers (lengths, ids, ports, durations) masked as N but an HTTP status kept, whitespace collapsed, bounded. */
 export function failureKind(message: string): string {
-  const kind = message
+  const status = /^HTTP \d{3}\b/.exec(message)?.[0] ?? '';
+  const kind = status + message.slice(status.length)
     .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, 'ID')
     .replace(/\d+(\.\d+)?/g, 'N')
     .replace(/\s+/g, ' ')

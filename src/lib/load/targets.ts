@@ -131,12 +131,24 @@ export class HttpTarget implements BenchTarget {
       req.on('error', reject);
       req.end(payload);
     });
-    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${(await textOf(res)).slice(0, 200)}`);
+    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${reasonOf(await textOf(res))}`);
     if ((res.headers['content-type'] ?? '').includes('application/json')) throw new Error(`the server answered with JSON, not a stream: ${(await textOf(res)).slice(0, 200)}`);
     const end = await readCompletionStream(res, this.endpoint, onChunk);
     const outputTokens = end.completionTokens ?? (this.countTokens ? this.countTokens(end.text) : end.contentChunks);
     return end.promptTokens === null ? { outputTokens } : { outputTokens, inputTokens: end.promptTokens };
   }
+}
+
+/** The message of an OpenAI-style error body ({error: {message}}, {message}), else the body's start. */
+function reasonOf(body: string): string {
+  try {
+    const e = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown };
+    const m = typeof e.error === 'string' ? e.error : (e.error?.message ?? e.message);
+    if (typeof m === 'string' && m) return m.slice(0, 300);
+  } catch {
+    // not JSON
+  }
+  return body.slice(0, 200) || '(no body)';
 }
 
 async function textOf(res: IncomingMessage): Promise<string> {

@@ -39,8 +39,8 @@ export function formatBenchMetrics(m: BenchMetrics, target: string, workload: st
 
 /** One row per kind of failure, with its count and one message as given; long messages are wrapped, not widened. */
 export function formatFailures(failures: readonly FailureKind[]): string {
-  const table = new Table({ head: ['failure', 'count', 'example'], colWidths: [50, 7, 60], wordWrap: true, wrapOnWordBoundary: false, style: { head: [], border: [] }, colAligns: ['left', 'right', 'left'] });
-  for (const k of failures) table.push([chalk.red(printable(k.kind)), String(k.count), printable(k.example.slice(0, 300))]);
+  const table = new Table({ head: ['failed', 'kind of failure', 'for example'], colWidths: [8, 56, 56], wordWrap: true, style: { head: [], border: [] }, colAligns: ['right', 'left', 'left'] });
+  for (const k of failures) table.push([String(k.count), chalk.red(printable(k.kind)), printable(k.example.slice(0, 300))]);
   return table.toString();
 }
 
