@@ -75,6 +75,11 @@ export default class Replay extends SglCommand {
     const warm = result.metrics?.warmup ? `, after ${result.metrics.warmup} warm-up requests (not measured)` : '';
     const failed = result.failed ? `; ${result.failed} failed` : '';
     this.say(`${result.mode === 'simulate' ? 'Simulated' : 'Replayed'} ${result.requests} requests of ${result.workload} (${result.format})${warm}${failed}\n\n`);
+    if (result.model) {
+      const m = result.model;
+      const spread = (x: { low: number; high: number }): string => `95% of requests within ×${x.low.toFixed(2)}–${x.high.toFixed(2)} of it`;
+      this.say(`Fitted on ${m.fittedOn} requests: prefill ${m.prefill.intercept.toFixed(3)} ms + ${m.prefill.perToken.toFixed(4)} ms/token (${spread(m.prefill.spread)}); decode step ${m.decodeStep.intercept.toFixed(3)} ms + ${m.decodeStep.perRequest.toFixed(4)} ms per running request (${spread(m.decodeStep.spread)}).\n\n`);
+    }
     if (result.metrics?.failures.length) {
       const { formatFailures } = await import('../lib/report/bench_report.js');
       this.say(formatFailures(result.metrics.failures) + '\n\n');

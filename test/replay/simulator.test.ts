@@ -5,7 +5,8 @@ import { fitTimingModel, simulate } from '../../src/lib/replay/simulator.js';
 import type { SimRequest, TimingModel } from '../../src/lib/replay/simulator.js';
 import { arrivalOffsets } from '../../src/lib/workload/arrivals.js';
 
-const TRUTH: TimingModel = { prefill: { intercept: 2, perToken: 0.05 }, decodeStep: { intercept: 1, perRequest: 0.2 }, beforeQueueMs: 0.5, afterDecodeMs: 0 };
+const EXACT = { low: 1, high: 1 };
+const TRUTH: TimingModel = { prefill: { intercept: 2, perToken: 0.05, spread: EXACT }, decodeStep: { intercept: 1, perRequest: 0.2, spread: EXACT }, fittedOn: 0, beforeQueueMs: 0.5, afterDecodeMs: 0 };
 const LIMITS = { maxRunningRequests: 8, maxPrefillTokens: 512 };
 
 /** A capture produced by a known timing model: the simulator must find the model again. */
@@ -26,6 +27,17 @@ describe('the replay simulator', () => {
     const p50 = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
     const truth = p50(capture.map((r) => r.e2eMs));
     expect(Math.abs(p50(predicted.map((r) => r.e2eMs)) - truth) / truth).toBeLessThan(0.05);
+    expect(fitted.fittedOn).toBe(300);
+  });
+
+  it('widens its band with the scatter of the capture', () => {
+    const rng = new Rng(5);
+    // The same capture with every prefill ±40% at random: the fit keeps the line, the spread says how far off it can be.
+    const clean = fitTimingModel(synthetic(300)).prefill.spread;
+    const noisy = fitTimingModel(synthetic(300).map((r) => ({ ...r, stages: { ...r.stages, prefill_forward: r.stages.prefill_forward * (0.6 + 0.8 * rng.next()) } }))).prefill.spread;
+    expect(clean.low).toBeLessThanOrEqual(1);
+    expect(clean.high).toBeGreaterThanOrEqual(1);
+    expect(noisy.high / noisy.low).toBeGreaterThan((clean.high / clean.low) * 1.2);
   });
 
   it('answers what-ifs: fewer running requests means more queueing', () => {

@@ -30,6 +30,8 @@ export interface FidelityRow {
   significant: boolean | null;
   /** The test's two-sided p-value; null with too few samples. */
   p: number | null;
+  /** Simulated rows: the predicted percentiles at the two ends of the fits' residual spread (a 95% band). */
+  band?: { low: Percentiles; high: Percentiles };
 }
 
 export interface FidelityReport {
@@ -86,4 +88,17 @@ export function compareTimings(captured: readonly RequestTiming[], replayed: rea
 /** The rows whose p50 drifted further than `tolerance` (a fraction). */
 export function beyondTolerance(report: FidelityReport, tolerance: number): FidelityRow[] {
   return report.rows.filter((r) => Math.abs(r.p50Drift) > tolerance);
+}
+
+/** Attaches to each predicted row the same row predicted at the low and high ends of the fits' spread. */
+export function withBand(report: FidelityReport, low: FidelityReport, high: FidelityReport): FidelityReport {
+  const find = (r: FidelityReport, name: string): Percentiles | undefined => r.rows.find((x) => x.name === name)?.replayed;
+  return {
+    ...report,
+    rows: report.rows.map((row) => {
+      const lo = find(low, row.name);
+      const hi = find(high, row.name);
+      return lo && hi ? { ...row, band: { low: lo, high: hi } } : row;
+    }),
+  };
 }

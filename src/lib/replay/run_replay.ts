@@ -17,9 +17,9 @@ import { EngineSession } from '../load/engine_session.js';
 import { azureWorkload, burstGptWorkload, detectFormat, mooncakeWorkload, traceWorkload } from '../workload/dataset_files.js';
 import { fillInputs } from '../workload/load_workload.js';
 import type { Workload } from '../workload/request_spec.js';
-import { beyondTolerance, compareTimings, fromOutcome, fromRecord } from './fidelity.js';
+import { beyondTolerance, compareTimings, fromOutcome, fromRecord, withBand } from './fidelity.js';
 import type { FidelityReport, FidelityRow, RequestTiming } from './fidelity.js';
-import { fitTimingModel, simulate } from './simulator.js';
+import { MIN_FIT_REQUESTS, fitTimingModel, scaledModel, simulate } from './simulator.js';
 import type { TimingModel } from './simulator.js';
 import { usableRid } from '../request_id.js';
 
@@ -95,9 +95,18 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   if (o.simulate) {
     const simReqs = capturedRecords.map((w) => ({ id: usableRid(w.rid), arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages }));
     const model = fitTimingModel(simReqs);
-    const predicted = simulate(simReqs, model, { maxRunningRequests: engineOptions.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests, maxPrefillTokens: engineOptions.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens }, o.speed);
-    const fidelity = compareTimings(captured, predicted);
-    return { ...base, mode: 'simulate', warnings: [], fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), failed: 0, metrics: null, model, loaded: null, timings: { captured, replayed: predicted } };
+    const limits = { maxRunningRequests: engineOptions.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests, maxPrefillTokens: engineOptions.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens };
+    const predicted = simulate(simReqs, model, limits, o.speed);
+    // The band: the same simulation with every prefill and decode step at each end of its fit's residual spread.
+    const band = {
+      low: compareTimings(captured, simulate(simReqs, scaledModel(model, 'low'), limits, o.speed)),
+      high: compareTimings(captured, simulate(simReqs, scaledModel(model, 'high'), limits, o.speed)),
+    };
+    const fidelity = withBand(compareTimings(captured, predicted), band.low, band.high);
+    const warnings = model.fittedOn < MIN_FIT_REQUESTS
+      ? [`The timing models are fitted on ${model.fittedOn} requests; with fewer than ${MIN_FIT_REQUESTS} the predictions are rough (their bands show how rough). Capture more requests for a prediction to rely on.`]
+      : [];
+    return { ...base, mode: 'simulate', warnings, fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), failed: 0, metrics: null, model, loaded: null, timings: { captured, replayed: predicted } };
   }
 
   // Requests that came without token ids get seeded ones of the recorded count.

@@ -13,10 +13,18 @@ export interface SimRequest {
   stages: Record<string, number>;
 }
 
+/** How far the captured times fall from a fitted line: the 2.5th and 97.5th percentiles of measured ÷ fitted. */
+export interface FitSpread {
+  low: number;
+  high: number;
+}
+
 /** Timing models fitted to a capture: prefill against prompt tokens, a decode step against batch size. */
 export interface TimingModel {
-  prefill: { intercept: number; perToken: number };
-  decodeStep: { intercept: number; perRequest: number };
+  prefill: { intercept: number; perToken: number; spread: FitSpread };
+  decodeStep: { intercept: number; perRequest: number; spread: FitSpread };
+  /** Requests the models were fitted on. */
+  fittedOn: number;
   /** Time before the scheduler sees a request, and after its last token (tokenize, hops, detokenize). */
   beforeQueueMs: number;
   afterDecodeMs: number;
@@ -45,11 +53,36 @@ function fitLine(xs: number[], ys: number[]): { intercept: number; slope: number
 
 const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
 
+/** Fewer requests than this and the fit is rough; the simulator says so. */
+export const MIN_FIT_REQUESTS = 50;
+
+/** The residual spread of a fitted line, as ratios of measured to fitted. */
+function spreadOf(xs: readonly number[], ys: readonly number[], line: { intercept: number; slope: number }): FitSpread {
+  const ratios = xs.flatMap((x, i) => {
+    const fitted = line.intercept + line.slope * x;
+    return fitted > 0 ? [ys[i] / fitted] : [];
+  }).sort((a, b) => a - b);
+  return ratios.length ? { low: percentile(ratios, 2.5), high: percentile(ratios, 97.5) } : { low: 1, high: 1 };
+}
+
+/** The same models with every prefill run and decode step scaled to one end of its fit's residual spread. */
+export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingModel {
+  const p = model.prefill.spread[end];
+  const d = model.decodeStep.spread[end];
+  return {
+    ...model,
+    prefill: { ...model.prefill, intercept: model.prefill.intercept * p, perToken: model.prefill.perToken * p },
+    decodeStep: { ...model.decodeStep, intercept: model.decodeStep.intercept * d, perRequest: model.decodeStep.perRequest * d },
+  };
+}
+
 /** Fits the models; needs a capture with stage timings (an sgl trace at level 1 or more). */
 export function fitTimingModel(reqs: readonly SimRequest[]): TimingModel {
   const usable = reqs.filter((r) => r.stages.prefill_forward !== undefined && r.stages.decode_loop !== undefined && r.ttftMs !== null);
   if (usable.length < 2) throw new SglError('--simulate needs an sgl trace with stage timings (captured at trace level 1 or more) of at least two requests; public workload traces carry none.');
-  const prefill = fitLine(usable.map((r) => r.inputTokens), usable.map((r) => r.stages.prefill_forward + (r.stages.prefill_prepare ?? 0)));
+  const prefillXs = usable.map((r) => r.inputTokens);
+  const prefillYs = usable.map((r) => r.stages.prefill_forward + (r.stages.prefill_prepare ?? 0));
+  const prefill = fitLine(prefillXs, prefillYs);
   // Each request's decode steps, against how many requests were decoding alongside it on average.
   // Prefill runs of other requests block decoding; their time is taken out first (as a union,
   // since requests prefilled together share one run), or the simulator would count it twice.
@@ -81,8 +114,9 @@ export function fitTimingModel(reqs: readonly SimRequest[]): TimingModel {
   const decode = xs.length ? fitLine(xs, ys) : { intercept: 0, slope: 0 };
   const scheduled = (r: SimRequest): number => (r.stages.queue_wait ?? 0) + (r.stages.prefill_prepare ?? 0) + r.stages.prefill_forward;
   return {
-    prefill: { intercept: prefill.intercept, perToken: prefill.slope },
-    decodeStep: { intercept: decode.intercept, perRequest: decode.slope },
+    prefill: { intercept: prefill.intercept, perToken: prefill.slope, spread: spreadOf(prefillXs, prefillYs, prefill) },
+    decodeStep: { intercept: decode.intercept, perRequest: decode.slope, spread: spreadOf(xs, ys, decode) },
+    fittedOn: usable.length,
     beforeQueueMs: Math.max(0, median(usable.map((r) => r.ttftMs! - scheduled(r)))),
     afterDecodeMs: Math.max(0, median(usable.map((r) => r.e2eMs - r.ttftMs! - r.stages.decode_loop))),
   };

@@ -20,12 +20,17 @@ export function formatFidelity(report: FidelityReport, replayedLabel: string, to
   for (const r of report.rows) {
     const drift = pct(r.p50Drift);
     const flagged = tolerance !== null && Math.abs(r.p50Drift) > tolerance;
-    table.push([r.name, r.captured.count, f(r.captured.p50), f(r.captured.p90), f(r.captured.p99), r.replayed.count, f(r.replayed.p50), f(r.replayed.p90), f(r.replayed.p99), flagged ? chalk.red(drift) : drift, verdict(r, replayedLabel)]);
+    // A predicted figure carries its band: "12.300 (10.1–15.2)".
+    const pred = (k: 'p50' | 'p90' | 'p99'): string => (r.band ? `${f(r.replayed[k])} ${chalk.dim(`(${r.band.low[k].toFixed(1)}–${r.band.high[k].toFixed(1)})`)}` : f(r.replayed[k]));
+    table.push([r.name, r.captured.count, f(r.captured.p50), f(r.captured.p90), f(r.captured.p99), r.replayed.count, pred('p50'), pred('p90'), pred('p99'), flagged ? chalk.red(drift) : drift, verdict(r, replayedLabel)]);
   }
   const drifted = report.drifted.length
     ? '\nMost drifted requests (E2E):\n' + report.drifted.map((d) => `  ${printable(d.id)}  ${d.capturedMs.toFixed(1)} ms → ${d.replayedMs.toFixed(1)} ms (${pct(d.drift)})`).join('\n')
     : '';
-  const note = chalk.dim(`Verdicts: Mann-Whitney U test on the per-request values; p is the chance that noise alone makes a difference this large.`);
+  const banded = report.rows.some((r) => r.band);
+  const note = chalk.dim(
+    `Verdicts: Mann-Whitney U test on the per-request values; p is the chance that noise alone makes a difference this large.${banded ? `\nIn brackets: the ${replayedLabel} figure with every prefill and decode step at the 2.5th and 97.5th percentile of its fit's residuals.` : ''}`,
+  );
   return `${table.toString()}\n${note}${drifted}`;
 }
 
