@@ -42,7 +42,7 @@ export default class Bench extends SglCommand {
     repeats: Flags.integer({ min: 1, description: `Rounds of --compare-trace-levels (default: ${COMPARE_DEFAULTS.repeats}); with --target-ci, the fewest.`, helpGroup: 'COMPARE' }),
     'target-ci': numberFlag({ min: 0, exclusiveMin: true, max: 100, description: `--compare-trace-levels: add rounds until every throughput ratio's 95% CI is within ± this many percent (default: ${COMPARE_DEFAULTS.targetCiPct}).`, helpGroup: 'COMPARE' }),
     'max-duration': numberFlag({ min: 0, exclusiveMin: true, default: COMPARE_DEFAULTS.maxDurationS, description: 'Seconds --target-ci may take; when they run out first, the comparison is reported as inconclusive.', helpGroup: 'COMPARE' }),
-    output: Flags.string({ description: 'Write the results as JSON to this file.' }),
+    output: Flags.string({ char: 'o', description: 'Write the results, every request\'s outcome included, as JSON to this file, or to stdout with - (the report then goes to stderr).' }),
     html: Flags.string({ description: 'Write a self-contained HTML report with charts to this file.' }),
   };
 
@@ -74,13 +74,17 @@ export default class Bench extends SglCommand {
       bar,
     );
     if (bar) process.stderr.write('\n');
-    this.say(formatBenchMetrics(result.metrics, result.target, result.workload) + '\n');
-    if (result.stages) this.say('\nPer-stage breakdown (from the tracing layer)\n' + formatStageTable(result.stages) + '\n');
-    if (result.levels && result.comparison) this.say('\nTrace level comparison\n' + formatLevelComparison(result.levels, result.comparison) + '\n');
+    // With -o - the data owns stdout and the report moves to stderr.
+    const report = (text: string): void => (flags.output === '-' ? void process.stderr.write(text) : this.say(text));
+    report(formatBenchMetrics(result.metrics, result.target, result.workload) + '\n');
+    if (result.stages) report('\nPer-stage breakdown (from the tracing layer)\n' + formatStageTable(result.stages) + '\n');
+    if (result.levels && result.comparison) report('\nTrace level comparison\n' + formatLevelComparison(result.levels, result.comparison) + '\n');
     const { benchServingFields } = await import('../lib/bench/statistics.js');
     const { outcomes, ...rest } = result;
     const summary = { ...rest, metrics: { ...rest.metrics, ...benchServingFields(rest.metrics) } };
-    if (flags.output) writeFileSync(flags.output, JSON.stringify({ ...summary, outcomes }, null, 2));
+    const data = JSON.stringify({ ...summary, outcomes }, null, 2);
+    if (flags.output === '-') await new Promise<void>((done) => process.stdout.write(data + '\n', () => done()));
+    else if (flags.output) writeFileSync(flags.output, data);
     if (flags.html) {
       const { benchHtml } = await import('../lib/report/bench_html.js');
       // The CDFs show the first run (with --compare-trace-levels, the first level's first repeat).

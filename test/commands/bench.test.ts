@@ -134,9 +134,13 @@ describe('sgl bench when requests fail', () => {
       // One row per kind in the text report, not one per message.
       expect(r.stdout.match(/prompt has N tokens/g)).toHaveLength(1);
       expect(r.stdout).toMatch(/Successful requests\s+│ 3/);
-      const tolerant = await runCli(['bench', ...FEW, '--url', stub.url, '--max-failures', '100%', '--json']);
+      // -o -: the data, every outcome included, on stdout and nothing else; the report on stderr.
+      const tolerant = await runCli(['bench', ...FEW, '--url', stub.url, '--max-failures', '100%', '-o', '-']);
       expect(tolerant.code, tolerant.stderr).toBe(0);
-      expect(JSON.parse(tolerant.stdout).metrics.failed).toBe(6);
+      const data = JSON.parse(tolerant.stdout);
+      expect(data.metrics.failed).toBe(6);
+      expect(data.outcomes).toHaveLength(9);
+      expect(tolerant.stderr).toMatch(/Successful requests\s+│ 3/);
     } finally {
       await stub.stop();
     }
