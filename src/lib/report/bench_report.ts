@@ -68,6 +68,8 @@ export function formatLevelComparison(rows: readonly LevelRow[], how: Omit<Level
     const words = [say('throughput', v.throughput, r.throughputRatio), say('TTFT', v.ttft, r.ttftRatio), say('TPOT', v.tpot, r.tpotRatio), say('E2E', v.e2e, r.e2eRatio)];
     lines.push(`Level ${r.level} vs ${base}: ${words.join('; ')}.`);
   }
+  const verdicts = rows.filter((r) => r.verdicts).length * 4;
+  if (verdicts >= 8) lines.push(chalk.dim(`${verdicts} verdicts at 95%: about one in twenty differences called significant is noise; a cost that is real shows in every round you add and at every higher level.`));
   const secs = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
   const widest = rows.reduce((w, r) => (r.verdicts ? Math.max(w, r.throughputRatio.ci95) : w), 0);
   const t = how.target;
