@@ -37,13 +37,14 @@ export default class Replay extends SglCommand {
     output: Flags.string({ description: 'The replay\'s own trace file (default: FILE with .replay.json, for sgl trace captures replayed in-process).' }),
     html: Flags.string({ description: 'Write a self-contained HTML report (fidelity table, latency CDFs) to this file.' }),
     tolerance: Flags.custom<number>({
-      description: 'Exit 1 when a stage\'s p50 drifts further than this (e.g. 10%).',
+      description: 'Exit 1 when a stage\'s p50 drifts further than this (e.g. 10%) and further than --tolerance-floor.',
       parse: async (v) => {
         const n = v.endsWith('%') ? Number(v.slice(0, -1)) / 100 : Number(v);
         if (!Number.isFinite(n) || n < 0) throw new Errors.CLIError(`--tolerance takes a percentage such as 10% or a fraction such as 0.1, got ${v}`, { exit: 2 });
         return n;
       },
     })(),
+    'tolerance-floor': numberFlag({ min: 0, default: 0.5, description: 'Milliseconds of p50 a drift must also exceed to fail --tolerance: below it, sub-millisecond stages differ by timer noise alone.' }),
     simulate: Flags.boolean({ description: 'Predict stage timings from models fitted to the capture, without running the model.' }),
     seed: Flags.integer({ min: 0, default: 1, description: 'Seed for token ids of requests captured without content.' }),
     warmup: Flags.integer({ min: 0, description: 'Copies of the first requests sent first, not measured, under ids warmup-… (default: 2 in-process; none with --url, so a server sees exactly the capture\'s requests).' }),
@@ -65,6 +66,7 @@ export default class Replay extends SglCommand {
       timeWindow: flags['time-window'] ?? null,
       output,
       tolerance: flags.tolerance ?? null,
+      toleranceFloorMs: flags['tolerance-floor'],
       simulate: flags.simulate,
       seed: flags.seed,
       warmup: flags.warmup,
@@ -84,7 +86,7 @@ export default class Replay extends SglCommand {
       const { formatFailures } = await import('../lib/report/bench_report.js');
       this.say(formatFailures(result.metrics.failures) + '\n\n');
     }
-    this.say(formatFidelity(result.fidelity, result.mode === 'simulate' ? 'simulated' : 'replayed', flags.tolerance ?? null) + '\n');
+    this.say(formatFidelity(result.fidelity, result.mode === 'simulate' ? 'simulated' : 'replayed', flags.tolerance ?? null, 'captured', flags['tolerance-floor']) + '\n');
     if (output) this.say(`\nThe replay's trace is in ${output}.\n`);
     if (flags.html) {
       const pick = (ts: typeof result.timings.captured): { e2e: number[]; ttft: number[] } => ({ e2e: ts.map((t) => t.e2eMs), ttft: ts.flatMap((t) => (t.ttftMs === null ? [] : [t.ttftMs])) });
@@ -92,7 +94,7 @@ export default class Replay extends SglCommand {
       writeFileSync(flags.html, await fidelityHtml(`sgl replay ${args.file}`, result.fidelity, pick(result.timings.captured), pick(result.timings.replayed), label));
     }
     if (result.beyondTolerance.length) {
-      this.error(`${result.beyondTolerance.map((r) => r.name).join(', ')} drifted beyond the tolerance of ${((flags.tolerance ?? 0) * 100).toFixed(1)}% at p50.`, { exit: 1 });
+      this.error(`${result.beyondTolerance.map((r) => r.name).join(', ')} drifted beyond the tolerance of ${((flags.tolerance ?? 0) * 100).toFixed(1)}% (and ${flags['tolerance-floor']} ms) at p50.`, { exit: 1 });
     }
     return result;
   }

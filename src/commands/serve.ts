@@ -4,6 +4,7 @@ import { SglCommand } from '../lib/cli/sgl_command.js';
 import { tracingFlags, tracingFromFlags } from '../lib/cli/tracing_flags.js';
 import { SERVER_DEFAULTS } from '../lib/server/server_defaults.js';
 import { now } from '../lib/tracing/clock.js';
+import { otlpEndpointFromEnv } from '../lib/tracing/otlp_endpoint.js';
 
 export default class Serve extends SglCommand {
   static override summary = 'Serve the model over an OpenAI-compatible HTTP API, traced per request.';
@@ -36,7 +37,12 @@ export default class Serve extends SglCommand {
   };
 
   async run(): Promise<{ url: string; drained: boolean; droppedSpans: number }> {
-    const { flags } = await this.parse(Serve);
+    const { flags, raw } = await this.parse(Serve);
+    // A collector with tracing off would receive nothing: without an explicit --trace-level, an OTLP endpoint turns on level 1.
+    const otlp = flags['otlp-traces-endpoint'] ?? otlpEndpointFromEnv();
+    const levelGiven = raw.some((r) => r.type === 'flag' && r.flag === 'trace-level');
+    const levelWhy = otlp && !levelGiven && flags['trace-level'] === 0 ? ' (turned on for the OTLP endpoint; --trace-level to choose)' : '';
+    if (levelWhy) flags['trace-level'] = 1;
     const tracing = await tracingFromFlags(flags, { metrics: flags['enable-metrics'] });
     const { Engine } = await import('../lib/engine/engine.js');
     const { SglServer } = await import('../lib/server/sgl_server.js');
@@ -66,10 +72,12 @@ export default class Serve extends SglCommand {
       this.error(`Cannot listen on ${flags.host}:${flags.port}: ${(err as Error).message}. Pick another --port or --host.`, { exit: 1 });
     }
     const url = `http://${address.address}:${address.port}`;
-    const tracingLine = flags['trace-level'] === 0 ? 'off (raise it with POST /set_trace_level?level=N)' : `level ${flags['trace-level']}, modules ${(flags['trace-module'] ?? ['request']).join(',')}, sample rate ${flags['trace-sample-rate']}`;
+    const tracingLine = flags['trace-level'] === 0 ? 'off (raise it with POST /set_trace_level?level=N)' : `level ${flags['trace-level']}${levelWhy}, modules ${(flags['trace-module'] ?? ['request']).join(',')}, sample rate ${flags['trace-sample-rate']}`;
+    const exporters = [...(flags['trace-file'] ? [`trace file ${flags['trace-file']}`] : []), ...(otlp ? [`OTLP/gRPC to ${otlp}${flags['otlp-traces-endpoint'] ? '' : ' (from OTEL_EXPORTER_OTLP_*)'}`] : [])];
     this.log(`sgl serve listening on ${url}`);
     this.log(`  model    ${engine.spec.id} (${engine.spec.dir}) on ${engine.device}`);
-    this.log(`  tracing  ${tracingLine}${flags['trace-file'] ? `, trace file ${flags['trace-file']}` : ''}`);
+    this.log(`  tracing  ${tracingLine}`);
+    this.log(`  export   ${exporters.length ? exporters.join('; ') : 'none'}`);
     if (flags['enable-metrics']) this.log(`  metrics  ${url}/metrics`);
 
     this.log(`${await signal}: draining ${server.running} running request(s), up to ${flags['drain-timeout']} s ...`);

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { OtlpReceiver } from '../helpers/otlp_receiver.js';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -76,7 +77,23 @@ describe('sgl serve as a process', () => {
     expect(await s.exited).toBe(0);
     expect(s.stdout()).toMatch(/model\s+sgl-llama-tiny .* on cpu/);
     expect(s.stdout()).toMatch(/tracing\s+level 2, modules request/);
+    expect(s.stdout()).toMatch(/export\s+none/);
     expect(s.stdout()).toMatch(/metrics\s+http:\/\/127\.0\.0\.1:\d+\/metrics/);
+  });
+
+  it('with an OTLP endpoint and no --trace-level, turns tracing on at level 1, says so, and the collector gets the spans', async () => {
+    const receiver = await OtlpReceiver.start();
+    try {
+      const s = await serve(['--otlp-traces-endpoint', receiver.url]);
+      await streamed(s.url, () => undefined);
+      s.child.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+      expect(s.stdout()).toMatch(/tracing\s+level 1 \(turned on for the OTLP endpoint; --trace-level to choose\)/);
+      expect(s.stdout()).toMatch(/export\s+OTLP\/gRPC to http:\/\/127\.0\.0\.1:\d+/);
+      expect(receiver.spans.map((x) => x.name)).toEqual(expect.arrayContaining(['tokenize', 'queue_wait', 'prefill_forward', 'decode_loop']));
+    } finally {
+      await receiver.stop();
+    }
   });
 
   it('on SIGTERM drains running requests, flushes the trace file and exits 0', async () => {

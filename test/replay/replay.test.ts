@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runBench } from '../../src/lib/bench/run_bench.js';
 import { percentile } from '../../src/lib/stats/distribution.js';
 import { runReplay } from '../../src/lib/replay/run_replay.js';
+import { beyondTolerance, compareTimings } from '../../src/lib/replay/fidelity.js';
 import type { ReplayOptions } from '../../src/lib/replay/run_replay.js';
 import { readTraceFile } from '../../src/lib/tracing/trace_file/reader.js';
 import { azureWorkload, burstGptWorkload, detectFormat, mooncakeWorkload } from '../../src/lib/workload/dataset_files.js';
@@ -160,5 +161,17 @@ describe('sgl replay against a server', () => {
     } finally {
       await stub.stop();
     }
+  });
+});
+
+describe('the fidelity gate', () => {
+  it('fails a stage only past both the relative tolerance and the absolute floor', () => {
+    const timing = (id: string, tiny: number, big: number) => ({ id, ttftMs: null, tpotMs: null, e2eMs: big, stages: { tiny, big } });
+    const captured = Array.from({ length: 8 }, (_, i) => timing(`r${i}`, 0.03, 10));
+    const replayed = Array.from({ length: 8 }, (_, i) => timing(`r${i}`, 0.045, 12)); // +50% of 0.03 ms, +20% of 10 ms
+    const report = compareTimings(captured, replayed);
+    expect(beyondTolerance(report, 0.1).map((r) => r.name).sort()).toEqual(['E2E', 'big']);
+    expect(beyondTolerance(report, 0.1, 0).map((r) => r.name).sort()).toEqual(['E2E', 'big', 'tiny']);
+    expect(beyondTolerance(report, 0.1, 5)).toEqual([]);
   });
 });

@@ -18,11 +18,11 @@ const REQUEST: Record<TraceLevel, { stages: string[]; events: string[] }> = {
   0: { stages: [], events: [] },
   1: { stages: ['tokenize', 'queue_wait', 'prefill_forward', 'decode_loop'], events: ['first_token', 'finish'] },
   2: {
-    stages: ['tokenize', 'dispatch', 'queue_wait', 'prefill_prepare', 'prefill_forward', 'decode_loop', 'detokenize', 'respond'],
+    stages: ['tokenize', 'dispatch', 'queue_wait', 'prefill_prepare', 'prefill_forward', 'decode_loop', 'detokenize_wait', 'detokenize', 'respond'],
     events: ['first_token', 'finish'],
   },
   3: {
-    stages: ['tokenize', 'dispatch', 'queue_wait', 'prefill_prepare', 'prefill_forward', 'chunked_prefill', 'decode_loop', 'decode_forward', 'detokenize', 'respond'],
+    stages: ['tokenize', 'dispatch', 'queue_wait', 'prefill_prepare', 'prefill_forward', 'chunked_prefill', 'decode_loop', 'decode_forward', 'detokenize_wait', 'detokenize', 'respond'],
     events: ['first_token', 'finish', 'schedule'],
   },
 };

@@ -62,6 +62,40 @@ describe('request traces', () => {
     }
   });
 
+  it('a request sent while the worker runs a long prefill waits under queue_wait, not dispatch', async () => {
+    const requests = await traced(2, async (engine) => {
+      const ids = (n: number, from: number): number[] => Array.from({ length: n }, (_, i) => 100 + ((from + i) % 5000));
+      // 900 prompt tokens in chunks of 64: one long step during which the worker reads no messages.
+      const long = await engine.generate({ rid: 'long', inputIds: ids(900, 0), sampling: { maxTokens: 2, temperature: 0, ignoreEos: true } });
+      const short = await engine.generate({ rid: 'short', inputIds: ids(8, 7), sampling: { maxTokens: 2, temperature: 0, ignoreEos: true } });
+      await Promise.all([long, short].map(async (s) => {
+        for await (const c of s) void c;
+      }));
+    }, { maxPrefillTokens: 64 }, 2);
+    const byRid = new Map(requests.map((r) => [r.workload.rid, r.workload.stages]));
+    const long = byRid.get('long')!;
+    const short = byRid.get('short')!;
+    expect(short.dispatch).toBeLessThan(1);
+    // It was posted as the long prefill began, so it waited for most of it, and that wait is queueing.
+    expect(short.queue_wait).toBeGreaterThan(0.5 * long.prefill_forward);
+    expect(short.queue_wait).toBeGreaterThan(short.dispatch);
+  });
+
+  it('a token waiting for the main thread is detokenize_wait, and detokenize is the work alone', async () => {
+    const requests = await traced(2, async (engine) => {
+      const run = async (prompt: string): Promise<void> => {
+        for await (const c of await engine.generate({ prompt, sampling: { maxTokens: 12, temperature: 0, ignoreEos: true } })) void c;
+      };
+      await Promise.all(['one', 'two words', 'three more words', 'and a fourth', 'five', 'six', 'seven', 'eight'].map(run));
+    }, {}, 8);
+    for (const req of requests) {
+      const own = slices(req).filter((x) => x.name === 'detokenize' || x.name === 'detokenize_wait').sort((a, b) => a.start - b.start);
+      // One request's slices never overlap each other, whatever the others do on the same thread.
+      for (let i = 1; i < own.length; i++) expect(own[i].start).toBeGreaterThanOrEqual(own[i - 1].end - 1e-9);
+      expect(own.filter((x) => x.name === 'detokenize')).toHaveLength(12);
+    }
+  });
+
   it('an abort mid-decode closes every open slice as failed and marks the request', async () => {
     const [req] = await traced(3, async (engine) => {
       let n = 0;
@@ -111,7 +145,8 @@ describe('request traces', () => {
     );
     const queued = requests.find((r) => r.rid === 'queued')!;
     expect(queued.error).toBe('aborted');
-    const q = slices(queued).find((s) => s.name === 'queue_wait')!;
+    // Its last queue_wait slice (an earlier one may be the wait for a busy worker) is the one the abort closed.
+    const q = slices(queued).filter((s) => s.name === 'queue_wait').at(-1)!;
     expect(q.aborted).toBe(true);
     expect(slices(queued).some((s) => s.name === 'decode_loop')).toBe(false);
   });

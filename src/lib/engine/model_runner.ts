@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { InferenceSession, Tensor, TypedTensor } from 'onnxruntime-node';
+import { now } from '../tracing/clock.js';
 import type * as OrtModule from 'onnxruntime-node';
 import { DeviceError, ModelError } from '../errors.js';
 import type { WorkerConfig } from '../protocol.js';
@@ -124,6 +125,8 @@ export function readDecoderIo(session: InferenceSession): DecoderIo {
 /** One onnxruntime session of a decoder, run a batch at a time. */
 export class ModelRunner {
   private readonly emptyPast = new Map<number, Tensor>();
+  /** When this thread last handed a run to onnxruntime and so became free to read its messages (tracing clock). */
+  yieldedAt = 0;
   private halfScratch = new Float32Array(0);
 
   private constructor(
@@ -213,6 +216,8 @@ export class ModelRunner {
     const names = this.io.pastNames;
     for (let i = 0; i < names.length; i++) feeds[names[i]] = x.past ? x.past[i] : this.empty(x.batch);
 
+    // onnxruntime runs the graph off this thread: from here until it is done the event loop can read messages.
+    this.yieldedAt = now();
     const out = await (quiet ? this.session.run(feeds, { logSeverityLevel: 4 }) : this.session.run(feeds));
     const present = this.io.presentNames.map((n) => out[n]);
     return { logits: this.lastLogits(out.logits, x.batch, x.seq), present };

@@ -11,9 +11,10 @@ import type { TextTokenizer } from './tokenizer.js';
  * caller iterates. Text that could be the start of a stop string is held
  * back until it is known not to be one, so a stop string is never emitted.
  *
- * Its main-thread stages: detokenize runs from the worker handing a token
- * over (the message hop included, as in SGLang, where the detokenizer is a
- * process away) to its text being ready; respond runs from a chunk being
+ * Its main-thread stages: detokenize_wait runs from the worker handing a
+ * token over to the main thread taking it up (the message hop, and the
+ * tokens of other requests ahead of it); detokenize from then to its text
+ * being ready; respond runs from a chunk being
  * ready to the caller coming back for the next one.
  */
 export class RequestStream implements AsyncIterable<GenerateChunk> {
@@ -56,14 +57,19 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
   pushToken(token: number, finish: FinishReason | null, sentAt: number): void {
     if (this.finished) return;
     const timed = this.trace.timed;
-    if (timed) this.trace.onToken(now());
+    const takenUp = timed ? now() : 0;
+    if (timed) this.trace.onToken(takenUp);
     this.completionTokens++;
     const before = this.text.length;
     this.text += this.detokenizer.push(token);
     if (finish) this.text += this.detokenizer.flush();
     if (timed) {
       const done = now();
-      this.trace.main.slice(S.detokenize, Math.max(sentAt, this.lastDetokenized), done);
+      // From the worker handing the token over to the main thread taking it up is a wait (the hop,
+      // and other requests' tokens of the same step ahead of it); detokenize is the work alone.
+      const waitFrom = Math.min(Math.max(sentAt, this.lastDetokenized), takenUp);
+      if (takenUp > waitFrom) this.trace.main.slice(S.detokenize_wait, waitFrom, takenUp);
+      this.trace.main.slice(S.detokenize, takenUp, done);
       this.lastDetokenized = done;
     }
     const stopAt = this.findStop(before);

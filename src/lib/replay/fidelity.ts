@@ -85,9 +85,17 @@ export function compareTimings(captured: readonly RequestTiming[], replayed: rea
   return { rows, drifted };
 }
 
-/** The rows whose p50 drifted further than `tolerance` (a fraction). */
-export function beyondTolerance(report: FidelityReport, tolerance: number): FidelityRow[] {
-  return report.rows.filter((r) => Math.abs(r.p50Drift) > tolerance);
+/** Below this many milliseconds a p50 difference is timer and scheduling noise, whatever its share. */
+export const DEFAULT_FLOOR_MS = 0.5;
+
+/** Whether a row's p50 drifted beyond both the relative `tolerance` (a fraction) and the absolute floor (ms). */
+export function drifted(r: FidelityRow, tolerance: number, floorMs = DEFAULT_FLOOR_MS): boolean {
+  return Math.abs(r.p50Drift) > tolerance && Math.abs(r.replayed.p50 - r.captured.p50) > floorMs;
+}
+
+/** The rows whose p50 drifted further than `tolerance` and than the floor: a 0.03 ms stage does not fail a gate on noise. */
+export function beyondTolerance(report: FidelityReport, tolerance: number, floorMs = DEFAULT_FLOOR_MS): FidelityRow[] {
+  return report.rows.filter((r) => drifted(r, tolerance, floorMs));
 }
 
 /** Attaches to each predicted row the same row predicted at the low and high ends of the fits' spread. */

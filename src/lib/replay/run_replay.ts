@@ -38,6 +38,8 @@ export interface ReplayOptions {
   tolerance: number | null;
   simulate: boolean;
   seed: number;
+  /** A drift must also exceed this many ms of p50 to fail --tolerance (default DEFAULT_FLOOR_MS). */
+  toleranceFloorMs?: number;
   /** Warm-up copies of the first requests sent before the replay (default: 2 in-process, none to a server given with --url). */
   warmup?: number;
 }
@@ -106,7 +108,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const warnings = model.fittedOn < MIN_FIT_REQUESTS
       ? [`The timing models are fitted on ${model.fittedOn} requests; with fewer than ${MIN_FIT_REQUESTS} the predictions are rough (their bands show how rough). Capture more requests for a prediction to rely on.`]
       : [];
-    return { ...base, mode: 'simulate', warnings, fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), failed: 0, metrics: null, model, loaded: null, timings: { captured, replayed: predicted } };
+    return { ...base, mode: 'simulate', warnings, fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance, o.toleranceFloorMs), failed: 0, metrics: null, model, loaded: null, timings: { captured, replayed: predicted } };
   }
 
   // Requests that came without token ids get seeded ones of the recorded count.
@@ -137,7 +139,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const replayed = run.outcomes.filter((x) => !x.error).map(fromOutcome);
     const fidelity = compareTimings(captured, replayed);
     const metrics = summarize(run, null, warm);
-    return { ...base, mode: 'execute', warnings, fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), failed: metrics.failed, metrics, model: null, loaded: null, timings: { captured, replayed } };
+    return { ...base, mode: 'execute', warnings, fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance, o.toleranceFloorMs), failed: metrics.failed, metrics, model: null, loaded: null, timings: { captured, replayed } };
   }
   const level = (header?.trace.level || 2) as TraceLevel;
   const modules = (header?.trace.modules ?? ['request']) as TraceModule[];
@@ -160,7 +162,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const replayed = (await session.traced()).map((r) => fromRecord(r.workload));
     const fidelity = compareTimings(captured, replayed);
     const metrics = summarize(run, null, warm);
-    return { ...base, mode: 'execute', warnings, fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance), failed: metrics.failed, metrics, model: null, loaded, timings: { captured, replayed } };
+    return { ...base, mode: 'execute', warnings, fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance, o.toleranceFloorMs), failed: metrics.failed, metrics, model: null, loaded, timings: { captured, replayed } };
   } finally {
     await session.close();
   }

@@ -128,14 +128,20 @@ export class RecordingRequestTrace implements RequestTrace {
     const worker = this.worker!;
     const stages: Record<string, number> = {};
     const metrics = this.metrics;
+    // Queueing can come in two slices (waiting for a busy worker, then in the scheduler's queue): one observation of their sum.
+    let queued = -1;
     const add = (id: number, ms: number): void => {
       const name = STAGES[id].name;
       stages[name] = (stages[name] ?? 0) + ms;
-      if (metrics && this.mask.stages[id] & TO_METRIC) metrics.observeStage(id, ms / 1000);
-      if (metrics && id === S.queue_wait) metrics.queueTime.observe(ms / 1000);
+      if (id === S.queue_wait) queued = Math.max(0, queued) + ms;
+      else if (metrics && this.mask.stages[id] & TO_METRIC) metrics.observeStage(id, ms / 1000);
     };
     forEachSliceTime(main, add);
     forEachSliceTime(worker, add);
+    if (metrics && queued >= 0) {
+      if (this.mask.stages[S.queue_wait] & TO_METRIC) metrics.observeStage(S.queue_wait, queued / 1000);
+      metrics.queueTime.observe(queued / 1000);
+    }
     if (metrics) {
       metrics.e2e.observe((end - this.start) / 1000);
       metrics.requests++;

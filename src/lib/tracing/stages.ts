@@ -34,6 +34,7 @@ export const TRACE_MODULES = {
       chunked_prefill: { level: 3, thread: 'worker', metric: true, nested: true },
       decode_loop: { level: 1, thread: 'worker', metric: true },
       decode_forward: { level: 3, thread: 'worker', metric: true, nested: true },
+      detokenize_wait: { level: 2, thread: 'main', metric: false },
       detokenize: { level: 2, thread: 'main', metric: true },
       respond: { level: 2, thread: 'main', metric: false },
     },

@@ -21,13 +21,20 @@ export interface LiveRequest extends BatchRow, Schedulable {
   traceparent: string;
 }
 
-/** A request that arrived from the main thread: its dispatch hop recorded, its queue wait begun. */
-export function live(req: WorkerRequest, modules: readonly TraceModule[]): LiveRequest {
+/**
+ * A request that arrived from the main thread: its dispatch hop recorded, its queue wait begun.
+ * `freeAt` is when the worker last finished a step: a message posted before then waited in the
+ * worker's message queue while the step ran, and that wait is queueing (a first queue_wait
+ * slice), not the hop; the hop is only what came after.
+ */
+export function live(req: WorkerRequest, modules: readonly TraceModule[], freeAt = 0): LiveRequest {
   const t = now();
   const tc = req.trace;
   const trace = tc ? new TraceMetricContext(traceMask(tc.level, modules, tc.metrics), 64) : NULL_CONTEXT;
   if (tc) {
-    trace.slice(S.dispatch, tc.dispatchedAt, t);
+    const hopFrom = Math.min(Math.max(tc.dispatchedAt, freeAt), t);
+    if (hopFrom > tc.dispatchedAt) trace.slice(S.queue_wait, tc.dispatchedAt, hopFrom);
+    trace.slice(S.dispatch, hopFrom, t);
     trace.begin(S.queue_wait, t);
   }
   return {

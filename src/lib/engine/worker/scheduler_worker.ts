@@ -25,6 +25,8 @@ export class SchedulerWorker {
   private batchId = 0;
   /** Requests that ended in the current step (reused, never reallocated). */
   private readonly ended: LiveRequest[] = [];
+  /** When the worker last became free to read its messages at the end of a step (within one, the runner says: runner.yieldedAt). */
+  private freeAt = 0;
 
   constructor(
     private readonly runner: ModelRunner,
@@ -39,7 +41,7 @@ export class SchedulerWorker {
   onMessage(msg: ToWorker): void {
     switch (msg.type) {
       case 'add':
-        this.scheduler.enqueue(live(msg.req, this.modules));
+        this.scheduler.enqueue(live(msg.req, this.modules, Math.max(this.freeAt, this.runner.yieldedAt)));
         this.kick();
         break;
       case 'abort': {
@@ -69,7 +71,8 @@ export class SchedulerWorker {
       if (admitted.length) await this.prefill(admitted);
       else if (this.batch.size) await this.decode();
       else return;
-      // Let 'add' and 'abort' messages in between steps.
+      // Let 'add' and 'abort' messages in between steps; one posted during the step waited for this moment.
+      this.freeAt = now();
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
