@@ -1,4 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine } from '../../src/lib/engine/engine.js';
+import { MemoryExporter } from '../../src/lib/tracing/exporters/memory_exporter.js';
+import { Tracing } from '../../src/lib/tracing/tracing.js';
+import { readTraceFile } from '../../src/lib/tracing/trace_file/reader.js';
 import { runCli } from '../helpers/cli.js';
 import { SHARED_MODEL, hasSharedModel } from '../helpers/models.js';
 
@@ -9,6 +16,35 @@ describe('sgl trace', () => {
     expect(r.stdout).toMatch(/sgl-llama-tiny \(cpu\)/);
     expect(r.stdout).toMatch(/tokens\s+\d+ prompt, 6 generated/);
     expect(r.stdout).toMatch(/time to first token\s+[\d.]+ ms/);
+  });
+
+  it('shows one TTFT per screen and per file: header, waterfall, trace file, summary and metrics agree', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sgl-ttft-'));
+    const file = join(dir, 't.json');
+    const j = await runCli(['trace', 'Hello, my name is', '--max-tokens', '6', '--trace-file', file, '--json']);
+    expect(j.code, j.stderr).toBe(0);
+    const ttft = JSON.parse(j.stdout).requests[0].timings.ttftMs as number;
+    const [w] = readTraceFile(file).workloads;
+    expect(w.ttftMs).toBe(ttft);
+    const summary = await runCli(['trace', 'summary', file, '--json']);
+    expect(JSON.parse(summary.stdout).ttft_ms.mean).toBe(ttft);
+    // On the text screen, the header and the waterfall print the same figure.
+    const t = await runCli(['trace', 'Hello, my name is', '--max-tokens', '6']);
+    const header = /time to first token\s+([\d.]+) ms/.exec(t.stdout)![1];
+    const waterfall = /, ttft ([\d.]+) ms/.exec(t.stdout)![1];
+    expect(waterfall).toBe(header);
+    // The metrics take the same moment.
+    const metrics = new Tracing({ level: 1, metrics: true, exporters: [] });
+    const sink = new MemoryExporter();
+    metrics.addExporter(sink);
+    const engine = await Engine.create({ tracing: metrics });
+    try {
+      for await (const c of await engine.generate({ prompt: 'Hi', sampling: { maxTokens: 3 } })) void c;
+      await metrics.flush();
+    } finally {
+      await engine.shutdown();
+    }
+    expect(metrics.metrics!.ttft.sum * 1000).toBeCloseTo(sink.requests[0].workload.ttftMs!, 6);
   });
 
   it('emits one JSON document with --json, the same tokens for the same seed', async () => {

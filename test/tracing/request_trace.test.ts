@@ -6,6 +6,9 @@ import { Tracing } from '../../src/lib/tracing/tracing.js';
 import type { FinishedRequest } from '../../src/lib/tracing/finished_request.js';
 import { MemoryExporter } from '../../src/lib/tracing/exporters/memory_exporter.js';
 import { spanNames } from '../helpers/tracing.js';
+import { nestedRows, stageRows, unionMs } from '../../src/lib/tracing/stage_rows.js';
+import { formatWaterfall } from '../../src/lib/report/waterfall.js';
+import { summarizeStages } from '../../src/lib/tracing/stage_summary.js';
 
 function slices(req: FinishedRequest): { name: string; start: number; end: number; aborted: boolean }[] {
   const out = [];
@@ -60,6 +63,23 @@ describe('request traces', () => {
       expect(req.workload.e2eMs).toBeCloseTo(e2e, 6);
       expect(req.workload.outputTokens).toBeGreaterThan(0);
     }
+  });
+
+  it('with 8 concurrent requests no stage covers more than 100% of E2E, and the stages still account for it within 1%', async () => {
+    const requests = await traced(2, async (engine) => {
+      const run = async (prompt: string, n: number): Promise<void> => {
+        for await (const c of await engine.generate({ prompt, sampling: { maxTokens: n, temperature: 0, ignoreEos: true } })) void c;
+      };
+      await Promise.all(Array.from({ length: 8 }, (_, i) => run(`request number ${i} says`, 10 + 2 * i)));
+    }, {}, 8);
+    expect(requests).toHaveLength(8);
+    for (const req of requests) {
+      const e2e = req.end - req.start;
+      for (const row of stageRows(req)) expect(row.wallMs / e2e, row.stage).toBeLessThanOrEqual(1 + 1e-9);
+      expect(uncovered(req) / e2e).toBeLessThan(0.01);
+    }
+    for (const s of summarizeStages(requests)) expect(s.shareOfE2e, s.stage).toBeLessThanOrEqual(1 + 1e-9);
+    expect(unionMs([0, 2, 1, 3, 5, 6])).toBe(4);
   });
 
   it('a request sent while the worker runs a long prefill waits under queue_wait, not dispatch', async () => {
@@ -184,5 +204,38 @@ describe('metrics', () => {
       expect(text).toMatch(/sglang:generation_tokens_total\{model_name="sgl-llama-tiny"\} 15/);
       expect(text).not.toMatch(/stage="respond"/);
     }
+  });
+});
+
+describe('the waterfall tree', () => {
+  it('at level 3 with every module, each row sits under a row that contains it in time on the same thread', async () => {
+    const requests = await traced(3, async (engine) => {
+      const run = async (prompt: string, n: number): Promise<void> => {
+        for await (const c of await engine.generate({ prompt, sampling: { maxTokens: n, temperature: 0, ignoreEos: true } })) void c;
+      };
+      await Promise.all([run('The quick brown fox jumps over the lazy dog', 12), run('Hi', 8), run('Once upon a time', 10), run('A B C D', 6)]);
+    }, { maxPrefillTokens: 4 }, 4);
+    let nested = 0;
+    for (const req of requests) {
+      const rows = nestedRows(req);
+      for (const row of rows) {
+        if (row.parent === null) continue;
+        nested++;
+        const parent = rows[row.parent];
+        expect(parent.thread, `${row.stage} under ${parent.stage}`).toBe(row.thread);
+        for (let i = 0; i < row.intervals.length; i += 2) {
+          const inside = parent.intervals.some((_, j) => j % 2 === 0 && parent.intervals[j] <= row.intervals[i] + 1e-6 && parent.intervals[j + 1] >= row.intervals[i + 1] - 1e-6);
+          expect(inside, `${row.stage} slice ${i / 2} inside ${parent.stage}`).toBe(true);
+        }
+      }
+      // The decode steps' onnxruntime runs hang under decode_forward, not under a prefill chunk.
+      const underDecode = rows.filter((r) => r.stage === 'ort_run' && r.parent !== null && rows[r.parent].stage === 'decode_forward');
+      expect(underDecode).toHaveLength(1);
+      expect(rows.filter((r) => r.stage === 'decode_forward' && r.parent !== null).every((r) => rows[r.parent!].stage === 'decode_loop')).toBe(true);
+    }
+    expect(nested).toBeGreaterThan(0);
+    // The terminal waterfall draws that tree.
+    const text = formatWaterfall(requests[0]);
+    expect(text).toMatch(/decode_loop[\s\S]*\n {4}decode_forward[\s\S]*\n {6}ort_run/);
   });
 });

@@ -66,6 +66,15 @@ export default class Trace extends SglCommand {
       await session.close();
     }
     const finished = new Map(traced.map((r) => [r.rid, r]));
+    // One TTFT and one E2E per screen: a traced request's figures are its trace's (arrival to the first and the
+    // last token delivered), the same the waterfall, the trace file, summary and the metrics carry.
+    results = results.map((r) => {
+      const w = finished.get(r.rid)?.workload;
+      if (!w || w.ttftMs === null) return r;
+      const decodeMs = w.e2eMs - w.ttftMs;
+      const n = r.usage.completionTokens;
+      return { ...r, timings: { ttftMs: w.ttftMs, e2eMs: w.e2eMs, decodeTokensPerSecond: n > 1 && decodeMs > 0 ? ((n - 1) * 1000) / decodeMs : null } };
+    });
     if (prompts.length > 1) results.forEach((r, i) => this.say(`[${i}] ${printable(JSON.stringify(prompts[i]))} →${printable(r.text, true)}\n`));
     this.say('\n\n' + results.map((r) => formatGeneration(r, engine.spec.id, engine.device)).join('\n\n') + '\n');
     const stages = summarizeStages(traced);

@@ -58,7 +58,6 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     if (this.finished) return;
     const timed = this.trace.timed;
     const takenUp = timed ? now() : 0;
-    if (timed) this.trace.onToken(takenUp);
     this.completionTokens++;
     const before = this.text.length;
     this.text += this.detokenizer.push(token);
@@ -132,21 +131,30 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     return 0;
   }
 
-  private responded(readyAt: number): void {
+  /**
+   * The caller came back for the next chunk: the one it had is delivered
+   * (written, when the caller is the HTTP server). A chunk with tokens marks
+   * them as having left the server: the one moment TTFT and ITL are taken
+   * from, in the trace, the metrics and every report.
+   */
+  private responded(readyAt: number, tokens: number): void {
     const t = now();
     this.trace.main.slice(S.respond, Math.max(readyAt, this.lastResponded), t);
     this.lastResponded = t;
+    if (tokens > 0) this.trace.onToken(t);
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<GenerateChunk> {
     let pending = -1;
+    let pendingTokens = 0;
     try {
       for (;;) {
         const chunk = this.queue.shift();
         if (chunk) {
           if (this.trace.timed) pending = this.readyAt.shift()!;
+          pendingTokens = chunk.tokenIds.length;
           yield chunk;
-          if (pending >= 0) this.responded(pending);
+          if (pending >= 0) this.responded(pending, pendingTokens);
           pending = -1;
           if (chunk.finishReason) return;
           continue;
@@ -157,7 +165,7 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
       }
     } finally {
       // A caller that stops at a chunk still had it delivered.
-      if (pending >= 0) this.responded(pending);
+      if (pending >= 0) this.responded(pending, pendingTokens);
       // The caller broke out early: free the request's slot and KV.
       if (!this.finished) {
         this.finished = true;

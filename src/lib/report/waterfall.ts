@@ -3,7 +3,7 @@ import type { ChalkInstance } from 'chalk';
 import type { FinishedRequest } from '../tracing/finished_request.js';
 import { EVENTS } from '../tracing/stages.js';
 import { events } from '../tracing/records.js';
-import { stageRows } from '../tracing/stage_rows.js';
+import { nestedRows } from '../tracing/stage_rows.js';
 import { printable } from './terminal_text.js';
 
 const PALETTE: ChalkInstance[] = [chalk.cyan, chalk.yellow, chalk.magenta, chalk.green, chalk.blue, chalk.red, chalk.cyanBright, chalk.yellowBright, chalk.magentaBright, chalk.greenBright, chalk.blueBright, chalk.redBright, chalk.white];
@@ -26,9 +26,10 @@ const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed
  */
 export function formatWaterfall(req: FinishedRequest, width = 48): string {
   const e2e = req.end - req.start;
-  const rows = stageRows(req);
+  const rows = nestedRows(req);
   const w = req.workload;
-  const head = `request ${printable(req.rid)}  ${w.inputTokens} prompt + ${w.outputTokens} output tokens, ${w.finishReason}, e2e ${ms(e2e)} ms` + (w.ttftMs === null ? '' : `, ttft ${ms(w.ttftMs)} ms`);
+  // TTFT and E2E to a tenth of a millisecond, as the generation summary above prints them.
+  const head = `request ${printable(req.rid)}  ${w.inputTokens} prompt + ${w.outputTokens} output tokens, ${w.finishReason}, e2e ${e2e.toFixed(1)} ms` + (w.ttftMs === null ? '' : `, ttft ${w.ttftMs.toFixed(1)} ms`);
   const nameWidth = Math.max(12, ...rows.map((r) => r.stage.length + r.depth * 2));
   const lines = [chalk.bold(head)];
   for (const r of rows) {

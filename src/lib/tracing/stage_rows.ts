@@ -11,7 +11,28 @@ export interface StageRow {
   depth: number;
   /** [start, end] pairs in ms from the request's arrival. */
   intervals: number[];
+  /** The sum of the slices. */
   totalMs: number;
+  /** The wall time the slices cover, overlapping ones counted once: never more than the request's E2E. */
+  wallMs: number;
+}
+
+/** The length of the union of [start, end] pairs. */
+export function unionMs(intervals: readonly number[]): number {
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < intervals.length; i += 2) pairs.push([intervals[i], intervals[i + 1]]);
+  pairs.sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let from = -Infinity;
+  let to = -Infinity;
+  for (const [a, b] of pairs) {
+    if (a > to) {
+      if (to > from) total += to - from;
+      from = a;
+      to = b;
+    } else to = Math.max(to, b);
+  }
+  return total + (to > from ? to - from : 0);
 }
 
 /**
@@ -27,7 +48,7 @@ export function stageRows(req: FinishedRequest): StageRow[] {
       let row = rows.get(s.id);
       if (!row) {
         const def = STAGES[s.id];
-        row = { stage: def.name, module: def.module, thread: def.thread, depth: s.depth, intervals: [], totalMs: 0, first: start };
+        row = { stage: def.name, module: def.module, thread: def.thread, depth: s.depth, intervals: [], totalMs: 0, wallMs: 0, first: start };
         rows.set(s.id, row);
       }
       row.intervals.push(start, end);
@@ -36,5 +57,62 @@ export function stageRows(req: FinishedRequest): StageRow[] {
       row.depth = Math.min(row.depth, s.depth);
     }
   }
-  return [...rows.values()].sort((a, b) => a.first - b.first || a.depth - b.depth).map(({ first: _first, ...row }) => row);
+  return [...rows.values()].sort((a, b) => a.first - b.first || a.depth - b.depth).map(({ first: _first, ...row }) => ({ ...row, wallMs: unionMs(row.intervals) }));
+}
+
+/** A waterfall row: one stage's slices under one parent row, with the index of that parent in the list (null at the top). */
+export interface NestedRow extends StageRow {
+  parent: number | null;
+}
+
+/**
+ * A request's stages as a tree for the waterfall: a row sits under a parent
+ * only when each of its slices lies inside a slice of that parent on the
+ * same thread (the nearest such). A stage whose slices fall under different
+ * parents (an onnxruntime run in a prefill chunk, and in a decode step) gets
+ * a row under each. Parents come before their children; siblings in the
+ * order they first ran.
+ */
+export function nestedRows(req: FinishedRequest): NestedRow[] {
+  interface Node {
+    key: string;
+    row: StageRow;
+    first: number;
+    parent: Node | null;
+    children: Node[];
+  }
+  const nodes = new Map<string, Node>();
+  const roots: Node[] = [];
+  const EPS = 1e-6;
+  for (const records of [req.main, req.worker]) {
+    const list = slices(records, req.spanStages).sort((a, b) => a.start - b.start || a.depth - b.depth);
+    const open: { end: number; depth: number; node: Node }[] = [];
+    for (const s of list) {
+      const start = s.start - req.start;
+      const end = s.end - req.start;
+      while (open.length && !(open[open.length - 1].depth < s.depth && open[open.length - 1].end >= end - EPS)) open.pop();
+      const top = open[open.length - 1];
+      const parent = top ? top.node : null;
+      const key = `${parent ? parent.key : ''}/${s.id}`;
+      let node = nodes.get(key);
+      if (!node) {
+        const def = STAGES[s.id];
+        node = { key, row: { stage: def.name, module: def.module, thread: def.thread, depth: parent ? parent.row.depth + 1 : 0, intervals: [], totalMs: 0, wallMs: 0 }, first: start, parent, children: [] };
+        nodes.set(key, node);
+        (parent ? parent.children : roots).push(node);
+      }
+      node.row.intervals.push(start, end);
+      node.row.totalMs += end - start;
+      open.push({ end, depth: s.depth, node });
+    }
+  }
+  const out: NestedRow[] = [];
+  const visit = (list: Node[], parent: number | null): void => {
+    for (const n of [...list].sort((a, b) => a.first - b.first)) {
+      out.push({ ...n.row, wallMs: unionMs(n.row.intervals), parent });
+      visit(n.children, out.length - 1);
+    }
+  };
+  visit(roots, null);
+  return out;
 }

@@ -16,7 +16,7 @@ export interface StageSummary {
   p90Ms: number;
   p99Ms: number;
   maxMs: number;
-  /** Mean share of the request's end-to-end time. */
+  /** Mean share of the request's end-to-end wall time the stage covered (overlapping slices counted once). */
   shareOfE2e: number;
 }
 
@@ -32,7 +32,7 @@ export function summarizeStages(requests: readonly FinishedRequest[]): StageSumm
         byStage.set(row.stage, s);
       }
       s.totals.push(row.totalMs);
-      s.shares.push(e2e > 0 ? row.totalMs / e2e : 0);
+      s.shares.push(e2e > 0 ? row.wallMs / e2e : 0);
       s.slices += row.intervals.length / 2;
       s.order = Math.min(s.order, order);
     });
