@@ -91,7 +91,7 @@ describe('sgl replay', () => {
     writeFileSync(doctored, lines.join('\n'));
     const r = await runCli(['replay', doctored, '--tolerance', '30%']);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
-    expect(r.stderr).toMatch(/decode_loop.*drifted beyond the tolerance of 30\.0% at p50/);
+    expect(r.stderr).toMatch(/decode_loop.*drifted beyond the tolerance of 30\.0%/);
   });
 
   it('--simulate fits the capture and predicts the same stages', async () => {
@@ -165,13 +165,26 @@ describe('sgl replay against a server', () => {
 });
 
 describe('the fidelity gate', () => {
-  it('fails a stage only past both the relative tolerance and the absolute floor', () => {
-    const timing = (id: string, tiny: number, big: number) => ({ id, ttftMs: null, tpotMs: null, e2eMs: big, stages: { tiny, big } });
-    const captured = Array.from({ length: 8 }, (_, i) => timing(`r${i}`, 0.03, 10));
-    const replayed = Array.from({ length: 8 }, (_, i) => timing(`r${i}`, 0.045, 12)); // +50% of 0.03 ms, +20% of 10 ms
+  const timing = (id: string, tiny: number, big: number) => ({ id, ttftMs: null, tpotMs: null, e2eMs: big, stages: { tiny, big } });
+
+  it('fails a stage only past the relative tolerance, the absolute floor, and its noise', () => {
+    // 20 requests a side, each a little different; replayed +50% of 0.03 ms and +20% of 10 ms.
+    const captured = Array.from({ length: 20 }, (_, i) => timing(`r${i}`, 0.03 + i * 1e-4, 10 + i * 0.01));
+    const replayed = Array.from({ length: 20 }, (_, i) => timing(`r${i}`, 0.045 + i * 1e-4, 12 + i * 0.01));
     const report = compareTimings(captured, replayed);
     expect(beyondTolerance(report, 0.1).map((r) => r.name).sort()).toEqual(['E2E', 'big']);
     expect(beyondTolerance(report, 0.1, 0).map((r) => r.name).sort()).toEqual(['E2E', 'big', 'tiny']);
     expect(beyondTolerance(report, 0.1, 5)).toEqual([]);
+  });
+
+  it('does not fail on a p50 that moved within the noise of the samples', () => {
+    // The same spread of values, the replayed middle a little higher: a 15% p50 drift the rank test cannot tell from noise.
+    const values = [5, 6, 7, 8, 9, 10, 20, 30, 40, 50];
+    const captured = values.map((v, i) => timing(`r${i}`, 1, v));
+    const replayed = values.map((v, i) => timing(`r${i}`, 1, i === 4 ? 10.5 : i === 5 ? 11 : v));
+    const report = compareTimings(captured, replayed);
+    const big = report.rows.find((r) => r.name === 'big')!;
+    expect(Math.abs(big.p50Drift)).toBeGreaterThan(0.1);
+    expect(beyondTolerance(report, 0.1)).toEqual([]);
   });
 });

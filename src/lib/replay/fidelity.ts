@@ -88,14 +88,27 @@ export function compareTimings(captured: readonly RequestTiming[], replayed: rea
 /** Below this many milliseconds a p50 difference is timer and scheduling noise, whatever its share. */
 export const DEFAULT_FLOOR_MS = 0.5;
 
-/** Whether a row's p50 drifted beyond both the relative `tolerance` (a fraction) and the absolute floor (ms). */
-export function drifted(r: FidelityRow, tolerance: number, floorMs = DEFAULT_FLOOR_MS): boolean {
-  return Math.abs(r.p50Drift) > tolerance && Math.abs(r.replayed.p50 - r.captured.p50) > floorMs;
+/**
+ * Whether a row fails the gate: its p50 drifted beyond the relative
+ * `tolerance` (a fraction) and the absolute floor (ms), and, where there are
+ * samples enough to test, the rank test calls the difference real with
+ * `alpha` (the caller spreads 5% over every row it gates, so a dozen rows of
+ * noise do not fail one gate in two).
+ */
+export function drifted(r: FidelityRow, tolerance: number, floorMs = DEFAULT_FLOOR_MS, alpha = 0.05): boolean {
+  if (!(Math.abs(r.p50Drift) > tolerance && Math.abs(r.replayed.p50 - r.captured.p50) > floorMs)) return false;
+  return r.p === null || r.p < alpha;
 }
 
-/** The rows whose p50 drifted further than `tolerance` and than the floor: a 0.03 ms stage does not fail a gate on noise. */
+/**
+ * The rows that fail the gate: beyond `tolerance` and the floor, and a real
+ * difference at 95% across all the rows together (Bonferroni: each row's p
+ * under 0.05 ÷ rows). A 0.03 ms stage or a noisy p50 does not fail it; a
+ * decode that really got slower does.
+ */
 export function beyondTolerance(report: FidelityReport, tolerance: number, floorMs = DEFAULT_FLOOR_MS): FidelityRow[] {
-  return report.rows.filter((r) => drifted(r, tolerance, floorMs));
+  const alpha = 0.05 / Math.max(1, report.rows.length);
+  return report.rows.filter((r) => drifted(r, tolerance, floorMs, alpha));
 }
 
 /** Attaches to each predicted row the same row predicted at the low and high ends of the fits' spread. */

@@ -20,7 +20,7 @@ export function formatFidelity(report: FidelityReport, replayedLabel: string, to
   const table = compactTable(['ms', `${capturedLabel} n`, 'p50', 'p90', 'p99', `${replayedLabel} n`, 'p50', 'p90', 'p99', 'p50 drift', 'verdict at 95%']);
   for (const r of report.rows) {
     const drift = pct(r.p50Drift);
-    const flagged = tolerance !== null && driftedBeyond(r, tolerance, floorMs);
+    const flagged = tolerance !== null && driftedBeyond(r, tolerance, floorMs, 0.05 / Math.max(1, report.rows.length));
     // A predicted figure carries its band: "12.300 (10.1–15.2)".
     const pred = (k: 'p50' | 'p90' | 'p99'): string => (r.band ? `${f(r.replayed[k])} ${chalk.dim(`(${r.band.low[k].toFixed(1)}–${r.band.high[k].toFixed(1)})`)}` : f(r.replayed[k]));
     table.push([r.name, r.captured.count, f(r.captured.p50), f(r.captured.p90), f(r.captured.p99), r.replayed.count, pred('p50'), pred('p90'), pred('p99'), flagged ? chalk.red(drift) : drift, verdict(r, replayedLabel)]);
