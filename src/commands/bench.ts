@@ -82,9 +82,11 @@ export default class Bench extends SglCommand {
     const { benchServingFields } = await import('../lib/bench/statistics.js');
     const { outcomes, ...rest } = result;
     const summary = { ...rest, metrics: { ...rest.metrics, ...benchServingFields(rest.metrics) } };
-    const data = JSON.stringify({ ...summary, outcomes }, null, 2);
-    if (flags.output === '-') await new Promise<void>((done) => process.stdout.write(data + '\n', () => done()));
-    else if (flags.output) writeFileSync(flags.output, data);
+    if (flags.output) {
+      const data = JSON.stringify({ ...summary, outcomes }, null, 2);
+      if (flags.output === '-') await new Promise<void>((done) => process.stdout.write(data + '\n', () => done()));
+      else writeFileSync(flags.output, data);
+    }
     if (flags.html) {
       const { benchHtml } = await import('../lib/report/bench_html.js');
       // The CDFs show the first run (with --compare-trace-levels, the first level's first repeat).
