@@ -50,6 +50,7 @@ export default class Bench extends SglCommand {
     const { flags } = await this.parse(Bench);
     const compare = flags['compare-trace-levels'];
     if (!compare && (flags['target-ci'] !== undefined || flags.repeats !== undefined)) this.error('--repeats and --target-ci belong to --compare-trace-levels; add it, or drop them.', { exit: 2 });
+    if (flags.output === '-' && this.jsonEnabled()) this.error('--json and -o - would both write to stdout; -o - already writes the JSON (with every outcome).', { exit: 2 });
     const { runBench } = await import('../lib/bench/run_bench.js');
     const { formatBenchMetrics, formatLevelComparison } = await import('../lib/report/bench_report.js');
     const { formatStageTable } = await import('../lib/report/stage_table.js');

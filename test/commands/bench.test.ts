@@ -93,6 +93,10 @@ describe('sgl bench', () => {
     expect(stray.code).toBe(2);
     expect(stray.stderr).toMatch(/belong to --compare-trace-levels/);
     expect((await runCli(['bench', '--compare-trace-levels', '--target-ci', '0'])).code).toBe(2);
+    // With --json, oclif reports even a usage error as JSON on stdout (and exits 1).
+    const both = await runCli(['bench', '-o', '-', '--json']);
+    expect(both.code).not.toBe(0);
+    expect(both.stdout + both.stderr).toMatch(/--json and -o - would both write to stdout/);
   });
 
   it('honours --trace-sample-rate and --otlp-traces-endpoint as serve does; spans/request is what the collector gets', async () => {
