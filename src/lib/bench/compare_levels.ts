@@ -51,8 +51,10 @@ export interface LevelComparison {
   rows: LevelRow[];
   rounds: number;
   elapsedMs: number;
-  /** With a target: reached, or inconclusive because the budget ended first; `widestCi` is the widest throughput half-width at the end. */
-  target: { ci: number; reached: boolean; widestCi: number; budgetMs: number } | null;
+  /** The widest 95% half-width among the throughput ratios at the end (0 when only the base level ran). */
+  widestCi: number;
+  /** With a target: reached, or inconclusive because the budget ended first. */
+  target: { ci: number; reached: boolean; budgetMs: number } | null;
 }
 
 /** The level the others are compared with: 0 when it runs, else the first given. */
@@ -93,7 +95,8 @@ export async function compareTraceLevels(o: CompareOptions, runOnce: (level: Tra
     rows: result,
     rounds,
     elapsedMs: now() - started,
-    target: o.targetCi === null ? null : { ci: o.targetCi, reached: widest < o.targetCi, widestCi: widest, budgetMs: o.budgetMs },
+    widestCi: widest,
+    target: o.targetCi === null ? null : { ci: o.targetCi, reached: widest < o.targetCi, budgetMs: o.budgetMs },
   };
 }
 

@@ -150,7 +150,8 @@ export function readCompletionStream(body: Readable, endpoint: Endpoint, onConte
   });
 }
 
-function errorMessage(data: string): string {
+/** The reason in an OpenAI-style error body or event data (see errorOf); the text itself when it is not JSON. */
+export function errorMessage(data: string): string {
   try {
     const e = JSON.parse(data) as StreamEvent;
     if (e && typeof e === 'object') return errorOf(e) ?? data.slice(0, 200);

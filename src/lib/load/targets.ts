@@ -4,7 +4,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Engine } from '../engine/engine.js';
 import { SglError } from '../errors.js';
 import type { RequestSpec } from '../workload/request_spec.js';
-import { readCompletionStream } from './openai_stream.js';
+import { errorMessage, readCompletionStream } from './openai_stream.js';
 import type { Endpoint, OnContent } from './openai_stream.js';
 
 export type { Endpoint } from './openai_stream.js';
@@ -131,24 +131,12 @@ export class HttpTarget implements BenchTarget {
       req.on('error', reject);
       req.end(payload);
     });
-    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${reasonOf(await textOf(res))}`);
+    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${errorMessage(await textOf(res)) || '(no body)'}`);
     if ((res.headers['content-type'] ?? '').includes('application/json')) throw new Error(`the server answered with JSON, not a stream: ${(await textOf(res)).slice(0, 200)}`);
     const end = await readCompletionStream(res, this.endpoint, onChunk);
     const outputTokens = end.completionTokens ?? (this.countTokens ? this.countTokens(end.text) : end.contentChunks);
     return end.promptTokens === null ? { outputTokens } : { outputTokens, inputTokens: end.promptTokens };
   }
-}
-
-/** The message of an OpenAI-style error body ({error: {message}}, {message}), else the body's start. */
-function reasonOf(body: string): string {
-  try {
-    const e = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown };
-    const m = typeof e.error === 'string' ? e.error : (e.error?.message ?? e.message);
-    if (typeof m === 'string' && m) return m.slice(0, 300);
-  } catch {
-    // not JSON
-  }
-  return body.slice(0, 200) || '(no body)';
 }
 
 async function textOf(res: IncomingMessage): Promise<string> {

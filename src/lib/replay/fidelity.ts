@@ -95,7 +95,7 @@ export const DEFAULT_FLOOR_MS = 0.5;
  * `alpha` (the caller spreads 5% over every row it gates, so a dozen rows of
  * noise do not fail one gate in two).
  */
-export function drifted(r: FidelityRow, tolerance: number, floorMs = DEFAULT_FLOOR_MS, alpha = 0.05): boolean {
+function drifted(r: FidelityRow, tolerance: number, floorMs = DEFAULT_FLOOR_MS, alpha = 0.05): boolean {
   if (!(Math.abs(r.p50Drift) > tolerance && Math.abs(r.replayed.p50 - r.captured.p50) > floorMs)) return false;
   return r.p === null || r.p < alpha;
 }

@@ -71,11 +71,10 @@ export function formatLevelComparison(rows: readonly LevelRow[], how: Omit<Level
   const verdicts = rows.filter((r) => r.verdicts).length * 4;
   if (verdicts >= 8) lines.push(chalk.dim(`${verdicts} verdicts at 95%: about one in twenty differences called significant is noise; a cost that is real shows in every round you add and at every higher level.`));
   const secs = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
-  const widest = rows.reduce((w, r) => (r.verdicts ? Math.max(w, r.throughputRatio.ci95) : w), 0);
   const t = how.target;
   if (t && t.reached) lines.push(chalk.green(`Every throughput ratio is within ±${pct(t.ci)} at 95% after ${how.rounds} rounds (${secs(how.elapsedMs)}).`));
   else if (t)
-    lines.push(chalk.yellow(`Inconclusive: after ${how.rounds} rounds (${secs(how.elapsedMs)} of the ${secs(t.budgetMs)} budget) the widest throughput CI is ±${pct(t.widestCi)}, not the ±${pct(t.ci)} asked for; a difference smaller than that cannot be told from noise here. Give it more time (--max-duration) or a quieter machine.`));
-  else if (widest > 0.05) lines.push(chalk.yellow(`${how.rounds} rounds leave throughput CIs as wide as ±${pct(widest)}: a difference smaller than that cannot be told from noise. --target-ci PCT adds rounds until the CIs are narrow enough.`));
+    lines.push(chalk.yellow(`Inconclusive: after ${how.rounds} rounds (${secs(how.elapsedMs)} of the ${secs(t.budgetMs)} budget) the widest throughput CI is ±${pct(how.widestCi)}, not the ±${pct(t.ci)} asked for; a difference smaller than that cannot be told from noise here. Give it more time (--max-duration) or a quieter machine.`));
+  else if (how.widestCi > 0.05) lines.push(chalk.yellow(`${how.rounds} rounds leave throughput CIs as wide as ±${pct(how.widestCi)}: a difference smaller than that cannot be told from noise. --target-ci PCT adds rounds until the CIs are narrow enough.`));
   return lines.join('\n');
 }

@@ -1,6 +1,6 @@
 import chalk from 'chalk';
 import { compactTable } from './compact_table.js';
-import { drifted as driftedBeyond } from '../replay/fidelity.js';
+import { beyondTolerance } from '../replay/fidelity.js';
 import type { FidelityReport, FidelityRow } from '../replay/fidelity.js';
 import { printable } from './terminal_text.js';
 
@@ -18,9 +18,10 @@ function verdict(r: FidelityRow, label: string): string {
 /** Captured against replayed, stage by stage, and the requests that drifted most. */
 export function formatFidelity(report: FidelityReport, replayedLabel: string, tolerance: number | null, capturedLabel = 'captured', floorMs?: number): string {
   const table = compactTable(['ms', `${capturedLabel} n`, 'p50', 'p90', 'p99', `${replayedLabel} n`, 'p50', 'p90', 'p99', 'p50 drift', 'verdict at 95%']);
+  const failing = new Set(tolerance === null ? [] : beyondTolerance(report, tolerance, floorMs));
   for (const r of report.rows) {
     const drift = pct(r.p50Drift);
-    const flagged = tolerance !== null && driftedBeyond(r, tolerance, floorMs, 0.05 / Math.max(1, report.rows.length));
+    const flagged = failing.has(r);
     // A predicted figure carries its band: "12.300 (10.1–15.2)".
     const pred = (k: 'p50' | 'p90' | 'p99'): string => (r.band ? `${f(r.replayed[k])} ${chalk.dim(`(${r.band.low[k].toFixed(1)}–${r.band.high[k].toFixed(1)})`)}` : f(r.replayed[k]));
     table.push([r.name, r.captured.count, f(r.captured.p50), f(r.captured.p90), f(r.captured.p99), r.replayed.count, pred('p50'), pred('p90'), pred('p99'), flagged ? chalk.red(drift) : drift, verdict(r, replayedLabel)]);

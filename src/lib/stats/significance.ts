@@ -4,6 +4,7 @@
  * confidence interval (trace levels), and two independent samples of
  * per-request times (two captures, a capture and its replay).
  */
+import { percentile } from './distribution.js';
 import type { MeanCi } from './distribution.js';
 import { normalCdf } from './student_t.js';
 
@@ -55,14 +56,9 @@ export function mannWhitneyP(a: readonly number[], b: readonly number[]): number
   return Math.min(1, 2 * (1 - normalCdf(z)));
 }
 
-function median(values: readonly number[]): number {
-  const s = [...values].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 /** Two independent samples: the change of the median from `a` to `b`, and whether the rank test calls it significant. */
 export function sampleVerdict(a: readonly number[], b: readonly number[]): Verdict {
+  const median = (xs: readonly number[]): number => percentile([...xs].sort((x, y) => x - y), 50);
   const ma = median(a);
   const change = (median(b) - ma) / ma;
   if (a.length < MIN_SAMPLES || b.length < MIN_SAMPLES) return { change, significant: null, p: null };
