@@ -1,9 +1,9 @@
-import { writeFileSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
 
 export default class TraceConvert extends SglCommand {
   static override summary = 'Convert a captured trace to OTLP JSON (what the OpenTelemetry Collector reads back) or a Perfetto file with flow arrows.';
+  static override description = 'Both stream: a capture of any size converts in memory of a few requests. OTLP JSON is written as JSON Lines, one ExportTraceServiceRequest per 1,000 requests (the form the Collector\'s otlpjsonfile receiver reads); up to 1,000 requests it is a single JSON document.';
   static override examples = ['<%= config.bin %> trace convert trace.json --to otlp-json', '<%= config.bin %> trace convert trace.json --to perfetto --output trace.perfetto.json', '<%= config.bin %> trace convert trace.json --to otlp-json -o - | jq .'];
   static override args = { file: Args.string({ required: true, description: 'A trace file written with --trace-file.' }) };
   static override flags = {
@@ -13,21 +13,19 @@ export default class TraceConvert extends SglCommand {
 
   async run(): Promise<{ output: string; requests: number }> {
     const { args, flags } = await this.parse(TraceConvert);
-    const { loadCapture } = await import('../../lib/tracing/trace_file/capture.js');
-    const { requests, trace } = loadCapture(args.file, (m) => this.warn(m));
+    const { openCapture } = await import('../../lib/tracing/trace_file/capture.js');
+    const { writeOutput } = await import('../../lib/output_file.js');
+    const capture = openCapture(args.file, (m) => this.warn(m));
     const output = flags.output ?? `${args.file.replace(/\.json$/, '')}.${flags.to === 'otlp-json' ? 'otlp' : 'perfetto'}.json`;
-    let data: string;
+    // Data goes to stdout only with -o -; messages always go to stderr, so a redirect never catches them.
     if (flags.to === 'otlp-json') {
-      const { otlpJson } = await import('../../lib/tracing/exporters/otlp_json.js');
-      data = await otlpJson(requests);
+      const { otlpJsonLines } = await import('../../lib/tracing/exporters/otlp_json.js');
+      await writeOutput(output, otlpJsonLines(capture.requests()));
     } else {
       const { perfettoWithFlows } = await import('../../lib/tracing/trace_file/perfetto_flows.js');
-      data = perfettoWithFlows(trace);
+      await writeOutput(output, perfettoWithFlows(capture.events()));
     }
-    // Data goes to stdout only with -o -; messages always go to stderr, so a redirect never catches them.
-    if (output === '-') await new Promise<void>((done) => process.stdout.write(data, () => done()));
-    else writeFileSync(output, data, { mode: 0o600 });
-    if (!this.jsonEnabled()) process.stderr.write(`Wrote ${requests.length} requests to ${output === '-' ? 'stdout' : output}.\n`);
-    return { output, requests: requests.length };
+    if (!this.jsonEnabled()) process.stderr.write(`Wrote ${capture.count} requests to ${output === '-' ? 'stdout' : output}.\n`);
+    return { output, requests: capture.count };
   }
 }

@@ -12,14 +12,15 @@ export default class TraceDiff extends SglCommand {
 
   async run(): Promise<FidelityReport> {
     const { args } = await this.parse(TraceDiff);
-    const { loadCapture } = await import('../../lib/tracing/trace_file/capture.js');
+    const { openCapture } = await import('../../lib/tracing/trace_file/capture.js');
     const { compareTimings, fromRecord } = await import('../../lib/replay/fidelity.js');
     const { formatFidelity } = await import('../../lib/report/fidelity_report.js');
     const warn = (m: string): void => {
       this.warn(m);
     };
-    const a = loadCapture(args.a, warn).requests.map((r) => fromRecord(r.workload));
-    const b = loadCapture(args.b, warn).requests.map((r) => fromRecord(r.workload));
+    const timings = (path: string) => Array.from(openCapture(path, warn).requests(), (r) => fromRecord(r.workload));
+    const a = timings(args.a);
+    const b = timings(args.b);
     const report = compareTimings(a, b);
     this.say(formatFidelity(report, 'B', null, 'A') + '\n');
     return report;

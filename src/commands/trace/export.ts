@@ -9,16 +9,18 @@ export default class TraceExport extends SglCommand {
     'otlp-traces-endpoint': Flags.string({ description: 'Collector URL (default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT).' }),
   };
 
-  async run(): Promise<{ requests: number; dropped: number }> {
+  async run(): Promise<{ requests: number; spans: number; dropped: number }> {
     const { args, flags } = await this.parse(TraceExport);
-    const { loadCapture } = await import('../../lib/tracing/trace_file/capture.js');
+    const { openCapture } = await import('../../lib/tracing/trace_file/capture.js');
     const { createOtlpExporter } = await import('../../lib/tracing/exporters/otlp_exporter.js');
-    const { requests } = loadCapture(args.file, (m) => this.warn(m));
+    const capture = openCapture(args.file, (m) => this.warn(m));
     const exporter = await createOtlpExporter(flags['otlp-traces-endpoint'], null);
-    for (const r of requests) exporter.export(r);
+    // The file streams through a bounded queue: reading waits for the collector, nothing is dropped for lack of room.
+    for (const r of capture.requests()) await exporter.exportAll(r);
     await exporter.shutdown();
+    const requests = capture.count;
     if (exporter.dropped) this.error(`${exporter.dropped} spans from ${args.file} were not delivered to ${exporter.destination}: ${[...exporter.dropReasons].slice(0, 3).join('; ') || 'no reason given'}.`, { exit: 1 });
-    this.say(`Sent ${requests.length} requests from ${args.file} to ${exporter.destination}.\n`);
-    return { requests: requests.length, dropped: exporter.dropped };
+    this.say(`Sent ${requests} requests (${exporter.sent} spans) from ${args.file} to ${exporter.destination}.\n`);
+    return { requests, spans: exporter.sent, dropped: exporter.dropped };
   }
 }

@@ -21,19 +21,34 @@ export default class TraceSummary extends SglCommand {
 
   async run(): Promise<Summary> {
     const { args, flags } = await this.parse(TraceSummary);
-    const { loadCapture } = await import('../../lib/tracing/trace_file/capture.js');
+    const { openCapture } = await import('../../lib/tracing/trace_file/capture.js');
     const { formatStageTable } = await import('../../lib/report/stage_table.js');
-    const { summarizeStages } = await import('../../lib/tracing/stage_summary.js');
+    const { StageSummarizer } = await import('../../lib/tracing/stage_summary.js');
     const { distribution, tpotMs } = await import('../../lib/stats/distribution.js');
-    const { requests } = loadCapture(args.file, (m) => this.warn(m));
-    const w = requests.map((r) => r.workload);
+    const { Slowest } = await import('../../lib/stats/slowest.js');
+    const capture = openCapture(args.file, (m) => this.warn(m));
+    // One pass over the file, keeping numbers per request and nothing else.
+    const stages = new StageSummarizer();
+    const ttft: number[] = [];
+    const tpot: number[] = [];
+    const e2e: number[] = [];
+    const slowest = new Slowest<Summary['slowest'][number]>(flags.slowest);
+    for (const r of capture.requests()) {
+      const w = r.workload;
+      stages.add(r);
+      if (w.ttftMs !== null) ttft.push(w.ttftMs);
+      const t = tpotMs(w);
+      if (t !== null) tpot.push(t);
+      e2e.push(w.e2eMs);
+      slowest.offer(w.e2eMs, () => ({ rid: w.rid, e2eMs: w.e2eMs, outputTokens: w.outputTokens }));
+    }
     const summary: Summary = {
-      requests: requests.length,
-      stages: summarizeStages(requests),
-      ttft_ms: distribution(w.flatMap((x) => (x.ttftMs === null ? [] : [x.ttftMs]))),
-      tpot_ms: distribution(w.flatMap((x) => tpotMs(x) ?? [])),
-      e2e_latency_ms: distribution(w.map((x) => x.e2eMs)),
-      slowest: [...w].sort((a, b) => b.e2eMs - a.e2eMs).slice(0, flags.slowest).map((x) => ({ rid: x.rid, e2eMs: x.e2eMs, outputTokens: x.outputTokens })),
+      requests: capture.count,
+      stages: stages.result(),
+      ttft_ms: distribution(ttft),
+      tpot_ms: distribution(tpot),
+      e2e_latency_ms: distribution(e2e),
+      slowest: slowest.items(),
     };
     const d = (name: string, x: Distribution): string => `${name.padEnd(5)} mean ${x.mean.toFixed(2)}  p50 ${x.median.toFixed(2)}  p90 ${x.p90.toFixed(2)}  p99 ${x.p99.toFixed(2)} ms`;
     this.say(`${args.file}: ${summary.requests} requests\n\n${formatStageTable(summary.stages)}\n\n`);

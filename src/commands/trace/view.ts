@@ -10,9 +10,9 @@ export default class TraceView extends SglCommand {
 
   async run(): Promise<{ output: string; requests: number }> {
     const { args, flags } = await this.parse(TraceView);
-    const { loadCapture } = await import('../../lib/tracing/trace_file/capture.js');
+    const { openCapture } = await import('../../lib/tracing/trace_file/capture.js');
     const { traceViewHtml } = await import('../../lib/report/trace_view.js');
-    const { requests } = loadCapture(args.file, (m) => this.warn(m));
+    const requests = Array.from(openCapture(args.file, (m) => this.warn(m)).requests());
     const output = flags.output ?? `${args.file.replace(/\.json$/, '')}.html`;
     const page = traceViewHtml(`sgl trace ${args.file}`, requests);
     if (output === '-') await new Promise<void>((done) => process.stdout.write(page, () => done()));

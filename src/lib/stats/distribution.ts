@@ -16,7 +16,7 @@ export interface Distribution {
 }
 
 /** Linear-interpolated percentile of sorted values (numpy's default). */
-export function percentile(sorted: readonly number[], p: number): number {
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN;
   const pos = ((sorted.length - 1) * p) / 100;
   const lo = Math.floor(pos);

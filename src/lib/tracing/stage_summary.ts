@@ -21,15 +21,23 @@ export interface StageSummary {
 }
 
 /** Per-stage statistics over finished requests, in the order stages first ran. */
-export function summarizeStages(requests: readonly FinishedRequest[]): StageSummary[] {
-  const byStage = new Map<string, { module: string; thread: string; totals: number[]; shares: number[]; slices: number; order: number }>();
-  for (const req of requests) {
+export function summarizeStages(requests: Iterable<FinishedRequest>): StageSummary[] {
+  const summary = new StageSummarizer();
+  for (const req of requests) summary.add(req);
+  return summary.result();
+}
+
+/** Per-stage statistics built one request at a time (a capture that streams): per request, a total and a share per stage. */
+export class StageSummarizer {
+  private readonly byStage = new Map<string, { module: string; thread: string; totals: number[]; shares: number[]; slices: number; order: number }>();
+
+  add(req: FinishedRequest): void {
     const e2e = req.end - req.start;
     stageRows(req).forEach((row, order) => {
-      let s = byStage.get(row.stage);
+      let s = this.byStage.get(row.stage);
       if (!s) {
         s = { module: row.module, thread: row.thread, totals: [], shares: [], slices: 0, order };
-        byStage.set(row.stage, s);
+        this.byStage.set(row.stage, s);
       }
       s.totals.push(row.totalMs);
       s.shares.push(e2e > 0 ? row.wallMs / e2e : 0);
@@ -37,22 +45,29 @@ export function summarizeStages(requests: readonly FinishedRequest[]): StageSumm
       s.order = Math.min(s.order, order);
     });
   }
-  return [...byStage.entries()]
-    .sort((a, b) => a[1].order - b[1].order)
-    .map(([stage, s]) => {
-      const sorted = [...s.totals].sort((a, b) => a - b);
-      return {
-        stage,
-        module: s.module,
-        thread: s.thread,
-        requests: s.totals.length,
-        slices: s.slices,
-        meanMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
-        p50Ms: percentile(sorted, 50),
-        p90Ms: percentile(sorted, 90),
-        p99Ms: percentile(sorted, 99),
-        maxMs: sorted[sorted.length - 1],
-        shareOfE2e: s.shares.reduce((a, b) => a + b, 0) / s.shares.length,
-      };
-    });
+
+  result(): StageSummary[] {
+    return [...this.byStage.entries()]
+      .sort((a, b) => a[1].order - b[1].order)
+      .map(([stage, s]) => {
+        const sorted = Float64Array.from(s.totals).sort();
+        let total = 0;
+        for (const t of sorted) total += t;
+        let shares = 0;
+        for (const x of s.shares) shares += x;
+        return {
+          stage,
+          module: s.module,
+          thread: s.thread,
+          requests: sorted.length,
+          slices: s.slices,
+          meanMs: total / sorted.length,
+          p50Ms: percentile(sorted, 50),
+          p90Ms: percentile(sorted, 90),
+          p99Ms: percentile(sorted, 99),
+          maxMs: sorted[sorted.length - 1],
+          shareOfE2e: shares / s.shares.length,
+        };
+      });
+  }
 }

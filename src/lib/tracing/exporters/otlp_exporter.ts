@@ -37,6 +37,8 @@ export class OtelTraceExporter implements TraceExporter {
   private readonly maxQueue: number;
   private readonly maxBatch: number;
   dropped = 0;
+  /** Spans the collector accepted. */
+  sent = 0;
   /** The transport's reasons for drops, as it gave them (connection refused, deadline exceeded, ...). */
   readonly dropReasons = new Set<string>();
 
@@ -64,13 +66,27 @@ export class OtelTraceExporter implements TraceExporter {
     if (this.queue.length >= this.maxBatch) void this.send();
   }
 
+  /**
+   * Offline export (a capture sent later): waits while the queue is full
+   * instead of dropping, so every span is delivered at the pace the
+   * collector takes them, in the order the requests are given. Only a
+   * failed export loses spans, and those are counted as dropped.
+   */
+  async exportAll(req: FinishedRequest): Promise<void> {
+    const spans = requestSpans(req, this.resource);
+    while (this.queue.length > 0 && this.queue.length + spans.length > this.maxQueue) await this.send();
+    for (const s of spans) this.queue.push(s);
+    if (this.queue.length >= this.maxBatch) void this.send();
+  }
+
   private send(): Promise<void> {
     if (this.inFlight || this.queue.length === 0) return this.inFlight ?? Promise.resolve();
     const batch = this.queue.splice(0, this.maxBatch);
     this.inFlightSpans = batch.length;
     this.inFlight = new Promise<void>((resolve) => {
       this.exporter.export(batch, (result) => {
-        if (result.code !== 0 && !this.abandoned) this.drop(batch.length, result.error?.message ?? 'export failed');
+        if (result.code === 0) this.sent += batch.length;
+        else if (!this.abandoned) this.drop(batch.length, result.error?.message ?? 'export failed');
         resolve();
       });
     }).finally(() => {

@@ -4,57 +4,74 @@ import type { EventName, StageName } from '../stages.js';
 import { KIND_ABORTED, KIND_EVENT, KIND_SLICE, RECORD, writeRecord } from '../records.js';
 import type { TraceLevel } from '../trace_config.js';
 import { newSpanId, newTraceId } from '../traceparent.js';
-import { PID_MAIN, PID_WORKER, isRequestSlice } from './format.js';
+import { PID_MAIN, PID_WORKER, WORKLOAD_EVENT, isRequestSlice } from './format.js';
 import type { TraceEventLine } from './format.js';
 import { TraceFileError } from '../../errors.js';
-import { readTraceFile } from './reader.js';
-import type { TraceFile } from './reader.js';
+import { TraceReader } from './reader.js';
+import type { TraceHeader } from '../tracing.js';
 
 const ALL_STAGES = new Uint8Array(STAGES.length).fill(1);
 const ALL_EVENTS = new Uint8Array(EVENTS.length).fill(1);
 
+/** One request's events as read so far, and its workload record once read. */
+interface Pending {
+  events: TraceEventLine[];
+  workload: WorkloadRecord | null;
+}
+
 /**
- * Rebuilds the finished requests of a trace file, so a capture feeds the
- * same reports, span builders and exporters as a live run: each request's
- * slices and events per thread, its ids, and its workload record.
+ * Rebuilds the finished requests of a trace file as it streams, so a
+ * capture feeds the same reports, span builders and exporters as a live
+ * run: each request's slices and events per thread, its ids, and its
+ * workload record. The writer puts each request's lines together, so a
+ * request is complete when the next request's lines begin; memory holds one
+ * request at a time (more only for a file whose requests interleave).
  */
-export function capturedRequests(trace: TraceFile): FinishedRequest[] {
-  const byRid = new Map<string, TraceEventLine[]>();
-  for (const e of trace.events) {
+export function* capturedRequests(reader: TraceReader): Generator<FinishedRequest> {
+  const pending = new Map<string, Pending>();
+  let current: string | null = null;
+  for (const e of reader.events()) {
     const rid = e.args?.rid;
     if (typeof rid !== 'string' || (e.pid !== PID_MAIN && e.pid !== PID_WORKER)) continue;
-    let list = byRid.get(rid);
-    if (!list) byRid.set(rid, (list = []));
-    list.push(e);
+    if (rid !== current) {
+      const done = current === null ? undefined : pending.get(current);
+      if (done?.workload) {
+        pending.delete(current!);
+        yield finished(done.workload, done.events, reader.header);
+      }
+      current = rid;
+    }
+    let p = pending.get(rid);
+    if (!p) pending.set(rid, (p = { events: [], workload: null }));
+    if (e.name === WORKLOAD_EVENT) p.workload = e.args as unknown as WorkloadRecord;
+    else p.events.push(e);
   }
-  const header = trace.header;
-  const out: FinishedRequest[] = [];
-  for (const w of trace.workloads) {
-    const events = byRid.get(w.rid) ?? [];
-    const mainThread = events.find((e) => e.pid === PID_MAIN && isRequestSlice(e));
-    const args = (mainThread?.args ?? {}) as Record<string, unknown>;
-    const start = mainThread ? mainThread.ts / 1000 : 0;
-    const end = mainThread ? (mainThread.ts + (mainThread.dur ?? 0)) / 1000 : w.e2eMs;
-    out.push({
-      rid: w.rid,
-      traceId: typeof args.trace_id === 'string' ? args.trace_id : newTraceId(),
-      rootSpanId: typeof args.span_id === 'string' ? args.span_id : newSpanId(),
-      parentSpanId: typeof args.parent_span_id === 'string' ? args.parent_span_id : null,
-      level: (header?.trace.level ?? 1) as TraceLevel,
-      modules: (header?.trace.modules ?? ['request']) as FinishedRequest['modules'],
-      spanStages: ALL_STAGES,
-      spanEvents: ALL_EVENTS,
-      start,
-      end,
-      main: records(events.filter((e) => e.pid === PID_MAIN)),
-      worker: records(events.filter((e) => e.pid === PID_WORKER)),
-      error: typeof args.error === 'string' ? args.error : null,
-      model: header?.model.id ?? 'unknown',
-      operation: 'text_completion',
-      workload: w as WorkloadRecord,
-    });
-  }
-  return out;
+  for (const p of pending.values()) if (p.workload) yield finished(p.workload, p.events, reader.header);
+}
+
+function finished(w: WorkloadRecord, events: TraceEventLine[], header: TraceHeader | null): FinishedRequest {
+  const mainThread = events.find((e) => e.pid === PID_MAIN && isRequestSlice(e));
+  const args = (mainThread?.args ?? {}) as Record<string, unknown>;
+  const start = mainThread ? mainThread.ts / 1000 : 0;
+  const end = mainThread ? (mainThread.ts + (mainThread.dur ?? 0)) / 1000 : w.e2eMs;
+  return {
+    rid: w.rid,
+    traceId: typeof args.trace_id === 'string' ? args.trace_id : newTraceId(),
+    rootSpanId: typeof args.span_id === 'string' ? args.span_id : newSpanId(),
+    parentSpanId: typeof args.parent_span_id === 'string' ? args.parent_span_id : null,
+    level: (header?.trace.level ?? 1) as TraceLevel,
+    modules: (header?.trace.modules ?? ['request']) as FinishedRequest['modules'],
+    spanStages: ALL_STAGES,
+    spanEvents: ALL_EVENTS,
+    start,
+    end,
+    main: records(events.filter((e) => e.pid === PID_MAIN)),
+    worker: records(events.filter((e) => e.pid === PID_WORKER)),
+    error: typeof args.error === 'string' ? args.error : null,
+    model: header?.model.id ?? 'unknown',
+    operation: 'text_completion',
+    workload: w,
+  };
 }
 
 /** One thread's slices and events as records, with nesting depth recovered from the times. */
@@ -85,13 +102,51 @@ function records(events: TraceEventLine[]): Float64Array {
 }
 
 /**
- * Reads a capture for the trace subcommands; a file cut short is reported
- * through `warn`, one with no finished request is an error (every report
- * of it would be empty or NaN).
+ * A capture opened for the trace subcommands: its requests stream once
+ * through `requests()`. A file cut short is reported through `warn` when
+ * reading reaches its end; one with no finished request is an error there
+ * (every report of it would be empty or NaN).
  */
-export function loadCapture(path: string, warn: (message: string) => void): { trace: TraceFile; requests: FinishedRequest[] } {
-  const trace = readTraceFile(path);
-  if (trace.workloads.length === 0) throw new TraceFileError(`${path} holds no finished requests; capture some with --trace-file at trace level 1 or more.`);
-  if (trace.truncated) warn(`${path} was cut short after line ${trace.completeLines}; using the ${trace.workloads.length} requests it holds in full.`);
-  return { trace, requests: capturedRequests(trace) };
+export class Capture {
+  readonly reader: TraceReader;
+  /** Requests read so far. */
+  count = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly warn: (message: string) => void,
+  ) {
+    this.reader = new TraceReader(path);
+  }
+
+  get header(): TraceHeader | null {
+    return this.reader.header;
+  }
+
+  *requests(): Generator<FinishedRequest> {
+    for (const r of capturedRequests(this.reader)) {
+      this.count++;
+      yield r;
+    }
+    this.finish();
+  }
+
+  /** Every event of the file as read (for a conversion that copies them), requests counted by their workload records. */
+  *events(): Generator<TraceEventLine> {
+    for (const e of this.reader.events()) {
+      if (e.name === WORKLOAD_EVENT) this.count++;
+      yield e;
+    }
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.count === 0) throw new TraceFileError(`${this.path} holds no finished requests; capture some with --trace-file at trace level 1 or more.`);
+    if (this.reader.truncated) this.warn(`${this.path} was cut short after line ${this.reader.completeLines}; using the ${this.count} requests it holds in full.`);
+  }
+}
+
+/** Opens a capture for a trace subcommand (see Capture). */
+export function openCapture(path: string, warn: (message: string) => void): Capture {
+  return new Capture(path, warn);
 }

@@ -1,11 +1,10 @@
 import { TraceFileError } from '../../errors.js';
-import { FILE_LIMITS, bounded, readInputFile } from '../../input_file.js';
+import { FILE_LIMITS, bounded, inputLines } from '../../input_file.js';
 import type { Fail } from '../../input_file.js';
 import type { WorkloadRecord } from '../finished_request.js';
 import type { TraceHeader } from '../tracing.js';
 import { HEADER_EVENT, WORKLOAD_EVENT } from './format.js';
 import type { TraceEventLine } from './format.js';
-
 
 
 export interface TraceFile {
@@ -19,51 +18,82 @@ export interface TraceFile {
 }
 
 /**
- * Reads a trace file written by sgl, one event per line. A file cut short
- * (no closing bracket, a partial last line) loads every complete event; a
- * damaged line anywhere else is an error naming the file, the line and what
- * was expected there.
+ * Streams a trace file written by sgl, one event per line, in one pass and
+ * in memory that does not grow with the file: `events()` yields each event
+ * checked, and the header, workload records and whether the file was cut
+ * short are known as reading reaches them. A file cut short (no closing
+ * bracket, a partial last line) yields every complete event; a damaged line
+ * anywhere else is an error naming the file, the line and what was expected
+ * there.
  */
-export function readTraceFile(path: string): TraceFile {
-  let text: string;
-  try {
-    text = readInputFile(path);
-  } catch (err) {
-    throw new TraceFileError(`Cannot read the trace file ${path}: ${(err as Error).message}.`);
-  }
-  const lines = text.split('\n');
-  if (!lines[0].startsWith('[')) {
-    throw new TraceFileError(`${path}:1: expected "[" (a Chrome Trace Event JSON array written by sgl trace --trace-file), found ${JSON.stringify(lines[0].slice(0, 40))}.`);
-  }
-  const out: TraceFile = { header: null, events: [], workloads: [], truncated: true, completeLines: 1 };
-  let lastContent = lines.length - 1;
-  while (lastContent > 0 && lines[lastContent].trim() === '') lastContent--;
-  for (let i = 1; i <= lastContent; i++) {
-    let line = lines[i].trim();
-    if (line === '') continue;
-    if (line === ']') {
-      out.truncated = false;
-      break;
-    }
-    if (line.startsWith(',')) line = line.slice(1);
-    if (line.endsWith(',')) line = line.slice(0, -1);
-    let event: TraceEventLine;
+export class TraceReader {
+  header: TraceHeader | null = null;
+  /** Whether the file ended without its closing bracket or mid-event; final once `events()` is done. */
+  truncated = true;
+  /** Lines read whole, the opening bracket included: where a cut-short file stops. */
+  completeLines = 1;
+
+  constructor(readonly path: string) {}
+
+  *events(): Generator<TraceEventLine> {
+    const path = this.path;
+    let lines: Generator<string>;
+    let number = 0;
+    // A line that does not parse is a file cut mid-event only if nothing but blank lines follows it.
+    let damaged: TraceFileError | null = null;
     try {
-      event = JSON.parse(line);
+      lines = inputLines(path);
+      const first = lines.next();
+      number = 1;
+      const head = first.done ? '' : first.value;
+      if (!head.startsWith('[')) {
+        throw new TraceFileError(`${path}:1: expected "[" (a Chrome Trace Event JSON array written by sgl trace --trace-file), found ${JSON.stringify(head.slice(0, 40))}.`);
+      }
+      for (const raw of lines) {
+        number++;
+        let line = raw.trim();
+        if (line === '') continue;
+        if (damaged) throw damaged;
+        if (line === ']') {
+          this.truncated = false;
+          break;
+        }
+        if (line.startsWith(',')) line = line.slice(1);
+        if (line.endsWith(',')) line = line.slice(0, -1);
+        let event: TraceEventLine;
+        try {
+          event = JSON.parse(line);
+        } catch (err) {
+          damaged = new TraceFileError(`${path}:${number}: expected one trace event as a JSON object, but ${(err as Error).message}.`);
+          continue;
+        }
+        const at = number;
+        const fail: Fail = (message) => {
+          throw new TraceFileError(`${path}:${at}: ${message}`);
+        };
+        checkEvent(event, fail);
+        this.completeLines = number;
+        if (event.name === HEADER_EVENT) this.header = event.args as unknown as TraceHeader;
+        else if (event.name === WORKLOAD_EVENT) workloadRecord(event.args!, fail);
+        yield event;
+      }
     } catch (err) {
-      if (i === lastContent) break; // cut mid-event: keep what came before
-      throw new TraceFileError(`${path}:${i + 1}: expected one trace event as a JSON object, but ${(err as Error).message}.`);
+      if (err instanceof TraceFileError) throw err;
+      throw new TraceFileError(`Cannot read the trace file ${path}: ${(err as Error).message}.`);
     }
-    const fail: Fail = (message) => {
-      throw new TraceFileError(`${path}:${i + 1}: ${message}`);
-    };
-    checkEvent(event, fail);
-    out.completeLines = i + 1;
-    if (event.name === HEADER_EVENT) out.header = event.args as unknown as TraceHeader;
-    else if (event.name === WORKLOAD_EVENT) out.workloads.push(workloadRecord(event.args!, fail));
-    out.events.push(event);
   }
-  return out;
+}
+
+/** A whole trace file in memory: for captures known to be small (tests, a replay's own output). */
+export function readTraceFile(path: string): TraceFile {
+  const reader = new TraceReader(path);
+  const events: TraceEventLine[] = [];
+  const workloads: WorkloadRecord[] = [];
+  for (const e of reader.events()) {
+    events.push(e);
+    if (e.name === WORKLOAD_EVENT) workloads.push(e.args as unknown as WorkloadRecord);
+  }
+  return { header: reader.header, events, workloads, truncated: reader.truncated, completeLines: reader.completeLines };
 }
 
 /** Microsecond timestamps past this (about 31 years of uptime) are damage, not data. */
