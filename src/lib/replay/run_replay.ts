@@ -9,12 +9,10 @@ import type { EngineOptions } from '../engine/engine.js';
 import { SglError, WorkloadError } from '../errors.js';
 import { loadModelSpec } from '../engine/model_dir.js';
 import { TextTokenizer } from '../engine/tokenizer.js';
-import { readTraceFile } from '../tracing/trace_file/reader.js';
-import type { TraceFile } from '../tracing/trace_file/reader.js';
 import type { TraceModule } from '../tracing/stages.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
 import { EngineSession } from '../load/engine_session.js';
-import { azureWorkload, burstGptWorkload, detectFormat, mooncakeWorkload, traceWorkload } from '../workload/dataset_files.js';
+import { azureWorkload, burstGptWorkload, capturedWorkload, detectFormat, mooncakeWorkload } from '../workload/dataset_files.js';
 import { fillInputs } from '../workload/load_workload.js';
 import type { Workload } from '../workload/request_spec.js';
 import { beyondTolerance, compareTimings, fromOutcome, fromRecord, withBand } from './fidelity.js';
@@ -64,23 +62,23 @@ export interface ReplayResult {
   timings: { captured: RequestTiming[]; replayed: RequestTiming[] };
 }
 
-function select(w: Workload, o: ReplayOptions): Workload {
-  let requests = w.requests;
-  if (o.timeWindow) requests = requests.filter((r) => (r.arrivalMs ?? 0) >= o.timeWindow![0] && (r.arrivalMs ?? 0) < o.timeWindow![1]);
-  requests = requests.slice(0, o.limit);
-  if (requests.length === 0) throw new WorkloadError(o.file, null, 'has no requests in the selected --time-window / --limit.');
-  const first = Math.min(...requests.map((r) => r.arrivalMs ?? 0));
-  return { name: w.name, requests: requests.map((r) => ({ ...r, arrivalMs: ((r.arrivalMs ?? 0) - first) / o.speed })) };
+/** The selected requests with arrivals from the first of them, at --speed. */
+function paced(w: Workload, o: ReplayOptions): Workload {
+  if (w.requests.length === 0) throw new WorkloadError(o.file, null, 'has no requests in the selected --time-window / --limit.');
+  let first = Infinity;
+  for (const r of w.requests) first = Math.min(first, r.arrivalMs ?? 0);
+  return { name: w.name, requests: w.requests.map((r) => ({ ...r, arrivalMs: ((r.arrivalMs ?? 0) - first) / o.speed })) };
 }
 
 /** Reads the capture, runs it again (or simulates it), and compares stage timings. */
 export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const format = detectFormat(o.file);
-  const trace: TraceFile | null = format === 'trace' ? readTraceFile(o.file) : null;
-  const raw = format === 'trace' ? traceWorkload(o.file, Infinity) : format === 'mooncake' ? mooncakeWorkload(o.file, Infinity) : format === 'azure' ? azureWorkload(o.file, Infinity) : burstGptWorkload(o.file, Infinity);
-  const workload = select(raw, o);
-  const ids = new Set(workload.requests.map((r) => r.id));
-  const capturedRecords = trace ? trace.workloads.filter((w) => ids.has(usableRid(w.rid))) : [];
+  // One pass over the file, stopping (CSV, JSONL) once --limit requests in --time-window are read.
+  const selection = { count: o.limit, window: o.timeWindow };
+  const trace = format === 'trace' ? capturedWorkload(o.file, selection) : null;
+  const raw = trace ? trace.workload : format === 'mooncake' ? mooncakeWorkload(o.file, selection) : format === 'azure' ? azureWorkload(o.file, selection) : burstGptWorkload(o.file, selection);
+  const workload = paced(raw, o);
+  const capturedRecords = trace?.records ?? [];
   const captured: RequestTiming[] = capturedRecords.map((w) => ({ ...fromRecord(w), id: usableRid(w.rid) }));
   const header = trace?.header ?? null;
   const engineSettings = (header?.engine ?? {}) as Record<string, number>;

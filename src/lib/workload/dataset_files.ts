@@ -1,91 +1,165 @@
-import { FILE_LIMITS, bounded, readInputFile } from '../input_file.js';
+import { JSONParser } from '@streamparser/json';
+import { FILE_LIMITS, bounded, inputChunks, inputHead, inputLines } from '../input_file.js';
 import type { Fail } from '../input_file.js';
-import { readTraceFile } from '../tracing/trace_file/reader.js';
+import { TraceReader } from '../tracing/trace_file/reader.js';
+import { WORKLOAD_EVENT } from '../tracing/trace_file/format.js';
+import type { WorkloadRecord } from '../tracing/finished_request.js';
+import type { TraceHeader } from '../tracing/tracing.js';
 import { usableRid } from '../request_id.js';
 import type { RequestSpec, Workload } from './request_spec.js';
 import { WorkloadError } from '../errors.js';
 
-function read(path: string): string {
+/**
+ * Which requests of a file to take: those whose arrival offset (ms after
+ * the file's first request; a capture's own offsets for sgl traces) falls in
+ * `window`, the first `count` of them. Readers stop reading once they have
+ * them, so `--limit 10` of a file of millions of rows reads ten rows.
+ */
+export interface Selection {
+  count: number;
+  window?: readonly [number, number] | null;
+}
+
+const inWindow = (s: Selection, ms: number): boolean => !s.window || (ms >= s.window[0] && ms < s.window[1]);
+
+/** The file's lines, read as they are needed; a file that cannot be read is a WorkloadError naming it. */
+function* lines(path: string): Generator<string> {
   try {
-    return readInputFile(path);
+    yield* inputLines(path);
   } catch (err) {
+    if (err instanceof WorkloadError) throw err;
     throw new WorkloadError(path, null, `cannot read it (${(err as Error).message}).`);
   }
 }
 
+const ENOUGH = new Error('enough conversations');
+
 /**
  * A ShareGPT-style JSON file: an array of {conversations: [{from, value}]}.
  * The first human turn is the prompt; the reply's length, tokenized, is the
- * output length. Conversations without a reply are skipped.
+ * output length. Conversations without a reply are skipped. The array is
+ * parsed as it streams, one conversation at a time, and reading stops once
+ * `count` requests are made.
  */
 export function shareGptWorkload(path: string, encode: (text: string) => number[], count: number): Workload {
-  let data: unknown;
-  try {
-    data = JSON.parse(read(path));
-  } catch (err) {
-    if (err instanceof WorkloadError) throw err;
-    throw new WorkloadError(path, null, `expected a JSON array of {"conversations": [{"from", "value"}]}, but ${(err as Error).message}.`);
-  }
-  if (!Array.isArray(data)) throw new WorkloadError(path, null, 'expected a JSON array of conversations.');
   const requests: RequestSpec[] = [];
-  for (let i = 0; i < data.length && requests.length < count; i++) {
-    const turns = (data[i] as { conversations?: unknown })?.conversations;
-    if (!Array.isArray(turns)) throw new WorkloadError(path, `[${i}]`, 'expected an object with a "conversations" array.');
+  if (count <= 0) return { name: `sharegpt ${path}`, requests };
+  let i = 0;
+  let opened = false;
+  const parser = new JSONParser({ paths: ['$.*'], keepStack: false });
+  parser.onValue = ({ value }) => {
+    const at = `[${i}]`;
+    const n = i++;
+    const turns = (value as { conversations?: unknown })?.conversations;
+    if (!Array.isArray(turns)) throw new WorkloadError(path, at, 'expected an object with a "conversations" array.');
     const valid = turns.every((t) => typeof t === 'object' && t !== null && typeof (t as { value?: unknown }).value === 'string');
-    if (!valid) throw new WorkloadError(path, `[${i}].conversations`, 'expected turns of {"from": string, "value": string}.');
-    if (turns.length < 2) continue;
+    if (!valid) throw new WorkloadError(path, `${at}.conversations`, 'expected turns of {"from": string, "value": string}.');
+    if (turns.length < 2 || requests.length >= count) return;
     const prompt = (turns[0] as { value: string }).value;
     const inputIds = encode(prompt);
     const outputTokens = encode((turns[1] as { value: string }).value).length;
-    if (inputIds.length === 0 || outputTokens === 0) continue;
-    requests.push({ id: `sharegpt-${i}`, prompt, inputIds, inputTokens: inputIds.length, outputTokens });
+    if (inputIds.length === 0 || outputTokens === 0) return;
+    requests.push({ id: `sharegpt-${n}`, prompt, inputIds, inputTokens: inputIds.length, outputTokens });
+    // Stops the parser mid-chunk: what follows is never parsed.
+    if (requests.length >= count) throw ENOUGH;
+  };
+  try {
+    for (const chunk of inputChunks(path)) {
+      if (!opened) {
+        const start = chunk.trimStart();
+        if (start === '') continue;
+        if (!start.startsWith('[')) throw new WorkloadError(path, null, 'expected a JSON array of conversations.');
+        opened = true;
+      }
+      parser.write(chunk);
+      if (requests.length >= count) break;
+    }
+    if (requests.length < count && !parser.isEnded) parser.end();
+  } catch (err) {
+    if (err === ENOUGH) return { name: `sharegpt ${path}`, requests };
+    if (err instanceof WorkloadError) throw err;
+    throw new WorkloadError(path, null, `expected a JSON array of {"conversations": [{"from", "value"}]}, but ${(err as Error).message}.`);
   }
   return { name: `sharegpt ${path}`, requests };
 }
 
 /** Mooncake-style JSONL: one {"timestamp" (ms), "input_length", "output_length"} per line. */
-export function mooncakeWorkload(path: string, count: number): Workload {
-  const lines = read(path).split('\n');
+export function mooncakeWorkload(path: string, select: Selection | number): Workload {
+  const s = selection(select);
   const requests: RequestSpec[] = [];
   let first: number | null = null;
-  for (let i = 0; i < lines.length && requests.length < count; i++) {
-    const line = lines[i].trim();
+  let n = 0;
+  for (const raw of lines(path)) {
+    n++;
+    if (requests.length >= s.count) break;
+    const line = raw.trim();
     if (line === '') continue;
     let rec: Record<string, unknown>;
     try {
       rec = JSON.parse(line);
     } catch (err) {
-      throw new WorkloadError(path, String(i + 1), `expected one JSON object per line, but ${(err as Error).message}.`);
+      throw new WorkloadError(path, String(n), `expected one JSON object per line, but ${(err as Error).message}.`);
     }
-    if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new WorkloadError(path, String(i + 1), 'expected one JSON object per line.');
-    const fail = failAt(path, String(i + 1));
+    if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new WorkloadError(path, String(n), 'expected one JSON object per line.');
+    const fail = failAt(path, String(n));
     const timestamp = bounded(rec.timestamp, 'timestamp', 0, Number.MAX_SAFE_INTEGER, fail);
     const input = bounded(rec.input_length, 'input_length', 0, FILE_LIMITS.tokens, fail, true);
     const output = bounded(rec.output_length, 'output_length', 0, FILE_LIMITS.tokens, fail, true);
     first ??= timestamp;
-    requests.push({ id: `mooncake-${i + 1}`, inputTokens: Math.max(1, input), outputTokens: Math.max(1, output), arrivalMs: arrivalOffset(timestamp - first, 'timestamp', fail) });
+    const arrivalMs = arrivalOffset(timestamp - first, 'timestamp', fail);
+    if (inWindow(s, arrivalMs)) requests.push({ id: `mooncake-${n}`, inputTokens: Math.max(1, input), outputTokens: Math.max(1, output), arrivalMs });
   }
   return { name: `mooncake ${path}`, requests };
 }
 
-/** The workload an sgl trace file captured: what replay and bench re-issue. */
-export function traceWorkload(path: string, count: number): Workload {
-  const trace = readTraceFile(path);
-  if (trace.workloads.length === 0) throw new WorkloadError(path, null, 'holds no workload records; capture one with --trace-file at trace level 1 or more.');
-  const first = trace.workloads.reduce((min, w) => Math.min(min, w.arrivalMs), Infinity);
-  const requests = [...trace.workloads]
-    .sort((a, b) => a.arrivalMs - b.arrivalMs)
-    .slice(0, count)
-    .map((w): RequestSpec => ({
-      id: usableRid(w.rid),
-      ...(w.inputIds ? { inputIds: w.inputIds } : {}),
-      inputTokens: w.inputTokens,
-      outputTokens: Math.max(1, w.outputTokens),
-      arrivalMs: w.arrivalMs - first,
-      sampling: { temperature: w.sampling.temperature, topP: w.sampling.topP, topK: w.sampling.topK, seed: w.sampling.seed },
-    }));
-  return { name: `trace ${path}${trace.truncated ? ' (cut short)' : ''}`, requests };
+/** A capture's selected workload records, with what its header says, read in one pass. */
+export interface CapturedWorkload {
+  workload: Workload;
+  /** The workload records behind `workload.requests`, in the same order. */
+  records: WorkloadRecord[];
+  header: TraceHeader | null;
+  truncated: boolean;
 }
+
+/**
+ * The workload an sgl trace file captured: what replay and bench re-issue,
+ * in arrival order. Records are written as requests finish, so the file is
+ * read to its end, holding at most about 2 × count records at a time.
+ */
+export function capturedWorkload(path: string, select: Selection | number): CapturedWorkload {
+  const s = selection(select);
+  const reader = new TraceReader(path);
+  let kept: WorkloadRecord[] = [];
+  const byArrival = (a: WorkloadRecord, b: WorkloadRecord): number => a.arrivalMs - b.arrivalMs;
+  let seen = 0;
+  for (const e of reader.events()) {
+    if (e.name !== WORKLOAD_EVENT) continue;
+    seen++;
+    const w = e.args as unknown as WorkloadRecord;
+    if (!inWindow(s, w.arrivalMs)) continue;
+    kept.push(w);
+    if (kept.length >= 2 * s.count && kept.length >= 1024) kept = kept.sort(byArrival).slice(0, s.count);
+  }
+  if (seen === 0) throw new WorkloadError(path, null, 'holds no workload records; capture one with --trace-file at trace level 1 or more.');
+  const records = kept.sort(byArrival).slice(0, s.count);
+  const first = records[0]?.arrivalMs ?? 0;
+  const requests = records.map((w): RequestSpec => ({
+    id: usableRid(w.rid),
+    ...(w.inputIds ? { inputIds: w.inputIds } : {}),
+    inputTokens: w.inputTokens,
+    outputTokens: Math.max(1, w.outputTokens),
+    arrivalMs: w.arrivalMs - first,
+    sampling: { temperature: w.sampling.temperature, topP: w.sampling.topP, topK: w.sampling.topK, seed: w.sampling.seed },
+  }));
+  return { workload: { name: `trace ${path}${reader.truncated ? ' (cut short)' : ''}`, requests }, records, header: reader.header, truncated: reader.truncated };
+}
+
+/** The workload an sgl trace file captured (see capturedWorkload). */
+export function traceWorkload(path: string, select: Selection | number): Workload {
+  return capturedWorkload(path, select).workload;
+}
+
+const selection = (s: Selection | number): Selection => (typeof s === 'number' ? { count: s } : s);
 
 const failAt = (path: string, where: string): Fail => (message) => {
   throw new WorkloadError(path, where, message);
@@ -97,49 +171,63 @@ function arrivalOffset(ms: number, field: string, fail: Fail): number {
   return ms;
 }
 
-function csvRows(path: string, needed: readonly string[]): { header: string[]; rows: string[][]; col: (name: string) => number } {
-  const lines = read(path).split(/\r?\n/).filter((l) => l.trim() !== '');
-  const header = (lines[0] ?? '').split(',').map((h) => h.trim());
-  for (const n of needed) if (!header.includes(n)) throw new WorkloadError(path, '1', `expected a CSV header with ${needed.join(', ')}; found ${header.join(', ')}.`);
-  return { header, rows: lines.slice(1).map((l) => l.split(',')), col: (name) => header.indexOf(name) };
-}
-
-function lengthsFromCsv(path: string, count: number, cols: { time: string; input: string; output: string }, toMs: (raw: string) => number, prefix: string): Workload {
-  const { rows, col } = csvRows(path, [cols.time, cols.input, cols.output]);
+/** A CSV of request lengths and times, read row by row until the selection is complete. */
+function lengthsFromCsv(path: string, select: Selection | number, cols: { time: string; input: string; output: string }, toMs: (raw: string) => number, prefix: string): Workload {
+  const s = selection(select);
   const requests: RequestSpec[] = [];
   let first: number | null = null;
-  for (let i = 0; i < rows.length && requests.length < count; i++) {
-    const r = rows[i];
-    const fail = failAt(path, String(i + 2));
-    const number = (raw: string | undefined): number => (raw === undefined || raw.trim() === '' ? NaN : Number(raw));
-    const t = bounded(toMs(r[col(cols.time)] ?? ''), cols.time, 0, Number.MAX_SAFE_INTEGER, fail);
-    const input = bounded(number(r[col(cols.input)]), cols.input, 0, FILE_LIMITS.tokens, fail, true);
-    const output = bounded(number(r[col(cols.output)]), cols.output, 0, FILE_LIMITS.tokens, fail, true);
+  let n = 0;
+  let index: { time: number; input: number; output: number } | null = null;
+  const number = (raw: string | undefined): number => (raw === undefined || raw.trim() === '' ? NaN : Number(raw));
+  for (const line of lines(path)) {
+    n++;
+    if (requests.length >= s.count) break;
+    if (line.trim() === '') continue;
+    const r = line.split(',');
+    if (!index) {
+      const header = r.map((h) => h.trim());
+      for (const c of [cols.time, cols.input, cols.output]) {
+        if (!header.includes(c)) throw new WorkloadError(path, String(n), `expected a CSV header with ${cols.time}, ${cols.input}, ${cols.output}; found ${header.join(', ')}.`);
+      }
+      index = { time: header.indexOf(cols.time), input: header.indexOf(cols.input), output: header.indexOf(cols.output) };
+      continue;
+    }
+    const fail = failAt(path, String(n));
+    const t = bounded(toMs(r[index.time] ?? ''), cols.time, 0, Number.MAX_SAFE_INTEGER, fail);
+    const input = bounded(number(r[index.input]), cols.input, 0, FILE_LIMITS.tokens, fail, true);
+    const output = bounded(number(r[index.output]), cols.output, 0, FILE_LIMITS.tokens, fail, true);
     first ??= t;
-    requests.push({ id: `${prefix}-${i + 2}`, inputTokens: Math.max(1, input), outputTokens: Math.max(1, output), arrivalMs: arrivalOffset(t - first, cols.time, fail) });
+    const arrivalMs = arrivalOffset(t - first, cols.time, fail);
+    if (inWindow(s, arrivalMs)) requests.push({ id: `${prefix}-${n}`, inputTokens: Math.max(1, input), outputTokens: Math.max(1, output), arrivalMs });
   }
+  if (!index) throw new WorkloadError(path, '1', `expected a CSV header with ${cols.time}, ${cols.input}, ${cols.output}; the file is empty.`);
   return { name: `${prefix} ${path}`, requests };
 }
 
 /** Azure LLM inference trace CSV: TIMESTAMP (date and time), ContextTokens, GeneratedTokens. */
-export function azureWorkload(path: string, count: number): Workload {
+export function azureWorkload(path: string, select: Selection | number): Workload {
   const toMs = (raw: string): number => {
     const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d+)?/.exec(raw.trim());
     return m ? Date.parse(`${m[1]}T${m[2]}Z`) + Number(`0${m[3] ?? ''}`) * 1000 : NaN;
   };
-  return lengthsFromCsv(path, count, { time: 'TIMESTAMP', input: 'ContextTokens', output: 'GeneratedTokens' }, toMs, 'azure');
+  return lengthsFromCsv(path, select, { time: 'TIMESTAMP', input: 'ContextTokens', output: 'GeneratedTokens' }, toMs, 'azure');
 }
 
 /** BurstGPT CSV: Timestamp (seconds), Request tokens, Response tokens. */
-export function burstGptWorkload(path: string, count: number): Workload {
-  return lengthsFromCsv(path, count, { time: 'Timestamp', input: 'Request tokens', output: 'Response tokens' }, (raw) => Number(raw) * 1000, 'burstgpt');
+export function burstGptWorkload(path: string, select: Selection | number): Workload {
+  return lengthsFromCsv(path, select, { time: 'Timestamp', input: 'Request tokens', output: 'Response tokens' }, (raw) => Number(raw) * 1000, 'burstgpt');
 }
 
 export const REPLAY_FORMATS = ['sgl trace (Chrome JSON)', 'Mooncake JSONL', 'Azure LLM inference CSV', 'BurstGPT CSV'] as const;
 
-/** Which workload format a file holds, judged from its content. */
+/** Which workload format a file holds, judged from its first 4 KiB. */
 export function detectFormat(path: string): 'trace' | 'mooncake' | 'azure' | 'burstgpt' {
-  const head = read(path).slice(0, 4096);
+  let head: string;
+  try {
+    head = inputHead(path);
+  } catch (err) {
+    throw new WorkloadError(path, null, `cannot read it (${(err as Error).message}).`);
+  }
   const firstLine = head.split(/\r?\n/).find((l) => l.trim() !== '') ?? '';
   if (firstLine.trim().startsWith('[')) return 'trace';
   if (firstLine.trim().startsWith('{') && /"input_length"/.test(firstLine)) return 'mooncake';
