@@ -1,8 +1,14 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine/engine.js';
 import { createOtlpExporter } from '../../src/lib/tracing/exporters/otlp_exporter.js';
 import { Tracing } from '../../src/lib/tracing/tracing.js';
 import { OtlpReceiver } from '../helpers/otlp_receiver.js';
+import { runCli } from '../helpers/cli.js';
+import { spanCount } from '../../src/lib/tracing/records.js';
+import { syntheticRequest, writeSyntheticCapture } from '../../bench/synthetic_capture.js';
 
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 const PARENT = 'b7ad6b7169203331';
@@ -96,4 +102,24 @@ describe('OTLP gRPC export', () => {
     expect(warnings.filter((w) => w.includes('dropped'))).toHaveLength(1);
     expect(tracing.metrics!.render()).toMatch(/sgl:dropped_spans_total\{model_name="sgl-llama-tiny"\} [1-9]/);
   });
+
+  it('trace export delivers every span of a capture of over 100,000, in request order, with the captured ids', async () => {
+    const synthetic = { requests: 800, tokens: 20, concurrency: 16 };
+    const file = join(mkdtempSync(join(tmpdir(), 'sgl-export-')), 'big.json');
+    await writeSyntheticCapture(file, synthetic);
+    const expected = Array.from({ length: synthetic.requests }, (_, i) => syntheticRequest(i, synthetic));
+    const total = expected.reduce((n, r) => n + spanCount(r), 0);
+    expect(total).toBeGreaterThan(100_000);
+    receiver.spans.length = 0;
+    const r = await runCli(['trace', 'export', file, '--otlp-traces-endpoint', receiver.url, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ requests: synthetic.requests, spans: total, dropped: 0 });
+    expect(receiver.spans).toHaveLength(total);
+    // Requests arrive in the order of the capture, each whole before the next, under its captured trace and root span ids.
+    const order: string[] = [];
+    for (const s of receiver.spans) if (order[order.length - 1] !== s.traceId) order.push(s.traceId);
+    expect(order).toEqual(expected.map((x) => x.traceId));
+    const roots = receiver.spans.filter((s) => s.parentSpanId === '');
+    expect(roots.map((s) => s.spanId)).toEqual(expected.map((x) => x.rootSpanId));
+  }, 120_000);
 });
