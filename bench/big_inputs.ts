@@ -9,34 +9,39 @@
  *   - the CSV's first 100 rows, as `sgl replay --limit 100` reads them (target: under 1 s);
  *   - the ShareGPT file's first 10 conversations, as `sgl bench --num-prompts 10` reads them.
  *
- *   npx tsx bench/big_inputs.ts [DIR]     (default: $TMPDIR/sgl-big-inputs; files are kept and reused)
+ *   npm run build && npx tsx bench/big_inputs.ts [DIR]
+ *
+ * DIR defaults to $TMPDIR/sgl-big-inputs; the files (about 3.5 GB) are kept and reused.
  */
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { writeSyntheticCapture } from './synthetic_capture.js';
+import type * as DatasetFiles from '../src/lib/workload/dataset_files.js';
+import type * as ModelDir from '../src/lib/engine/model_dir.js';
+import type * as Tokenizer from '../src/lib/engine/tokenizer.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const GB = 1e9;
 
-/** Child mode: one reader, timed from inside its own process. */
+/** Child mode: one reader, from the built CLI's modules (dist/, what users run), timed inside its own process. */
 async function child(kind: string, path: string): Promise<void> {
+  const dist = (module: string): Promise<Record<string, (...args: never[]) => unknown>> => import(pathToFileURL(join(ROOT, 'dist/lib', module)).href);
+  const files = (await dist('workload/dataset_files.js')) as unknown as typeof DatasetFiles;
   const t0 = performance.now();
   let what: string;
   if (kind === 'csv') {
-    const { burstGptWorkload } = await import('../src/lib/workload/dataset_files.js');
-    what = `${burstGptWorkload(path, 100).requests.length} requests`;
+    what = `${files.burstGptWorkload(path, 100).requests.length} requests`;
   } else if (kind === 'sharegpt') {
-    const { shareGptWorkload } = await import('../src/lib/workload/dataset_files.js');
-    const { loadModelSpec } = await import('../src/lib/engine/model_dir.js');
-    const { TextTokenizer } = await import('../src/lib/engine/tokenizer.js');
+    const { loadModelSpec } = (await dist('engine/model_dir.js')) as unknown as typeof ModelDir;
+    const { TextTokenizer } = (await dist('engine/tokenizer.js')) as unknown as typeof Tokenizer;
     const tok = new TextTokenizer(loadModelSpec(undefined));
-    what = `${shareGptWorkload(path, (t) => tok.encode(t, false), 10).requests.length} requests`;
+    what = `${files.shareGptWorkload(path, (t) => tok.encode(t, false), 10).requests.length} requests`;
   } else {
-    const { capturedWorkload } = await import('../src/lib/workload/dataset_files.js');
-    what = `${capturedWorkload(path, 100).records.length} records`;
+    what = `${files.capturedWorkload(path, 100).records.length} records`;
   }
   const ms = performance.now() - t0;
   process.stdout.write(JSON.stringify({ ms, rssMb: process.resourceUsage().maxRSS / 1024, what }));
