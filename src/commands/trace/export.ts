@@ -16,10 +16,17 @@ export default class TraceExport extends SglCommand {
     const capture = openCapture(args.file, (m) => this.warn(m));
     const exporter = await createOtlpExporter(flags['otlp-traces-endpoint'], null);
     // The file streams through a bounded queue: reading waits for the collector, nothing is dropped for lack of room.
-    for (const r of capture.requests()) await exporter.exportAll(r);
+    // A collector that refuses or times out one batch would do the same to the rest: stop at the first loss.
+    for (const r of capture.requests()) {
+      await exporter.exportAll(r);
+      if (exporter.dropped) break;
+    }
     await exporter.shutdown();
     const requests = capture.count;
-    if (exporter.dropped) this.error(`${exporter.dropped} spans from ${args.file} were not delivered to ${exporter.destination}: ${[...exporter.dropReasons].slice(0, 3).join('; ') || 'no reason given'}.`, { exit: 1 });
+    if (exporter.dropped) {
+      const why = [...exporter.dropReasons].slice(0, 3).join('; ') || 'no reason given';
+      this.error(`${exporter.dropped} spans from ${args.file} were not delivered to ${exporter.destination}: ${why}. Export stopped after ${requests} requests (${exporter.sent} spans delivered); check the collector and run it again.`, { exit: 1 });
+    }
     this.say(`Sent ${requests} requests (${exporter.sent} spans) from ${args.file} to ${exporter.destination}.\n`);
     return { requests, spans: exporter.sent, dropped: exporter.dropped };
   }

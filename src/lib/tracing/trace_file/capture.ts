@@ -17,6 +17,8 @@ const ALL_EVENTS = new Uint8Array(EVENTS.length).fill(1);
 interface Pending {
   events: TraceEventLine[];
   workload: WorkloadRecord | null;
+  /** Whether its main-thread request slice was read: a second one is another request under the same id. */
+  hasMain: boolean;
 }
 
 /**
@@ -42,7 +44,15 @@ export function* capturedRequests(reader: TraceReader): Generator<FinishedReques
       current = rid;
     }
     let p = pending.get(rid);
-    if (!p) pending.set(rid, (p = { events: [], workload: null }));
+    const opensRequest = e.pid === PID_MAIN && isRequestSlice(e);
+    if (p && opensRequest && p.hasMain) {
+      // Clients may reuse an id; each request's lines start with its main-thread slice.
+      pending.delete(rid);
+      if (p.workload) yield finished(p.workload, p.events, reader.header);
+      p = undefined;
+    }
+    if (!p) pending.set(rid, (p = { events: [], workload: null, hasMain: false }));
+    if (opensRequest) p.hasMain = true;
     if (e.name === WORKLOAD_EVENT) p.workload = e.args as unknown as WorkloadRecord;
     else p.events.push(e);
   }
