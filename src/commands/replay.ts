@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Args, Errors, Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
+import { failureVerdict, maxFailuresFlag } from '../lib/cli/bench_flags.js';
 import { numberFlag } from '../lib/cli/number_flag.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
 import { targetFlags } from '../lib/cli/target_flags.js';
@@ -17,6 +18,7 @@ export default class Replay extends SglCommand {
     '<%= config.bin %> replay trace.json --speed 2 --tolerance 10% --output replay.json',
     '<%= config.bin %> replay trace.json --simulate --max-running-requests 8',
     '<%= config.bin %> replay mooncake.jsonl --limit 200 --url http://127.0.0.1:30000',
+    '<%= config.bin %> replay conversation_trace.jsonl --simulate --profile profile.json --max-running-requests 16',
   ];
 
   static override args = { file: Args.string({ required: true, description: 'An sgl trace file, Mooncake JSONL, Azure LLM inference CSV or BurstGPT CSV.' }) };
@@ -45,7 +47,10 @@ export default class Replay extends SglCommand {
       },
     })(),
     'tolerance-floor': numberFlag({ min: 0, default: 0.5, description: 'Milliseconds of p50 a drift must also exceed to fail --tolerance: below it, sub-millisecond stages differ by timer noise alone.' }),
-    simulate: Flags.boolean({ description: 'Predict stage timings from models fitted to the capture, without running the model.' }),
+    simulate: Flags.boolean({ description: 'Predict timings without running the model, from models fitted to the capture (or to --profile).' }),
+    profile: Flags.string({ description: 'With --simulate: an sgl trace of this model and engine to fit the timing models on, so any workload (a public trace too) can be simulated at full scale.', dependsOn: ['simulate'] }),
+    'fit-context': Flags.option({ options: ['scale', 'clip', 'skip'] as const, default: 'scale' as const, description: 'How a public trace\'s requests are made to fit the model: scale every length by one factor (keeps the shape of the length distribution), clip only those that do not fit, or skip them. Rows with zero input or output tokens are always skipped and counted.' })(),
+    'max-failures': maxFailuresFlag,
     seed: Flags.integer({ min: 0, default: 1, description: 'Seed for token ids of requests captured without content.' }),
     warmup: Flags.integer({ min: 0, description: 'Copies of the first requests sent first, not measured, under ids warmup-… (default: 2 in-process; none with --url, so a server sees exactly the capture\'s requests).' }),
   };
@@ -70,29 +75,40 @@ export default class Replay extends SglCommand {
       simulate: flags.simulate,
       seed: flags.seed,
       warmup: flags.warmup,
+      fitContext: flags['fit-context'],
+      profile: flags.profile,
     });
     for (const w of result.warnings) this.warn(printable(w));
+    const { describeFit } = await import('../lib/workload/fit_context.js');
+    const { formatBenchMetrics } = await import('../lib/report/bench_report.js');
     if (result.loaded) this.say(`Model ${printable(result.loaded.dir)} (${result.loaded.why})\n`);
     if (result.truncated) this.warn(`${args.file} was cut short; replaying the ${result.requests} requests it holds in full.`);
+    const fitted = result.fit && describeFit(result.fit);
+    if (fitted) this.say(`${fitted}\n`);
+    const simulated = result.mode === 'simulate';
     const warm = result.metrics?.warmup ? `, after ${result.metrics.warmup} warm-up requests (not measured)` : '';
-    const failed = result.failed ? `; ${result.failed} failed` : '';
-    this.say(`${result.mode === 'simulate' ? 'Simulated' : 'Replayed'} ${result.requests} requests of ${result.workload} (${result.format})${warm}${failed}\n\n`);
+    this.say(`${simulated ? 'Simulated' : 'Replayed'} ${result.requests} requests of ${printable(result.workload)} (${result.format})${warm}\n\n`);
     if (result.model) {
       const m = result.model;
       const spread = (x: { low: number; high: number }): string => `95% of requests within ×${x.low.toFixed(2)}–${x.high.toFixed(2)} of it`;
-      this.say(`Fitted on ${m.fittedOn} requests: prefill ${m.prefill.intercept.toFixed(3)} ms + ${m.prefill.perToken.toFixed(4)} ms/token (${spread(m.prefill.spread)}); decode step ${m.decodeStep.intercept.toFixed(3)} ms + ${m.decodeStep.perRequest.toFixed(4)} ms per running request (${spread(m.decodeStep.spread)}).\n\n`);
+      const from = result.profile && result.profile !== args.file ? ` of ${printable(result.profile)}` : '';
+      this.say(`Fitted on ${m.fittedOn} requests${from}: prefill ${m.prefill.intercept.toFixed(3)} ms + ${m.prefill.perToken.toFixed(4)} ms/token (${spread(m.prefill.spread)}); decode step ${m.decodeStep.intercept.toFixed(3)} ms + ${m.decodeStep.perRequest.toFixed(4)} ms per running request (${spread(m.decodeStep.spread)}).\n\n`);
     }
-    if (result.metrics?.failures.length) {
-      const { formatFailures } = await import('../lib/report/bench_report.js');
-      this.say(formatFailures(result.metrics.failures) + '\n\n');
+    if (result.metrics) this.say(formatBenchMetrics(result.metrics, simulated ? 'simulated engine' : (flags.url ?? 'in-process engine'), result.workload) + '\n');
+    if (result.schedule) {
+      const s = result.schedule;
+      this.say(`Arrivals: requests were sent ${s.p50.toFixed(2)} ms (p50), ${s.p99.toFixed(2)} ms (p99), ${s.max.toFixed(2)} ms (max) behind the trace's schedule${flags.speed !== 1 ? ` at --speed ${flags.speed}` : ''}.\n`);
     }
-    this.say(formatFidelity(result.fidelity, result.mode === 'simulate' ? 'simulated' : 'replayed', flags.tolerance ?? null, 'captured', flags['tolerance-floor']) + '\n');
+    // Stage timings can be compared only with a capture that has them.
+    if (result.timings.captured.length) this.say('\n' + formatFidelity(result.fidelity, simulated ? 'simulated' : 'replayed', flags.tolerance ?? null, 'captured', flags['tolerance-floor']) + '\n');
     if (output) this.say(`\nThe replay's trace is in ${output}.\n`);
     if (flags.html) {
       const pick = (ts: typeof result.timings.captured): { e2e: number[]; ttft: number[] } => ({ e2e: ts.map((t) => t.e2eMs), ttft: ts.flatMap((t) => (t.ttftMs === null ? [] : [t.ttftMs])) });
       const label = result.mode === 'simulate' ? 'simulated' : 'replayed';
       writeFileSync(flags.html, await fidelityHtml(`sgl replay ${args.file}`, result.fidelity, pick(result.timings.captured), pick(result.timings.replayed), label));
     }
+    const why = result.metrics && failureVerdict(result.metrics.failed, result.metrics.failed + result.metrics.completed, flags['max-failures']);
+    if (why) this.error(why, { exit: 1 });
     if (result.beyondTolerance.length) {
       this.error(`${result.beyondTolerance.map((r) => r.name).join(', ')} drifted beyond the tolerance of ${((flags.tolerance ?? 0) * 100).toFixed(1)}% (and ${flags['tolerance-floor']} ms) at p50.`, { exit: 1 });
     }

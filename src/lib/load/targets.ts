@@ -67,6 +67,8 @@ export interface ConnectOptions {
 /** Streaming completions against any OpenAI-compatible server (sgl serve, SGLang, vLLM). */
 export class HttpTarget implements BenchTarget {
   readonly name: string;
+  /** Tokens a request may hold, when the server says so (`max_model_len` in /v1/models). */
+  contextLength: number | null = null;
   /**
    * Node's own HTTP client on a keep-alive agent: fetch spends milliseconds
    * of its own before the request leaves, and every one of them would count
@@ -106,15 +108,19 @@ export class HttpTarget implements BenchTarget {
       throw new SglError(`Cannot reach ${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}. Check --url and that the server is running.`);
     }
     if (res.status === 401) throw new SglError(`${base} refused the request (401): pass its key with --api-key.`);
-    let models: { data?: { id?: unknown }[] } | null = null;
+    let models: { data?: { id?: unknown; max_model_len?: unknown }[] } | null = null;
     try {
-      models = (await res.json()) as { data?: { id?: unknown }[] };
+      models = (await res.json()) as { data?: { id?: unknown; max_model_len?: unknown }[] };
     } catch {
       models = null;
     }
     const id = models?.data?.[0]?.id;
     if (!res.ok || typeof id !== 'string') throw new SglError(`${base} does not look OpenAI-compatible: GET /v1/models answered ${res.status} without a model list.`);
-    return new HttpTarget(base, id, endpoint, headers, countTokens ?? null, o.sendIds ?? false);
+    const target = new HttpTarget(base, id, endpoint, headers, countTokens ?? null, o.sendIds ?? false);
+    // vLLM, SGLang and sgl serve say how many tokens a request may hold.
+    const context = models?.data?.[0]?.max_model_len;
+    if (typeof context === 'number' && Number.isInteger(context) && context > 1) target.contextLength = context;
+    return target;
   }
 
   async send(spec: RequestSpec, onChunk: OnChunk): Promise<Sent> {

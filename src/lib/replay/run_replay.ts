@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { BenchDriver } from '../load/driver.js';
+import type { BenchRun, RequestOutcome } from '../load/driver.js';
 import { summarize } from '../bench/statistics.js';
 import type { BenchMetrics } from '../bench/statistics.js';
 import { EngineTarget, HttpTarget } from '../load/targets.js';
@@ -14,7 +15,10 @@ import type { TraceLevel } from '../tracing/trace_config.js';
 import { EngineSession } from '../load/engine_session.js';
 import { azureWorkload, burstGptWorkload, capturedWorkload, detectFormat, mooncakeWorkload } from '../workload/dataset_files.js';
 import { fillInputs } from '../workload/load_workload.js';
-import type { Workload } from '../workload/request_spec.js';
+import { fitToContext } from '../workload/fit_context.js';
+import type { ContextFit, FitMode } from '../workload/fit_context.js';
+import { percentile } from '../stats/distribution.js';
+import type { RequestSpec, Workload } from '../workload/request_spec.js';
 import { beyondTolerance, compareTimings, fromOutcome, fromRecord, withBand } from './fidelity.js';
 import type { FidelityReport, FidelityRow, RequestTiming } from './fidelity.js';
 import { MIN_FIT_REQUESTS, fitTimingModel, scaledModel, simulate } from './simulator.js';
@@ -40,6 +44,17 @@ export interface ReplayOptions {
   toleranceFloorMs?: number;
   /** Warm-up copies of the first requests sent before the replay (default: 2 in-process, none to a server given with --url). */
   warmup?: number;
+  /** How requests that do not fit the model are made to (default scale). */
+  fitContext?: FitMode;
+  /** --simulate: the capture whose timings fit the models, when the file replayed is another workload (a public trace). */
+  profile?: string;
+}
+
+/** How late requests were sent against the schedule the trace sets (ms, at --speed). */
+export interface ScheduleLateness {
+  p50: number;
+  p99: number;
+  max: number;
 }
 
 export interface ReplayResult {
@@ -60,14 +75,20 @@ export interface ReplayResult {
   truncated: boolean;
   /** Per-request timings behind the report (for charts). */
   timings: { captured: RequestTiming[]; replayed: RequestTiming[] };
+  /** What fitting the workload to the model did; null when nothing needed fitting. */
+  fit: ContextFit | null;
+  /** Executed replays: how far behind the trace's schedule requests were sent. */
+  schedule: ScheduleLateness | null;
+  /** The capture the simulator's models were fitted on. */
+  profile: string | null;
 }
 
-/** The selected requests with arrivals from the first of them, at --speed. */
-function paced(w: Workload, o: ReplayOptions): Workload {
-  if (w.requests.length === 0) throw new WorkloadError(o.file, null, 'has no requests in the selected --time-window / --limit.');
+/** The selected requests with arrivals from the first of them, at `speed`: the schedule a replay keeps. */
+export function paced(w: Workload, file: string, speed: number): Workload {
+  if (w.requests.length === 0) throw new WorkloadError(file, null, 'has no requests in the selected --time-window / --limit.');
   let first = Infinity;
   for (const r of w.requests) first = Math.min(first, r.arrivalMs ?? 0);
-  return { name: w.name, requests: w.requests.map((r) => ({ ...r, arrivalMs: ((r.arrivalMs ?? 0) - first) / o.speed })) };
+  return { name: w.name, requests: w.requests.map((r) => ({ ...r, arrivalMs: ((r.arrivalMs ?? 0) - first) / speed })) };
 }
 
 /** Reads the capture, runs it again (or simulates it), and compares stage timings. */
@@ -77,7 +98,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const selection = { count: o.limit, window: o.timeWindow };
   const trace = format === 'trace' ? capturedWorkload(o.file, selection) : null;
   const raw = trace ? trace.workload : format === 'mooncake' ? mooncakeWorkload(o.file, selection) : format === 'azure' ? azureWorkload(o.file, selection) : burstGptWorkload(o.file, selection);
-  const workload = paced(raw, o);
+  const workload = paced(raw, o.file, o.speed);
   const capturedRecords = trace?.records ?? [];
   const captured: RequestTiming[] = capturedRecords.map((w) => ({ ...fromRecord(w), id: usableRid(w.rid) }));
   const header = trace?.header ?? null;
@@ -90,26 +111,44 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     maxPrefillTokens: o.engine.maxPrefillTokens ?? engineSettings.maxPrefillTokens,
     kvCacheMb: o.engine.kvCacheMb ?? engineSettings.kvCacheMb,
   };
-  const base = { format, workload: workload.name, requests: workload.requests.length, truncated: trace?.truncated ?? false };
+  const base = { format, workload: workload.name, truncated: trace?.truncated ?? false };
+  const fitMode = o.fitContext ?? 'scale';
+  const gate = (fidelity: FidelityReport): FidelityRow[] => (o.tolerance === null || captured.length === 0 ? [] : beyondTolerance(fidelity, o.tolerance, o.toleranceFloorMs));
 
   if (o.simulate) {
-    const simReqs = capturedRecords.map((w) => ({ id: usableRid(w.rid), arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages }));
-    const model = fitTimingModel(simReqs);
-    const limits = { maxRunningRequests: engineOptions.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests, maxPrefillTokens: engineOptions.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens };
-    const predicted = simulate(simReqs, model, limits, o.speed);
-    // The band: the same simulation with every prefill and decode step at each end of its fit's residual spread.
-    const band = {
-      low: compareTimings(captured, simulate(simReqs, scaledModel(model, 'low'), limits, o.speed)),
-      high: compareTimings(captured, simulate(simReqs, scaledModel(model, 'high'), limits, o.speed)),
+    // The timing models come from a capture of this model and engine: the file itself, or --profile.
+    const profilePath = o.profile ?? (trace ? o.file : null);
+    if (!profilePath) throw new SglError(`--simulate of a ${format} trace needs --profile CAPTURE: an sgl trace of this model and engine whose stage timings fit the simulator's models. Make one with: sgl bench --trace-level 1 --trace-file profile.json --num-prompts 200 --request-rate 20`);
+    const profile = o.profile ? capturedWorkload(o.profile, Infinity) : null;
+    const fitRecords = profile ? profile.records : capturedRecords;
+    const model = fitTimingModel(fitRecords.map((w) => ({ id: usableRid(w.rid), arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages })));
+    const profileEngine = (profile?.header?.engine ?? engineSettings) as Record<string, number>;
+    const limits = {
+      maxRunningRequests: o.engine.maxRunningRequests ?? profileEngine.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests,
+      maxPrefillTokens: o.engine.maxPrefillTokens ?? profileEngine.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens,
     };
-    const fidelity = withBand(compareTimings(captured, predicted), band.low, band.high);
-    const warnings = model.fittedOn < MIN_FIT_REQUESTS
-      ? [`The timing models are fitted on ${model.fittedOn} requests; with fewer than ${MIN_FIT_REQUESTS} the predictions are rough (their bands show how rough). Capture more requests for a prediction to rely on.`]
-      : [];
-    return { ...base, mode: 'simulate', warnings, fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance, o.toleranceFloorMs), failed: 0, metrics: null, model, loaded: null, timings: { captured, replayed: predicted } };
+    const warnings: string[] = [];
+    let requests = workload.requests;
+    let fit: ContextFit | null = null;
+    if (format !== 'trace') {
+      const dir = o.engine.modelPath ?? (profile?.header && existsSync(profile.header.model.dir) ? profile.header.model.dir : undefined);
+      const spec = loadModelSpec(dir);
+      if (profile?.header && spec.id !== profile.header.model.id) warnings.push(`The profile ran ${profile.header.model.id}; lengths are fitted to ${spec.id}'s context (${spec.contextLength} tokens). Pass --model-path with the profile's model.`);
+      ({ requests, fit } = fitToContext(requests, spec.contextLength, fitMode, `${spec.id}'s context length`));
+    }
+    if (requests.length === 0) throw new WorkloadError(o.file, null, 'has no request that the model can hold; see --fit-context.');
+    const simReqs = requests.map((r) => ({ id: r.id, arrivalMs: r.arrivalMs ?? 0, inputTokens: r.inputTokens, outputTokens: r.outputTokens, ttftMs: null, e2eMs: 0, stages: {} }));
+    const predicted = simulate(simReqs, model, limits);
+    let fidelity = compareTimings(captured, predicted);
+    if (captured.length) {
+      // The band: the same simulation with every prefill and decode step at each end of its fit's residual spread.
+      fidelity = withBand(fidelity, compareTimings(captured, simulate(simReqs, scaledModel(model, 'low'), limits)), compareTimings(captured, simulate(simReqs, scaledModel(model, 'high'), limits)));
+    }
+    if (model.fittedOn < MIN_FIT_REQUESTS) warnings.push(`The timing models are fitted on ${model.fittedOn} requests; with fewer than ${MIN_FIT_REQUESTS} the predictions are rough${captured.length ? ' (their bands show how rough)' : ''}. Capture more requests for a prediction to rely on.`);
+    const metrics = summarize(simulatedRun(requests, predicted));
+    return { ...base, requests: requests.length, mode: 'simulate', warnings, fidelity, beyondTolerance: gate(fidelity), failed: 0, metrics, model, loaded: null, timings: { captured, replayed: predicted }, fit, schedule: null, profile: profilePath };
   }
 
-  // Requests that came without token ids get seeded ones of the recorded count.
   // A capture made elsewhere names a model directory this machine may not have.
   if (!o.engine.modelPath && header && engineOptions.modelPath && !existsSync(engineOptions.modelPath)) {
     if (!o.url) throw new SglError(`The capture ran ${header.model.id} from ${engineOptions.modelPath}, which is not on this machine; pass --model-path with that model (or --url).`);
@@ -117,7 +156,15 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   }
   const spec = loadModelSpec(engineOptions.modelPath);
   const tok = new TextTokenizer(spec);
-  fillInputs(workload, { vocabSize: spec.vocabSize ?? 32000, specialIds: spec.eosTokenIds, encode: (t) => tok.encode(t, false), decode: (ids) => tok.decode(ids) }, o.seed);
+  const tokenizer = { vocabSize: spec.vocabSize ?? 32000, specialIds: spec.eosTokenIds, encode: (t: string) => tok.encode(t, false), decode: (ids: readonly number[]) => tok.decode(ids) };
+  /** Public traces are fitted to what the target holds; requests then get seeded token ids of their lengths. */
+  const prepare = (limit: number, source: string): ContextFit | null => {
+    let fit: ContextFit | null = null;
+    if (format !== 'trace') ({ requests: workload.requests, fit } = fitToContext(workload.requests, limit, fitMode, source));
+    if (workload.requests.length === 0) throw new WorkloadError(o.file, null, 'has no request that the model can hold; see --fit-context.');
+    fillInputs(workload, tokenizer, o.seed);
+    return fit;
+  };
   // In-process, a couple of untraced warm-up requests, so the replay does not measure a cold engine against a warm
   // capture. A server given with --url gets exactly the capture's requests unless warm-ups are asked for.
   const warmup = o.warmup ?? (o.url ? 0 : 2);
@@ -126,6 +173,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   if (o.url) {
     const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tok.encode(t, false).length, sendIds: true });
     if (header && target.model !== header.model.id) warnings.push(`The capture ran ${header.model.id}; ${o.url} serves ${target.model}.`);
+    const fit = prepare(target.contextLength ?? spec.contextLength, target.contextLength ? `${target.model}'s max_model_len at ${o.url}` : `${spec.id}'s context length; ${o.url} does not say its own`);
     let run;
     let warm;
     try {
@@ -137,7 +185,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const replayed = run.outcomes.filter((x) => !x.error).map(fromOutcome);
     const fidelity = compareTimings(captured, replayed);
     const metrics = summarize(run, null, warm);
-    return { ...base, mode: 'execute', warnings, fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance, o.toleranceFloorMs), failed: metrics.failed, metrics, model: null, loaded: null, timings: { captured, replayed } };
+    return { ...base, requests: workload.requests.length, mode: 'execute', warnings, fidelity, beyondTolerance: gate(fidelity), failed: metrics.failed, metrics, model: null, loaded: null, timings: { captured, replayed }, fit, schedule: lateness(workload, run.outcomes), profile: null };
   }
   const level = (header?.trace.level || 2) as TraceLevel;
   const modules = (header?.trace.modules ?? ['request']) as TraceModule[];
@@ -154,14 +202,57 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
         if (now !== undefined && now !== v) warnings.push(`Engine setting ${k} was ${v} in the capture and is ${now} now.`);
       }
     }
+    const kv = engine.info.limits.maxTotalTokens;
+    const fit = prepare(Math.min(engine.spec.contextLength, kv), kv < engine.spec.contextLength ? `the engine's KV budget of ${kv} tokens` : `${engine.spec.id}'s context length`);
     const target = new EngineTarget(engine);
     const warm = await session.untraced(() => driver.warmup(target, workload));
     const run = await driver.run(target, workload);
     const replayed = (await session.traced()).map((r) => fromRecord(r.workload));
     const fidelity = compareTimings(captured, replayed);
     const metrics = summarize(run, null, warm);
-    return { ...base, mode: 'execute', warnings, fidelity, beyondTolerance: o.tolerance === null ? [] : beyondTolerance(fidelity, o.tolerance, o.toleranceFloorMs), failed: metrics.failed, metrics, model: null, loaded, timings: { captured, replayed } };
+    return { ...base, requests: workload.requests.length, mode: 'execute', warnings, fidelity, beyondTolerance: gate(fidelity), failed: metrics.failed, metrics, model: null, loaded, timings: { captured, replayed }, fit, schedule: lateness(workload, run.outcomes), profile: null };
   } finally {
     await session.close();
   }
+}
+
+/** How late each measured request was sent against its place in the schedule. */
+function lateness(w: Workload, outcomes: readonly RequestOutcome[]): ScheduleLateness | null {
+  const due = new Map(w.requests.map((r) => [r.id, r.arrivalMs ?? 0]));
+  const late: number[] = [];
+  for (const x of outcomes) {
+    const at = due.get(x.id);
+    if (at !== undefined) late.push(Math.max(0, x.sentAtMs - at));
+  }
+  if (late.length === 0) return null;
+  const sorted = Float64Array.from(late).sort();
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] };
+}
+
+/** A simulated run in the shape bench's statistics take: each request sent on schedule, its predicted times, its concurrency. */
+function simulatedRun(requests: readonly RequestSpec[], predicted: readonly RequestTiming[]): BenchRun {
+  const edges: [number, number][] = [];
+  let first = Infinity;
+  let last = -Infinity;
+  const outcomes: RequestOutcome[] = requests.map((r, i) => {
+    const t = predicted[i];
+    const at = r.arrivalMs ?? 0;
+    first = Math.min(first, at);
+    last = Math.max(last, at + t.e2eMs);
+    edges.push([at, 1], [at + t.e2eMs, -1]);
+    return { id: r.id, inputTokens: r.inputTokens, outputTokens: r.outputTokens, ttftMs: t.ttftMs, e2eMs: t.e2eMs, itlMs: [], sentAtMs: at, error: null };
+  });
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let running = 0;
+  let peak = 0;
+  let area = 0;
+  let prev = first;
+  for (const [t, d] of edges) {
+    area += running * (t - prev);
+    prev = t;
+    running += d;
+    peak = Math.max(peak, running);
+  }
+  const durationMs = Math.max(1e-9, last - first);
+  return { outcomes, durationMs, peakConcurrency: peak, meanConcurrency: area / durationMs };
 }

@@ -190,7 +190,7 @@ export class SglServer {
     '/health': { methods: ['GET', 'HEAD'], answer: (res) => sendJson(res, 200, { status: 'ok' }) },
     '/v1/models': {
       methods: ['GET', 'HEAD'],
-      answer: (res) => sendJson(res, 200, { object: 'list', data: [{ id: this.engine.spec.id, object: 'model', created: 0, owned_by: 'sgl' }] }),
+      answer: (res) => sendJson(res, 200, { object: 'list', data: [{ id: this.engine.spec.id, object: 'model', created: 0, owned_by: 'sgl', max_model_len: this.engine.spec.contextLength }] }),
     },
     '/metrics': { methods: ['GET', 'HEAD'], answer: (res) => this.metrics(res) },
     '/set_trace_level': {

@@ -83,7 +83,11 @@ export function shareGptWorkload(path: string, encode: (text: string) => number[
   return { name: `sharegpt ${path}`, requests };
 }
 
-/** Mooncake-style JSONL: one {"timestamp" (ms), "input_length", "output_length"} per line. */
+/**
+ * Mooncake-style JSONL: one {"timestamp" (ms), "input_length", "output_length"} per line
+ * (the conversation, synthetic and toolagent traces; `hash_ids` are not used yet).
+ * Lengths are kept as given, zeros included: the caller decides what to do with empty rows.
+ */
 export function mooncakeWorkload(path: string, select: Selection | number): Workload {
   const s = selection(select);
   const requests: RequestSpec[] = [];
@@ -107,7 +111,7 @@ export function mooncakeWorkload(path: string, select: Selection | number): Work
     const output = bounded(rec.output_length, 'output_length', 0, FILE_LIMITS.tokens, fail, true);
     first ??= timestamp;
     const arrivalMs = arrivalOffset(timestamp - first, 'timestamp', fail);
-    if (inWindow(s, arrivalMs)) requests.push({ id: `mooncake-${n}`, inputTokens: Math.max(1, input), outputTokens: Math.max(1, output), arrivalMs });
+    if (inWindow(s, arrivalMs)) requests.push({ id: `mooncake-${n}`, inputTokens: input, outputTokens: output, arrivalMs });
   }
   return { name: `mooncake ${path}`, requests };
 }
@@ -198,7 +202,7 @@ function lengthsFromCsv(path: string, select: Selection | number, cols: { time: 
     const output = bounded(number(r[index.output]), cols.output, 0, FILE_LIMITS.tokens, fail, true);
     first ??= t;
     const arrivalMs = arrivalOffset(t - first, cols.time, fail);
-    if (inWindow(s, arrivalMs)) requests.push({ id: `${prefix}-${n}`, inputTokens: Math.max(1, input), outputTokens: Math.max(1, output), arrivalMs });
+    if (inWindow(s, arrivalMs)) requests.push({ id: `${prefix}-${n}`, inputTokens: input, outputTokens: output, arrivalMs });
   }
   if (!index) throw new WorkloadError(path, '1', `expected a CSV header with ${cols.time}, ${cols.input}, ${cols.output}; the file is empty.`);
   return { name: `${prefix} ${path}`, requests };

@@ -35,6 +35,8 @@ export function loadWorkload(o: WorkloadOptions, tok: WorkloadTokenizer): Worklo
     : o.dataset === 'sharegpt' ? shareGptWorkload(o.path!, (t) => tok.encode(t), o.count)
     : o.dataset === 'trace' ? traceWorkload(o.path!, o.count)
     : mooncakeWorkload(o.path!, o.count);
+  // Public traces have rows with nothing to send or to generate; a benchmark request needs both.
+  workload.requests = workload.requests.filter((r) => r.inputTokens > 0 && r.outputTokens > 0);
   if (workload.requests.length === 0) throw new WorkloadError(o.path ?? o.dataset, null, 'yields no requests.');
   fillInputs(workload, tok, o.seed);
   return workload;
