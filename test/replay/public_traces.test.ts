@@ -1,0 +1,116 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { paced } from '../../src/lib/replay/run_replay.js';
+import { azureWorkload, burstGptWorkload, detectFormat, mooncakeWorkload } from '../../src/lib/workload/dataset_files.js';
+import { fitToContext } from '../../src/lib/workload/fit_context.js';
+import { writeSyntheticCapture } from '../../bench/synthetic_capture.js';
+import { runCli } from '../helpers/cli.js';
+import { startOpenAiStub } from '../helpers/openai_stub.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sgl-public-'));
+const ROWS = 40;
+/** Deterministic lengths and gaps: row 3 has zero output tokens, every 7th row is longer than the tiny model's context. */
+const row = (i: number): { gapMs: number; input: number; output: number } => ({ gapMs: 137 * ((i * 7) % 11) + 1, input: i % 7 === 0 ? 5000 + i * 100 : 20 + i * 3, output: i === 3 ? 0 : 5 + (i % 9) });
+
+function times(first: number): number[] {
+  const out: number[] = [];
+  let t = first;
+  for (let i = 0; i < ROWS; i++) out.push((t += row(i).gapMs));
+  return out;
+}
+
+/** The formats as their public releases write them. */
+const FILES = {
+  // Mooncake (FAST'25): conversation, synthetic and toolagent traces share one schema; timestamps in ms.
+  'mooncake-conversation.jsonl': () => times(27_000).map((t, i) => JSON.stringify({ timestamp: t, input_length: row(i).input, output_length: row(i).output, hash_ids: [i, i + 1] })).join('\n') + '\n',
+  'mooncake-toolagent.jsonl': () => times(0).map((t, i) => JSON.stringify({ timestamp: t, input_length: row(i).input, output_length: row(i).output, hash_ids: [7] })).join('\n') + '\n',
+  // Azure LLM inference traces 2023 (code, conv): datetimes with 7-digit fractions.
+  'azure-code.csv': () => 'TIMESTAMP,ContextTokens,GeneratedTokens\n' + times(0).map((t, i) => {
+    const d = new Date(Date.UTC(2023, 10, 16, 18, 15, 0) + Math.floor(t));
+    return `${d.toISOString().slice(0, 19).replace('T', ' ')}.${String(Math.round((t % 1000) * 1e4)).padStart(7, '0')},${row(i).input},${row(i).output}`;
+  }).join('\n') + '\n',
+  // BurstGPT: seconds since the trace's start.
+  'burstgpt.csv': () => 'Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n' + times(5000).map((t, i) => `${(t / 1000).toFixed(3)},ChatGPT,${row(i).input},${row(i).output},${row(i).input + row(i).output},Conversation log`).join('\n') + '\n',
+};
+
+const path = (name: string): string => join(dir, name);
+let profile: string;
+
+describe('replaying public traces', () => {
+  beforeAll(async () => {
+    for (const [name, text] of Object.entries(FILES)) writeFileSync(path(name), text());
+    profile = path('profile.json');
+    await writeSyntheticCapture(profile, { requests: 60, tokens: 8, concurrency: 4 });
+  });
+
+  it.each([
+    ['mooncake-conversation.jsonl', 'mooncake', mooncakeWorkload],
+    ['mooncake-toolagent.jsonl', 'mooncake', mooncakeWorkload],
+    ['azure-code.csv', 'azure', azureWorkload],
+    ['burstgpt.csv', 'burstgpt', burstGptWorkload],
+  ] as const)('%s: read in its own units and order; the first 30 arrivals keep the file\'s offsets, divided by --speed', (name, format, read) => {
+    expect(detectFormat(path(name))).toBe(format);
+    const w = paced(read(path(name), Infinity), path(name), 2);
+    expect(w.requests).toHaveLength(ROWS);
+    const t = times(0);
+    const expected = t.slice(0, 30).map((x) => (x - t[0]) / 2);
+    w.requests.slice(0, 30).forEach((r, i) => expect(r.arrivalMs).toBeCloseTo(expected[i], 3));
+    expect(w.requests.slice(0, 5).map((r) => [r.inputTokens, r.outputTokens])).toEqual([0, 1, 2, 3, 4].map((i) => [row(i).input, row(i).output]));
+  });
+
+  it('--time-window counts in the trace\'s own time, from its first request', () => {
+    const t = times(0);
+    const w = mooncakeWorkload(path('mooncake-conversation.jsonl'), { count: Infinity, window: [1000, 3000] });
+    expect(w.requests.map((r) => r.arrivalMs)).toEqual(t.map((x) => x - t[0]).filter((x) => x >= 1000 && x < 3000));
+  });
+
+  it('scale keeps every request within the context with one stated factor; zero-token rows are skipped and counted', () => {
+    const w = mooncakeWorkload(path('mooncake-conversation.jsonl'), Infinity);
+    const { requests, fit } = fitToContext(w.requests, 1024, 'scale', 'test');
+    const longest = Math.max(...w.requests.filter((r) => r.outputTokens > 0).map((r) => r.inputTokens + r.outputTokens));
+    expect(fit).toMatchObject({ empty: 1, factor: 1024 / longest, changed: ROWS - 1 });
+    expect(requests).toHaveLength(ROWS - 1);
+    for (const r of requests) expect(r.inputTokens + r.outputTokens).toBeLessThanOrEqual(1024);
+    // One factor for all: the shape holds (the longest stays the longest, ratios within rounding).
+    expect(requests.find((r) => r.id === 'mooncake-36')!.inputTokens).toBe(Math.floor(row(35).input * fit.factor));
+    const clip = fitToContext(w.requests, 1024, 'clip', 'test');
+    expect(clip.fit.changed).toBe(6);
+    expect(clip.requests.filter((r) => r.inputTokens === 20 + 3).length).toBe(1);
+    expect(fitToContext(w.requests, 1024, 'skip', 'test').requests).toHaveLength(ROWS - 1 - 6);
+  });
+
+  it('--simulate --profile simulates a public trace from a capture\'s models, and the report says how it was fitted', async () => {
+    const r = await runCli(['replay', path('burstgpt.csv'), '--simulate', '--profile', profile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Fitted to the model: 1 row with zero input or output tokens was skipped .*every input and output length was scaled by 0\.\d+ \(--fit-context scale: the longest request holds \d+ tokens and the model takes 1024/);
+    expect(r.stdout).toMatch(/Simulated 39 requests/);
+    expect(r.stdout).toMatch(/Fitted on 60 requests of .*profile\.json/);
+    expect(r.stdout).toMatch(/Successful requests\s*│\s*39/);
+    expect(r.stdout).toMatch(/TTFT\s*│\s*\d/);
+    const refused = await runCli(['replay', path('burstgpt.csv'), '--simulate']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/--simulate of a burstgpt trace needs --profile CAPTURE/);
+  });
+
+  describe('against a server that refuses some requests', () => {
+    let stub: Awaited<ReturnType<typeof startOpenAiStub>>;
+    afterAll(async () => {
+      await stub?.stop();
+    });
+
+    it('prints the figures and the reasons, and exits 1 past --max-failures', async () => {
+      stub = await startOpenAiStub((n) => (n % 4 === 1 ? { status: 400, message: 'prompt is too long for this deployment' } : { tokens: 3 }));
+      const r = await runCli(['replay', path('azure-code.csv'), '--url', stub.url, '--speed', '100', '--limit', '20']);
+      expect(r.code).toBe(1);
+      // Row 3 has no output tokens: 19 requests are sent, every fourth refused.
+      expect(r.stdout).toMatch(/Successful requests\s*│\s*14/);
+      expect(r.stdout).toMatch(/HTTP 400: prompt is too long for this deployment/);
+      expect(r.stdout).toMatch(/Arrivals: requests were sent .* behind the trace's schedule at --speed 100/);
+      expect(r.stderr).toMatch(/5 of 19 requests failed, more than --max-failures allows/);
+      const tolerant = await runCli(['replay', path('azure-code.csv'), '--url', stub.url, '--speed', '100', '--limit', '20', '--max-failures', '50%']);
+      expect(tolerant.code, tolerant.stderr).toBe(0);
+    });
+  });
+});
