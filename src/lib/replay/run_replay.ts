@@ -126,6 +126,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const limits = {
       maxRunningRequests: o.engine.maxRunningRequests ?? profileEngine.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests,
       maxPrefillTokens: o.engine.maxPrefillTokens ?? profileEngine.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens,
+      // The KV budget the capture ran with, scaled by a --kv-cache-mb asked for instead.
+      maxTotalTokens: profileEngine.maxTotalTokens === undefined ? undefined : Math.floor(profileEngine.maxTotalTokens * (o.engine.kvCacheMb && profileEngine.kvCacheMb ? o.engine.kvCacheMb / profileEngine.kvCacheMb : 1)),
     };
     const warnings: string[] = [];
     let requests = workload.requests;

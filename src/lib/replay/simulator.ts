@@ -33,6 +33,8 @@ export interface TimingModel {
 export interface SimLimits {
   maxRunningRequests: number;
   maxPrefillTokens: number;
+  /** The KV budget in tokens (the engine's maxTotalTokens); none when unknown. */
+  maxTotalTokens?: number;
 }
 
 /**
@@ -80,8 +82,18 @@ export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingMode
 export function fitTimingModel(reqs: readonly SimRequest[]): TimingModel {
   const usable = reqs.filter((r) => r.stages.prefill_forward !== undefined && r.stages.decode_loop !== undefined && r.ttftMs !== null);
   if (usable.length < 2) throw new SglError('--simulate needs an sgl trace with stage timings (captured at trace level 1 or more) of at least two requests; public workload traces carry none.');
-  const prefillXs = usable.map((r) => r.inputTokens);
-  const prefillYs = usable.map((r) => r.stages.prefill_forward + (r.stages.prefill_prepare ?? 0));
+  // One point per prefill run: requests prefilled together share it (same end, same length), and the
+  // engine's batch is padded, so its size is rows × the longest prompt in it.
+  const runs = new Map<string, { rows: number; widest: number; ms: number }>();
+  for (const r of usable) {
+    const key = `${(r.arrivalMs + r.ttftMs!).toFixed(3)}/${r.stages.prefill_forward.toFixed(6)}`;
+    const run = runs.get(key) ?? { rows: 0, widest: 0, ms: r.stages.prefill_forward + (r.stages.prefill_prepare ?? 0) };
+    run.rows++;
+    run.widest = Math.max(run.widest, r.inputTokens);
+    runs.set(key, run);
+  }
+  const prefillXs = [...runs.values()].map((b) => b.rows * b.widest);
+  const prefillYs = [...runs.values()].map((b) => b.ms);
   const prefill = fitLine(prefillXs, prefillYs);
   // Each request's decode steps, against how many requests were decoding alongside it on average.
   // Prefill runs of other requests block decoding; their time is taken out first (as a union,
@@ -92,14 +104,26 @@ export function fitTimingModel(reqs: readonly SimRequest[]): TimingModel {
     const start = end - r.stages.prefill_forward;
     return [`${start.toFixed(6)}`, { start, end }];
   })).values()].sort((a, b) => a.start - b.start);
-  const xs: number[] = [];
+  // How many requests were decoding, piece by piece: the sweep of every request's decode span.
+  // Prefill runs are left out: no decode step runs while one does.
+  const edges = [
+    ...spans.flatMap((sp) => [[sp.from, 1, 0], [sp.to, -1, 0]] as [number, number, number][]),
+    ...prefills.flatMap((p) => [[p.start, 0, 1], [p.end, 0, -1]] as [number, number, number][]),
+  ].sort((a, b) => a[0] - b[0]);
+  const segments: { from: number; to: number; n: number }[] = [];
+  let n = 0;
+  let inPrefill = 0;
+  for (let k = 0; k < edges.length; k++) {
+    n += edges[k][1];
+    inPrefill += edges[k][2];
+    const next = edges[k + 1];
+    if (next && next[0] > edges[k][0] && n > 0 && inPrefill <= 0) segments.push({ from: edges[k][0], to: next[0], n });
+  }
   const ys: number[] = [];
+  const decoding: { from: number; to: number }[] = [];
   usable.forEach((r, i) => {
     if (r.outputTokens < 2) return;
     const { from, to } = spans[i];
-    const length = Math.max(1e-6, to - from);
-    let overlap = 0;
-    for (const s of spans) overlap += Math.max(0, Math.min(to, s.to) - Math.max(from, s.from));
     let blocked = 0;
     let covered = from;
     for (const p of prefills) {
@@ -108,10 +132,29 @@ export function fitTimingModel(reqs: readonly SimRequest[]): TimingModel {
       if (b > a) blocked += b - a;
       covered = Math.max(covered, Math.min(p.end, to));
     }
-    xs.push(overlap / length);
+    decoding.push({ from, to });
     ys.push(Math.max(0, r.stages.decode_loop - blocked) / (r.outputTokens - 1));
   });
-  const decode = xs.length ? fitLine(xs, ys) : { intercept: 0, slope: 0 };
+  // Each request's batch size, averaged over its decode steps rather than its time: a piece at n
+  // requests holds length / step(n) steps. The step time comes from the fit, so fit a few times.
+  let decode = { intercept: 1, slope: 0 };
+  let xs: number[] = [];
+  for (let round = 0; round < 4 && ys.length; round++) {
+    const step = (k: number): number => Math.max(1e-6, decode.intercept + decode.slope * k);
+    xs = decoding.map(({ from, to }) => {
+      let steps = 0;
+      let weighted = 0;
+      for (const sg of segments) {
+        const len = Math.min(to, sg.to) - Math.max(from, sg.from);
+        if (len <= 0) continue;
+        steps += len / step(sg.n);
+        weighted += (sg.n * len) / step(sg.n);
+      }
+      return steps > 0 ? weighted / steps : 1;
+    });
+    decode = fitLine(xs, ys);
+  }
+  if (!ys.length) decode = { intercept: 0, slope: 0 };
   const scheduled = (r: SimRequest): number => (r.stages.queue_wait ?? 0) + (r.stages.prefill_prepare ?? 0) + r.stages.prefill_forward;
   return {
     prefill: { intercept: prefill.intercept, perToken: prefill.slope, spread: spreadOf(prefillXs, prefillYs, prefill) },
@@ -121,6 +164,9 @@ export function fitTimingModel(reqs: readonly SimRequest[]): TimingModel {
     afterDecodeMs: Math.max(0, median(usable.map((r) => r.e2eMs - r.ttftMs! - r.stages.decode_loop))),
   };
 }
+
+/** KV tokens a request may come to hold, as the engine reserves them. */
+const reservation = (r: SimRequest): number => r.inputTokens + r.outputTokens;
 
 /**
  * A discrete-event simulation of the engine's scheduler: FIFO admission up
@@ -137,16 +183,25 @@ export function simulate(reqs: readonly SimRequest[], model: TimingModel, limits
   let t = 0;
   while (out.size < order.length) {
     while (next < order.length && arrivals[next] <= t) waiting.push(next++);
+    // Admission as the engine's scheduler does it: FIFO, a running cap, a KV budget for a dense batch
+    // (rows × the longest reservation), and a prefill budget for a padded batch (rows × the widest prompt).
     const admitted: number[] = [];
-    let tokens = 0;
-    while (waiting.length && running.length + admitted.length < limits.maxRunningRequests) {
-      const cand = order[waiting[0]].inputTokens;
-      if (admitted.length && tokens + cand > limits.maxPrefillTokens) break;
+    let longest = 0;
+    for (const r of running) longest = Math.max(longest, reservation(order[r.i]));
+    let widest = 0;
+    while (waiting.length) {
+      const cand = order[waiting[0]];
+      const rows = running.length + admitted.length + 1;
+      const nextLongest = Math.max(longest, reservation(cand));
+      const nextWidest = Math.max(widest, cand.inputTokens);
+      if (rows > limits.maxRunningRequests || rows * nextLongest > (limits.maxTotalTokens ?? Infinity)) break;
+      if (admitted.length && (admitted.length + 1) * nextWidest > limits.maxPrefillTokens) break;
       admitted.push(waiting.shift()!);
-      tokens += cand;
+      longest = nextLongest;
+      widest = nextWidest;
     }
     if (admitted.length) {
-      const dt = model.prefill.intercept + model.prefill.perToken * tokens;
+      const dt = model.prefill.intercept + model.prefill.perToken * admitted.length * widest;
       const start = t;
       t += dt;
       for (const i of admitted) running.push({ i, left: order[i].outputTokens - 1, firstAt: t, queueMs: start - arrivals[i], prefillMs: dt });
