@@ -53,8 +53,8 @@ for (const name of opts.presets!.split(',')) {
   const trace = join(dir, `${name}-trace.jsonl`);
   mooncakeTrace(trace, 7);
   const t0 = performance.now();
-  // The profile: the same engine, random prompts of lengths the fitted trace will have, at a similar rate.
-  sgl(['bench', '--model-path', model, '--trace-level', '1', '--trace-file', profile, '--num-prompts', String(requests), '--request-rate', String(rate), '--random-input-len', '1000', '--random-output-len', '60', '--random-range-ratio', '0.8', '--json']);
+  // The profile: the same engine, random prompts over the range of lengths the trace has (2,000 × [0.1, 1]; outputs 12 to 120), at its rate.
+  sgl(['bench', '--model-path', model, '--trace-level', '1', '--trace-file', profile, '--num-prompts', String(requests), '--request-rate', String(rate), '--random-input-len', '2000', '--random-output-len', '120', '--random-range-ratio', '0.1', '--json']);
   const executed = JSON.parse(sgl(['replay', trace, '--model-path', model, '--output', join(dir, `${name}-replay.json`), '--json'])) as { metrics: Metrics; fit: { factor: number } };
   const simulated = JSON.parse(sgl(['replay', trace, '--model-path', model, '--simulate', '--profile', profile, '--json'])) as { metrics: Metrics };
   const e = executed.metrics;
