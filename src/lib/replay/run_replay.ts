@@ -118,7 +118,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   if (o.simulate) {
     // The timing models come from a capture of this model and engine: the file itself, or --profile.
     const profilePath = o.profile ?? (trace ? o.file : null);
-    if (!profilePath) throw new SglError(`--simulate of a ${format} trace needs --profile CAPTURE: an sgl trace of this model and engine whose stage timings fit the simulator's models. Make one with: sgl bench --trace-level 1 --trace-file profile.json --num-prompts 200 --request-rate 20`);
+    if (!profilePath) throw new SglError(`--simulate of a ${format} trace needs --profile CAPTURE: an sgl trace of this model and engine whose stage timings fit the simulator's models. Make one with sgl bench --trace-level 1 --trace-file profile.json --num-prompts 200, with --request-rate and --random-input-len/--random-output-len like the workload's.`);
     const profile = o.profile ? capturedWorkload(o.profile, Infinity) : null;
     const fitRecords = profile ? profile.records : capturedRecords;
     const model = fitTimingModel(fitRecords.map((w) => ({ id: usableRid(w.rid), arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages })));
