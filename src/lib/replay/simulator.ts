@@ -82,18 +82,22 @@ export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingMode
 export function fitTimingModel(reqs: readonly SimRequest[]): TimingModel {
   const usable = reqs.filter((r) => r.stages.prefill_forward !== undefined && r.stages.decode_loop !== undefined && r.ttftMs !== null);
   if (usable.length < 2) throw new SglError('--simulate needs an sgl trace with stage timings (captured at trace level 1 or more) of at least two requests; public workload traces carry none.');
-  // One point per prefill run: requests prefilled together share it (same end, same length), and the
-  // engine's batch is padded, so its size is rows × the longest prompt in it.
-  const runs = new Map<string, { rows: number; widest: number; ms: number }>();
-  for (const r of usable) {
-    const key = `${(r.arrivalMs + r.ttftMs!).toFixed(3)}/${r.stages.prefill_forward.toFixed(6)}`;
-    const run = runs.get(key) ?? { rows: 0, widest: 0, ms: r.stages.prefill_forward + (r.stages.prefill_prepare ?? 0) };
-    run.rows++;
-    run.widest = Math.max(run.widest, r.inputTokens);
-    runs.set(key, run);
+  // One point per prefill run, whose batch is padded: rows × the longest prompt in it. Requests prefilled
+  // together carry the same prefill_forward to the nanosecond and reach their first token close together
+  // (a capture marks the first token at delivery, so not at the same instant).
+  const byRun = usable
+    .map((r) => ({ ms: r.stages.prefill_forward, end: r.arrivalMs + r.ttftMs!, input: r.inputTokens, prepare: r.stages.prefill_prepare ?? 0 }))
+    .sort((a, b) => a.ms - b.ms || a.end - b.end);
+  const runs: { rows: number; widest: number; ms: number; end: number }[] = [];
+  for (const r of byRun) {
+    const last = runs[runs.length - 1];
+    if (last && Math.abs(last.ms - r.ms) < 1e-6 && r.end - last.end < Math.max(5, r.ms / 2)) {
+      last.rows++;
+      last.widest = Math.max(last.widest, r.input);
+    } else runs.push({ rows: 1, widest: r.input, ms: r.ms + r.prepare, end: r.end });
   }
-  const prefillXs = [...runs.values()].map((b) => b.rows * b.widest);
-  const prefillYs = [...runs.values()].map((b) => b.ms);
+  const prefillXs = runs.map((b) => b.rows * b.widest);
+  const prefillYs = runs.map((b) => b.ms);
   const prefill = fitLine(prefillXs, prefillYs);
   // Each request's decode steps, against how many requests were decoding alongside it on average.
   // Prefill runs of other requests block decoding; their time is taken out first (as a union,
