@@ -37,12 +37,11 @@ export class TraceReader {
 
   *events(): Generator<TraceEventLine> {
     const path = this.path;
-    let lines: Generator<string>;
+    const lines = inputLines(path);
     let number = 0;
     // A line that does not parse is a file cut mid-event only if nothing but blank lines follows it.
     let damaged: TraceFileError | null = null;
     try {
-      lines = inputLines(path);
       const first = lines.next();
       number = 1;
       const head = first.done ? '' : first.value;
@@ -81,6 +80,9 @@ export class TraceReader {
     } catch (err) {
       if (err instanceof TraceFileError) throw err;
       throw new TraceFileError(`Cannot read the trace file ${path}: ${(err as Error).message}.`);
+    } finally {
+      // Closes the file however reading ends: at "]", on an error, or when the caller stops early.
+      lines.return(undefined);
     }
   }
 }
