@@ -223,7 +223,7 @@ const VIEW_SCRIPT = String.raw`
   }, { passive: false });
   box.addEventListener('scroll', redraw);
   let drag = null;
-  box.addEventListener('mousedown', (e) => { drag = { x: e.clientX, y: e.clientY, x0, top: box.scrollTop }; box.style.cursor = 'grabbing'; box.focus(); });
+  box.addEventListener('mousedown', (e) => { drag = { x: e.clientX, y: e.clientY, x0, top: box.scrollTop }; box.style.cursor = 'grabbing'; box.focus({ preventScroll: true }); });
   window.addEventListener('mouseup', () => { drag = null; box.style.cursor = ''; });
   window.addEventListener('mousemove', (e) => {
     if (drag) {
