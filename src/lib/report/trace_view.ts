@@ -34,13 +34,15 @@ export class TraceView {
     this.stages.add(req);
     const lane = (records: Float64Array): number[] => {
       const out: number[] = [];
-      let prev = req.start;
+      let prev = 0;
       // Top-level slices only: nested ones lie inside them and would hide their parents.
       const top = slices(records, req.spanStages).filter((s) => s.depth === 0).sort((a, b) => a.start - b.start);
       for (const s of top) {
         this.seen.add(s.id);
-        out.push(s.id, us(s.start - prev), us(s.end - s.start));
-        prev = s.start;
+        // Deltas of rounded offsets, so that their sums are exact: rounding each delta would drift along a long request.
+        const start = us(s.start - req.start);
+        out.push(s.id, start - prev, us(s.end - req.start) - start);
+        prev = start;
       }
       return out;
     };
