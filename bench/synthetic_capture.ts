@@ -5,9 +5,11 @@
  * both threads), without running a model. For tests and benchmarks of the
  * tools that read captures.
  */
-import { KIND_EVENT, KIND_SLICE, RECORD, writeRecord } from '../src/lib/tracing/records.js';
 import type { FinishedRequest } from '../src/lib/tracing/finished_request.js';
 import { E, EVENTS, S, STAGES } from '../src/lib/tracing/stages.js';
+import type { TraceModule } from '../src/lib/tracing/stages.js';
+import { TraceMetricContext } from '../src/lib/tracing/trace_context.js';
+import { traceMask } from '../src/lib/tracing/trace_config.js';
 import { TraceFileWriter } from '../src/lib/tracing/trace_file/writer.js';
 import type { TraceHeader } from '../src/lib/tracing/tracing.js';
 
@@ -21,6 +23,7 @@ export interface SyntheticOptions {
 
 const ALL_STAGES = new Uint8Array(STAGES.length).fill(1);
 const ALL_EVENTS = new Uint8Array(EVENTS.length).fill(1);
+const MODULES: TraceModule[] = ['request', 'scheduler', 'engine'];
 
 export const SYNTHETIC_HEADER: TraceHeader = {
   tool: 'sgl',
@@ -32,70 +35,47 @@ export const SYNTHETIC_HEADER: TraceHeader = {
   trace: { level: 3, modules: ['request', 'scheduler', 'engine'], sampleRate: 1, includeContent: false },
 };
 
-/** Records for one thread, appended in order. */
-class Records {
-  private buf = new Float64Array(64 * RECORD);
-  private n = 0;
-
-  slice(id: number, start: number, end: number, depth: number): void {
-    this.add(KIND_SLICE, id, start, end, depth, 0, 0);
-  }
-
-  event(id: number, t: number, a = 0, b = 0): void {
-    this.add(KIND_EVENT, id, t, t, 0, a, b);
-  }
-
-  done(): Float64Array {
-    return this.buf.subarray(0, this.n);
-  }
-
-  private add(kind: number, id: number, start: number, end: number, depth: number, a: number, b: number): void {
-    if (this.n + RECORD > this.buf.length) {
-      const grown = new Float64Array(this.buf.length * 2);
-      grown.set(this.buf);
-      this.buf = grown;
-    }
-    writeRecord(this.buf, this.n, kind, id, start, end, depth, a, b);
-    this.n += RECORD;
-  }
-}
-
 const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0').slice(-width);
 
 /** Request `i` of a synthetic capture: deterministic ids and times (ms on the capture's clock). */
 export function syntheticRequest(i: number, o: SyntheticOptions): FinishedRequest {
   const step = 2; // ms per decode step
   const start = 1 + (i * (o.tokens * step)) / o.concurrency;
-  const main = new Records();
-  const worker = new Records();
+  // Recorded as a traced request records itself: the engine's own recorder, with explicit times.
+  const mask = traceMask(3, MODULES, false);
+  const main = new TraceMetricContext(mask);
+  const worker = new TraceMetricContext(mask);
   let t = start;
-  main.slice(S.tokenize, t, t + 0.2, 0);
+  main.slice(S.tokenize, t, t + 0.2);
   t += 0.2;
-  worker.slice(S.dispatch, t, t + 0.01, 0);
-  worker.slice(S.queue_wait, t + 0.01, t + 0.5, 0);
+  worker.slice(S.dispatch, t, t + 0.01);
+  worker.slice(S.queue_wait, t + 0.01, t + 0.5);
   t += 0.5;
-  worker.slice(S.prefill_forward, t, t + 3, 0);
-  worker.slice(S.prepare_inputs, t, t + 0.1, 1);
-  worker.slice(S.ort_run, t + 0.1, t + 2.9, 1);
-  worker.slice(S.sample, t + 2.9, t + 3, 1);
+  worker.begin(S.prefill_forward, t);
+  worker.slice(S.prepare_inputs, t, t + 0.1);
+  worker.slice(S.ort_run, t + 0.1, t + 2.9);
+  worker.slice(S.sample, t + 2.9, t + 3);
   worker.event(E.forward, t + 0.1, 1, 0);
   t += 3;
+  worker.end(S.prefill_forward, t);
   worker.event(E.first_token, t);
   const loopStart = t;
+  worker.begin(S.decode_loop, t);
   for (let k = 1; k < o.tokens; k++) {
     worker.event(E.schedule, t, k, o.concurrency);
-    worker.slice(S.decode_forward, t, t + step, 1);
-    worker.slice(S.prepare_inputs, t, t + 0.05, 2);
-    worker.slice(S.ort_run, t + 0.05, t + step - 0.05, 2);
-    worker.slice(S.sample, t + step - 0.05, t + step, 2);
+    worker.begin(S.decode_forward, t);
+    worker.slice(S.prepare_inputs, t, t + 0.05);
+    worker.slice(S.ort_run, t + 0.05, t + step - 0.05);
+    worker.slice(S.sample, t + step - 0.05, t + step);
     worker.event(E.forward, t + 0.05, o.concurrency, k);
+    worker.end(S.decode_forward, t + step);
     // The main thread hands each token on while the worker runs the next step.
-    main.slice(S.detokenize_wait, t + step, t + step + 0.013, 0);
-    main.slice(S.detokenize, t + step + 0.013, t + step + 0.047, 0);
-    main.slice(S.respond, t + step + 0.047, t + step + 0.09, 0);
+    main.slice(S.detokenize_wait, t + step, t + step + 0.013);
+    main.slice(S.detokenize, t + step + 0.013, t + step + 0.047);
+    main.slice(S.respond, t + step + 0.047, t + step + 0.09);
     t += step;
   }
-  worker.slice(S.decode_loop, loopStart, t, 0);
+  worker.end(S.decode_loop, t);
   worker.event(E.finish, t);
   const end = t + 0.1;
   const rid = `synthetic-${i}`;
@@ -110,8 +90,8 @@ export function syntheticRequest(i: number, o: SyntheticOptions): FinishedReques
     spanEvents: ALL_EVENTS,
     start,
     end,
-    main: main.done(),
-    worker: worker.done(),
+    main: main.records(),
+    worker: worker.records(),
     error: null,
     model: 'synthetic',
     operation: 'text_completion',

@@ -107,11 +107,11 @@ function isJson(s: string): boolean {
 
 describe('reading a capture as a stream', () => {
   it('keeps two requests that share a client-given id apart', async () => {
-    const { openCapture } = await import('../../src/lib/tracing/trace_file/capture.js');
+    const { Capture } = await import('../../src/lib/tracing/trace_file/capture.js');
     const { capture, TRACE_A, TRACE_B } = await import('../helpers/capture.js');
     const same = join(dir, 'same-rid.json');
     writeFileSync(same, capture().replaceAll('"request b"', '"request a"').replaceAll('"rid":"b"', '"rid":"a"'));
-    const requests = Array.from(openCapture(same, () => undefined).requests());
+    const requests = Array.from(new Capture(same, () => undefined).requests());
     expect(requests.map((r) => [r.rid, r.traceId, r.workload.e2eMs])).toEqual([['a', TRACE_A, 10], ['a', TRACE_B, 30]]);
   });
 });

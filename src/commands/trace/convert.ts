@@ -13,9 +13,9 @@ export default class TraceConvert extends SglCommand {
 
   async run(): Promise<{ output: string; requests: number }> {
     const { args, flags } = await this.parse(TraceConvert);
-    const { openCapture } = await import('../../lib/tracing/trace_file/capture.js');
+    const { Capture } = await import('../../lib/tracing/trace_file/capture.js');
     const { writeOutput } = await import('../../lib/output_file.js');
-    const capture = openCapture(args.file, (m) => this.warn(m));
+    const capture = new Capture(args.file, (m) => this.warn(m));
     const output = flags.output ?? `${args.file.replace(/\.json$/, '')}.${flags.to === 'otlp-json' ? 'otlp' : 'perfetto'}.json`;
     // Data goes to stdout only with -o -; messages always go to stderr, so a redirect never catches them.
     if (flags.to === 'otlp-json') {

@@ -12,13 +12,13 @@ export default class TraceDiff extends SglCommand {
 
   async run(): Promise<FidelityReport> {
     const { args } = await this.parse(TraceDiff);
-    const { openCapture } = await import('../../lib/tracing/trace_file/capture.js');
+    const { Capture } = await import('../../lib/tracing/trace_file/capture.js');
     const { compareTimings, fromRecord } = await import('../../lib/replay/fidelity.js');
     const { formatFidelity } = await import('../../lib/report/fidelity_report.js');
     const warn = (m: string): void => {
       this.warn(m);
     };
-    const timings = (path: string) => Array.from(openCapture(path, warn).requests(), (r) => fromRecord(r.workload));
+    const timings = (path: string) => Array.from(new Capture(path, warn).requests(), (r) => fromRecord(r.workload));
     const a = timings(args.a);
     const b = timings(args.b);
     const report = compareTimings(a, b);

@@ -11,9 +11,9 @@ export default class TraceExport extends SglCommand {
 
   async run(): Promise<{ requests: number; spans: number; dropped: number }> {
     const { args, flags } = await this.parse(TraceExport);
-    const { openCapture } = await import('../../lib/tracing/trace_file/capture.js');
+    const { Capture } = await import('../../lib/tracing/trace_file/capture.js');
     const { createOtlpExporter } = await import('../../lib/tracing/exporters/otlp_exporter.js');
-    const capture = openCapture(args.file, (m) => this.warn(m));
+    const capture = new Capture(args.file, (m) => this.warn(m));
     const exporter = await createOtlpExporter(flags['otlp-traces-endpoint'], null);
     // The file streams through a bounded queue: reading waits for the collector, nothing is dropped for lack of room.
     // A collector that refuses or times out one batch would do the same to the rest: stop at the first loss.

@@ -13,11 +13,11 @@ export default class TraceShow extends SglCommand {
 
   async run(): Promise<{ shown: string[] }> {
     const { args, flags } = await this.parse(TraceShow);
-    const { openCapture } = await import('../../lib/tracing/trace_file/capture.js');
+    const { Capture } = await import('../../lib/tracing/trace_file/capture.js');
     const { formatWaterfall } = await import('../../lib/report/waterfall.js');
     const { SglError } = await import('../../lib/errors.js');
     const { Slowest } = await import('../../lib/stats/slowest.js');
-    const capture = openCapture(args.file, (m) => this.warn(m));
+    const capture = new Capture(args.file, (m) => this.warn(m));
     let chosen: Request[];
     if (flags.request) {
       const ids = flags.request;

@@ -21,12 +21,12 @@ export default class TraceSummary extends SglCommand {
 
   async run(): Promise<Summary> {
     const { args, flags } = await this.parse(TraceSummary);
-    const { openCapture } = await import('../../lib/tracing/trace_file/capture.js');
+    const { Capture } = await import('../../lib/tracing/trace_file/capture.js');
     const { formatStageTable } = await import('../../lib/report/stage_table.js');
     const { StageSummarizer } = await import('../../lib/tracing/stage_summary.js');
     const { distribution, tpotMs } = await import('../../lib/stats/distribution.js');
     const { Slowest } = await import('../../lib/stats/slowest.js');
-    const capture = openCapture(args.file, (m) => this.warn(m));
+    const capture = new Capture(args.file, (m) => this.warn(m));
     // One pass over the file, keeping numbers per request and nothing else.
     const stages = new StageSummarizer();
     const ttft: number[] = [];

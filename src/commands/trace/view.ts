@@ -9,11 +9,11 @@ export default class TraceView extends SglCommand {
 
   async run(): Promise<{ output: string; requests: number; bytes: number }> {
     const { args, flags } = await this.parse(TraceView);
-    const { openCapture } = await import('../../lib/tracing/trace_file/capture.js');
+    const { Capture } = await import('../../lib/tracing/trace_file/capture.js');
     const { TraceView: View } = await import('../../lib/report/trace_view.js');
     const { writeOutput } = await import('../../lib/output_file.js');
     const view = new View();
-    for (const r of openCapture(args.file, (m) => this.warn(m)).requests()) view.add(r);
+    for (const r of new Capture(args.file, (m) => this.warn(m)).requests()) view.add(r);
     const output = flags.output ?? `${args.file.replace(/\.json$/, '')}.html`;
     const page = view.html(`sgl trace ${args.file}`);
     await writeOutput(output, [page]);

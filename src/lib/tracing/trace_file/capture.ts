@@ -129,10 +129,6 @@ export class Capture {
     this.reader = new TraceReader(path);
   }
 
-  get header(): TraceHeader | null {
-    return this.reader.header;
-  }
-
   *requests(): Generator<FinishedRequest> {
     for (const r of capturedRequests(this.reader)) {
       this.count++;
@@ -154,9 +150,4 @@ export class Capture {
     if (this.count === 0) throw new TraceFileError(`${this.path} holds no finished requests; capture some with --trace-file at trace level 1 or more.`);
     if (this.reader.truncated) this.warn(`${this.path} was cut short after line ${this.reader.completeLines}; using the ${this.count} requests it holds in full.`);
   }
-}
-
-/** Opens a capture for a trace subcommand (see Capture). */
-export function openCapture(path: string, warn: (message: string) => void): Capture {
-  return new Capture(path, warn);
 }
