@@ -1,13 +1,17 @@
 /**
  * Is the simulator right? For each preset model: capture a profile with
- * `sgl bench` (random prompts at a steady rate, trace level 1), write a
+ * `sgl bench` (random prompts at a steady rate, trace level 3 with the
+ * scheduler and engine modules, so decode steps are fitted one by one), write a
  * public-format trace (Mooncake JSONL: Poisson arrivals, prompts of 200 to
  * 2,000 tokens, scaled to fit where the context is shorter), then replay that trace twice on the same fitted
  * workload: executed in-process, and simulated from the profile. Prints
  * the figures side by side and the ratios simulated ÷ executed, against
  * the targets E2E p50 within 10% and TTFT p90 within 20%.
  *
- *   npm run build && npx tsx bench/simulator_check.ts [--presets small,base] [--requests 120] [--rate 4]
+ *   npm run build && npx tsx bench/simulator_check.ts [--presets small,base] [--requests 120] [--rate 0.5] [--keep DIR]
+ *
+ * --keep DIR keeps the profile, the trace and both results there, so the
+ * simulation can be rerun against the same execution.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -17,9 +21,9 @@ import { parseArgs } from 'node:util';
 import { presetModel } from './preset.js';
 import { Rng } from '../src/lib/stats/rng.js';
 
-const { values: opts } = parseArgs({ options: { presets: { type: 'string', default: 'small,base' }, requests: { type: 'string', default: '120' }, rate: { type: 'string', default: '1' } } });
+const { values: opts } = parseArgs({ options: { presets: { type: 'string', default: 'small,base' }, requests: { type: 'string', default: '120' }, rate: { type: 'string', default: '0.5' }, keep: { type: 'string' } } });
 const ROOT = resolve(import.meta.dirname, '..');
-const dir = mkdtempSync(join(tmpdir(), 'sgl-simcheck-'));
+const dir = opts.keep ?? mkdtempSync(join(tmpdir(), 'sgl-simcheck-'));
 const requests = Number(opts.requests);
 const rate = Number(opts.rate);
 
@@ -54,9 +58,11 @@ for (const name of opts.presets!.split(',')) {
   mooncakeTrace(trace, 7);
   const t0 = performance.now();
   // The profile: the same engine, random prompts over the range of lengths the trace has (2,000 × [0.1, 1]; outputs 12 to 120), at its rate.
-  sgl(['bench', '--model-path', model, '--trace-level', '1', '--trace-file', profile, '--num-prompts', String(requests), '--request-rate', String(rate), '--random-input-len', '2000', '--random-output-len', '120', '--random-range-ratio', '0.1', '--json']);
+  sgl(['bench', '--model-path', model, '--trace-level', '3', '--trace-module', 'request,scheduler,engine', '--trace-file', profile, '--num-prompts', String(requests), '--request-rate', String(rate), '--random-input-len', '2000', '--random-output-len', '120', '--random-range-ratio', '0.1', '--json']);
   const executed = JSON.parse(sgl(['replay', trace, '--model-path', model, '--output', join(dir, `${name}-replay.json`), '--json'])) as { metrics: Metrics; fit: { factor: number } };
   const simulated = JSON.parse(sgl(['replay', trace, '--model-path', model, '--simulate', '--profile', profile, '--json'])) as { metrics: Metrics };
+  writeFileSync(join(dir, `${name}-executed.json`), JSON.stringify(executed));
+  writeFileSync(join(dir, `${name}-simulated.json`), JSON.stringify(simulated));
   const e = executed.metrics;
   const s = simulated.metrics;
   const e2e = s.e2e_latency_ms.median / e.e2e_latency_ms.median;

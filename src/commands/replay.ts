@@ -48,7 +48,7 @@ export default class Replay extends SglCommand {
     })(),
     'tolerance-floor': numberFlag({ min: 0, default: 0.5, description: 'Milliseconds of p50 a drift must also exceed to fail --tolerance: below it, sub-millisecond stages differ by timer noise alone.' }),
     simulate: Flags.boolean({ description: 'Predict timings without running the model, from models fitted to the capture (or to --profile).' }),
-    profile: Flags.string({ description: 'With --simulate: an sgl trace of this model and engine to fit the timing models on, so any workload (a public trace too) can be simulated at full scale.', dependsOn: ['simulate'] }),
+    profile: Flags.string({ description: 'With --simulate: an sgl trace of this model and engine to fit the timing models on, so any workload (a public trace too) can be simulated at full scale. Captured at trace level 3 with the scheduler and engine modules, decode steps are fitted one by one.', dependsOn: ['simulate'] }),
     'fit-context': Flags.option({ options: ['scale', 'clip', 'skip'] as const, default: 'scale' as const, description: 'How a public trace\'s requests are made to fit the model: scale every length by one factor (keeps the shape of the length distribution), clip only those that do not fit, or skip them. Rows with zero input or output tokens are always skipped and counted.' })(),
     'max-failures': maxFailuresFlag,
     seed: Flags.integer({ min: 0, default: 1, description: 'Seed for token ids of requests captured without content.' }),
@@ -90,9 +90,14 @@ export default class Replay extends SglCommand {
     this.say(`${simulated ? 'Simulated' : 'Replayed'} ${result.requests} requests of ${printable(result.workload)} (${result.format})${warm}\n\n`);
     if (result.model) {
       const m = result.model;
-      const spread = (x: { low: number; high: number }): string => `95% of requests within ×${x.low.toFixed(2)}–${x.high.toFixed(2)} of it`;
+      const spread = (x: { low: number; high: number }, of: string): string => `95% of ${of} within ×${x.low.toFixed(2)}–${x.high.toFixed(2)} of it`;
       const from = result.profile && result.profile !== args.file ? ` of ${printable(result.profile)}` : '';
-      this.say(`Fitted on ${m.fittedOn} requests${from}: prefill ${m.prefill.intercept.toFixed(3)} ms + ${m.prefill.perToken.toFixed(4)} ms/token (${spread(m.prefill.spread)}); decode step ${m.decodeStep.intercept.toFixed(3)} ms + ${m.decodeStep.perRequest.toFixed(4)} ms per running request (${spread(m.decodeStep.spread)}).\n\n`);
+      const d = m.decodeStep;
+      const decode =
+        m.basis === 'steps'
+          ? `decode step ${d.intercept.toFixed(3)} ms + ${d.perRequest.toFixed(4)} ms per row + ${(d.perRowToken * 1000).toFixed(3)} µs per row per cached token (fitted on ${m.fittedSteps} steps, ${spread(d.spread, 'steps')}); KV repack ${m.repack.intercept.toFixed(3)} ms + ${(m.repack.perRowToken * 1000).toFixed(3)} µs per row per cached token`
+          : `decode step ${d.intercept.toFixed(3)} ms + ${d.perRequest.toFixed(4)} ms per running request (${spread(d.spread, 'requests')})`;
+      this.say(`Fitted on ${m.fittedOn} requests${from}: prefill ${m.prefill.intercept.toFixed(3)} ms + ${m.prefill.perToken.toFixed(4)} ms/token (${spread(m.prefill.spread, 'prefill runs')}); ${decode}.\n\n`);
     }
     if (result.metrics) this.say(formatBenchMetrics(result.metrics, simulated ? 'simulated engine' : (flags.url ?? 'in-process engine'), result.workload) + '\n');
     if (result.schedule) {

@@ -4,9 +4,11 @@ import { Rng } from '../../src/lib/stats/rng.js';
 import { fitTimingModel, simulate } from '../../src/lib/replay/simulator.js';
 import type { SimRequest, TimingModel } from '../../src/lib/replay/simulator.js';
 import { arrivalOffsets } from '../../src/lib/workload/arrivals.js';
+import { engineSteps } from '../../src/lib/replay/engine_steps.js';
+import type { TraceEventLine } from '../../src/lib/tracing/trace_file/format.js';
 
 const EXACT = { low: 1, high: 1 };
-const TRUTH: TimingModel = { prefill: { intercept: 2, perToken: 0.05, spread: EXACT }, decodeStep: { intercept: 1, perRequest: 0.2, spread: EXACT }, fittedOn: 0, beforeQueueMs: 0.5, afterDecodeMs: 0 };
+const TRUTH: TimingModel = { prefill: { intercept: 2, perToken: 0.05, spread: EXACT }, decodeStep: { intercept: 1, perRequest: 0.2, perRowToken: 0, spread: EXACT }, repack: { intercept: 0, perRowToken: 0 }, basis: "requests", fittedSteps: 0, fittedOn: 0, beforeQueueMs: 0.5, afterDecodeMs: 0 };
 const LIMITS = { maxRunningRequests: 8, maxPrefillTokens: 512 };
 
 /** A capture produced by a known timing model: the simulator must find the model again. */
@@ -49,5 +51,71 @@ describe('the replay simulator', () => {
 
   it('needs stage timings', () => {
     expect(() => fitTimingModel([{ id: 'a', arrivalMs: 0, inputTokens: 4, outputTokens: 2, ttftMs: 1, e2eMs: 2, stages: {} }])).toThrow(/needs an sgl trace with stage timings/);
+  });
+});
+
+describe('the step-level fit of a level-3 capture', () => {
+  /** A worker track as the engine writes it: decode steps with their forward events, repacks with batch_formed, prefill chunks. */
+  function workerEvents(): TraceEventLine[] {
+    const rng = new Rng(3);
+    const events: TraceEventLine[] = [];
+    const at = (ms: number): number => Math.round(ms * 1000);
+    let t = 0;
+    for (let batch = 0; batch < 40; batch++) {
+      const rows = 1 + Math.floor(rng.next() * 12);
+      let past = 50 + Math.floor(rng.next() * 900);
+      events.push({ name: 'chunked_prefill', ph: 'X', pid: 2, tid: 1, ts: at(t), dur: at(5) });
+      t += 5;
+      const repack = 0.5 + 0.001 * rows * past;
+      events.push({ name: 'kv_repack', ph: 'X', pid: 2, tid: 1, ts: at(t), dur: at(repack) }, { name: 'batch_formed', ph: 'i', pid: 2, tid: 1, ts: at(t + repack), args: { batch_id: batch, batch_size: rows } });
+      t += repack + 0.1;
+      for (let k = 0; k < 20; k++) {
+        const period = (1 + 0.5 * rows + 0.002 * rows * (past + 1)) * (0.97 + 0.06 * rng.next());
+        // Every row records the same step: the reader must count it once.
+        for (let r = 0; r < rows; r++) {
+          events.push({ name: 'decode_forward', ph: 'X', pid: 2, tid: 1, ts: at(t), dur: at(period * 0.9), args: { rid: `r${r}` } });
+          events.push({ name: 'forward', ph: 'i', pid: 2, tid: 1, ts: at(t + 0.01), args: { rid: `r${r}`, batch_size: rows, past_length: past } });
+        }
+        t += period;
+        past++;
+      }
+      t += 50;
+    }
+    return events;
+  }
+
+  it('finds each step once and recovers the per-row, per-cached-token and repack costs', () => {
+    const steps = engineSteps(workerEvents());
+    expect(steps.decode).toHaveLength(800);
+    expect(steps.repacks).toHaveLength(40);
+    const fitted = fitTimingModel(synthetic(60), steps);
+    expect(fitted.basis).toBe('steps');
+    // 19 periods per batch: the last step of each is followed by idle time and the next prefill, not by a step.
+    expect(fitted.fittedSteps).toBe(40 * 19);
+    expect(fitted.decodeStep.perRequest).toBeCloseTo(0.5, 1);
+    expect(fitted.decodeStep.perRowToken).toBeCloseTo(0.002, 3);
+    expect(fitted.decodeStep.intercept).toBeCloseTo(1, 0);
+    expect(fitted.repack.perRowToken).toBeCloseTo(0.001, 4);
+    expect(fitted.decodeStep.spread.low).toBeGreaterThan(0.9);
+    expect(fitted.decodeStep.spread.high).toBeLessThan(1.1);
+  });
+
+  it('falls back to per-request decode loops when the capture has no steps', () => {
+    const fitted = fitTimingModel(synthetic(60), engineSteps([]));
+    expect(fitted.basis).toBe('requests');
+    expect(fitted.repack).toEqual({ intercept: 0, perRowToken: 0 });
+  });
+
+  it('charges each decode step for its rows and the padded cache, and a repack when a row leaves', () => {
+    const model: TimingModel = { ...TRUTH, decodeStep: { intercept: 1, perRequest: 0.2, perRowToken: 0.01, spread: EXACT }, repack: { intercept: 0.5, perRowToken: 0.001 }, basis: 'steps', beforeQueueMs: 0 };
+    const req = (id: string, inputTokens: number, outputTokens: number): SimRequest => ({ id, arrivalMs: 0, inputTokens, outputTokens, ttftMs: null, e2eMs: 0, stages: {} });
+    // Alone: 10 steps over a cache of 100 to 109 tokens.
+    const [alone] = simulate([req('a', 100, 11)], model, LIMITS);
+    expect(alone.stages.decode_loop).toBeCloseTo(10 * 1.2 + 0.01 * (101 + 110) * 5, 9);
+    // Beside a 300-token prompt, its row is padded to 300: both rows pay for 300 to 309.
+    const [short, long] = simulate([req('a', 100, 11), req('b', 300, 13)], model, { ...LIMITS, maxPrefillTokens: 1024 });
+    expect(short.stages.decode_loop).toBeCloseTo(10 * 1.4 + 0.02 * (301 + 310) * 5, 9);
+    // Then the short row leaves: one repack of the long row (310 tokens), and two steps alone.
+    expect(long.stages.decode_loop - short.stages.decode_loop).toBeCloseTo(0.5 + 0.001 * 310 + (1.2 + 0.01 * 311) + (1.2 + 0.01 * 312), 9);
   });
 });

@@ -24,6 +24,8 @@ import type { FidelityReport, FidelityRow, RequestTiming } from './fidelity.js';
 import { MIN_FIT_REQUESTS, fitTimingModel, scaledModel, simulate } from './simulator.js';
 import type { TimingModel } from './simulator.js';
 import { usableRid } from '../request_id.js';
+import { engineSteps } from './engine_steps.js';
+import { TraceReader } from '../tracing/trace_file/reader.js';
 
 export interface ReplayOptions {
   file: string;
@@ -49,6 +51,9 @@ export interface ReplayOptions {
   /** --simulate: the capture whose timings fit the models, when the file replayed is another workload (a public trace). */
   profile?: string;
 }
+
+/** The bench run that makes a profile the simulator fits step by step. */
+export const PROFILE_COMMAND = 'sgl bench --trace-level 3 --trace-module request,scheduler,engine --trace-file profile.json --num-prompts 200';
 
 /** How late requests were sent against the schedule the trace sets (ms, at --speed). */
 export interface ScheduleLateness {
@@ -118,10 +123,13 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   if (o.simulate) {
     // The timing models come from a capture of this model and engine: the file itself, or --profile.
     const profilePath = o.profile ?? (trace ? o.file : null);
-    if (!profilePath) throw new SglError(`--simulate of a ${format} trace needs --profile CAPTURE: an sgl trace of this model and engine whose stage timings fit the simulator's models. Make one with sgl bench --trace-level 1 --trace-file profile.json --num-prompts 200, with --request-rate and --random-input-len/--random-output-len like the workload's.`);
+    if (!profilePath) throw new SglError(`--simulate of a ${format} trace needs --profile CAPTURE: an sgl trace of this model and engine whose stage timings fit the simulator's models. Make one with ${PROFILE_COMMAND}, with --request-rate and --random-input-len/--random-output-len like the workload's.`);
     const profile = o.profile ? capturedWorkload(o.profile, Infinity) : null;
     const fitRecords = profile ? profile.records : capturedRecords;
-    const model = fitTimingModel(fitRecords.map((w) => ({ id: usableRid(w.rid), arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages })));
+    const profileHeader = profile ? profile.header : header;
+    // A level-3 capture holds every engine step: a second pass reads them for the step-level fit.
+    const steps = profileHeader?.trace.level === 3 ? engineSteps(new TraceReader(profilePath).events()) : undefined;
+    const model = fitTimingModel(fitRecords.map((w) => ({ id: usableRid(w.rid), arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages })), steps);
     const profileEngine = (profile?.header?.engine ?? engineSettings) as Record<string, number>;
     const limits = {
       maxRunningRequests: o.engine.maxRunningRequests ?? profileEngine.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests,
@@ -146,6 +154,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       // The band: the same simulation with every prefill and decode step at each end of its fit's residual spread.
       fidelity = withBand(fidelity, compareTimings(captured, simulate(simReqs, scaledModel(model, 'low'), limits)), compareTimings(captured, simulate(simReqs, scaledModel(model, 'high'), limits)));
     }
+    if (model.basis === 'requests') warnings.push(`${profilePath} has no engine steps (it was captured at trace level ${profileHeader?.trace.level ?? '?'}${profileHeader?.trace.level === 3 ? ' without the scheduler and engine modules' : ''}), so decode steps are fitted per request and cannot follow the cache length; ${PROFILE_COMMAND} makes a profile fitted step by step.`);
     if (model.fittedOn < MIN_FIT_REQUESTS) warnings.push(`The timing models are fitted on ${model.fittedOn} requests; with fewer than ${MIN_FIT_REQUESTS} the predictions are rough${captured.length ? ' (their bands show how rough)' : ''}. Capture more requests for a prediction to rely on.`);
     const metrics = summarize(simulatedRun(requests, predicted));
     return { ...base, requests: requests.length, mode: 'simulate', warnings, fidelity, beyondTolerance: gate(fidelity), failed: 0, metrics, model, loaded: null, timings: { captured, replayed: predicted }, fit, schedule: null, profile: profilePath };

@@ -1,6 +1,8 @@
 import { percentile } from '../stats/distribution.js';
 import { SglError } from '../errors.js';
 import type { RequestTiming } from './fidelity.js';
+import { decodePeriods, repackSamples, stepTimes } from './engine_steps.js';
+import type { EngineSteps, PeriodSample } from './engine_steps.js';
 
 /** What the simulator knows of a captured request. */
 export interface SimRequest {
@@ -19,10 +21,25 @@ export interface FitSpread {
   high: number;
 }
 
-/** Timing models fitted to a capture: prefill against prompt tokens, a decode step against batch size. */
+/**
+ * Timing models fitted to a capture: a prefill run against its padded
+ * tokens; a decode step against its rows and the cache they attend over;
+ * a KV repack against the cache it copies.
+ */
 export interface TimingModel {
   prefill: { intercept: number; perToken: number; spread: FitSpread };
-  decodeStep: { intercept: number; perRequest: number; spread: FitSpread };
+  /** A decode step's period: intercept + perRequest × rows + perRowToken × rows × (padded past + 1). */
+  decodeStep: { intercept: number; perRequest: number; perRowToken: number; spread: FitSpread };
+  /** A repack when rows join or leave: intercept + perRowToken × rows × padded length. Zero when fitted per request (folded into the decode step). */
+  repack: { intercept: number; perRowToken: number };
+  /**
+   * What the decode model was fitted on: `steps`, each decode step and repack of a level-3
+   * capture; `requests`, each request's decode loop against its average batch (levels 1-2),
+   * which cannot see the cache length.
+   */
+  basis: 'steps' | 'requests';
+  /** Decode steps the step models were fitted on (0 for `requests`). */
+  fittedSteps: number;
   /** Requests the models were fitted on. */
   fittedOn: number;
   /** Time before the scheduler sees a request, and after its last token (tokenize, hops, detokenize). */
@@ -74,14 +91,36 @@ export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingMode
   return {
     ...model,
     prefill: { ...model.prefill, intercept: model.prefill.intercept * p, perToken: model.prefill.perToken * p },
-    decodeStep: { ...model.decodeStep, intercept: model.decodeStep.intercept * d, perRequest: model.decodeStep.perRequest * d },
+    decodeStep: { ...model.decodeStep, intercept: model.decodeStep.intercept * d, perRequest: model.decodeStep.perRequest * d, perRowToken: model.decodeStep.perRowToken * d },
   };
 }
 
-/** Fits the models; needs a capture with stage timings (an sgl trace at level 1 or more). */
-export function fitTimingModel(reqs: readonly SimRequest[]): TimingModel {
+/** The fewest decode periods a step-level fit is made on; below it the per-request fit is used. */
+const MIN_FIT_STEPS = 50;
+
+/**
+ * Fits the models; needs a capture with stage timings (an sgl trace at level 1
+ * or more). Given the engine's steps of a level-3 capture (engine_steps.ts),
+ * decode steps and repacks are fitted step by step, against the cache length
+ * too; otherwise each request's decode loop is fitted against its average batch.
+ */
+export function fitTimingModel(reqs: readonly SimRequest[], steps?: EngineSteps): TimingModel {
   const usable = reqs.filter((r) => r.stages.prefill_forward !== undefined && r.stages.decode_loop !== undefined && r.ttftMs !== null);
   if (usable.length < 2) throw new SglError('--simulate needs an sgl trace with stage timings (captured at trace level 1 or more) of at least two requests; public workload traces carry none.');
+  const scheduled = (r: SimRequest): number => (r.stages.queue_wait ?? 0) + (r.stages.prefill_prepare ?? 0) + r.stages.prefill_forward;
+  const periods = steps ? decodePeriods(steps) : [];
+  const byStep = periods.length >= MIN_FIT_STEPS;
+  return {
+    prefill: fitPrefill(usable),
+    ...(byStep ? fitSteps(periods, steps!) : fitDecodeLoops(usable)),
+    fittedOn: usable.length,
+    beforeQueueMs: Math.max(0, median(usable.map((r) => r.ttftMs! - scheduled(r)))),
+    afterDecodeMs: Math.max(0, median(usable.map((r) => r.e2eMs - r.ttftMs! - r.stages.decode_loop))),
+  };
+}
+
+/** Prefill runs: one point per run, against its padded tokens. */
+function fitPrefill(usable: readonly SimRequest[]): TimingModel['prefill'] {
   // One point per prefill run, whose batch is padded: rows × the longest prompt in it. Requests prefilled
   // together carry the same prefill_forward to the nanosecond and reach their first token close together
   // (a capture marks the first token at delivery, so not at the same instant).
@@ -99,6 +138,13 @@ export function fitTimingModel(reqs: readonly SimRequest[]): TimingModel {
   const prefillXs = runs.map((b) => b.rows * b.widest);
   const prefillYs = runs.map((b) => b.ms);
   const prefill = fitLine(prefillXs, prefillYs);
+  return { intercept: prefill.intercept, perToken: prefill.slope, spread: spreadOf(prefillXs, prefillYs, prefill) };
+}
+
+type DecodeModels = Pick<TimingModel, 'decodeStep' | 'repack' | 'basis' | 'fittedSteps'>;
+
+/** Levels 1-2: each request's decode loop against the batch it decoded in on average; repacks fold into the step. */
+function fitDecodeLoops(usable: readonly SimRequest[]): DecodeModels {
   // Each request's decode steps, against how many requests were decoding alongside it on average.
   // Prefill runs of other requests block decoding; their time is taken out first (as a union,
   // since requests prefilled together share one run), or the simulator would count it twice.
@@ -159,30 +205,103 @@ export function fitTimingModel(reqs: readonly SimRequest[]): TimingModel {
     decode = fitLine(xs, ys);
   }
   if (!ys.length) decode = { intercept: 0, slope: 0 };
-  const scheduled = (r: SimRequest): number => (r.stages.queue_wait ?? 0) + (r.stages.prefill_prepare ?? 0) + r.stages.prefill_forward;
   return {
-    prefill: { intercept: prefill.intercept, perToken: prefill.slope, spread: spreadOf(prefillXs, prefillYs, prefill) },
-    decodeStep: { intercept: decode.intercept, perRequest: decode.slope, spread: spreadOf(xs, ys, decode) },
-    fittedOn: usable.length,
-    beforeQueueMs: Math.max(0, median(usable.map((r) => r.ttftMs! - scheduled(r)))),
-    afterDecodeMs: Math.max(0, median(usable.map((r) => r.e2eMs - r.ttftMs! - r.stages.decode_loop))),
+    decodeStep: { intercept: decode.intercept, perRequest: decode.slope, perRowToken: 0, spread: spreadOf(xs, ys, decode) },
+    repack: { intercept: 0, perRowToken: 0 },
+    basis: 'requests',
+    fittedSteps: 0,
   };
+}
+
+/**
+ * Level 3: each decode period against rows and rows × cache length (least
+ * squares on the per-row cost, terms that come out negative dropped,
+ * outliers beyond four robust deviations trimmed once); each repack against
+ * the cache it copies. Both are then scaled so that they add up to the time
+ * the capture's steps and repacks took: a line through the typical step
+ * misses the slow ones, and queueing follows the total.
+ */
+function fitSteps(periods: readonly PeriodSample[], steps: EngineSteps): DecodeModels {
+  const fit = (pts: readonly PeriodSample[]): [number, number, number] => {
+    for (const terms of [[true, true], [false, true], [true, false], [false, false]] as const) {
+      const cols = (p: PeriodSample): number[] => [1, ...(terms[0] ? [p.rows] : []), ...(terms[1] ? [p.rowTokens] : [])];
+      const beta = leastSquares(pts.map(cols), pts.map((p) => p.ms), pts.map((p) => 1 / (p.rows * p.rows)));
+      if (!beta || beta.some((b) => b < 0)) continue;
+      return [beta[0], terms[0] ? beta[1] : 0, terms[1] ? beta[beta.length - 1] : 0];
+    }
+    return [median(pts.map((p) => p.ms)), 0, 0];
+  };
+  const at = (b: readonly number[], p: PeriodSample): number => b[0] + b[1] * p.rows + b[2] * p.rowTokens;
+  let beta = fit(periods);
+  const residuals = periods.map((p) => p.ms - at(beta, p));
+  const mad = median(residuals.map(Math.abs)) * 1.4826;
+  const kept = periods.filter((_, i) => Math.abs(residuals[i]) <= 4 * mad);
+  if (kept.length >= MIN_FIT_STEPS) beta = fit(kept);
+  const all = stepTimes(steps);
+  const scale = total(all, (p) => p.ms) / total(all, (p) => at(beta, p));
+  if (Number.isFinite(scale) && scale > 0) beta = beta.map((b) => b * scale) as [number, number, number];
+  const ratios = periods.map((p) => p.ms / at(beta, p)).sort((a, b) => a - b);
+  const repacks = repackSamples(steps);
+  let repack = repacks.length >= 2 ? fitLine(repacks.map((r) => r.rowTokens), repacks.map((r) => r.ms)) : { intercept: 0, slope: 0 };
+  const repackScale = total(repacks, (r) => r.ms) / total(repacks, (r) => repack.intercept + repack.slope * r.rowTokens);
+  if (Number.isFinite(repackScale) && repackScale > 0) repack = { intercept: repack.intercept * repackScale, slope: repack.slope * repackScale };
+  return {
+    decodeStep: { intercept: beta[0], perRequest: beta[1], perRowToken: beta[2], spread: { low: percentile(ratios, 2.5), high: percentile(ratios, 97.5) } },
+    repack: { intercept: repack.intercept, perRowToken: repack.slope },
+    basis: 'steps',
+    fittedSteps: periods.length,
+  };
+}
+
+function total<T>(xs: readonly T[], f: (x: T) => number): number {
+  let sum = 0;
+  for (const x of xs) sum += f(x);
+  return sum;
+}
+
+/** Weighted least squares by the normal equations; null when they are singular. */
+function leastSquares(rows: readonly number[][], ys: readonly number[], weights: readonly number[]): number[] | null {
+  const k = rows[0]?.length ?? 0;
+  const a = Array.from({ length: k }, () => new Array<number>(k + 1).fill(0));
+  rows.forEach((x, i) => {
+    for (let r = 0; r < k; r++) {
+      for (let c = 0; c < k; c++) a[r][c] += weights[i] * x[r] * x[c];
+      a[r][k] += weights[i] * x[r] * ys[i];
+    }
+  });
+  for (let c = 0; c < k; c++) {
+    let pivot = c;
+    for (let r = c + 1; r < k; r++) if (Math.abs(a[r][c]) > Math.abs(a[pivot][c])) pivot = r;
+    if (Math.abs(a[pivot][c]) < 1e-12) return null;
+    [a[c], a[pivot]] = [a[pivot], a[c]];
+    for (let r = 0; r < k; r++) {
+      if (r === c) continue;
+      const f = a[r][c] / a[c][c];
+      for (let j = c; j <= k; j++) a[r][j] -= f * a[c][j];
+    }
+  }
+  return a.map((row, i) => row[k] / row[i]);
 }
 
 /** KV tokens a request may come to hold, as the engine reserves them. */
 const reservation = (r: SimRequest): number => r.inputTokens + r.outputTokens;
 
 /**
- * A discrete-event simulation of the engine's scheduler: FIFO admission up
- * to the running cap and prefill budget, a prefill run whenever requests are
- * admitted, otherwise one decode step for every running request.
+ * A discrete-event simulation of the engine's scheduler loop: FIFO admission
+ * up to the running cap and prefill budget, a prefill run whenever requests
+ * are admitted (and a repack merging them into the running batch),
+ * otherwise one decode step for every running request (and a repack when
+ * some finish). The batch is dense: its padded length is its longest row's.
  */
 export function simulate(reqs: readonly SimRequest[], model: TimingModel, limits: SimLimits, speed = 1): RequestTiming[] {
   const order = [...reqs].sort((a, b) => a.arrivalMs - b.arrivalMs);
   const arrivals = order.map((r) => r.arrivalMs / speed + model.beforeQueueMs);
   const out = new Map<number, RequestTiming>();
   const waiting: number[] = [];
-  let running: { i: number; left: number; firstAt: number; queueMs: number; prefillMs: number }[] = [];
+  /** Running rows: output tokens left, cache tokens held, when the first token came. */
+  let running: { i: number; left: number; len: number; firstAt: number; queueMs: number; prefillMs: number }[] = [];
+  const { decodeStep: step, repack } = model;
+  const repackMs = (rows: number, length: number): number => repack.intercept + repack.perRowToken * rows * length;
   let next = 0;
   let t = 0;
   while (out.size < order.length) {
@@ -204,18 +323,26 @@ export function simulate(reqs: readonly SimRequest[], model: TimingModel, limits
       longest = nextLongest;
       widest = nextWidest;
     }
+    let changed = false;
     if (admitted.length) {
       const dt = model.prefill.intercept + model.prefill.perToken * admitted.length * widest;
       const start = t;
       t += dt;
-      for (const i of admitted) running.push({ i, left: order[i].outputTokens - 1, firstAt: t, queueMs: start - arrivals[i], prefillMs: dt });
+      changed = running.length > 0;
+      for (const i of admitted) running.push({ i, left: order[i].outputTokens - 1, len: order[i].inputTokens, firstAt: t, queueMs: start - arrivals[i], prefillMs: dt });
     } else if (running.length) {
-      t += model.decodeStep.intercept + model.decodeStep.perRequest * running.length;
-      for (const r of running) r.left--;
+      let past = 0;
+      for (const r of running) past = Math.max(past, r.len);
+      t += step.intercept + step.perRequest * running.length + step.perRowToken * running.length * (past + 1);
+      for (const r of running) {
+        r.left--;
+        r.len++;
+      }
     } else {
       t = arrivals[next];
       continue;
     }
+    const before = running.length;
     running = running.filter((r) => {
       if (r.left > 0) return true;
       const arrived = order[r.i].arrivalMs / speed;
@@ -229,6 +356,12 @@ export function simulate(reqs: readonly SimRequest[], model: TimingModel, limits
       });
       return false;
     });
+    // Rows joined or left: the rows that stay are copied into a batch as long as the longest of them.
+    if ((changed || running.length < before) && running.length) {
+      let length = 0;
+      for (const r of running) length = Math.max(length, r.len);
+      t += repackMs(running.length, length);
+    }
   }
   return order.map((_, i) => out.get(i)!);
 }
