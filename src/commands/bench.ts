@@ -7,7 +7,7 @@ import { SglCommand } from '../lib/cli/sgl_command.js';
 import { targetFlags } from '../lib/cli/target_flags.js';
 import { tracingFlags, tracingSetup } from '../lib/cli/tracing_flags.js';
 import type { BenchResult } from '../lib/bench/run_bench.js';
-import { DATASETS } from '../lib/workload/load_workload.js';
+import { DATASETS, GSP_DEFAULTS } from '../lib/workload/load_workload.js';
 import { COMPARE_DEFAULTS } from '../lib/cli/bench_flags.js';
 
 export default class Bench extends SglCommand {
@@ -24,12 +24,17 @@ export default class Bench extends SglCommand {
     ...tracingFlags(1),
     ...targetFlags,
     'tokenize-prompt': Flags.boolean({ description: 'With --url and --endpoint completions: send token ids instead of text, leaving the server\'s tokenizer out of TTFT.', helpGroup: 'TARGET' }),
-    dataset: Flags.option({ options: DATASETS, default: 'random' as const, description: 'Workload: random lengths, ShareGPT JSON, an sgl trace file, or Mooncake JSONL.', helpGroup: 'WORKLOAD' })(),
+    dataset: Flags.option({ options: DATASETS, default: 'random' as const, description: 'Workload: random lengths, ShareGPT JSON, an sgl trace file, Mooncake JSONL, or groups of prompts sharing a system prompt (generated-shared-prefix, as SGLang\'s bench_serving).', helpGroup: 'WORKLOAD' })(),
     'dataset-path': Flags.string({ description: 'The dataset file (sharegpt, trace, mooncake).', helpGroup: 'WORKLOAD' }),
-    'num-prompts': Flags.integer({ min: 1, description: `Requests to send (default: 50; ${COMPARE_DEFAULTS.numPrompts} per run with --compare-trace-levels).`, helpGroup: 'WORKLOAD' }),
+    'num-prompts': Flags.integer({ min: 1, description: `Requests to send (default: 50; ${COMPARE_DEFAULTS.numPrompts} per run with --compare-trace-levels; generated-shared-prefix sends groups × prompts per group).`, helpGroup: 'WORKLOAD' }),
     'random-input-len': Flags.integer({ min: 1, default: 64, helpGroup: 'WORKLOAD', description: 'Input tokens (random dataset).' }),
     'random-output-len': Flags.integer({ min: 1, default: 32, helpGroup: 'WORKLOAD', description: 'Output tokens (random dataset).' }),
     'random-range-ratio': numberFlag({ min: 0, max: 1, default: 0.5, helpGroup: 'WORKLOAD', description: 'Lengths are uniform in [len × ratio, len].' }),
+    'gsp-num-groups': Flags.integer({ min: 1, default: GSP_DEFAULTS.groups, helpGroup: 'WORKLOAD', description: 'generated-shared-prefix: groups, each with its own system prompt.' }),
+    'gsp-prompts-per-group': Flags.integer({ min: 1, default: GSP_DEFAULTS.promptsPerGroup, helpGroup: 'WORKLOAD', description: 'generated-shared-prefix: prompts per group (the requests sent: groups × this).' }),
+    'gsp-system-prompt-len': Flags.integer({ min: 0, default: GSP_DEFAULTS.systemPromptLen, helpGroup: 'WORKLOAD', description: 'generated-shared-prefix: tokens of each group\'s system prompt.' }),
+    'gsp-question-len': Flags.integer({ min: 1, default: GSP_DEFAULTS.questionLen, helpGroup: 'WORKLOAD', description: 'generated-shared-prefix: tokens of each prompt\'s question.' }),
+    'gsp-output-len': Flags.integer({ min: 1, default: GSP_DEFAULTS.outputLen, helpGroup: 'WORKLOAD', description: 'generated-shared-prefix: output tokens.' }),
     seed: Flags.integer({ min: 0, default: 1, description: 'Seed of the workload and the arrivals.', helpGroup: 'WORKLOAD' }),
     'request-rate': requestRateFlag,
     burstiness: numberFlag({ min: 0, exclusiveMin: true, default: 1, description: 'Gamma shape of inter-arrival times; 1 is Poisson, lower is burstier.' }),
@@ -63,7 +68,8 @@ export default class Bench extends SglCommand {
         tokenizePrompt: flags['tokenize-prompt'],
         engine: engineOptions(flags),
         tracing: tracingSetup(flags),
-        workload: { dataset: flags.dataset, path: flags['dataset-path'], count: flags['num-prompts'] ?? (compare ? COMPARE_DEFAULTS.numPrompts : 50), seed: flags.seed, inputLen: flags['random-input-len'], outputLen: flags['random-output-len'], rangeRatio: flags['random-range-ratio'] },
+        workload: { dataset: flags.dataset, path: flags['dataset-path'], count: flags['num-prompts'] ?? (compare ? COMPARE_DEFAULTS.numPrompts : 50), seed: flags.seed, inputLen: flags['random-input-len'], outputLen: flags['random-output-len'], rangeRatio: flags['random-range-ratio'],
+          sharedPrefix: { groups: flags['gsp-num-groups'], promptsPerGroup: flags['gsp-prompts-per-group'], systemPromptLen: flags['gsp-system-prompt-len'], questionLen: flags['gsp-question-len'], outputLen: flags['gsp-output-len'] } },
         driver: { requestRate: flags['request-rate'], burstiness: flags.burstiness, maxConcurrency: flags['max-concurrency'] ?? Infinity, seed: flags.seed, warmup: flags.warmup, replayArrivals: false },
         slo: flags.slo ?? null,
         compareLevels: compare ? (flags.levels ?? [0, 1, 2, 3]) : null,

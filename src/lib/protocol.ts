@@ -54,6 +54,8 @@ export interface GenerateRequest {
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens whose KV came from the prefix cache. */
+  cachedTokens: number;
 }
 
 /** One step of a request's output. The last chunk has a finishReason. */
@@ -118,6 +120,8 @@ export interface WorkerConfig {
   timeOrigin: number;
   /** Trace modules that are on (names from tracing/stages.ts). */
   traceModules: string[];
+  /** Whether to keep a prefix cache (on unless --disable-prefix-cache). */
+  prefixCache: boolean;
 }
 
 /** What the worker learned from the onnxruntime session. */
@@ -130,12 +134,16 @@ export interface RunnerInfo {
   hasPositionIds: boolean;
   kvBytesPerToken: number;
   limits: EngineLimits;
+  /** The prefix cache: on, off (asked so), or unsupported and why. */
+  prefixCache: { on: boolean; why: string };
 }
 
 export interface TokenOutput {
   rid: string;
   token: number;
   finish: FinishReason | null;
+  /** Prompt tokens the prefix cache supplied (the same on every token of a request). */
+  cached: number;
 }
 
 export interface SchedulerStats {
@@ -145,6 +153,10 @@ export interface SchedulerStats {
   kvTokens: number;
   /** Reserved KV tokens of admitted requests (their worst case). */
   reservedTokens: number;
+  /** KV tokens the prefix cache holds (it shares the budget with the batch). */
+  cacheTokens: number;
+  /** KV tokens the prefix cache has evicted since the engine started. */
+  evictedTokens: number;
 }
 
 /** `stop`: the main thread found a stop string, so the request ends normally; `abort`: the caller gave up on it. */

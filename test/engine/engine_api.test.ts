@@ -17,7 +17,7 @@ describe('Engine API on the embedded model', () => {
     expect(r.finishReason).toBe('length');
     expect(r.text).toBe(engine.tokenizer.decode(r.tokens));
     const last = r.chunks.at(-1)!;
-    expect(last.usage).toEqual({ promptTokens: engine.tokenizer.encode('Hello, my name is').length, completionTokens: 12 });
+    expect(last.usage).toEqual({ promptTokens: engine.tokenizer.encode('Hello, my name is').length, completionTokens: 12, cachedTokens: 0 });
     expect(r.chunks.every((c) => c.rid === last.rid)).toBe(true);
   });
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paced } from '../../src/lib/replay/run_replay.js';
 import { azureWorkload, burstGptWorkload, detectFormat, mooncakeWorkload } from '../../src/lib/workload/dataset_files.js';
 import { fitToContext } from '../../src/lib/workload/fit_context.js';
+import { blockPrompt, impliedHitRate } from '../../src/lib/workload/hash_blocks.js';
 import { writeSyntheticCapture } from '../../bench/synthetic_capture.js';
 import { runCli } from '../helpers/cli.js';
 import { startOpenAiStub } from '../helpers/openai_stub.js';
@@ -112,5 +113,66 @@ describe('replaying public traces', () => {
       const tolerant = await runCli(['replay', path('azure-code.csv'), '--url', stub.url, '--speed', '100', '--limit', '20', '--max-failures', '50%']);
       expect(tolerant.code, tolerant.stderr).toBe(0);
     });
+  });
+});
+
+describe('Mooncake hash_ids', () => {
+  const special = new Set<number>();
+  it('become the same tokens wherever a block id appears, scaled with the lengths', () => {
+    const [a, b] = [
+      { id: 'a', inputTokens: 1100, outputTokens: 5, hashIds: [1, 2, 3] },
+      { id: 'b', inputTokens: 900, outputTokens: 5, hashIds: [1, 2, 9] },
+    ];
+    const pa = blockPrompt(a, 7, 32000, special);
+    const pb = blockPrompt(b, 7, 32000, special);
+    expect(pa).toHaveLength(1100);
+    expect(pb).toHaveLength(900);
+    expect(pb).toEqual(pa.slice(0, 900));
+    // Two shared blocks: the first 1,024 tokens agree; the third block differs.
+    expect(pa.slice(0, 1024)).toEqual(blockPrompt({ ...b, inputTokens: 1100 }, 7, 32000, special).slice(0, 1024));
+    expect(pa.slice(1024, 1030)).not.toEqual(blockPrompt({ ...b, inputTokens: 1100 }, 7, 32000, special).slice(1024, 1030));
+    // Scaled by 280/1105, blocks of 130 tokens: still shared block for block, and different from the third on.
+    const c = { ...b, id: 'c', inputTokens: 1100 };
+    const scaled = fitToContext([a, b, c], 280, 'scale', 'test').requests;
+    expect(scaled.map((r) => [r.inputTokens, r.blockTokens])).toEqual([[278, 130], [228, 130], [278, 130]]);
+    const [sa, sb, sc] = scaled.map((r) => blockPrompt(r, 7, 32000, special));
+    expect(sb).toEqual(sa.slice(0, 228));
+    expect(sc.slice(0, 260)).toEqual(sa.slice(0, 260));
+    expect(sc.slice(260, 270)).not.toEqual(sa.slice(260, 270));
+  });
+
+  it('imply a hit rate: each request served up to its first unseen block, less its last token', () => {
+    const reqs = [
+      { id: 'a', arrivalMs: 0, inputTokens: 1024, outputTokens: 1, hashIds: [1, 2] },
+      { id: 'b', arrivalMs: 1, inputTokens: 1500, outputTokens: 1, hashIds: [1, 2, 3] }, // 1,024 cached
+      { id: 'c', arrivalMs: 2, inputTokens: 1024, outputTokens: 1, hashIds: [1, 2] }, // all but one: 1,023
+      { id: 'd', arrivalMs: 3, inputTokens: 512, outputTokens: 1, hashIds: [4] },
+    ];
+    expect(impliedHitRate(reqs)).toBeCloseTo((1024 + 1023) / (1024 + 1500 + 1024 + 512), 12);
+    expect(impliedHitRate([{ id: 'x', inputTokens: 5, outputTokens: 1 }])).toBeNull();
+  });
+
+  it('a replay reports the hit rate the trace implies next to the one it got', async () => {
+    // Six conversations of four turns: each turn's prompt holds the previous ones (Mooncake's conversation trace).
+    const lines: string[] = [];
+    for (let turn = 0; turn < 4; turn++) {
+      for (let c = 0; c < 6; c++) {
+        const blocks = Array.from({ length: turn + 1 }, (_, k) => c * 100 + k);
+        lines.push(JSON.stringify({ timestamp: (turn * 6 + c) * 300, input_length: 512 * (turn + 1), output_length: 8, hash_ids: blocks }));
+      }
+    }
+    const file = path('mooncake-turns.jsonl');
+    writeFileSync(file, lines.join('\n') + '\n');
+    const r = await runCli(['replay', file, '--speed', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/scaled by 0\.49/);
+    const implied = Number(/imply a hit rate of ([\d.]+)%/.exec(r.stdout)![1]);
+    const got = Number(/the replay got ([\d.]+)%/.exec(r.stdout)![1]);
+    // Scaled by 1024/2056, a block is 255 tokens and the turns 255, 510, 765 and 1020: each turn after the
+    // first finds its conversation's earlier blocks, 255 + 510 + 765 of 2550 prompt tokens.
+    expect(implied).toBeCloseTo(60, 1);
+    // The warm-ups (reversed prompts) put none of the trace's prefixes in the cache ahead of it.
+    expect(got).toBeGreaterThan(implied * 0.8);
+    expect(got).toBeLessThanOrEqual(implied + 0.05);
   });
 });

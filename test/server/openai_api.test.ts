@@ -23,10 +23,14 @@ describe('the OpenAI-compatible API', () => {
     const res = await client.completions.create({ model: 'sgl-llama-tiny', prompt: 'Hello, my name is', max_tokens: 6, temperature: 0 });
     expect(res.object).toBe('text_completion');
     expect(res.choices[0].finish_reason).toBe('length');
-    expect(res.usage).toEqual({ prompt_tokens: 5, completion_tokens: 6, total_tokens: 11 });
+    expect(res.usage).toEqual({ prompt_tokens: 5, completion_tokens: 6, total_tokens: 11, prompt_tokens_details: { cached_tokens: 0 } });
     let direct = '';
     for await (const c of await s.engine.generate({ prompt: 'Hello, my name is', sampling: { maxTokens: 6, temperature: 0 } })) direct += c.text;
     expect(res.choices[0].text).toBe(direct);
+    // The same prompt again: all but its last token come from the prefix cache, as OpenAI's usage reports it.
+    const again = await client.completions.create({ model: 'sgl-llama-tiny', prompt: 'Hello, my name is', max_tokens: 6, temperature: 0 });
+    expect(again.usage?.prompt_tokens_details?.cached_tokens).toBe(4);
+    expect(again.choices[0].text).toBe(direct);
   });
 
   it('streams completions as server-sent events, usage last when asked', async () => {

@@ -38,9 +38,16 @@ const ENGINE: Record<TraceLevel, { stages: string[]; events: string[] }> = {
   2: { stages: [], events: [] },
   3: { stages: ['prepare_inputs', 'ort_run', 'sample'], events: ['forward'] },
 };
-const BY_MODULE = { request: REQUEST, scheduler: SCHEDULER, engine: ENGINE };
+/** No prompt here shares a prefix with another, and nothing is evicted: a match (of nothing) and an insert each. */
+const CACHE: Record<TraceLevel, { stages: string[]; events: string[] }> = {
+  0: { stages: [], events: [] },
+  1: { stages: [], events: ['cached_prefix'] },
+  2: { stages: [], events: ['cached_prefix'] },
+  3: { stages: ['prefix_match', 'cache_insert'], events: ['cached_prefix'] },
+};
+const BY_MODULE = { request: REQUEST, scheduler: SCHEDULER, engine: ENGINE, cache: CACHE };
 
-const COMBINATIONS: TraceModule[][] = [['request'], ['request', 'scheduler'], ['request', 'engine'], ['scheduler', 'engine'], ['request', 'scheduler', 'engine']];
+const COMBINATIONS: TraceModule[][] = [['request'], ['request', 'scheduler'], ['request', 'engine'], ['scheduler', 'engine'], ['request', 'cache'], ['request', 'scheduler', 'engine', 'cache']];
 const dir = mkdtempSync(join(tmpdir(), 'sgl-levels-'));
 
 /**

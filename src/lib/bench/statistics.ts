@@ -31,6 +31,9 @@ export interface BenchMetrics {
   mean_concurrency: number;
   /** Completed requests per second that met every SLO given (null without --slo). */
   goodput: number | null;
+  /** Prompt tokens the prefix cache supplied, and their share of all prompt tokens (null when the target does not say). */
+  cached_tokens: number | null;
+  cache_hit_rate: number | null;
 }
 
 export interface FailureKind {
@@ -79,6 +82,9 @@ export function summarize(run: BenchRun, slo: Slo | null = null, warmup = 0): Be
   const seconds = run.durationMs / 1000;
   const input = ok.reduce((a, o) => a + o.inputTokens, 0);
   const output = ok.reduce((a, o) => a + o.outputTokens, 0);
+  const told = ok.filter((o) => o.cachedTokens !== null);
+  const cached = told.length ? told.reduce((a, o) => a + o.cachedTokens!, 0) : null;
+  const toldInput = told.reduce((a, o) => a + o.inputTokens, 0);
   return {
     completed: ok.length,
     failed: run.outcomes.length - ok.length,
@@ -98,6 +104,8 @@ export function summarize(run: BenchRun, slo: Slo | null = null, warmup = 0): Be
     peak_concurrency: run.peakConcurrency,
     mean_concurrency: run.meanConcurrency,
     goodput: slo ? ok.filter((o) => meetsSlo(o, slo)).length / seconds : null,
+    cached_tokens: cached,
+    cache_hit_rate: cached === null || toldInput === 0 ? null : cached / toldInput,
   };
 }
 

@@ -14,6 +14,7 @@ export const engineFlags = {
   'tokenizer-processes': Flags.integer({ min: 1, default: ENGINE_DEFAULTS.tokenizerProcesses, description: 'Processes that tokenize prompts and render chat templates, off the main event loop.', helpGroup: 'ENGINE' }),
   'tokenize-timeout': numberFlag({ min: 0, exclusiveMin: true, default: ENGINE_DEFAULTS.tokenizeTimeoutMs / 1000, description: 'Seconds tokenizing one request (chat template included) may take; past it the request fails with 400.', helpGroup: 'ENGINE' }),
   'max-prompt-bytes': Flags.integer({ min: 1, description: 'Largest prompt in bytes, refused before tokenizing (default: context length x the longest token).', helpGroup: 'ENGINE' }),
+  'disable-prefix-cache': Flags.boolean({ default: false, description: 'Prefill every prompt from scratch instead of reusing the KV of prefixes seen before (as SGLang\'s --disable-radix-cache).', helpGroup: 'ENGINE' }),
 };
 
 interface EngineFlagValues {
@@ -26,6 +27,7 @@ interface EngineFlagValues {
   'tokenizer-processes': number;
   'tokenize-timeout': number;
   'max-prompt-bytes'?: number;
+  'disable-prefix-cache': boolean;
 }
 
 export function engineOptions(flags: EngineFlagValues): EngineOptions {
@@ -39,5 +41,6 @@ export function engineOptions(flags: EngineFlagValues): EngineOptions {
     tokenizerProcesses: flags['tokenizer-processes'],
     tokenizeTimeoutMs: flags['tokenize-timeout'] * 1000,
     maxPromptBytes: flags['max-prompt-bytes'],
+    disablePrefixCache: flags['disable-prefix-cache'],
   };
 }

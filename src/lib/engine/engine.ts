@@ -37,6 +37,8 @@ export interface EngineOptions {
   maxPromptBytes?: number;
   /** Tracing and metrics; off when absent. */
   tracing?: Tracing;
+  /** Prefill every prompt from scratch (SGLang's --disable-radix-cache). */
+  disablePrefixCache?: boolean;
 }
 
 /** Where a request comes from, for tracing: the caller's W3C trace context and arrival. */
@@ -87,7 +89,7 @@ async function fileSha256(path: string): Promise<string> {
  */
 export class Engine {
   private readonly streams = new Map<string, RequestStream>();
-  private latestStats: SchedulerStats = { running: 0, waiting: 0, kvTokens: 0, reservedTokens: 0 };
+  private latestStats: SchedulerStats = { running: 0, waiting: 0, kvTokens: 0, reservedTokens: 0, cacheTokens: 0, evictedTokens: 0 };
   private closed: Error | null = null;
 
   private constructor(
@@ -120,6 +122,7 @@ export class Engine {
       kvCacheBytes: (options.kvCacheMb ?? ENGINE_DEFAULTS.kvCacheMb) * 2 ** 20,
       timeOrigin: performance.timeOrigin,
       traceModules: [...(options.tracing?.modules ?? [])],
+      prefixCache: !options.disablePrefixCache,
       limits: {
         maxRunningRequests: options.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests,
         maxPrefillTokens: options.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens,
@@ -155,8 +158,9 @@ export class Engine {
       model: { id: spec.id, dir: spec.dir, onnxPath: spec.onnxPath },
       device,
       version: SGL_VERSION,
-      engine: { intraOpThreads: cfg.intraOpThreads, interOpThreads: cfg.interOpThreads, ...info.limits, kvCacheMb: options.kvCacheMb ?? ENGINE_DEFAULTS.kvCacheMb },
+      engine: { intraOpThreads: cfg.intraOpThreads, interOpThreads: cfg.interOpThreads, ...info.limits, kvCacheMb: options.kvCacheMb ?? ENGINE_DEFAULTS.kvCacheMb, prefixCache: info.prefixCache.on ? 1 : 0 },
     }, tracing.exporting ? await fileSha256(spec.onnxPath) : undefined);
+    if (tracing.metrics) tracing.metrics.maxTotalTokens = info.limits.maxTotalTokens;
     const maxPromptBytes = options.maxPromptBytes ?? spec.contextLength * tokenizer.maxTokenBytes;
     return new Engine(spec, info, tokenizer, pool, maxPromptBytes, device, worker, tracing);
   }
@@ -233,13 +237,15 @@ export class Engine {
         if (this.tracing.metrics) {
           this.tracing.metrics.running = msg.stats.running;
           this.tracing.metrics.queued = msg.stats.waiting;
+          this.tracing.metrics.kvTokens = msg.stats.kvTokens;
+          this.tracing.metrics.cacheTokens = msg.stats.cacheTokens;
         }
         for (const t of msg.traces) this.streams.get(t.rid)?.trace.workerDone(t.records);
         for (const out of msg.outputs) {
           const stream = this.streams.get(out.rid);
           if (!stream) continue;
           try {
-            stream.pushToken(out.token, out.finish, msg.sentAt);
+            stream.pushToken(out.token, out.finish, msg.sentAt, out.cached);
           } catch (err) {
             // A detokenizer failure ends this request, never the engine.
             stream.fail(new InferenceError(`Could not decode the output of request ${out.rid}: ${(err as Error).message}`));

@@ -1,6 +1,7 @@
 import type { Tensor } from 'onnxruntime-node';
 import { now } from '../tracing/clock.js';
 import type { ModelRunner, RowLogits } from './model_runner.js';
+import type { KvData } from './prefix_cache.js';
 
 /** When one prefill chunk's input preparation started, and its onnxruntime run started and ended. */
 export interface ChunkTiming {
@@ -8,8 +9,6 @@ export interface ChunkTiming {
   runStart: number;
   runEnd: number;
 }
-
-type KvData = Float32Array | Uint16Array;
 
 /** A row of a batch: which request it is and the last token it produced or was given. */
 export interface BatchRow {
@@ -57,21 +56,26 @@ export class KvBatch<R extends BatchRow = BatchRow> {
    * model, at most `chunkTokens` padded tokens per run (chunked prefill), and
    * returns the batch with its cache, the last-position logits and when
    * each chunk's input preparation started, its run started and ended.
+   * `cached` is the KV of the first `length` padded columns (prefixes from
+   * the prefix cache, each row's right-aligned as its prompt is): the runs
+   * start after them.
    */
   static async prefill<R extends BatchRow>(
     runner: ModelRunner,
     rows: R[],
     prompts: readonly (readonly number[])[],
     chunkTokens: number,
+    cached: { past: Tensor[]; length: number } | null = null,
   ): Promise<{ batch: KvBatch<R>; logits: RowLogits; chunks: ChunkTiming[] }> {
     const n = rows.length;
     const width = Math.max(...prompts.map((p) => p.length));
     const pads = prompts.map((p) => width - p.length);
-    const chunk = runner.io.chunkedPrefill ? Math.max(1, Math.floor(chunkTokens / n)) : width;
-    let past: Tensor[] | null = null;
+    const from = cached?.length ?? 0;
+    const chunk = runner.io.chunkedPrefill ? Math.max(1, Math.floor(chunkTokens / n)) : width - from;
+    let past: Tensor[] | null = cached?.past ?? null;
     let logits: RowLogits | null = null;
     const chunks: ChunkTiming[] = [];
-    for (let start = 0; start < width; start += chunk) {
+    for (let start = from; start < width; start += chunk) {
       const prepareStart = now();
       const end = Math.min(width, start + chunk);
       const seq = end - start;
@@ -96,6 +100,11 @@ export class KvBatch<R extends BatchRow = BatchRow> {
       logits = out.logits;
     }
     return { batch: new KvBatch<R>(rows, past, width, pads), logits: logits!, chunks };
+  }
+
+  /** The cache's data, one array per past tensor ([rows, kv_heads, length, head_dim]). */
+  kvData(): KvData[] {
+    return this.past ? this.past.map((t) => t.data as KvData) : [];
   }
 
   /** Padded length of the cache before the next step (the past the model sees). */

@@ -46,6 +46,9 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     this.maxStop = Math.max(0, ...stop.map((s) => s.length));
   }
 
+  /** Prompt tokens the prefix cache supplied (known from the first token on). */
+  cachedTokens = 0;
+
   get done(): boolean {
     return this.finished;
   }
@@ -54,8 +57,12 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
    * A token from the worker; `finish` set when the worker ended the request
    * with it; `sentAt` when the worker handed it over.
    */
-  pushToken(token: number, finish: FinishReason | null, sentAt: number): void {
+  pushToken(token: number, finish: FinishReason | null, sentAt: number, cached = 0): void {
     if (this.finished) return;
+    if (this.completionTokens === 0 && cached > 0) {
+      this.cachedTokens = cached;
+      this.trace.onCached(cached);
+    }
     const timed = this.trace.timed;
     const takenUp = timed ? now() : 0;
     this.completionTokens++;
@@ -108,7 +115,7 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
       tokenIds,
       text,
       finishReason,
-      usage: { promptTokens: this.promptTokens, completionTokens: this.completionTokens },
+      usage: { promptTokens: this.promptTokens, completionTokens: this.completionTokens, cachedTokens: this.cachedTokens },
     });
     this.wake?.();
   }

@@ -48,9 +48,10 @@ export class Scheduler<R extends Schedulable> {
   /**
    * Takes the requests to prefill next, first come first served. It stops at
    * the first request that does not fit, so a long prompt is not passed over
-   * forever by shorter ones behind it.
+   * forever by shorter ones behind it. `cached` says how many of a prompt's
+   * tokens the prefix cache holds: the prefill budget counts only the rest.
    */
-  admit(running: readonly Schedulable[]): R[] {
+  admit(running: readonly Schedulable[], cached: (r: R) => number = () => 0): R[] {
     const { maxRunningRequests, maxTotalTokens, maxPrefillTokens } = this.limits;
     let rows = running.length;
     let longest = 0;
@@ -59,7 +60,7 @@ export class Scheduler<R extends Schedulable> {
     let taken = 0;
     for (const req of this.queue) {
       const nextLongest = Math.max(longest, reservation(req));
-      const nextWidest = Math.max(widest, req.promptLength);
+      const nextWidest = Math.max(widest, req.promptLength - cached(req));
       if (rows + 1 > maxRunningRequests) break;
       if ((rows + 1) * nextLongest > maxTotalTokens) break;
       // A prompt longer than the budget runs alone, in chunks.

@@ -27,7 +27,7 @@ export async function timedGeneration(engine: Engine, req: GenerateRequest, onTe
   let text = '';
   const tokenIds: number[] = [];
   let finishReason: FinishReason = 'abort';
-  let usage: Usage = { promptTokens: stream.promptTokens, completionTokens: 0 };
+  let usage: Usage = { promptTokens: stream.promptTokens, completionTokens: 0, cachedTokens: 0 };
   for await (const chunk of stream) {
     if (firstToken === null && chunk.tokenIds.length) firstToken = performance.now();
     tokenIds.push(...chunk.tokenIds);

@@ -8,6 +8,7 @@ import type { FromWorker, RunnerInfo, ToWorker, WorkerConfig } from '../protocol
 import { alignClock } from '../tracing/clock.js';
 import type { TraceModule } from '../tracing/stages.js';
 import { ModelRunner } from './model_runner.js';
+import { PrefixCache } from './prefix_cache.js';
 import { Scheduler } from './scheduler.js';
 import type { LiveRequest } from './worker/live_request.js';
 import { SchedulerWorker } from './worker/scheduler_worker.js';
@@ -27,8 +28,16 @@ async function main(): Promise<void> {
   const { numLayers, kvHeads, headDim, kvType, hasPositionIds } = runner.io;
   const kvBytesPerToken = numLayers * 2 * kvHeads * headDim * (kvType === 'float16' ? 2 : 4);
   const limits = { ...cfg.limits, maxTotalTokens: Math.floor(cfg.kvCacheBytes / kvBytesPerToken) };
-  const info: RunnerInfo = { numLayers, kvHeads, headDim, kvType, hasPositionIds, vocabSize: runner.vocabSize, kvBytesPerToken, limits };
-  const worker = new SchedulerWorker(runner, new Scheduler<LiveRequest>(limits), cfg.contextLength, cfg.traceModules as TraceModule[], send);
+  // Cached prefixes are extended by running the rest of a prompt on top of them: a model that cannot take
+  // several tokens on top of a past (onnxruntime-genai exports) cannot use them.
+  const cacheOn = cfg.prefixCache && runner.io.chunkedPrefill;
+  const prefixCache = {
+    on: cacheOn,
+    why: !cfg.prefixCache ? 'turned off with --disable-prefix-cache' : cacheOn ? 'on' : 'off: this model cannot run several tokens on top of a past, which extending a cached prefix needs',
+  };
+  const info: RunnerInfo = { numLayers, kvHeads, headDim, kvType, hasPositionIds, vocabSize: runner.vocabSize, kvBytesPerToken, limits, prefixCache };
+  const cache = cacheOn ? new PrefixCache({ tensors: runner.io.pastNames.length, kvHeads, headDim, newData: (n) => runner.newKvData(n) }) : null;
+  const worker = new SchedulerWorker(runner, new Scheduler<LiveRequest>(limits), cfg.contextLength, cfg.traceModules as TraceModule[], send, cache);
   port.on('message', (msg: ToWorker) => worker.onMessage(msg));
   send({ type: 'ready', info });
 }

@@ -28,6 +28,8 @@ export interface RequestOutcome {
   /** ms from the start of the run to sending. */
   sentAtMs: number;
   error: string | null;
+  /** Prompt tokens the target's prefix cache supplied, when it said. */
+  cachedTokens: number | null;
 }
 
 export interface BenchRun {
@@ -68,11 +70,16 @@ export class BenchDriver extends EventEmitter {
   /**
    * Sends copies of the first `warmup` requests one at a time, under ids of
    * their own (`warmup-…`, marked as warm-ups to a server), and measures
-   * nothing; resolves to how many it sent.
+   * nothing; resolves to how many it sent. A copy has its prompt reversed:
+   * the same length and tokens warm the engine, but no prefix of the
+   * workload lands in a prefix cache ahead of the run.
    */
   async warmup(target: BenchTarget, workload: Workload): Promise<number> {
     const copies = workload.requests.slice(0, this.options.warmup);
-    for (const spec of copies) await this.one(target, { ...spec, id: `warmup-${spec.id}`, warmup: true }, 0);
+    for (const spec of copies) {
+      const prompt = spec.inputIds ? { inputIds: [...spec.inputIds].reverse() } : { prompt: [...(spec.prompt ?? '')].reverse().join('') };
+      await this.one(target, { ...spec, ...prompt, id: `warmup-${spec.id}`, warmup: true }, 0);
+    }
     return copies.length;
   }
 
@@ -131,14 +138,16 @@ export class BenchDriver extends EventEmitter {
     };
     let outputTokens = 0;
     let inputTokens = spec.inputTokens;
+    let cachedTokens: number | null = null;
     let error: string | null = null;
     try {
       const sent = await target.send(spec, onChunk);
       outputTokens = sent.outputTokens;
       inputTokens = sent.inputTokens ?? inputTokens;
+      cachedTokens = sent.cachedTokens ?? null;
     } catch (err) {
       error = (err as Error).message;
     }
-    return { id: spec.id, inputTokens, outputTokens, ttftMs: first < 0 ? null : first - t0, e2eMs: performance.now() - t0, itlMs, sentAtMs, error };
+    return { id: spec.id, inputTokens, outputTokens, ttftMs: first < 0 ? null : first - t0, e2eMs: performance.now() - t0, itlMs, sentAtMs, error, cachedTokens };
   }
 }

@@ -12,6 +12,8 @@ export interface StreamEnd {
   completionTokens: number | null;
   /** `usage.prompt_tokens` when the server sent it. */
   promptTokens: number | null;
+  /** `usage.prompt_tokens_details.cached_tokens` when the server sent it. */
+  cachedTokens: number | null;
   /** The generated text, joined. */
   text: string;
   /** Events that carried content. */
@@ -21,7 +23,7 @@ export interface StreamEnd {
 /** One event's JSON, as OpenAI-compatible servers stream it; every field optional. */
 interface StreamEvent {
   choices?: { text?: unknown; delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown } }[];
-  usage?: { completion_tokens?: unknown; prompt_tokens?: unknown } | null;
+  usage?: { completion_tokens?: unknown; prompt_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null } | null;
   error?: unknown;
   object?: unknown;
   message?: unknown;
@@ -68,6 +70,7 @@ export function readCompletionStream(body: Readable, endpoint: Endpoint, onConte
   let contentChunks = 0;
   let completionTokens: number | null = null;
   let promptTokens: number | null = null;
+  let cachedTokens: number | null = null;
   const parser = createParser({
     maxBufferSize: MAX_EVENT_CHARS,
     onEvent(ev) {
@@ -103,6 +106,8 @@ export function readCompletionStream(body: Readable, endpoint: Endpoint, onConte
       if (typeof n === 'number' && Number.isFinite(n)) completionTokens = n;
       const p = e.usage?.prompt_tokens;
       if (typeof p === 'number' && Number.isFinite(p)) promptTokens = p;
+      const c = e.usage?.prompt_tokens_details?.cached_tokens;
+      if (typeof c === 'number' && Number.isFinite(c)) cachedTokens = c;
     },
     onError(err: ParseError) {
       // Unknown fields and bad retry values are ignored, as the spec says; only a runaway event ends the stream.
@@ -124,7 +129,7 @@ export function readCompletionStream(body: Readable, endpoint: Endpoint, onConte
         reject(new Error(failure));
       } else {
         // At [DONE] the rest of the body (the end of the chunked encoding) drains on its own, keeping the connection.
-        resolve({ completionTokens, promptTokens, text, contentChunks });
+        resolve({ completionTokens, promptTokens, cachedTokens, text, contentChunks });
       }
     };
     body.on('data', (part: Buffer) => {

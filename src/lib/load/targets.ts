@@ -16,6 +16,8 @@ export interface Sent {
   outputTokens: number;
   /** The prompt's tokens as the server counted them (its `usage`), when it said; else the workload's count stands. */
   inputTokens?: number;
+  /** Prompt tokens the server's prefix cache supplied (`usage.prompt_tokens_details.cached_tokens`), when it said. */
+  cachedTokens?: number;
 }
 
 /** Where bench sends requests: the in-process engine or an OpenAI-compatible server. */
@@ -39,8 +41,10 @@ export class EngineTarget implements BenchTarget {
   async send(spec: RequestSpec, onChunk: OnChunk): Promise<Sent> {
     const input = spec.inputIds ? { inputIds: spec.inputIds } : { prompt: spec.prompt ?? '' };
     let tokens = 0;
+    let cachedTokens = 0;
     // The spec's id becomes the request id, so a replay's trace lines up with the capture.
     for await (const chunk of await this.engine.generate({ rid: spec.id, ...input, sampling: { ...sampling(spec), maxTokens: spec.outputTokens, ignoreEos: true } })) {
+      cachedTokens = chunk.usage.cachedTokens;
       const n = chunk.tokenIds.length;
       if (n > 0) {
         tokens += n;
@@ -48,7 +52,7 @@ export class EngineTarget implements BenchTarget {
       }
       if (chunk.finishReason === 'abort') throw new Error('aborted');
     }
-    return { outputTokens: tokens };
+    return { outputTokens: tokens, cachedTokens };
   }
 }
 
@@ -141,7 +145,7 @@ export class HttpTarget implements BenchTarget {
     if ((res.headers['content-type'] ?? '').includes('application/json')) throw new Error(`the server answered with JSON, not a stream: ${(await textOf(res)).slice(0, 200)}`);
     const end = await readCompletionStream(res, this.endpoint, onChunk);
     const outputTokens = end.completionTokens ?? (this.countTokens ? this.countTokens(end.text) : end.contentChunks);
-    return end.promptTokens === null ? { outputTokens } : { outputTokens, inputTokens: end.promptTokens };
+    return { outputTokens, ...(end.promptTokens === null ? {} : { inputTokens: end.promptTokens }), ...(end.cachedTokens === null ? {} : { cachedTokens: end.cachedTokens }) };
   }
 }
 

@@ -123,14 +123,18 @@ export function stepTimes(s: EngineSteps): PeriodSample[] {
   return out;
 }
 
-/** Each repack against the cache it copies: rows × the padded length of the next step. */
+/**
+ * Each repack against the cache it copies: its rows × the padded length of
+ * the next decode step (exact when that step runs the repacked batch; an
+ * estimate when a prefill came first and grew it).
+ */
 export function repackSamples(s: EngineSteps): { rowTokens: number; ms: number }[] {
   const out: { rowTokens: number; ms: number }[] = [];
   let k = 0;
   for (const r of s.repacks) {
     while (k < s.decode.length && s.decode[k].start < r.end) k++;
     const next = s.decode[k];
-    if (next && next.rows === r.rows) out.push({ rowTokens: r.rows * next.past, ms: r.end - r.start });
+    if (next) out.push({ rowTokens: r.rows * next.past, ms: r.end - r.start });
   }
   return out;
 }

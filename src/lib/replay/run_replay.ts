@@ -25,6 +25,7 @@ import { MIN_FIT_REQUESTS, fitTimingModel, scaledModel, simulate } from './simul
 import type { TimingModel } from './simulator.js';
 import { usableRid } from '../request_id.js';
 import { engineSteps } from './engine_steps.js';
+import { impliedHitRate } from '../workload/hash_blocks.js';
 import { TraceReader } from '../tracing/trace_file/reader.js';
 
 export interface ReplayOptions {
@@ -86,6 +87,8 @@ export interface ReplayResult {
   schedule: ScheduleLateness | null;
   /** The capture the simulator's models were fitted on. */
   profile: string | null;
+  /** The prefix-cache hit rate the trace implies (Mooncake's hash_ids, as fitted; every block kept); null without block ids. */
+  impliedHitRate: number | null;
 }
 
 /** The selected requests with arrivals from the first of them, at `speed`: the schedule a replay keeps. */
@@ -157,7 +160,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     if (model.basis === 'requests') warnings.push(`${profilePath} has no engine steps (it was captured at trace level ${profileHeader?.trace.level ?? '?'}${profileHeader?.trace.level === 3 ? ' without the scheduler and engine modules' : ''}), so decode steps are fitted per request and cannot follow the cache length; ${PROFILE_COMMAND} makes a profile fitted step by step.`);
     if (model.fittedOn < MIN_FIT_REQUESTS) warnings.push(`The timing models are fitted on ${model.fittedOn} requests; with fewer than ${MIN_FIT_REQUESTS} the predictions are rough${captured.length ? ' (their bands show how rough)' : ''}. Capture more requests for a prediction to rely on.`);
     const metrics = summarize(simulatedRun(requests, predicted));
-    return { ...base, requests: requests.length, mode: 'simulate', warnings, fidelity, beyondTolerance: gate(fidelity), failed: 0, metrics, model, loaded: null, timings: { captured, replayed: predicted }, fit, schedule: null, profile: profilePath };
+    return { ...base, requests: requests.length, mode: 'simulate', warnings, fidelity, beyondTolerance: gate(fidelity), failed: 0, metrics, model, loaded: null, timings: { captured, replayed: predicted }, fit, schedule: null, profile: profilePath, impliedHitRate: impliedHitRate(requests) };
   }
 
   // A capture made elsewhere names a model directory this machine may not have.
@@ -196,7 +199,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const replayed = run.outcomes.filter((x) => !x.error).map(fromOutcome);
     const fidelity = compareTimings(captured, replayed);
     const metrics = summarize(run, null, warm);
-    return { ...base, requests: workload.requests.length, mode: 'execute', warnings, fidelity, beyondTolerance: gate(fidelity), failed: metrics.failed, metrics, model: null, loaded: null, timings: { captured, replayed }, fit, schedule: lateness(workload, run.outcomes), profile: null };
+    return { ...base, requests: workload.requests.length, mode: 'execute', warnings, fidelity, beyondTolerance: gate(fidelity), failed: metrics.failed, metrics, model: null, loaded: null, timings: { captured, replayed }, fit, schedule: lateness(workload, run.outcomes), profile: null, impliedHitRate: impliedHitRate(workload.requests) };
   }
   const level = (header?.trace.level || 2) as TraceLevel;
   const modules = (header?.trace.modules ?? ['request']) as TraceModule[];
@@ -221,7 +224,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const replayed = (await session.traced()).map((r) => fromRecord(r.workload));
     const fidelity = compareTimings(captured, replayed);
     const metrics = summarize(run, null, warm);
-    return { ...base, requests: workload.requests.length, mode: 'execute', warnings, fidelity, beyondTolerance: gate(fidelity), failed: metrics.failed, metrics, model: null, loaded, timings: { captured, replayed }, fit, schedule: lateness(workload, run.outcomes), profile: null };
+    return { ...base, requests: workload.requests.length, mode: 'execute', warnings, fidelity, beyondTolerance: gate(fidelity), failed: metrics.failed, metrics, model: null, loaded, timings: { captured, replayed }, fit, schedule: lateness(workload, run.outcomes), profile: null, impliedHitRate: impliedHitRate(workload.requests) };
   } finally {
     await session.close();
   }
@@ -251,7 +254,7 @@ function simulatedRun(requests: readonly RequestSpec[], predicted: readonly Requ
     first = Math.min(first, at);
     last = Math.max(last, at + t.e2eMs);
     edges.push([at, 1], [at + t.e2eMs, -1]);
-    return { id: r.id, inputTokens: r.inputTokens, outputTokens: r.outputTokens, ttftMs: t.ttftMs, e2eMs: t.e2eMs, itlMs: [], sentAtMs: at, error: null };
+    return { id: r.id, inputTokens: r.inputTokens, outputTokens: r.outputTokens, ttftMs: t.ttftMs, e2eMs: t.e2eMs, itlMs: [], sentAtMs: at, error: null, cachedTokens: null };
   });
   edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let running = 0;

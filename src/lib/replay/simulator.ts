@@ -137,7 +137,11 @@ function fitPrefill(usable: readonly SimRequest[]): TimingModel['prefill'] {
   }
   const prefillXs = runs.map((b) => b.rows * b.widest);
   const prefillYs = runs.map((b) => b.ms);
-  const prefill = fitLine(prefillXs, prefillYs);
+  // The line through the typical run, scaled so that the runs add up to the time they took: slow runs are
+  // part of the engine's time too, and queueing follows the total.
+  const line = fitLine(prefillXs, prefillYs);
+  const scale = total(prefillYs, (y) => y) / total(prefillXs, (x) => line.intercept + line.slope * x);
+  const prefill = Number.isFinite(scale) && scale > 0 ? { intercept: line.intercept * scale, slope: line.slope * scale } : line;
   return { intercept: prefill.intercept, perToken: prefill.slope, spread: spreadOf(prefillXs, prefillYs, prefill) };
 }
 

@@ -27,6 +27,7 @@ export function formatBenchMetrics(m: BenchMetrics, target: string, workload: st
     ['Concurrency (peak / mean)', `${m.peak_concurrency} / ${f(m.mean_concurrency)}`],
   );
   if (m.goodput !== null) summary.push(['Goodput (req/s)', f(m.goodput)]);
+  if (m.cache_hit_rate !== null) summary.push(['Prefix cache hit rate', `${f(m.cache_hit_rate * 100, 1)}% (${m.cached_tokens} cached prompt tokens)`]);
   if (m.warmup) summary.push(['Warm-up requests (not measured)', String(m.warmup)]);
   const latency = compactTable(['ms', 'mean', '± 95% CI', 'median', 'std', 'p90', 'p95', 'p99']);
   const row = (name: string, d: Distribution): void => void latency.push([name, f(d.mean), f(d.ci95), f(d.median), f(d.std), f(d.p90), f(d.p95), f(d.p99)]);

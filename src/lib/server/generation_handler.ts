@@ -55,7 +55,7 @@ export async function handleGeneration(
 
   let text = '';
   const tokenIds: number[] = [];
-  let usage: Usage = { promptTokens: stream.promptTokens, completionTokens: 0 };
+  let usage: Usage = { promptTokens: stream.promptTokens, completionTokens: 0, cachedTokens: 0 };
   let finish: FinishReason = 'abort';
   if (parsed.stream) {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });

@@ -13,7 +13,13 @@ export interface ResponseFormat {
   done: boolean;
 }
 
-const usageBody = (u: Usage): object => ({ prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.promptTokens + u.completionTokens });
+const usageBody = (u: Usage): object => ({
+  prompt_tokens: u.promptTokens,
+  completion_tokens: u.completionTokens,
+  total_tokens: u.promptTokens + u.completionTokens,
+  // As OpenAI, vLLM and SGLang report prompt tokens served from the prefix cache.
+  prompt_tokens_details: { cached_tokens: u.cachedTokens },
+});
 const finishJson = (f: FinishReason | null): string => (f === null ? 'null' : `"${f}"`);
 
 export function completionFormat(rid: string, model: string): ResponseFormat {
@@ -56,6 +62,7 @@ export function nativeFormat(rid: string): ResponseFormat {
     id: rid,
     prompt_tokens: u.promptTokens,
     completion_tokens: u.completionTokens,
+    cached_tokens: u.cachedTokens,
     finish_reason: finish === null ? null : { type: finish },
     ...(e2eMs === undefined ? {} : { e2e_latency: e2eMs / 1000 }),
   });

@@ -8,6 +8,8 @@ export interface WorkloadRecord {
   /** Milliseconds from the start of the capture to the request's arrival. */
   arrivalMs: number;
   inputTokens: number;
+  /** Prompt tokens the prefix cache supplied (absent in captures made before the cache). */
+  cachedTokens?: number;
   /** Only with content capture (--trace-include-content); replay uses random ids of the same count otherwise. */
   inputIds?: number[];
   /** Stop strings are content: only with --trace-include-content. */

@@ -22,6 +22,12 @@ export class EngineMetrics {
   readonly e2e = new Histogram(E2E_BUCKETS);
   readonly queueTime = new Histogram(QUEUE_BUCKETS);
   promptTokens = 0;
+  /** Prompt tokens whose KV came from the prefix cache. */
+  cachedPromptTokens = 0;
+  /** KV tokens held by the running batch and by the prefix cache, and the budget they share. */
+  kvTokens = 0;
+  cacheTokens = 0;
+  maxTotalTokens = 0;
   generationTokens = 0;
   requests = 0;
   abortedRequests = 0;
@@ -66,6 +72,9 @@ export class EngineMetrics {
     histogram('sglang:e2e_request_latency_seconds', 'Histogram of End-to-end request latency in seconds', [{ labels: label, h: this.e2e }]);
     histogram('sglang:queue_time_seconds', 'Histogram of queueing time in seconds.', [{ labels: label, h: this.queueTime }]);
     scalar('counter', 'sglang:prompt_tokens_total', 'Number of prefill tokens processed.', this.promptTokens);
+    scalar('counter', 'sglang:cached_tokens_total', 'Number of prompt tokens whose KV came from the prefix cache.', this.cachedPromptTokens);
+    scalar('gauge', 'sglang:cache_hit_rate', 'The prefix cache hit rate: cached prompt tokens over all prompt tokens.', this.promptTokens ? this.cachedPromptTokens / this.promptTokens : 0);
+    scalar('gauge', 'sglang:token_usage', 'The token usage: KV tokens held by running requests and the prefix cache over the budget.', this.maxTotalTokens ? (this.kvTokens + this.cacheTokens) / this.maxTotalTokens : 0);
     scalar('counter', 'sglang:generation_tokens_total', 'Number of generation tokens processed.', this.generationTokens);
     scalar('counter', 'sglang:num_requests_total', 'Number of requests processed.', this.requests);
     scalar('counter', 'sglang:num_aborted_requests_total', 'Number of requests aborted.', this.abortedRequests);

@@ -44,6 +44,8 @@ export interface RequestTrace {
   describe(info: RequestInfo): void;
   workerContext(dispatchedAt: number): WorkerTraceContext | null;
   onToken(t: number): void;
+  /** The prefix cache supplied this many of the prompt's tokens. */
+  onCached(tokens: number): void;
   /** The worker's records arrived (the request ended there). */
   workerDone(records: Float64Array | null): void;
   /** The main thread is done with the request; `end` is when its last response was delivered (default: now). */
@@ -58,6 +60,7 @@ class NullRequestTrace implements RequestTrace {
     return null;
   }
   onToken(): void {}
+  onCached(): void {}
   workerDone(): void {}
   mainDone(): void {}
 }
@@ -72,6 +75,7 @@ export class RecordingRequestTrace implements RequestTrace {
   private readonly rootSpanId = newSpanId();
   private info: RequestInfo | null = null;
   private firstToken: number | null = null;
+  private cachedTokens = 0;
   private lastToken = 0;
   private worker: Float64Array | null = null;
   private waitingFor = 2;
@@ -97,6 +101,10 @@ export class RecordingRequestTrace implements RequestTrace {
   workerContext(dispatchedAt: number): WorkerTraceContext {
     const traceparent = formatTraceparent({ traceId: this.traceId, spanId: this.rootSpanId });
     return { traceparent, level: this.level, metrics: this.metrics !== null, dispatchedAt };
+  }
+
+  onCached(tokens: number): void {
+    this.cachedTokens = tokens;
   }
 
   onToken(t: number): void {
@@ -147,6 +155,7 @@ export class RecordingRequestTrace implements RequestTrace {
       metrics.requests++;
       if (finish === 'abort' || finish === 'error') metrics.abortedRequests++;
       metrics.promptTokens += this.info.inputIds.length;
+      metrics.cachedPromptTokens += this.cachedTokens;
       metrics.generationTokens += outputTokens;
     }
     if (this.level === 0) return;
@@ -158,6 +167,7 @@ export class RecordingRequestTrace implements RequestTrace {
       rid,
       arrivalMs: this.start - this.sink.captureStart,
       inputTokens: inputIds.length,
+      cachedTokens: this.cachedTokens,
       ...(content ? { inputIds: [...inputIds] } : {}),
       sampling: { ...params, ...(content ? { stop: [...stop] } : {}) },
       outputTokens,

@@ -65,6 +65,17 @@ export const TRACE_MODULES = {
       forward: { level: 3, thread: 'worker', attrs: ['batch_size', 'past_length'] },
     },
   },
+  cache: {
+    description: 'the prefix cache: matching a prompt and copying its cached KV in, inserting prompts, evicting',
+    stages: {
+      prefix_match: { level: 3, thread: 'worker', metric: true, nested: true },
+      cache_insert: { level: 3, thread: 'worker', metric: true, nested: true },
+    },
+    events: {
+      cached_prefix: { level: 1, thread: 'worker', attrs: ['cached_tokens', 'matched_tokens'] },
+      cache_evict: { level: 2, thread: 'worker', attrs: ['evicted_tokens', 'cache_tokens'] },
+    },
+  },
 } as const satisfies Record<string, { description: string; stages: Record<string, StageDef>; events: Record<string, EventDef> }>;
 
 export type TraceModule = keyof typeof TRACE_MODULES;

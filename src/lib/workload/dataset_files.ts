@@ -111,7 +111,8 @@ export function mooncakeWorkload(path: string, select: Selection | number): Work
     const output = bounded(rec.output_length, 'output_length', 0, FILE_LIMITS.tokens, fail, true);
     first ??= timestamp;
     const arrivalMs = arrivalOffset(timestamp - first, 'timestamp', fail);
-    if (inWindow(s, arrivalMs)) requests.push({ id: `mooncake-${n}`, inputTokens: input, outputTokens: output, arrivalMs });
+    const hashIds = Array.isArray(rec.hash_ids) && rec.hash_ids.every((h) => Number.isSafeInteger(h)) ? (rec.hash_ids as number[]) : undefined;
+    if (inWindow(s, arrivalMs)) requests.push({ id: `mooncake-${n}`, inputTokens: input, outputTokens: output, arrivalMs, ...(hashIds?.length ? { hashIds } : {}) });
   }
   return { name: `mooncake ${path}`, requests };
 }

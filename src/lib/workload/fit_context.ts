@@ -1,3 +1,4 @@
+import { MOONCAKE_BLOCK_TOKENS } from './hash_blocks.js';
 import type { RequestSpec } from './request_spec.js';
 
 export const FIT_MODES = ['scale', 'clip', 'skip'] as const;
@@ -68,6 +69,8 @@ export function fitToContext(requests: readonly RequestSpec[], limit: number, mo
     fit.changed++;
     // Its own ids or text no longer match its length: seeded ids of the new length are made later.
     const changed: RequestSpec = { ...r, inputTokens: input, outputTokens: output };
+    // Blocks shrink with the lengths, so that the trace's shared prefixes stay shared (and stay the same share).
+    if (mode === 'scale' && r.hashIds) changed.blockTokens = Math.max(1, Math.round((r.blockTokens ?? MOONCAKE_BLOCK_TOKENS) * fit.factor));
     delete changed.inputIds;
     delete changed.prompt;
     out.push(changed);

@@ -1,10 +1,14 @@
 import { Rng } from '../stats/rng.js';
 import { mooncakeWorkload, shareGptWorkload, traceWorkload } from './dataset_files.js';
-import { randomWorkload } from './random_workload.js';
+import { randomWorkload, sharedPrefixWorkload } from './random_workload.js';
+import { blockPrompt } from './hash_blocks.js';
+
+/** SGLang bench_serving's defaults for generated-shared-prefix, scaled to the embedded model's 1,024-token context. */
+export const GSP_DEFAULTS = { groups: 8, promptsPerGroup: 16, systemPromptLen: 512, questionLen: 32, outputLen: 32 };
 import type { Workload } from './request_spec.js';
 import { WorkloadError } from '../errors.js';
 
-export const DATASETS = ['random', 'sharegpt', 'trace', 'mooncake'] as const;
+export const DATASETS = ['random', 'sharegpt', 'trace', 'mooncake', 'generated-shared-prefix'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 export interface WorkloadOptions {
@@ -15,6 +19,8 @@ export interface WorkloadOptions {
   inputLen: number;
   outputLen: number;
   rangeRatio: number;
+  /** generated-shared-prefix: SGLang's --gsp-* settings. */
+  sharedPrefix?: { groups: number; promptsPerGroup: number; systemPromptLen: number; questionLen: number; outputLen: number };
 }
 
 /** The tokenizer a workload is prepared with: the local model's. */
@@ -29,9 +35,10 @@ export interface WorkloadTokenizer {
  * Builds the workload the options name, every request with token ids and text.
  */
 export function loadWorkload(o: WorkloadOptions, tok: WorkloadTokenizer): Workload {
-  if (o.dataset !== 'random' && !o.path) throw new WorkloadError(`--dataset ${o.dataset}`, null, 'needs --dataset-path FILE.');
+  if (o.dataset !== 'random' && o.dataset !== 'generated-shared-prefix' && !o.path) throw new WorkloadError(`--dataset ${o.dataset}`, null, 'needs --dataset-path FILE.');
   const workload =
     o.dataset === 'random' ? randomWorkload({ count: o.count, inputLen: o.inputLen, outputLen: o.outputLen, rangeRatio: o.rangeRatio, seed: o.seed, vocabSize: tok.vocabSize, exclude: tok.specialIds })
+    : o.dataset === 'generated-shared-prefix' ? sharedPrefixWorkload({ ...(o.sharedPrefix ?? GSP_DEFAULTS), seed: o.seed, vocabSize: tok.vocabSize, exclude: tok.specialIds })
     : o.dataset === 'sharegpt' ? shareGptWorkload(o.path!, (t) => tok.encode(t), o.count)
     : o.dataset === 'trace' ? traceWorkload(o.path!, o.count)
     : mooncakeWorkload(o.path!, o.count);
@@ -51,6 +58,7 @@ export function fillInputs(workload: Workload, tok: WorkloadTokenizer, seed: num
   const rng = new Rng(seed ^ 0x5bd1e995);
   const special = new Set(tok.specialIds);
   for (const r of workload.requests) {
+    if (!r.inputIds && r.hashIds) r.inputIds = blockPrompt(r, seed, tok.vocabSize, special);
     if (!r.inputIds) {
       const ids: number[] = [];
       while (ids.length < r.inputTokens) {

@@ -31,3 +31,55 @@ export function randomWorkload(o: RandomWorkloadOptions): Workload {
   }
   return { name: `random (input ${o.inputLen}, output ${o.outputLen}, range ratio ${o.rangeRatio})`, requests };
 }
+
+export interface SharedPrefixOptions {
+  groups: number;
+  promptsPerGroup: number;
+  /** Tokens of each group's shared system prompt. */
+  systemPromptLen: number;
+  /** Tokens of each prompt's own question after it. */
+  questionLen: number;
+  outputLen: number;
+  seed: number;
+  vocabSize: number;
+  exclude?: readonly number[];
+}
+
+/**
+ * SGLang bench_serving's `generated-shared-prefix`: groups of prompts that
+ * share a random system prompt, each followed by a random question of its
+ * own, in a seeded random order. A prefix cache can serve every prompt's
+ * system prompt but the first of its group: `reusableShare` is that share of
+ * all prompt tokens.
+ */
+export function sharedPrefixWorkload(o: SharedPrefixOptions): Workload & { reusableShare: number } {
+  const rng = new Rng(o.seed);
+  const exclude = new Set(o.exclude ?? []);
+  const ids = (n: number): number[] => {
+    const out: number[] = [];
+    while (out.length < n) {
+      const t = Math.floor(rng.next() * o.vocabSize);
+      if (!exclude.has(t)) out.push(t);
+    }
+    return out;
+  };
+  const requests: RequestSpec[] = [];
+  for (let g = 0; g < o.groups; g++) {
+    const system = ids(o.systemPromptLen);
+    for (let p = 0; p < o.promptsPerGroup; p++) {
+      const inputIds = [...system, ...ids(o.questionLen)];
+      requests.push({ id: `gsp-${g}-${p}`, inputIds, inputTokens: inputIds.length, outputTokens: o.outputLen });
+    }
+  }
+  for (let i = requests.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [requests[i], requests[j]] = [requests[j], requests[i]];
+  }
+  const total = o.groups * o.promptsPerGroup * (o.systemPromptLen + o.questionLen);
+  const reusableShare = total ? (o.groups * (o.promptsPerGroup - 1) * o.systemPromptLen) / total : 0;
+  return {
+    name: `generated-shared-prefix (${o.groups} groups × ${o.promptsPerGroup} prompts, system prompt ${o.systemPromptLen}, question ${o.questionLen}, output ${o.outputLen})`,
+    requests,
+    reusableShare,
+  };
+}

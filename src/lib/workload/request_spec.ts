@@ -13,6 +13,9 @@ export interface RequestSpec {
   /** Arrival in ms from the start, when the workload fixes it (traces, Mooncake). */
   arrivalMs?: number;
   sampling?: Partial<SamplingParams>;
+  /** Mooncake: the prompt as block ids (equal ids, equal blocks), `blockTokens` tokens each (hash_blocks.ts). */
+  hashIds?: number[];
+  blockTokens?: number;
   /** A warm-up copy, sent before the run and not measured; its id starts with `warmup-`. */
   warmup?: boolean;
 }

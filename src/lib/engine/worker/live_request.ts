@@ -17,6 +17,8 @@ export interface LiveRequest extends BatchRow, Schedulable {
   rng: Rng;
   stopTokens: Set<number>;
   generated: number;
+  /** Prompt tokens whose KV the prefix cache supplied. */
+  cachedTokens: number;
   trace: TraceContext;
   traceparent: string;
 }
@@ -47,6 +49,7 @@ export function live(req: WorkerRequest, modules: readonly TraceModule[], freeAt
     rng: new Rng(req.seed),
     stopTokens: new Set(req.stopTokenIds),
     generated: 0,
+    cachedTokens: 0,
     trace,
     traceparent: tc?.traceparent ?? '',
   };

@@ -3,12 +3,14 @@ import type { FinishReason, FromWorker, RequestRecords, ToWorker, TokenOutput } 
 import { now } from '../../tracing/clock.js';
 import type { TraceModule } from '../../tracing/stages.js';
 import { KvBatch } from '../kv_batch.js';
+import type { PrefixCache, PrefixMatch } from '../prefix_cache.js';
 import type { ModelRunner, RowLogits } from '../model_runner.js';
+import type { Tensor } from 'onnxruntime-node';
 import { Sampler } from '../sampler.js';
 import type { Scheduler } from '../scheduler.js';
 import { live, recordsOf } from './live_request.js';
 import type { LiveRequest } from './live_request.js';
-import { recordAborted, recordBatchChange, recordDecodeStep, recordFinished, recordPrefill, recordScheduled } from './step_trace.js';
+import { recordAborted, recordBatchChange, recordCacheInsert, recordCopyIn, recordDecodeStep, recordFinished, recordPrefill, recordScheduled } from './step_trace.js';
 import type { DecodeTiming } from './step_trace.js';
 
 /**
@@ -34,6 +36,8 @@ export class SchedulerWorker {
     private readonly contextLength: number,
     private readonly modules: readonly TraceModule[],
     private readonly send: (msg: FromWorker) => void,
+    /** The prefix cache; null when it is off or the model cannot prefill on top of a past. */
+    private readonly cache: PrefixCache | null = null,
   ) {
     this.sampler = new Sampler(runner.vocabSize);
   }
@@ -67,7 +71,8 @@ export class SchedulerWorker {
   private async loop(): Promise<void> {
     for (;;) {
       if (this.aborted.size) this.dropAborted();
-      const admitted = this.scheduler.admit(this.batch.rows);
+      const cache = this.cache;
+      const admitted = this.scheduler.admit(this.batch.rows, cache ? (r) => cache.match(r.inputIds).length : undefined);
       if (admitted.length) await this.prefill(admitted);
       else if (this.batch.size) await this.decode();
       else return;
@@ -129,9 +134,10 @@ export class SchedulerWorker {
     const admittedAt = now();
     const batchId = ++this.batchId;
     for (const r of admitted) recordScheduled(r.trace, admittedAt, batchId, admitted.length);
+    const cached = this.cache ? this.copyIn(this.cache, admitted) : null;
     let result;
     try {
-      result = await KvBatch.prefill(this.runner, admitted, admitted.map((r) => r.inputIds), this.scheduler.limits.maxPrefillTokens);
+      result = await KvBatch.prefill(this.runner, admitted, admitted.map((r) => r.inputIds), this.scheduler.limits.maxPrefillTokens, cached);
     } catch (err) {
       this.sendFailed(admitted, (err as Error).message);
       return;
@@ -141,6 +147,7 @@ export class SchedulerWorker {
     const keepFresh = this.sampleRows(fresh.rows, logits, outputs);
     const sampled = now();
     for (const r of admitted) recordPrefill(r.trace, chunks, admitted.length, sampled);
+    if (this.cache) this.insertPrompts(this.cache, fresh);
     const keepOld = this.batch.rows.map((_, i) => i);
     if (this.batch.size || keepFresh.length < fresh.size) {
       this.batch = KvBatch.repack(this.runner, [{ batch: this.batch, keep: keepOld }, { batch: fresh, keep: keepFresh }]);
@@ -149,6 +156,52 @@ export class SchedulerWorker {
       this.batch = fresh;
     }
     this.report(outputs);
+  }
+
+  /**
+   * The KV of the admitted prompts' cached prefixes, as the first columns of
+   * their prefill. The batch is dense and left-padded, so all rows start
+   * prefilling at one column: the widest prompt less the most tokens any row
+   * still needs. A row whose match reaches past that column recomputes the
+   * difference. Null when no row has anything cached.
+   */
+  private copyIn(cache: PrefixCache, admitted: readonly LiveRequest[]): { past: Tensor[]; length: number } | null {
+    const start = now();
+    const matches: PrefixMatch[] = admitted.map((r) => cache.match(r.inputIds));
+    for (const m of matches) cache.acquire(m);
+    // The batch and the cache share one budget: the running and admitted rows may grow to their reservations.
+    const over = cache.size + this.scheduler.reserved([...this.batch.rows, ...admitted]) - this.scheduler.limits.maxTotalTokens;
+    const evicted = over > 0 ? cache.evict(over) : 0;
+    let width = 0;
+    let need = 0;
+    admitted.forEach((r, i) => {
+      width = Math.max(width, r.promptLength);
+      need = Math.max(need, r.promptLength - matches[i].length);
+    });
+    const length = width - need;
+    const n = admitted.length;
+    const { kvHeads, headDim, pastNames } = this.runner.io;
+    const data = length > 0 ? pastNames.map(() => this.runner.newKvData(n * kvHeads * length * headDim)) : [];
+    admitted.forEach((r, i) => {
+      r.cachedTokens = Math.max(0, r.promptLength - need);
+      if (r.cachedTokens > 0) cache.copyOut(matches[i], r.cachedTokens, data, i, length, length);
+    });
+    for (const m of matches) cache.release(m);
+    const done = now();
+    admitted.forEach((r, i) => recordCopyIn(r.trace, start, done, r.cachedTokens, matches[i].length, evicted, cache.size));
+    return length > 0 ? { past: data.map((d) => this.runner.kvTensor(d, n, length)), length } : null;
+  }
+
+  /** Puts the fresh rows' prompts into the cache, within what the running rows leave of the budget. */
+  private insertPrompts(cache: PrefixCache, fresh: KvBatch<LiveRequest>): void {
+    const room = this.scheduler.limits.maxTotalTokens - this.scheduler.reserved([...this.batch.rows, ...fresh.rows]);
+    const data = fresh.kvData();
+    const length = fresh.pastLength;
+    fresh.rows.forEach((r, i) => {
+      const start = now();
+      const change = cache.insert(r.inputIds, data, i, length, length - fresh.rowLength(i), room);
+      recordCacheInsert(r.trace, start, now(), change.evicted, cache.size);
+    });
   }
 
   /** The decode step: one token for every running request. */
@@ -186,7 +239,7 @@ export class SchedulerWorker {
       else if (r.generated >= r.maxTokens || r.promptLength + r.generated >= this.contextLength) finish = 'length';
       if (finish === null) keep.push(i);
       else this.ended.push(r);
-      outputs.push({ rid: r.rid, token, finish });
+      outputs.push({ rid: r.rid, token, finish, cached: r.cachedTokens });
     }
     return keep;
   }
@@ -211,6 +264,8 @@ export class SchedulerWorker {
         waiting: this.scheduler.waiting,
         kvTokens: this.batch.kvTokens,
         reservedTokens: this.scheduler.reserved(this.batch.rows),
+        cacheTokens: this.cache?.size ?? 0,
+        evictedTokens: this.cache?.evictedTotal ?? 0,
       },
     });
   }

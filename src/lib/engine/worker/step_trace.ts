@@ -56,6 +56,23 @@ export function recordBatchChange(trace: TraceContext, start: number, done: numb
   trace.event(E.batch_formed, done, batchId, batchSize);
 }
 
+/**
+ * The prompt was matched against the prefix cache and what it supplied was
+ * copied into the request's row: how many tokens it supplied, and how many
+ * matched (more, when a batch-mate needed the row to start earlier).
+ */
+export function recordCopyIn(trace: TraceContext, start: number, done: number, cached: number, matched: number, evicted: number, cacheTokens: number): void {
+  trace.slice(S.prefix_match, start, done);
+  trace.event(E.cached_prefix, done, cached, matched);
+  if (evicted > 0) trace.event(E.cache_evict, done, evicted, cacheTokens);
+}
+
+/** The request's prompt went into the prefix cache, evicting others' if it needed the room. */
+export function recordCacheInsert(trace: TraceContext, start: number, done: number, evicted: number, cacheTokens: number): void {
+  trace.slice(S.cache_insert, start, done);
+  if (evicted > 0) trace.event(E.cache_evict, done, evicted, cacheTokens);
+}
+
 /** The request finished normally (its own stop token, its length, or a stop string on the main thread). */
 export function recordFinished(trace: TraceContext, t: number): void {
   trace.end(S.decode_loop, t);

@@ -1,0 +1,65 @@
+import { Rng } from '../stats/rng.js';
+import type { RequestSpec } from './request_spec.js';
+
+/**
+ * Mooncake's traces give each prompt as `hash_ids`: one id per block of 512
+ * tokens, equal ids for equal blocks (and, since each block's hash covers
+ * the blocks before it, for equal prefixes). A replay makes each block id
+ * into the same token ids wherever it appears, so that requests that shared
+ * prefixes in the trace share them on the engine, and its prefix cache sees
+ * the trace's reuse.
+ */
+
+/** Mooncake's block size. */
+export const MOONCAKE_BLOCK_TOKENS = 512;
+
+/** The prompt of a request given as blocks: each block id's own seeded tokens, then tokens of its own past the last block. */
+export function blockPrompt(r: RequestSpec, seed: number, vocabSize: number, special: ReadonlySet<number>): number[] {
+  const size = r.blockTokens ?? MOONCAKE_BLOCK_TOKENS;
+  const ids: number[] = [];
+  const draw = (rng: Rng, n: number): void => {
+    while (n > 0) {
+      const t = Math.floor(rng.next() * vocabSize);
+      if (special.has(t)) continue;
+      ids.push(t);
+      n--;
+    }
+  };
+  for (const h of r.hashIds ?? []) {
+    if (ids.length >= r.inputTokens) break;
+    draw(new Rng((seed ^ Math.imul(h + 1, 0x9e3779b1)) >>> 0), Math.min(size, r.inputTokens - ids.length));
+  }
+  if (ids.length < r.inputTokens) draw(new Rng((seed ^ Math.imul(hashString(r.id), 0x85ebca6b)) >>> 0), r.inputTokens - ids.length);
+  return ids;
+}
+
+function hashString(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/**
+ * The hit rate the trace implies: requests in arrival order, a cache that
+ * keeps every block it has seen, and a request served from it up to its
+ * first unseen block (less the one token a prompt always prefills), over
+ * all prompt tokens. Null when no request carries block ids.
+ */
+export function impliedHitRate(requests: readonly RequestSpec[]): number | null {
+  const seen = new Set<number>();
+  let cached = 0;
+  let total = 0;
+  let any = false;
+  const ordered = [...requests].sort((a, b) => (a.arrivalMs ?? 0) - (b.arrivalMs ?? 0));
+  for (const r of ordered) {
+    total += r.inputTokens;
+    if (!r.hashIds?.length) continue;
+    any = true;
+    const size = r.blockTokens ?? MOONCAKE_BLOCK_TOKENS;
+    let run = 0;
+    while (run < r.hashIds.length && seen.has(r.hashIds[run])) run++;
+    cached += Math.max(0, Math.min(run * size, r.inputTokens - 1));
+    for (const h of r.hashIds) seen.add(h);
+  }
+  return any && total > 0 ? cached / total : null;
+}

@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/lib/engine/engine.js';
+import { PrefixCache } from '../../src/lib/engine/prefix_cache.js';
+import type { GenerateRequest } from '../../src/lib/protocol.js';
+import { Rng } from '../../src/lib/stats/rng.js';
+import { collect } from '../helpers/collect.js';
+import type { Collected } from '../helpers/collect.js';
+
+/** Two KV tensors, two heads, head_dim 1: a token's value in head h of tensor t is t·1000 + h·100 + its id. */
+const LAYOUT = { tensors: 2, kvHeads: 2, headDim: 1, newData: (n: number) => new Float32Array(n) };
+
+/** One row of dense present tensors [1, heads, length, 1] holding `ids` from column `start`. */
+function rowOf(ids: readonly number[], length = ids.length, start = 0): Float32Array[] {
+  return [0, 1].map((t) => {
+    const d = new Float32Array(2 * length);
+    for (let h = 0; h < 2; h++) ids.forEach((id, j) => (d[h * length + start + j] = t * 1000 + h * 100 + id));
+    return d;
+  });
+}
+
+/** The values `copyOut` writes for `count` tokens of `ids` into a one-row past of `length` ending at `end`. */
+function copied(cache: PrefixCache, ids: number[], count: number, length: number, end = length): number[][] {
+  const dst = [new Float32Array(2 * length), new Float32Array(2 * length)];
+  cache.copyOut(cache.match(ids, ids.length), count, dst, 0, length, end);
+  return dst.map((d) => [...d]);
+}
+
+describe('the prefix cache', () => {
+  it('matches the longest cached prefix, through split edges, and copies its KV out in order', () => {
+    const cache = new PrefixCache(LAYOUT);
+    expect(cache.insert([1, 2, 3, 4, 5], rowOf([1, 2, 3, 4, 5]), 0, 5, 0, 1000)).toEqual({ inserted: 5, evicted: 0 });
+    // Diverging after three tokens splits the edge: the shared three are not stored twice.
+    expect(cache.insert([1, 2, 3, 9, 9, 9], rowOf([1, 2, 3, 9, 9, 9], 8, 2), 0, 8, 2, 1000)).toEqual({ inserted: 3, evicted: 0 });
+    expect(cache.size).toBe(8);
+    expect(cache.match([1, 2, 3, 4, 5, 6]).length).toBe(5);
+    expect(cache.match([1, 2, 3, 9, 7]).length).toBe(4);
+    expect(cache.match([7, 1, 2]).length).toBe(0);
+    // A prompt keeps one token to prefill: a full match stops one short.
+    expect(cache.match([1, 2, 3, 4, 5]).length).toBe(4);
+    // Four tokens of [1, 2, 3, 9, ...] into a past of 6 columns, right-aligned.
+    const [k, v] = copied(cache, [1, 2, 3, 9, 9, 9], 4, 6);
+    expect(k).toEqual([0, 0, 1, 2, 3, 9, 0, 0, 101, 102, 103, 109]);
+    expect(v).toEqual([0, 0, 1001, 1002, 1003, 1009, 0, 0, 1101, 1102, 1103, 1109]);
+  });
+
+  it('evicts the least recently used prefixes first, and never what a request holds', () => {
+    const cache = new PrefixCache(LAYOUT);
+    cache.insert([1, 1, 1, 1], rowOf([1, 1, 1, 1]), 0, 4, 0, 100);
+    cache.insert([2, 2, 2, 2], rowOf([2, 2, 2, 2]), 0, 4, 0, 100);
+    cache.insert([3, 3, 3, 3], rowOf([3, 3, 3, 3]), 0, 4, 0, 100);
+    cache.match([1, 1, 1, 1, 0]); // 1 is now the most recently used; 2 the least.
+    const held = cache.match([3, 3, 3, 3, 0]);
+    cache.acquire(held);
+    expect(cache.pinned).toBe(4);
+    expect(cache.evict(4)).toBe(4); // 2, the least recently used, is enough
+    expect(cache.match([2, 2, 2, 2, 0]).length).toBe(0);
+    expect(cache.match([3, 3, 3, 3, 0]).length).toBe(4);
+    expect(cache.evict(8)).toBe(4); // then 1; 3 still held
+    cache.release(held);
+    expect(cache.pinned).toBe(0);
+    expect(cache.evict(8)).toBe(4);
+    expect(cache.size).toBe(0);
+  });
+
+  it('inserts within the room it is given, evicting older prefixes for a new one', () => {
+    const cache = new PrefixCache(LAYOUT);
+    cache.insert([1, 2, 3, 4], rowOf([1, 2, 3, 4]), 0, 4, 0, 6);
+    // Six tokens of room: the new prompt's six push the old four out.
+    expect(cache.insert([5, 6, 7, 8, 9, 10], rowOf([5, 6, 7, 8, 9, 10]), 0, 6, 0, 6)).toEqual({ inserted: 6, evicted: 4 });
+    expect(cache.size).toBe(6);
+    // Room for three: the prefix that fits is kept, the rest of the prompt is not.
+    expect(cache.insert([20, 21, 22, 23, 24], rowOf([20, 21, 22, 23, 24]), 0, 5, 0, 3)).toMatchObject({ inserted: 3 });
+    expect(cache.size).toBe(3);
+    expect(cache.match([20, 21, 22, 23, 24]).length).toBe(3);
+  });
+
+  it('a leaf evicted leaves its parent evictable at the parent\'s own age', () => {
+    const cache = new PrefixCache(LAYOUT);
+    cache.insert([1, 2, 3, 4], rowOf([1, 2, 3, 4]), 0, 4, 0, 100);
+    cache.insert([1, 2, 7, 7], rowOf([1, 2, 7, 7]), 0, 4, 0, 100); // splits: [1,2] → [3,4], [7,7]
+    cache.insert([9, 9], rowOf([9, 9]), 0, 2, 0, 100);
+    expect(cache.size).toBe(8);
+    // Everything goes when asked for everything, interior nodes included.
+    expect(cache.evict(100)).toBe(8);
+    expect(cache.size).toBe(0);
+  });
+});
+
+describe('the engine with its prefix cache', () => {
+  const greedy = (inputIds: number[], maxTokens = 10): GenerateRequest => ({ inputIds, sampling: { temperature: 0, maxTokens, ignoreEos: true } });
+  const rng = new Rng(42);
+  const ids = (n: number): number[] => Array.from({ length: n }, () => 10 + Math.floor(rng.next() * 5000));
+  const shared = ids(48);
+  /** Prompts that hit, miss and partly hit: a shared prefix with different tails, one prompt again, one of a prefix of another. */
+  const prompts = [[...shared, ...ids(12)], [...shared, ...ids(7)], [...shared.slice(0, 30), ...ids(20)], ids(40), [...shared, ...ids(3)]];
+  prompts.push([...prompts[0]], prompts[1].slice(0, 52));
+  let cold: Engine;
+  let reference: number[][];
+  beforeAll(async () => {
+    cold = await Engine.create({ disablePrefixCache: true });
+    reference = [];
+    for (const p of prompts) reference.push((await collect(cold, greedy(p))).tokens);
+  });
+  afterAll(() => cold?.shutdown());
+
+  it('gives the same greedy tokens as prefilling from scratch, one request at a time, and says how much it reused', async () => {
+    const engine = await Engine.create({});
+    try {
+      expect(engine.info.prefixCache.on).toBe(true);
+      const got: Collected[] = [];
+      for (const p of prompts) got.push(await collect(engine, greedy(p)));
+      expect(got.map((g) => g.tokens)).toEqual(reference);
+      const cached = got.map((g) => g.chunks[g.chunks.length - 1].usage.cachedTokens);
+      // Nothing for the first and the unrelated one; the shared 48, then 30; a repeated prompt all but its last token.
+      expect(cached).toEqual([0, 48, 30, 0, 48, prompts[0].length - 1, 51]);
+      expect(engine.stats().cacheTokens).toBeGreaterThan(0);
+    } finally {
+      await engine.shutdown();
+    }
+    expect((await collect(cold, greedy(prompts[0]))).chunks.at(-1)!.usage.cachedTokens).toBe(0);
+  });
+
+  it('gives the same tokens when prompts that share prefixes run in one batch, each from its own match', async () => {
+    const engine = await Engine.create({ maxRunningRequests: 8 });
+    try {
+      await collect(engine, greedy(prompts[0], 2));
+      const together = await Promise.all(prompts.map((p) => collect(engine, greedy(p))));
+      expect(together.map((g) => g.tokens)).toEqual(reference);
+      expect(together.some((g) => g.chunks.at(-1)!.usage.cachedTokens > 0)).toBe(true);
+    } finally {
+      await engine.shutdown();
+    }
+  });
+
+  it('evicts under a budget that forces it every few steps without corrupting a running request', async () => {
+    // 0.06 MiB of the tiny model's 256-byte tokens: 245 tokens for the batch and the cache together.
+    const engine = await Engine.create({ kvCacheMb: 0.06, maxRunningRequests: 3 });
+    // Shared prefixes (hits) and prompts of their own (every insert evicts).
+    const longer = [...prompts.map((p) => p.slice(0, 40)), ...Array.from({ length: 5 }, () => ids(40))];
+    const expected: number[][] = [];
+    for (const p of longer) expected.push((await collect(cold, greedy(p, 20))).tokens);
+    try {
+      let peakCache = 0;
+      const runs = await Promise.all(
+        [...longer, ...longer].map((p, i) => new Promise<Collected>((resolve) => setTimeout(() => resolve(collect(engine, greedy(p, 20), () => (peakCache = Math.max(peakCache, engine.stats().cacheTokens)))), 3 * i))),
+      );
+      expect(runs.map((r) => r.tokens)).toEqual([...expected, ...expected]);
+      expect(peakCache).toBeGreaterThan(0);
+      // Room for about one prompt beside three running rows: prompt after prompt pushes older ones out.
+      expect(engine.stats().evictedTokens).toBeGreaterThan(10 * 40);
+      expect(engine.stats().cacheTokens + engine.stats().kvTokens).toBeLessThanOrEqual(engine.info.limits.maxTotalTokens);
+    } finally {
+      await engine.shutdown();
+    }
+  });
+});
