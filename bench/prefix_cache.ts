@@ -7,7 +7,7 @@
  * share of reusable prompt tokens (every prompt's system prompt but the
  * first of its group; target: within one point).
  *
- *   npm run build && npx tsx bench/prefix_cache.ts [--presets small,base] [--rate small=2,base=1]
+ *   npm run build && npx tsx bench/prefix_cache.ts [--presets small,base] [--rate small=2,base=0.5]
  *
  * Warm-ups are off: a warm-up copy would put a group's system prompt in the
  * cache before the run and lift the hit rate above the analytical share.
@@ -19,7 +19,7 @@ import { presetModel } from './preset.js';
 import { GSP_DEFAULTS } from '../src/lib/workload/load_workload.js';
 import { sharedPrefixWorkload } from '../src/lib/workload/random_workload.js';
 
-const { values: opts } = parseArgs({ options: { presets: { type: 'string', default: 'small,base' }, rate: { type: 'string', default: 'small=2,base=1' } } });
+const { values: opts } = parseArgs({ options: { presets: { type: 'string', default: 'small,base' }, rate: { type: 'string', default: 'small=2,base=0.5' } } });
 const ROOT = resolve(import.meta.dirname, '..');
 const rates = new Map(opts.rate!.split(',').map((kv) => kv.split('=') as [string, string]));
 

@@ -8,7 +8,7 @@ import { engineSteps } from '../../src/lib/replay/engine_steps.js';
 import type { TraceEventLine } from '../../src/lib/tracing/trace_file/format.js';
 
 const EXACT = { low: 1, high: 1 };
-const TRUTH: TimingModel = { prefill: { intercept: 2, perToken: 0.05, spread: EXACT }, decodeStep: { intercept: 1, perRequest: 0.2, perRowToken: 0, spread: EXACT }, repack: { intercept: 0, perRowToken: 0 }, basis: "requests", fittedSteps: 0, fittedOn: 0, beforeQueueMs: 0.5, afterDecodeMs: 0 };
+const TRUTH: TimingModel = { prefill: { intercept: 2, perToken: 0.05, spread: EXACT }, decodeStep: { intercept: 1, perRequest: 0.2, perRowToken: 0, spread: EXACT }, repack: { intercept: 0, perRowToken: 0 }, basis: "requests", fittedSteps: 0, covered: { rows: 0, rowTokens: 0 }, fittedOn: 0, beforeQueueMs: 0.5, afterDecodeMs: 0 };
 const LIMITS = { maxRunningRequests: 8, maxPrefillTokens: 512 };
 
 /** A capture produced by a known timing model: the simulator must find the model again. */

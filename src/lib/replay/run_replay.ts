@@ -151,7 +151,15 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     }
     if (requests.length === 0) throw new WorkloadError(o.file, null, 'has no request that the model can hold; see --fit-context.');
     const simReqs = requests.map((r) => ({ id: r.id, arrivalMs: r.arrivalMs ?? 0, inputTokens: r.inputTokens, outputTokens: r.outputTokens, ttftMs: null, e2eMs: 0, stages: {} }));
-    const predicted = simulate(simReqs, model, limits);
+    const reach = { rows: 0, rowTokens: 0 };
+    const predicted = simulate(simReqs, model, limits, 1, reach);
+    // A line fitted on small batches says nothing of large ones (a decode step's cost per row can grow
+    // several-fold once the batch's KV no longer fits the caches): past what the profile saw, say so.
+    const beyond = [
+      reach.rows > model.covered.rows * 1.1 ? `${reach.rows} running requests (the profile's largest decode step had ${model.covered.rows})` : '',
+      model.covered.rowTokens && reach.rowTokens > model.covered.rowTokens * 1.1 ? `${reach.rowTokens} cached tokens in a step (the profile's most: ${model.covered.rowTokens})` : '',
+    ].filter(Boolean);
+    if (beyond.length) warnings.push(`The simulation reached ${beyond.join(' and ')}; its step costs there are extrapolated from smaller batches and may be far off. Profile at a load that reaches them.`);
     let fidelity = compareTimings(captured, predicted);
     if (captured.length) {
       // The band: the same simulation with every prefill and decode step at each end of its fit's residual spread.

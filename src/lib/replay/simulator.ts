@@ -40,6 +40,8 @@ export interface TimingModel {
   basis: 'steps' | 'requests';
   /** Decode steps the step models were fitted on (0 for `requests`). */
   fittedSteps: number;
+  /** The largest decode step the fit saw: rows, and rows × cached tokens (0 when fitted per request, which cannot tell). */
+  covered: { rows: number; rowTokens: number };
   /** Requests the models were fitted on. */
   fittedOn: number;
   /** Time before the scheduler sees a request, and after its last token (tokenize, hops, detokenize). */
@@ -137,15 +139,13 @@ function fitPrefill(usable: readonly SimRequest[]): TimingModel['prefill'] {
   }
   const prefillXs = runs.map((b) => b.rows * b.widest);
   const prefillYs = runs.map((b) => b.ms);
-  // The line through the typical run, scaled so that the runs add up to the time they took: slow runs are
-  // part of the engine's time too, and queueing follows the total.
-  const line = fitLine(prefillXs, prefillYs);
-  const scale = total(prefillYs, (y) => y) / total(prefillXs, (x) => line.intercept + line.slope * x);
-  const prefill = Number.isFinite(scale) && scale > 0 ? { intercept: line.intercept * scale, slope: line.slope * scale } : line;
+  // The line through the typical run. Scaling it to the runs' total (as the step models are) was tried:
+  // it fitted the profile itself better and predicted other workloads worse (bench/simulator_check.ts).
+  const prefill = fitLine(prefillXs, prefillYs);
   return { intercept: prefill.intercept, perToken: prefill.slope, spread: spreadOf(prefillXs, prefillYs, prefill) };
 }
 
-type DecodeModels = Pick<TimingModel, 'decodeStep' | 'repack' | 'basis' | 'fittedSteps'>;
+type DecodeModels = Pick<TimingModel, 'decodeStep' | 'repack' | 'basis' | 'fittedSteps' | 'covered'>;
 
 /** Levels 1-2: each request's decode loop against the batch it decoded in on average; repacks fold into the step. */
 function fitDecodeLoops(usable: readonly SimRequest[]): DecodeModels {
@@ -214,6 +214,7 @@ function fitDecodeLoops(usable: readonly SimRequest[]): DecodeModels {
     repack: { intercept: 0, perRowToken: 0 },
     basis: 'requests',
     fittedSteps: 0,
+    covered: { rows: Math.ceil(Math.max(0, ...xs)), rowTokens: 0 },
   };
 }
 
@@ -254,6 +255,7 @@ function fitSteps(periods: readonly PeriodSample[], steps: EngineSteps): DecodeM
     repack: { intercept: repack.intercept, perRowToken: repack.slope },
     basis: 'steps',
     fittedSteps: periods.length,
+    covered: { rows: Math.max(...all.map((p) => p.rows)), rowTokens: Math.max(...all.map((p) => p.rowTokens)) },
   };
 }
 
@@ -297,7 +299,7 @@ const reservation = (r: SimRequest): number => r.inputTokens + r.outputTokens;
  * otherwise one decode step for every running request (and a repack when
  * some finish). The batch is dense: its padded length is its longest row's.
  */
-export function simulate(reqs: readonly SimRequest[], model: TimingModel, limits: SimLimits, speed = 1): RequestTiming[] {
+export function simulate(reqs: readonly SimRequest[], model: TimingModel, limits: SimLimits, speed = 1, reach?: { rows: number; rowTokens: number }): RequestTiming[] {
   const order = [...reqs].sort((a, b) => a.arrivalMs - b.arrivalMs);
   const arrivals = order.map((r) => r.arrivalMs / speed + model.beforeQueueMs);
   const out = new Map<number, RequestTiming>();
@@ -337,6 +339,10 @@ export function simulate(reqs: readonly SimRequest[], model: TimingModel, limits
     } else if (running.length) {
       let past = 0;
       for (const r of running) past = Math.max(past, r.len);
+      if (reach) {
+        reach.rows = Math.max(reach.rows, running.length);
+        reach.rowTokens = Math.max(reach.rowTokens, running.length * (past + 1));
+      }
       t += step.intercept + step.perRequest * running.length + step.perRowToken * running.length * (past + 1);
       for (const r of running) {
         r.left--;
