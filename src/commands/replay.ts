@@ -104,11 +104,13 @@ export default class Replay extends SglCommand {
       const s = result.schedule;
       this.say(`Arrivals: requests were sent ${s.p50.toFixed(2)} ms (p50), ${s.p99.toFixed(2)} ms (p99), ${s.max.toFixed(2)} ms (max) behind the trace's schedule${flags.speed !== 1 ? ` at --speed ${flags.speed}` : ''}.\n`);
     }
-    if (result.impliedHitRate !== null) {
+    if (result.expectedHitRate !== null) {
+      const { rate, from } = result.expectedHitRate;
       const got = result.metrics?.cache_hit_rate;
       const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
       const achieved = simulated ? 'the simulator does not model the prefix cache (its figures are for a cache that never hits)' : got === null || got === undefined ? 'the target did not report cached tokens' : `the replay got ${pct(got)}`;
-      this.say(`Prefix cache: the trace's hash_ids imply a hit rate of ${pct(result.impliedHitRate)} (every block kept once seen); ${achieved}.\n`);
+      const expected = from === 'hash_ids' ? `the trace's hash_ids imply a hit rate of ${pct(rate)} (every block kept once seen)` : `the capture's engine had a hit rate of ${pct(rate)}`;
+      this.say(`Prefix cache: ${expected}; ${achieved}.\n`);
     }
     // Stage timings can be compared only with a capture that has them.
     if (result.timings.captured.length) this.say('\n' + formatFidelity(result.fidelity, simulated ? 'simulated' : 'replayed', flags.tolerance ?? null, 'captured', flags['tolerance-floor']) + '\n');

@@ -60,9 +60,9 @@ export class Scheduler<R extends Schedulable> {
     let taken = 0;
     for (const req of this.queue) {
       const nextLongest = Math.max(longest, reservation(req));
-      const nextWidest = Math.max(widest, req.promptLength - cached(req));
       if (rows + 1 > maxRunningRequests) break;
       if ((rows + 1) * nextLongest > maxTotalTokens) break;
+      const nextWidest = Math.max(widest, req.promptLength - cached(req));
       // A prompt longer than the budget runs alone, in chunks.
       if (taken > 0 && (taken + 1) * nextWidest > maxPrefillTokens) break;
       rows++;

@@ -24,6 +24,7 @@ import type { FidelityReport, FidelityRow, RequestTiming } from './fidelity.js';
 import { MIN_FIT_REQUESTS, fitTimingModel, scaledModel, simulate } from './simulator.js';
 import type { TimingModel } from './simulator.js';
 import { usableRid } from '../request_id.js';
+import type { WorkloadRecord } from '../tracing/finished_request.js';
 import { engineSteps } from './engine_steps.js';
 import { impliedHitRate } from '../workload/hash_blocks.js';
 import { TraceReader } from '../tracing/trace_file/reader.js';
@@ -87,8 +88,11 @@ export interface ReplayResult {
   schedule: ScheduleLateness | null;
   /** The capture the simulator's models were fitted on. */
   profile: string | null;
-  /** The prefix-cache hit rate the trace implies (Mooncake's hash_ids, as fitted; every block kept); null without block ids. */
-  impliedHitRate: number | null;
+  /**
+   * The prefix-cache hit rate to compare the replay's with: what a Mooncake trace's hash_ids imply (as
+   * fitted; every block kept), or what an sgl capture's engine got; null when the file says neither.
+   */
+  expectedHitRate: { rate: number; from: 'hash_ids' | 'capture' } | null;
 }
 
 /** The selected requests with arrivals from the first of them, at `speed`: the schedule a replay keeps. */
@@ -132,7 +136,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const profileHeader = profile ? profile.header : header;
     // A level-3 capture holds every engine step: a second pass reads them for the step-level fit.
     const steps = profileHeader?.trace.level === 3 ? engineSteps(new TraceReader(profilePath).events()) : undefined;
-    const model = fitTimingModel(fitRecords.map((w) => ({ id: usableRid(w.rid), arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages })), steps);
+    const model = fitTimingModel(fitRecords.map((w) => ({ id: usableRid(w.rid), arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, cachedTokens: w.cachedTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages })), steps);
     const profileEngine = (profile?.header?.engine ?? engineSettings) as Record<string, number>;
     const limits = {
       maxRunningRequests: o.engine.maxRunningRequests ?? profileEngine.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests,
@@ -168,7 +172,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     if (model.basis === 'requests') warnings.push(`${profilePath} has no engine steps (it was captured at trace level ${profileHeader?.trace.level ?? '?'}${profileHeader?.trace.level === 3 ? ' without the scheduler and engine modules' : ''}), so decode steps are fitted per request and cannot follow the cache length; ${PROFILE_COMMAND} makes a profile fitted step by step.`);
     if (model.fittedOn < MIN_FIT_REQUESTS) warnings.push(`The timing models are fitted on ${model.fittedOn} requests; with fewer than ${MIN_FIT_REQUESTS} the predictions are rough${captured.length ? ' (their bands show how rough)' : ''}. Capture more requests for a prediction to rely on.`);
     const metrics = summarize(simulatedRun(requests, predicted));
-    return { ...base, requests: requests.length, mode: 'simulate', warnings, fidelity, beyondTolerance: gate(fidelity), failed: 0, metrics, model, loaded: null, timings: { captured, replayed: predicted }, fit, schedule: null, profile: profilePath, impliedHitRate: impliedHitRate(requests) };
+    return { ...base, requests: requests.length, mode: 'simulate', warnings, fidelity, beyondTolerance: gate(fidelity), failed: 0, metrics, model, loaded: null, timings: { captured, replayed: predicted }, fit, schedule: null, profile: profilePath, expectedHitRate: expectedHitRate(requests, capturedRecords) };
   }
 
   // A capture made elsewhere names a model directory this machine may not have.
@@ -207,7 +211,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const replayed = run.outcomes.filter((x) => !x.error).map(fromOutcome);
     const fidelity = compareTimings(captured, replayed);
     const metrics = summarize(run, null, warm);
-    return { ...base, requests: workload.requests.length, mode: 'execute', warnings, fidelity, beyondTolerance: gate(fidelity), failed: metrics.failed, metrics, model: null, loaded: null, timings: { captured, replayed }, fit, schedule: lateness(workload, run.outcomes), profile: null, impliedHitRate: impliedHitRate(workload.requests) };
+    return { ...base, requests: workload.requests.length, mode: 'execute', warnings, fidelity, beyondTolerance: gate(fidelity), failed: metrics.failed, metrics, model: null, loaded: null, timings: { captured, replayed }, fit, schedule: lateness(workload, run.outcomes), profile: null, expectedHitRate: expectedHitRate(workload.requests, capturedRecords) };
   }
   const level = (header?.trace.level || 2) as TraceLevel;
   const modules = (header?.trace.modules ?? ['request']) as TraceModule[];
@@ -232,10 +236,24 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const replayed = (await session.traced()).map((r) => fromRecord(r.workload));
     const fidelity = compareTimings(captured, replayed);
     const metrics = summarize(run, null, warm);
-    return { ...base, requests: workload.requests.length, mode: 'execute', warnings, fidelity, beyondTolerance: gate(fidelity), failed: metrics.failed, metrics, model: null, loaded, timings: { captured, replayed }, fit, schedule: lateness(workload, run.outcomes), profile: null, impliedHitRate: impliedHitRate(workload.requests) };
+    return { ...base, requests: workload.requests.length, mode: 'execute', warnings, fidelity, beyondTolerance: gate(fidelity), failed: metrics.failed, metrics, model: null, loaded, timings: { captured, replayed }, fit, schedule: lateness(workload, run.outcomes), profile: null, expectedHitRate: expectedHitRate(workload.requests, capturedRecords) };
   } finally {
     await session.close();
   }
+}
+
+/** The hit rate a replay's is compared with: the trace's hash_ids, or the capture's own cached tokens. */
+function expectedHitRate(requests: readonly RequestSpec[], records: readonly WorkloadRecord[]): ReplayResult['expectedHitRate'] {
+  const implied = impliedHitRate(requests);
+  if (implied !== null) return { rate: implied, from: 'hash_ids' };
+  let cached = 0;
+  let input = 0;
+  for (const r of records) {
+    if (r.cachedTokens === undefined) continue;
+    cached += r.cachedTokens;
+    input += r.inputTokens;
+  }
+  return input > 0 ? { rate: cached / input, from: 'capture' } : null;
 }
 
 /** How late each measured request was sent against its place in the schedule. */

@@ -10,6 +10,8 @@ export interface SimRequest {
   arrivalMs: number;
   inputTokens: number;
   outputTokens: number;
+  /** Prompt tokens the capture's prefix cache supplied: its prefill ran only the rest. */
+  cachedTokens?: number;
   ttftMs: number | null;
   e2eMs: number;
   stages: Record<string, number>;
@@ -127,7 +129,7 @@ function fitPrefill(usable: readonly SimRequest[]): TimingModel['prefill'] {
   // together carry the same prefill_forward to the nanosecond and reach their first token close together
   // (a capture marks the first token at delivery, so not at the same instant).
   const byRun = usable
-    .map((r) => ({ ms: r.stages.prefill_forward, end: r.arrivalMs + r.ttftMs!, input: r.inputTokens, prepare: r.stages.prefill_prepare ?? 0 }))
+    .map((r) => ({ ms: r.stages.prefill_forward, end: r.arrivalMs + r.ttftMs!, input: r.inputTokens - (r.cachedTokens ?? 0), prepare: r.stages.prefill_prepare ?? 0 }))
     .sort((a, b) => a.ms - b.ms || a.end - b.end);
   const runs: { rows: number; widest: number; ms: number; end: number }[] = [];
   for (const r of byRun) {
