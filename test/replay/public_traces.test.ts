@@ -150,6 +150,12 @@ describe('Mooncake hash_ids', () => {
     ];
     expect(impliedHitRate(reqs)).toBeCloseTo((1024 + 1023) / (1024 + 1500 + 1024 + 512), 12);
     expect(impliedHitRate([{ id: 'x', inputTokens: 5, outputTokens: 1 }])).toBeNull();
+    // A prompt that ends inside a block leaves only that part known: the next one is served 512 + 188 tokens, not 1,024.
+    const partial = [
+      { id: 'a', arrivalMs: 0, inputTokens: 700, outputTokens: 1, hashIds: [1, 2] },
+      { id: 'b', arrivalMs: 1, inputTokens: 1500, outputTokens: 1, hashIds: [1, 2, 3] },
+    ];
+    expect(impliedHitRate(partial)).toBeCloseTo(700 / 2200, 12);
   });
 
   it('a replay reports the hit rate the trace implies next to the one it got', async () => {

@@ -41,12 +41,14 @@ function hashString(s: string): number {
 
 /**
  * The hit rate the trace implies: requests in arrival order, a cache that
- * keeps every block it has seen, and a request served from it up to its
- * first unseen block (less the one token a prompt always prefills), over
- * all prompt tokens. Null when no request carries block ids.
+ * keeps every token of every block it has seen (a prompt may end inside a
+ * block: only the part it held is known), and a request served from it up
+ * to the first token not seen (less the one token a prompt always
+ * prefills), over all prompt tokens. Null when no request carries block ids.
  */
 export function impliedHitRate(requests: readonly RequestSpec[]): number | null {
-  const seen = new Set<number>();
+  /** Tokens of each block seen so far. */
+  const seen = new Map<number, number>();
   let cached = 0;
   let total = 0;
   let any = false;
@@ -56,10 +58,18 @@ export function impliedHitRate(requests: readonly RequestSpec[]): number | null 
     if (!r.hashIds?.length) continue;
     any = true;
     const size = r.blockTokens ?? MOONCAKE_BLOCK_TOKENS;
-    let run = 0;
-    while (run < r.hashIds.length && seen.has(r.hashIds[run])) run++;
-    cached += Math.max(0, Math.min(run * size, r.inputTokens - 1));
-    for (const h of r.hashIds) seen.add(h);
+    let hit = 0;
+    let whole = true;
+    r.hashIds.forEach((h, j) => {
+      const used = Math.max(0, Math.min(size, r.inputTokens - j * size));
+      const known = seen.get(h) ?? 0;
+      if (whole) {
+        hit += Math.min(known, used);
+        whole = known >= used;
+      }
+      if (used > known) seen.set(h, used);
+    });
+    cached += Math.min(hit, r.inputTokens - 1);
   }
   return any && total > 0 ? cached / total : null;
 }
