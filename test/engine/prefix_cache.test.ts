@@ -74,6 +74,16 @@ describe('the prefix cache', () => {
     expect(cache.match([20, 21, 22, 23, 24]).length).toBe(3);
   });
 
+  it('refuses to split a prefix a request holds (its match would copy the wrong tokens)', () => {
+    const cache = new PrefixCache(LAYOUT);
+    cache.insert([1, 2, 3, 4], rowOf([1, 2, 3, 4]), 0, 4, 0, 100);
+    const held = cache.match([1, 2, 3, 4, 5]);
+    cache.acquire(held);
+    expect(() => cache.insert([1, 2, 9], rowOf([1, 2, 9]), 0, 3, 0, 100)).toThrow(/held by a request cannot be split/);
+    cache.release(held);
+    expect(cache.insert([1, 2, 9], rowOf([1, 2, 9]), 0, 3, 0, 100).inserted).toBe(1);
+  });
+
   it('a leaf evicted leaves its parent evictable at the parent\'s own age', () => {
     const cache = new PrefixCache(LAYOUT);
     cache.insert([1, 2, 3, 4], rowOf([1, 2, 3, 4]), 0, 4, 0, 100);

@@ -216,6 +216,9 @@ export class PrefixCache {
 
   /** Splits `node`'s edge after `k` tokens; returns the new node that holds the first `k`. */
   private split(node: Node, k: number): Node {
+    // A held match names this node for all its tokens; splitting it would make the match copy the wrong ones.
+    // The worker inserts only once every match of the prefill is copied out and released.
+    if (node.refs > 0) throw new Error('internal error: a prefix held by a request cannot be split');
     const { kvHeads, headDim } = this.layout;
     const len = node.tokens.length;
     const cut = (from: number, to: number): KvData[] =>
@@ -224,7 +227,7 @@ export class PrefixCache {
         for (let h = 0; h < kvHeads; h++) out.set(d.subarray((h * len + from) * headDim, (h * len + to) * headDim), h * (to - from) * headDim);
         return out;
       });
-    const head: Node = { tokens: node.tokens.slice(0, k), kv: cut(0, k), children: new Map(), parent: node.parent, refs: node.refs, lastUsed: node.lastUsed };
+    const head: Node = { tokens: node.tokens.slice(0, k), kv: cut(0, k), children: new Map(), parent: node.parent, refs: 0, lastUsed: node.lastUsed };
     node.parent!.children.set(head.tokens[0], head);
     node.kv = cut(k, len);
     node.tokens = node.tokens.slice(k);
