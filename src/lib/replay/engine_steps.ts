@@ -30,7 +30,7 @@ export interface EngineSteps {
   prefills: { start: number; end: number }[];
 }
 
-/** Beyond this many distinct decode steps a profile says all it can; the rest is not read into memory. */
+/** Beyond this many distinct decode steps a profile says all it can; reading stops there. */
 const MAX_STEPS = 200_000;
 
 /** Collects the distinct steps of a capture's events (needs trace level 3 with the request, scheduler and engine modules). */
@@ -45,7 +45,9 @@ export function engineSteps(events: Iterable<TraceEventLine>): EngineSteps {
     if (e.ph === 'X') {
       const end = e.ts + (e.dur ?? 0);
       if (e.name === 'decode_forward') {
-        if (decode.size < MAX_STEPS) decode.set(e.ts, { end });
+        // A step read without its forward event is left out below.
+        if (decode.size >= MAX_STEPS && !decode.has(e.ts)) break;
+        decode.set(e.ts, { end });
       } else if (e.name === 'kv_repack') repacks.set(e.ts, end);
       else if (e.name === 'chunked_prefill') prefills.set(e.ts, end);
     } else if (e.ph === 'i') {

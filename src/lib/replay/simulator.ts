@@ -216,7 +216,7 @@ function fitDecodeLoops(usable: readonly SimRequest[]): DecodeModels {
     repack: { intercept: 0, perRowToken: 0 },
     basis: 'requests',
     fittedSteps: 0,
-    covered: { rows: Math.ceil(Math.max(0, ...xs)), rowTokens: 0 },
+    covered: { rows: Math.ceil(xs.reduce((m, x) => Math.max(m, x), 0)), rowTokens: 0 },
   };
 }
 
@@ -257,7 +257,8 @@ function fitSteps(periods: readonly PeriodSample[], steps: EngineSteps): DecodeM
     repack: { intercept: repack.intercept, perRowToken: repack.slope },
     basis: 'steps',
     fittedSteps: periods.length,
-    covered: { rows: Math.max(...all.map((p) => p.rows)), rowTokens: Math.max(...all.map((p) => p.rowTokens)) },
+    // Reduced, not spread: a long profile has more steps than a call takes arguments.
+    covered: all.reduce((c, p) => ({ rows: Math.max(c.rows, p.rows), rowTokens: Math.max(c.rowTokens, p.rowTokens) }), { rows: 0, rowTokens: 0 }),
   };
 }
 
