@@ -142,6 +142,22 @@ describe('the engine with its prefix cache', () => {
     }
   });
 
+  it('sent all at once, prompts sharing a system prompt wait a run for it rather than all computing it', async () => {
+    const engine = await Engine.create({});
+    try {
+      const systems = [ids(64), ids(64)];
+      // Two groups of four, interleaved: run together, every row would compute its group's system prompt.
+      const batch = [0, 1, 0, 1, 0, 1, 0, 1].map((g) => [...systems[g], ...ids(8)]);
+      const runs = await Promise.all(batch.map((p) => collect(engine, greedy(p, 4))));
+      const cached = runs.map((r) => r.chunks.at(-1)!.usage.cachedTokens);
+      // The first of each group computes it; the other three find it, whole.
+      expect(cached.reduce((a, b) => a + b, 0)).toBe(6 * 64);
+      expect(cached.filter((c) => c === 0)).toHaveLength(2);
+    } finally {
+      await engine.shutdown();
+    }
+  });
+
   it('evicts under a budget that forces it every few steps without corrupting a running request', async () => {
     // 0.06 MiB of the tiny model's 256-byte tokens: 245 tokens for the batch and the cache together.
     const engine = await Engine.create({ kvCacheMb: 0.06, maxRunningRequests: 3 });

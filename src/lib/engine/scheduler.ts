@@ -50,8 +50,11 @@ export class Scheduler<R extends Schedulable> {
    * the first request that does not fit, so a long prompt is not passed over
    * forever by shorter ones behind it. `cached` says how many of a prompt's
    * tokens the prefix cache holds: the prefill budget counts only the rest.
+   * `waits` stops the run before a request that would do better in the next
+   * one (it shares a prefix with one already taken, which the cache will
+   * hold once this run is done).
    */
-  admit(running: readonly Schedulable[], cached: (r: R) => number = () => 0): R[] {
+  admit(running: readonly Schedulable[], cached: (r: R) => number = () => 0, waits: (r: R, taken: readonly R[]) => boolean = () => false): R[] {
     const { maxRunningRequests, maxTotalTokens, maxPrefillTokens } = this.limits;
     let rows = running.length;
     let longest = 0;
@@ -65,6 +68,7 @@ export class Scheduler<R extends Schedulable> {
       const nextWidest = Math.max(widest, req.promptLength - cached(req));
       // A prompt longer than the budget runs alone, in chunks.
       if (taken > 0 && (taken + 1) * nextWidest > maxPrefillTokens) break;
+      if (taken > 0 && waits(req, this.queue.slice(0, taken))) break;
       rows++;
       taken++;
       longest = nextLongest;
