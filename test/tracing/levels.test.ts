@@ -43,7 +43,7 @@ const CACHE: Record<TraceLevel, { stages: string[]; events: string[] }> = {
   0: { stages: [], events: [] },
   1: { stages: [], events: ['cached_prefix'] },
   2: { stages: [], events: ['cached_prefix'] },
-  3: { stages: ['prefix_match', 'cache_insert'], events: ['cached_prefix'] },
+  3: { stages: ['cache_copy_in', 'cache_insert'], events: ['cached_prefix'] },
 };
 const BY_MODULE = { request: REQUEST, scheduler: SCHEDULER, engine: ENGINE, cache: CACHE };
 

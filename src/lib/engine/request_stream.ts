@@ -47,7 +47,7 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
   }
 
   /** Prompt tokens the prefix cache supplied (known from the first token on). */
-  cachedTokens = 0;
+  private cachedTokens = 0;
 
   get done(): boolean {
     return this.finished;

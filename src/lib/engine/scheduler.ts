@@ -60,20 +60,19 @@ export class Scheduler<R extends Schedulable> {
     let longest = 0;
     for (const r of running) longest = Math.max(longest, reservation(r));
     let widest = 0;
-    let taken = 0;
+    const chosen: R[] = [];
     for (const req of this.queue) {
       const nextLongest = Math.max(longest, reservation(req));
       if (rows + 1 > maxRunningRequests) break;
       if ((rows + 1) * nextLongest > maxTotalTokens) break;
       const nextWidest = Math.max(widest, req.promptLength - cached(req));
       // A prompt longer than the budget runs alone, in chunks.
-      if (taken > 0 && (taken + 1) * nextWidest > maxPrefillTokens) break;
-      if (taken > 0 && waits(req, this.queue.slice(0, taken))) break;
+      if (chosen.length > 0 && ((chosen.length + 1) * nextWidest > maxPrefillTokens || waits(req, chosen))) break;
+      chosen.push(req);
       rows++;
-      taken++;
       longest = nextLongest;
       widest = nextWidest;
     }
-    return this.queue.splice(0, taken);
+    return this.queue.splice(0, chosen.length);
   }
 }

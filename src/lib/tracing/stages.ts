@@ -66,9 +66,9 @@ export const TRACE_MODULES = {
     },
   },
   cache: {
-    description: 'the prefix cache: matching a prompt and copying its cached KV in, inserting prompts, evicting',
+    description: 'the prefix cache: copying a prompt\'s cached KV in, inserting prompts, evicting',
     stages: {
-      prefix_match: { level: 3, thread: 'worker', metric: true, nested: true },
+      cache_copy_in: { level: 3, thread: 'worker', metric: true, nested: true },
       cache_insert: { level: 3, thread: 'worker', metric: true, nested: true },
     },
     events: {

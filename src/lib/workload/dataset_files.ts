@@ -84,8 +84,8 @@ export function shareGptWorkload(path: string, encode: (text: string) => number[
 }
 
 /**
- * Mooncake-style JSONL: one {"timestamp" (ms), "input_length", "output_length"} per line
- * (the conversation, synthetic and toolagent traces; `hash_ids` are not used yet).
+ * Mooncake-style JSONL: one {"timestamp" (ms), "input_length", "output_length", "hash_ids"} per line
+ * (the conversation, synthetic and toolagent traces; hash_ids become shared token blocks, hash_blocks.ts).
  * Lengths are kept as given, zeros included: the caller decides what to do with empty rows.
  */
 export function mooncakeWorkload(path: string, select: Selection | number): Workload {

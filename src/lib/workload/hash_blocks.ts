@@ -1,5 +1,6 @@
 import { Rng } from '../stats/rng.js';
 import type { RequestSpec } from './request_spec.js';
+import { drawIds } from './random_workload.js';
 
 /**
  * Mooncake's traces give each prompt as `hash_ids`: one id per block of 512
@@ -17,19 +18,11 @@ export const MOONCAKE_BLOCK_TOKENS = 512;
 export function blockPrompt(r: RequestSpec, seed: number, vocabSize: number, special: ReadonlySet<number>): number[] {
   const size = r.blockTokens ?? MOONCAKE_BLOCK_TOKENS;
   const ids: number[] = [];
-  const draw = (rng: Rng, n: number): void => {
-    while (n > 0) {
-      const t = Math.floor(rng.next() * vocabSize);
-      if (special.has(t)) continue;
-      ids.push(t);
-      n--;
-    }
-  };
   for (const h of r.hashIds ?? []) {
     if (ids.length >= r.inputTokens) break;
-    draw(new Rng((seed ^ Math.imul(h + 1, 0x9e3779b1)) >>> 0), Math.min(size, r.inputTokens - ids.length));
+    drawIds(new Rng((seed ^ Math.imul(h + 1, 0x9e3779b1)) >>> 0), Math.min(size, r.inputTokens - ids.length), vocabSize, special, ids);
   }
-  if (ids.length < r.inputTokens) draw(new Rng((seed ^ Math.imul(hashString(r.id), 0x85ebca6b)) >>> 0), r.inputTokens - ids.length);
+  if (ids.length < r.inputTokens) drawIds(new Rng((seed ^ Math.imul(hashString(r.id), 0x85ebca6b)) >>> 0), r.inputTokens - ids.length, vocabSize, special, ids);
   return ids;
 }
 

@@ -1,6 +1,6 @@
 import { Rng } from '../stats/rng.js';
 import { mooncakeWorkload, shareGptWorkload, traceWorkload } from './dataset_files.js';
-import { randomWorkload, sharedPrefixWorkload } from './random_workload.js';
+import { drawIds, randomWorkload, sharedPrefixWorkload } from './random_workload.js';
 import { blockPrompt } from './hash_blocks.js';
 
 /** SGLang bench_serving's defaults for generated-shared-prefix, scaled to the embedded model's 1,024-token context. */
@@ -59,14 +59,7 @@ export function fillInputs(workload: Workload, tok: WorkloadTokenizer, seed: num
   const special = new Set(tok.specialIds);
   for (const r of workload.requests) {
     if (!r.inputIds && r.hashIds) r.inputIds = blockPrompt(r, seed, tok.vocabSize, special);
-    if (!r.inputIds) {
-      const ids: number[] = [];
-      while (ids.length < r.inputTokens) {
-        const t = Math.floor(rng.next() * tok.vocabSize);
-        if (!special.has(t)) ids.push(t);
-      }
-      r.inputIds = ids;
-    }
+    r.inputIds ??= drawIds(rng, r.inputTokens, tok.vocabSize, special);
     r.prompt ??= tok.decode(r.inputIds);
   }
 }

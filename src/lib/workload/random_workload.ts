@@ -13,6 +13,16 @@ export interface RandomWorkloadOptions {
   exclude?: readonly number[];
 }
 
+/** Appends `n` token ids drawn from `rng` to `out`, none of them in `exclude`; returns `out`. */
+export function drawIds(rng: Rng, n: number, vocabSize: number, exclude: ReadonlySet<number>, out: number[] = []): number[] {
+  const end = out.length + n;
+  while (out.length < end) {
+    const t = Math.floor(rng.next() * vocabSize);
+    if (!exclude.has(t)) out.push(t);
+  }
+  return out;
+}
+
 /** Requests of random token ids with random lengths; the same seed gives the same requests. */
 export function randomWorkload(o: RandomWorkloadOptions): Workload {
   const rng = new Rng(o.seed);
@@ -22,11 +32,7 @@ export function randomWorkload(o: RandomWorkloadOptions): Workload {
   for (let i = 0; i < o.count; i++) {
     const inputTokens = length(o.inputLen);
     const outputTokens = length(o.outputLen);
-    const inputIds: number[] = [];
-    while (inputIds.length < inputTokens) {
-      const t = Math.floor(rng.next() * o.vocabSize);
-      if (!exclude.has(t)) inputIds.push(t);
-    }
+    const inputIds = drawIds(rng, inputTokens, o.vocabSize, exclude);
     requests.push({ id: `random-${i}`, inputIds, inputTokens, outputTokens });
   }
   return { name: `random (input ${o.inputLen}, output ${o.outputLen}, range ratio ${o.rangeRatio})`, requests };
@@ -55,14 +61,7 @@ export interface SharedPrefixOptions {
 export function sharedPrefixWorkload(o: SharedPrefixOptions): Workload & { reusableShare: number } {
   const rng = new Rng(o.seed);
   const exclude = new Set(o.exclude ?? []);
-  const ids = (n: number): number[] => {
-    const out: number[] = [];
-    while (out.length < n) {
-      const t = Math.floor(rng.next() * o.vocabSize);
-      if (!exclude.has(t)) out.push(t);
-    }
-    return out;
-  };
+  const ids = (n: number): number[] => drawIds(rng, n, o.vocabSize, exclude);
   const requests: RequestSpec[] = [];
   for (let g = 0; g < o.groups; g++) {
     const system = ids(o.systemPromptLen);

@@ -71,24 +71,35 @@ export class SchedulerWorker {
   private async loop(): Promise<void> {
     for (;;) {
       if (this.aborted.size) this.dropAborted();
-      const cache = this.cache;
-      let admitted: LiveRequest[];
-      if (cache) {
-        const memo = new Map<LiveRequest, number>();
-        const cached = (r: LiveRequest): number => {
-          let n = memo.get(r);
-          if (n === undefined) memo.set(r, (n = cache.match(r.inputIds).length));
-          return n;
-        };
-        admitted = this.scheduler.admit(this.batch.rows, cached, (r, taken) => betterNextRun(r, taken, cached));
-      } else admitted = this.scheduler.admit(this.batch.rows);
-      if (admitted.length) await this.prefill(admitted);
+      const next = this.admit();
+      if (next) await this.prefill(next.admitted, next.matches);
       else if (this.batch.size) await this.decode();
       else return;
       // Let 'add' and 'abort' messages in between steps; one posted during the step waited for this moment.
       this.freeAt = now();
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  /**
+   * The requests to prefill next and, with the prefix cache, each one's
+   * match: matched once, admission weighs its length and the prefill copies
+   * it in. Without waiting requests nothing is matched (the decode path).
+   */
+  private admit(): { admitted: LiveRequest[]; matches: PrefixMatch[] | null } | null {
+    const cache = this.cache;
+    if (!cache || this.scheduler.waiting === 0) {
+      const admitted = this.scheduler.admit(this.batch.rows);
+      return admitted.length ? { admitted, matches: null } : null;
+    }
+    const matches = new Map<LiveRequest, PrefixMatch>();
+    const cached = (r: LiveRequest): number => {
+      let m = matches.get(r);
+      if (!m) matches.set(r, (m = cache.match(r.inputIds)));
+      return m.length;
+    };
+    const admitted = this.scheduler.admit(this.batch.rows, cached, (r, taken) => betterNextRun(r, taken, cached));
+    return admitted.length ? { admitted, matches: admitted.map((r) => matches.get(r) ?? cache.match(r.inputIds)) } : null;
   }
 
   /**
@@ -139,11 +150,11 @@ export class SchedulerWorker {
     for (let i = 0; i < rows.length; i++) recordBatchChange(rows[i].trace, t, done, id, rows.length);
   }
 
-  private async prefill(admitted: LiveRequest[]): Promise<void> {
+  private async prefill(admitted: LiveRequest[], matches: readonly PrefixMatch[] | null): Promise<void> {
     const admittedAt = now();
     const batchId = ++this.batchId;
     for (const r of admitted) recordScheduled(r.trace, admittedAt, batchId, admitted.length);
-    const cached = this.cache ? this.copyIn(this.cache, admitted) : null;
+    const cached = this.cache && matches ? this.copyIn(this.cache, admitted, matches) : null;
     let result;
     try {
       result = await KvBatch.prefill(this.runner, admitted, admitted.map((r) => r.inputIds), this.scheduler.limits.maxPrefillTokens, cached);
@@ -174,9 +185,8 @@ export class SchedulerWorker {
    * still needs. A row whose match reaches past that column recomputes the
    * difference. Null when no row has anything cached.
    */
-  private copyIn(cache: PrefixCache, admitted: readonly LiveRequest[]): { past: Tensor[]; length: number } | null {
+  private copyIn(cache: PrefixCache, admitted: readonly LiveRequest[], matches: readonly PrefixMatch[]): { past: Tensor[]; length: number } | null {
     const start = now();
-    const matches: PrefixMatch[] = admitted.map((r) => cache.match(r.inputIds));
     for (const m of matches) cache.acquire(m);
     // The batch and the cache share one budget: the running and admitted rows may grow to their reservations.
     const over = cache.size + this.scheduler.reserved([...this.batch.rows, ...admitted]) - this.scheduler.limits.maxTotalTokens;

@@ -57,12 +57,12 @@ export function recordBatchChange(trace: TraceContext, start: number, done: numb
 }
 
 /**
- * The prompt was matched against the prefix cache and what it supplied was
- * copied into the request's row: how many tokens it supplied, and how many
- * matched (more, when a batch-mate needed the row to start earlier).
+ * What the prefix cache supplied (matched at admission) was copied into the
+ * request's row: how many tokens it supplied, and how many matched (more,
+ * when a batch-mate needed the row to start earlier).
  */
 export function recordCopyIn(trace: TraceContext, start: number, done: number, cached: number, matched: number, evicted: number, cacheTokens: number): void {
-  trace.slice(S.prefix_match, start, done);
+  trace.slice(S.cache_copy_in, start, done);
   trace.event(E.cached_prefix, done, cached, matched);
   if (evicted > 0) trace.event(E.cache_evict, done, evicted, cacheTokens);
 }
