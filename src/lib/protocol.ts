@@ -49,6 +49,18 @@ export interface GenerateRequest {
   inputIds?: readonly number[];
   messages?: readonly ChatMessage[];
   sampling?: Partial<SamplingParams>;
+  /** Return each output token's log-probability and this many most likely alternatives (0 to MAX_TOP_LOGPROBS); none when absent. */
+  logprobs?: number;
+}
+
+/** The most alternatives a request may ask log-probabilities for (OpenAI's top_logprobs limit). */
+export const MAX_TOP_LOGPROBS = 20;
+
+/** A generated token's log-probability under the model, and the most likely tokens at its position, most likely first. */
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+  top: { token: number; logprob: number }[];
 }
 
 export interface Usage {
@@ -66,6 +78,8 @@ export interface GenerateChunk {
   text: string;
   finishReason: FinishReason | null;
   usage: Usage;
+  /** One entry per token id, when the request asked for log-probabilities. */
+  logprobs?: TokenLogprob[];
 }
 
 /** A request as the scheduler sees it: tokens in, limits, sampling. */
@@ -78,6 +92,8 @@ export interface WorkerRequest {
   topK: number;
   seed: number;
   stopTokenIds: number[];
+  /** Alternatives to report log-probabilities for; -1: no log-probabilities. */
+  logprobs: number;
   /** How the worker traces its side of the request; null when nothing is recorded. */
   trace: WorkerTraceContext | null;
 }
@@ -144,6 +160,8 @@ export interface TokenOutput {
   finish: FinishReason | null;
   /** Prompt tokens the prefix cache supplied (the same on every token of a request). */
   cached: number;
+  /** When asked: [logprob of token, id1, logprob1, ...] (Sampler.logprobs). */
+  logprobs?: number[];
 }
 
 export interface SchedulerStats {

@@ -22,6 +22,20 @@ function frequencies(sampler: Sampler, logits: Float32Array, cfg: { temperature:
 describe('Sampler', () => {
   const sampler = new Sampler(V);
 
+  it('reports log-probabilities of the model distribution, the top ones in order, ties by lower id', () => {
+    const logits = logitsWithPeaks({ 7: 3, 400: 4, 12: 3, 999: 2 });
+    const out: number[] = [];
+    sampler.logprobs(logits, 0, 12, 4, out);
+    let z = 0;
+    for (const v of logits) z += Math.exp(v);
+    expect(out[0]).toBeCloseTo(3 - Math.log(z), 6);
+    expect(out.filter((_, i) => i % 2 === 1)).toEqual([400, 7, 12, 999]);
+    expect(out[2]).toBeCloseTo(4 - Math.log(z), 6);
+    sampler.logprobs(logits, 0, 5, 0, out);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toBeCloseTo(-5 - Math.log(z), 6);
+  });
+
   it('greedy and top-k 1 take the argmax; ties go to the lowest id', () => {
     const l = logitsWithPeaks({ 7: 3, 500: 3, 20: 2 });
     expect(argmax(l, 0, V)).toBe(7);

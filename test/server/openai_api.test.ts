@@ -82,6 +82,88 @@ describe('the OpenAI-compatible API', () => {
     expect(Object.keys(traced.workload.stages)).toContain('parse_request');
   });
 
+  it('answers to model "default", as SGLang does', async () => {
+    const res = await client.completions.create({ model: 'default', prompt: 'Hi', max_tokens: 2 });
+    expect(res.model).toBe('sgl-llama-tiny');
+  });
+
+  it('gives chat logprobs and top_logprobs that match the model and the tokens', async () => {
+    const messages = [{ role: 'user' as const, content: 'Tell me a story' }];
+    const res = await client.chat.completions.create({ model: 'sgl-llama-tiny', messages, max_tokens: 5, temperature: 0, logprobs: true, top_logprobs: 3 });
+    const content = res.choices[0].logprobs!.content!;
+    expect(res.choices[0].message.refusal).toBeNull();
+    expect(content).toHaveLength(5);
+    // Greedy: each token is the most likely one, its logprob the top one, the alternatives in order.
+    for (const t of content) {
+      expect(t.top_logprobs).toHaveLength(3);
+      expect(t.logprob).toBe(t.top_logprobs[0].logprob);
+      expect(t.token).toBe(t.top_logprobs[0].token);
+      expect(t.logprob).toBeLessThanOrEqual(0);
+      expect(t.top_logprobs[1].logprob).toBeLessThanOrEqual(t.top_logprobs[0].logprob);
+    }
+    // The tokens' bytes spell the text exactly.
+    expect(Buffer.from(content.flatMap((t) => t.bytes!)).toString()).toBe(res.choices[0].message.content);
+    const stream = await client.chat.completions.create({ model: 'sgl-llama-tiny', messages, max_tokens: 5, temperature: 0, logprobs: true, stream: true });
+    const streamed = [];
+    for await (const chunk of stream) streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+    // The second request's prompt comes from the prefix cache: the same tokens, logprobs equal to float rounding.
+    expect(streamed.map((t) => t.token)).toEqual(content.map((t) => t.token));
+    streamed.forEach((t, i) => expect(t.logprob).toBeCloseTo(content[i].logprob, 4));
+  });
+
+  it('gives completions logprobs in the legacy shape', async () => {
+    const res = await client.completions.create({ model: 'sgl-llama-tiny', prompt: 'Once upon a time', max_tokens: 4, temperature: 0, logprobs: 2 });
+    const lp = res.choices[0].logprobs!;
+    expect(lp.tokens).toHaveLength(4);
+    expect(lp.tokens!.join('')).toBe(res.choices[0].text);
+    expect(lp.text_offset).toEqual(lp.tokens!.map((_, i) => lp.tokens!.slice(0, i).join('').length));
+    lp.top_logprobs!.forEach((top, i) => {
+      expect(Object.keys(top).length).toBeGreaterThanOrEqual(1);
+      expect(Math.max(...Object.values(top))).toBe(lp.token_logprobs![i]);
+    });
+  });
+
+  it('answers n=2 with two choices, streamed and not, each seeded choice reproducible', async () => {
+    const body = { model: 'sgl-llama-tiny', prompt: 'The weather today', max_tokens: 6, temperature: 1, seed: 11, n: 2 };
+    const res = await client.completions.create(body);
+    expect(res.choices.map((c) => c.index)).toEqual([0, 1]);
+    expect(res.choices[0].text).not.toBe(res.choices[1].text);
+    expect(res.usage).toMatchObject({ completion_tokens: 12, prompt_tokens: 3 });
+    const again = await client.completions.create(body);
+    expect(again.choices.map((c) => c.text)).toEqual(res.choices.map((c) => c.text));
+    const stream = await client.completions.create({ ...body, stream: true });
+    const texts = ['', ''];
+    for await (const chunk of stream) for (const c of chunk.choices) texts[c.index] += c.text;
+    expect(texts).toEqual(res.choices.map((c) => c.text));
+    const chat = await client.chat.completions.create({ model: 'sgl-llama-tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3, n: 2, temperature: 0 });
+    expect(chat.choices).toHaveLength(2);
+    expect(chat.choices[1].message.content).toBe(chat.choices[0].message.content);
+  });
+
+  it('gives a seeded request the same text alone and among 16 concurrent others', async () => {
+    const seeded = { model: 'sgl-llama-tiny', prompt: 'In a quiet village', max_tokens: 12, temperature: 0.9, top_p: 0.95, seed: 1234 };
+    const alone = (await client.completions.create(seeded)).choices[0].text;
+    const others = Array.from({ length: 16 }, (_, i) => client.completions.create({ model: 'sgl-llama-tiny', prompt: `Request number ${i} says`, max_tokens: 8 + (i % 5), temperature: 1 }));
+    const [crowded] = await Promise.all([client.completions.create(seeded), ...others]);
+    expect(crowded.choices[0].text).toBe(alone);
+  });
+
+  it('reports a request the server aborts as an error, never as a finish_reason OpenAI does not define', async () => {
+    const res = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'Go on' }], max_tokens: 200, ignore_eos: true, stream: true }) });
+    const reader = res.body!.getReader();
+    await reader.read();
+    s.engine.abort(res.headers.get('x-request-id')!);
+    let text = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+    expect(text).not.toContain('"abort"');
+    const last = JSON.parse(text.trim().split('\n\n').at(-1)!.replace(/^data: /, ''));
+    expect(last.error).toMatchObject({ type: 'server_error', code: 'request_aborted' });
+  });
+
   it("serves SGLang's native /generate, whole and streamed", async () => {
     const r = await post(`${s.url}/generate`, JSON.stringify({ text: 'Hello, my name is', sampling_params: { max_new_tokens: 4, temperature: 0 } }));
     expect(r.status).toBe(200);

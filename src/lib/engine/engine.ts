@@ -245,7 +245,7 @@ export class Engine {
           const stream = this.streams.get(out.rid);
           if (!stream) continue;
           try {
-            stream.pushToken(out.token, out.finish, msg.sentAt, out.cached);
+            stream.pushToken(out.token, out.finish, msg.sentAt, out.cached, out.logprobs);
           } catch (err) {
             // A detokenizer failure ends this request, never the engine.
             stream.fail(new InferenceError(`Could not decode the output of request ${out.rid}: ${(err as Error).message}`));

@@ -1,7 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { InvalidRequestError } from '../errors.js';
 import { isSafeRid } from '../request_id.js';
-import { SAMPLING_FIELDS, wireName } from '../protocol.js';
+import { MAX_TOP_LOGPROBS, SAMPLING_FIELDS, wireName } from '../protocol.js';
 import type { ChatMessage, GenerateRequest, RunnerInfo, SamplingParams, WorkerRequest } from '../protocol.js';
 import type { ModelSpec } from './model_dir.js';
 
@@ -92,6 +92,7 @@ export async function prepareRequest(req: GenerateRequest, tokenize: Tokenize, m
   const rid = req.rid ?? randomUUID().replaceAll('-', '');
   if (typeof rid !== 'string' || !isSafeRid(rid)) fail('rid must be 1 to 256 printable ASCII characters, without leading or trailing spaces.', 'rid');
   const input = checkInput(req, vocab, maxPromptBytes, context);
+  const logprobs = req.logprobs === undefined ? -1 : integer(req.logprobs, 'logprobs', 0, MAX_TOP_LOGPROBS);
 
   const s = req.sampling ?? {};
   if (typeof s !== 'object' || s === null || Array.isArray(s)) fail('sampling must be an object.', 'sampling');
@@ -141,6 +142,7 @@ export async function prepareRequest(req: GenerateRequest, tokenize: Tokenize, m
       topK: sampling.topK,
       seed: sampling.seed ?? randomInt(2 ** 32 - 1),
       stopTokenIds,
+      logprobs,
       trace: null,
     },
   };

@@ -1,4 +1,4 @@
-import type { FinishReason, GenerateChunk } from '../protocol.js';
+import type { FinishReason, GenerateChunk, TokenLogprob } from '../protocol.js';
 import { now } from '../tracing/clock.js';
 import type { RequestTrace } from '../tracing/request_trace.js';
 import { S } from '../tracing/stages.js';
@@ -57,7 +57,7 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
    * A token from the worker; `finish` set when the worker ended the request
    * with it; `sentAt` when the worker handed it over.
    */
-  pushToken(token: number, finish: FinishReason | null, sentAt: number, cached = 0): void {
+  pushToken(token: number, finish: FinishReason | null, sentAt: number, cached = 0, logprobs?: number[]): void {
     if (this.finished) return;
     if (this.completionTokens === 0 && cached > 0) {
       this.cachedTokens = cached;
@@ -81,11 +81,11 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     const stopAt = this.findStop(before);
     if (stopAt >= 0) {
       this.text = this.text.slice(0, stopAt);
-      this.emit([token], this.text.length, 'stop', this.lastDetokenized);
+      this.emit([token], this.text.length, 'stop', this.lastDetokenized, logprobs);
       this.onCancel(this.rid, 'stop');
       return;
     }
-    this.emit([token], finish ? this.text.length : this.text.length - this.holdBack(), finish, this.lastDetokenized);
+    this.emit([token], finish ? this.text.length : this.text.length - this.holdBack(), finish, this.lastDetokenized, logprobs);
   }
 
   /** The worker ended the request without a token (abort). */
@@ -102,7 +102,7 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
   }
 
   /** Queues a chunk for the caller; `readyAt` is when it became ready (the start of its respond stage). */
-  private emit(tokenIds: number[], upTo: number, finishReason: FinishReason | null, readyAt: number): void {
+  private emit(tokenIds: number[], upTo: number, finishReason: FinishReason | null, readyAt: number, logprobs?: number[]): void {
     const text = upTo > this.sent ? this.text.slice(this.sent, upTo) : '';
     this.sent = Math.max(this.sent, upTo);
     if (finishReason) {
@@ -116,6 +116,7 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
       text,
       finishReason,
       usage: { promptTokens: this.promptTokens, completionTokens: this.completionTokens, cachedTokens: this.cachedTokens },
+      ...(logprobs ? { logprobs: [tokenLogprob(tokenIds[0], logprobs)] } : {}),
     });
     this.wake?.();
   }
@@ -184,4 +185,11 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
       this.trace.mainDone(outcome, this.completionTokens, this.text, end, this.error?.message);
     }
   }
+}
+
+/** The worker's flat [logprob, id1, logprob1, ...] as a TokenLogprob. */
+function tokenLogprob(token: number, flat: readonly number[]): TokenLogprob {
+  const top: TokenLogprob['top'] = [];
+  for (let i = 1; i < flat.length; i += 2) top.push({ token: flat[i], logprob: flat[i + 1] });
+  return { token, logprob: flat[0], top };
 }

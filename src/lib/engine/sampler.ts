@@ -49,6 +49,37 @@ export class Sampler {
     return this.order[count - 1];
   }
 
+  /**
+   * The log-probability of `token` and of the `k` most likely tokens, from
+   * the raw logits (the model's distribution at temperature 1, before top-k
+   * and top-p, as vLLM reports them by default). Written into `out` as
+   * [logprob(token), id1, logprob1, id2, logprob2, ...], most likely first.
+   */
+  logprobs(logits: Float32Array, offset: number, token: number, k: number, out: number[]): void {
+    const n = this.vocabSize;
+    let max = -Infinity;
+    for (let i = 0; i < n; i++) if (logits[offset + i] > max) max = logits[offset + i];
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += Math.exp(logits[offset + i] - max);
+    const lse = max + Math.log(sum);
+    out.length = 0;
+    out.push(logits[offset + token] - lse);
+    // The k best by insertion into a short sorted list (k is at most 20); ties keep the lower id.
+    const best = this.order;
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      const v = logits[offset + i];
+      if (count === k && (k === 0 || v <= logits[offset + best[k - 1]])) continue;
+      let j = count < k ? count++ : k - 1;
+      while (j > 0 && logits[offset + best[j - 1]] < v) {
+        best[j] = best[j - 1];
+        j--;
+      }
+      best[j] = i;
+    }
+    for (let j = 0; j < count; j++) out.push(best[j], logits[offset + best[j]] - lse);
+  }
+
   private draw(sum: number, rng: Rng): number {
     let target = rng.next() * sum;
     const probs = this.probs;

@@ -21,6 +21,22 @@ function longestToken(tokenizerJson: object): number {
   return pieces.reduce((max, piece) => Math.max(max, Buffer.byteLength(piece)), 1);
 }
 
+/** GPT-2's byte-level alphabet, character → byte: printable bytes stand for themselves, the rest for U+0100 onwards. */
+function byteLevelTable(): Map<string, number> {
+  const table = new Map<string, number>();
+  let next = 256;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+    table.set(String.fromCodePoint(printable ? b : next++), b);
+  }
+  return table;
+}
+
+function usesByteLevel(decoder: unknown): boolean {
+  const d = decoder as { type?: string; decoders?: unknown[] } | null | undefined;
+  return d?.type === 'ByteLevel' || (d?.type === 'Sequence' && (d.decoders ?? []).some(usesByteLevel));
+}
+
 /** tokenizer.json through @huggingface/tokenizers, plus the model's chat template. */
 export class TextTokenizer {
   private readonly tokenizer: Tokenizer;
@@ -32,9 +48,15 @@ export class TextTokenizer {
    * tokenizing it (the work that cannot be bounded otherwise).
    */
   readonly maxTokenBytes: number;
+  /** For tokenBytes, built on first use: the byte-level alphabet, or null for tokenizers that spell pieces as text. */
+  private byteTable: Map<string, number> | null | undefined;
+  private addedIds: Set<number> = new Set();
+  private readonly decoderJson: unknown;
+  private readonly textDecoder = new TextDecoder();
 
   constructor(spec: ModelSpec) {
     this.tokenizer = new Tokenizer(spec.tokenizerJson, spec.tokenizerConfig);
+    this.decoderJson = (spec.tokenizerJson as { decoder?: unknown }).decoder;
     this.maxTokenBytes = longestToken(spec.tokenizerJson);
     const template = spec.tokenizerConfig.chat_template;
     this.chatTemplate = typeof template === 'string' ? new Template(template) : null;
@@ -51,6 +73,36 @@ export class TextTokenizer {
   decode(ids: readonly number[]): string {
     if (ids.length === 0) return '';
     return this.tokenizer.decode(ids as number[], { skip_special_tokens: true });
+  }
+
+  /**
+   * The bytes one token stands for (OpenAI's logprobs `bytes`): byte-level
+   * pieces map back through GPT-2's alphabet, a `<0xNN>` byte-fallback piece
+   * is that byte, and SentencePiece's ▁ is a space.
+   */
+  tokenBytes(id: number): Uint8Array {
+    const piece = this.tokenizer.id_to_token(id) ?? '';
+    if (this.byteTable === undefined) {
+      this.byteTable = usesByteLevel(this.decoderJson) ? byteLevelTable() : null;
+      this.addedIds = new Set(this.tokenizer.get_added_tokens_decoder().keys());
+    }
+    const table = this.byteTable;
+    if (table && !this.addedIds.has(id)) {
+      const bytes: number[] = [];
+      for (const ch of piece) {
+        const b = table.get(ch);
+        if (b === undefined) return Buffer.from(piece);
+        bytes.push(b);
+      }
+      return Uint8Array.from(bytes);
+    }
+    const fallback = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
+    return fallback ? Uint8Array.of(parseInt(fallback[1], 16)) : Buffer.from(piece.replaceAll('\u2581', ' '));
+  }
+
+  /** One token as text: its bytes as UTF-8, a partial character shown as U+FFFD (as vLLM shows it). */
+  tokenText(id: number): string {
+    return this.textDecoder.decode(this.tokenBytes(id));
   }
 
   /** Renders messages with the model's chat template, ready for the assistant's turn. */

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine, RequestContext } from '../engine/engine.js';
+import type { RequestStream } from '../engine/request_stream.js';
 import { InvalidRequestError } from '../errors.js';
-import type { FinishReason, Usage } from '../protocol.js';
+import type { Usage } from '../protocol.js';
 import { HttpError } from './http_error.js';
 import type { ParsedRequest } from './openai_request.js';
-import type { ResponseFormat } from './response_formats.js';
+import type { Choice, ResponseFormat } from './response_formats.js';
 
 /** Writes one server-sent event; resolves once the socket takes more (backpressure). */
 function sendEvent(res: ServerResponse, data: object | string): Promise<void> | void {
@@ -21,11 +22,36 @@ function sendEvent(res: ServerResponse, data: object | string): Promise<void> | 
   });
 }
 
+const aborted = (): HttpError => new HttpError(503, 'The request was aborted by the server before it finished (it is shutting down or failed); retry it.', 'server_error', null, 'request_aborted');
+
+/**
+ * Starts the request's n choices, each an engine request of its own (the
+ * prefix cache lets the later ones reuse the first one's prompt). A seeded
+ * request gives choice i the seed + i, so its choices differ and each is
+ * reproducible. If one cannot start, those started are aborted.
+ */
+async function startChoices(engine: Engine, parsed: ParsedRequest, context: RequestContext): Promise<RequestStream[]> {
+  const streams: RequestStream[] = [];
+  const seed = parsed.req.sampling?.seed;
+  try {
+    for (let i = 0; i < parsed.n; i++) {
+      const sampling = i > 0 && typeof seed === 'number' ? { ...parsed.req.sampling, seed: (seed + i) % 2 ** 32 } : parsed.req.sampling;
+      streams.push(await engine.generate(i === 0 ? parsed.req : { ...parsed.req, rid: undefined, sampling }, context));
+    }
+  } catch (err) {
+    for (const s of streams) engine.abort(s.rid);
+    if (err instanceof InvalidRequestError) throw new HttpError(400, err.message, 'invalid_request_error', err.wireParam, err.code);
+    throw err;
+  }
+  return streams;
+}
+
 /**
  * Runs one generation for an HTTP request and writes its response, streamed
  * as server-sent events or as one JSON body. Writes happen inside the
- * iteration, so the trace's respond stage covers them. A client that goes
- * away aborts its request; the engine frees its slot within a step.
+ * iteration, so the trace's respond stage covers them: the last choice to
+ * finish writes the body (or the stream's end). A client that goes away
+ * aborts its request; the engine frees its slots within a step.
  */
 export async function handleGeneration(
   engine: Engine,
@@ -35,53 +61,57 @@ export async function handleGeneration(
   format: (rid: string) => ResponseFormat,
   context: RequestContext,
 ): Promise<void> {
-  let stream;
-  try {
-    stream = await engine.generate(parsed.req, context);
-  } catch (err) {
-    if (err instanceof InvalidRequestError) throw new HttpError(400, err.message, 'invalid_request_error', err.wireParam, err.code);
-    throw err;
-  }
-  const rid = stream.rid;
+  const streams = await startChoices(engine, parsed, context);
+  const rid = streams[0].rid;
   const fmt = format(rid);
   const started = performance.now();
-  let finished = false;
-  res.on('close', () => {
-    if (!finished) engine.abort(rid);
-  });
+  const abortAll = (): void => {
+    for (const s of streams) if (!s.done) engine.abort(s.rid);
+  };
+  res.on('close', abortAll);
   // A client that left while its request was being tokenized aborts it now.
-  if (res.destroyed) engine.abort(rid);
+  if (res.destroyed) abortAll();
   res.setHeader('X-Request-Id', rid);
 
-  let text = '';
-  const tokenIds: number[] = [];
-  let usage: Usage = { promptTokens: stream.promptTokens, completionTokens: 0, cachedTokens: 0 };
-  let finish: FinishReason = 'abort';
+  const choices: Choice[] = streams.map(() => ({ text: '', tokenIds: [], finish: 'abort', logprobs: parsed.req.logprobs === undefined ? null : [] }));
+  const usages: Usage[] = streams.map((s) => ({ promptTokens: s.promptTokens, completionTokens: 0, cachedTokens: 0 }));
+  let unfinished = streams.length;
+  // The prompt counts once; its cached tokens are those of the first choice, the one that paid for it.
+  const usage = (): Usage => ({ promptTokens: usages[0].promptTokens, completionTokens: usages.reduce((sum, u) => sum + u.completionTokens, 0), cachedTokens: usages[0].cachedTokens });
   if (parsed.stream) {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
-    if (fmt.start) await sendEvent(res, fmt.start());
+    if (fmt.start) for (let i = 0; i < streams.length; i++) await sendEvent(res, fmt.start(i));
   }
-  for await (const chunk of stream) {
-    text += chunk.text;
-    for (const t of chunk.tokenIds) tokenIds.push(t);
-    usage = chunk.usage;
-    if (chunk.finishReason) {
-      finish = chunk.finishReason;
-      finished = true;
-    }
-    if (res.destroyed) continue;
-    if (parsed.stream) {
-      await sendEvent(res, fmt.chunk(chunk, text));
-      if (chunk.finishReason) {
-        if (parsed.includeUsage && fmt.usage) await sendEvent(res, fmt.usage(usage));
-        if (fmt.done) await sendEvent(res, '[DONE]');
-        res.end();
+
+  const run = async (stream: RequestStream, i: number): Promise<void> => {
+    const choice = choices[i];
+    for await (const chunk of stream) {
+      choice.text += chunk.text;
+      for (const t of chunk.tokenIds) choice.tokenIds.push(t);
+      if (chunk.logprobs) for (const lp of chunk.logprobs) choice.logprobs?.push(lp);
+      usages[i] = chunk.usage;
+      const last = chunk.finishReason !== null && --unfinished === 0;
+      if (chunk.finishReason) choice.finish = chunk.finishReason;
+      if (chunk.finishReason === 'abort' && fmt.abortIsError) throw aborted();
+      if (res.destroyed || res.writableEnded) continue;
+      if (parsed.stream) {
+        await sendEvent(res, fmt.chunk(chunk, choice.text, i));
+        if (last) {
+          if (parsed.includeUsage && fmt.usage) await sendEvent(res, fmt.usage(usage()));
+          if (fmt.done) await sendEvent(res, '[DONE]');
+          res.end();
+        }
+      } else if (last) {
+        const body = JSON.stringify(fmt.whole(choices, usage(), performance.now() - started));
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
       }
-    } else if (chunk.finishReason) {
-      const body = JSON.stringify(fmt.whole(text, tokenIds, finish, usage, performance.now() - started));
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
-      res.end(body);
     }
+  };
+  try {
+    await Promise.all(streams.map(run));
+  } catch (err) {
+    abortAll();
+    throw err;
   }
-  finished = true;
 }

@@ -1,4 +1,4 @@
-import { SAMPLING_FIELDS } from '../protocol.js';
+import { MAX_TOP_LOGPROBS, SAMPLING_FIELDS } from '../protocol.js';
 import type { ChatMessage, GenerateRequest, SamplingParams } from '../protocol.js';
 import { HttpError, badRequest } from './http_error.js';
 
@@ -7,17 +7,37 @@ export interface ParsedRequest {
   stream: boolean;
   /** OpenAI `stream_options.include_usage`: a last chunk with the usage. */
   includeUsage: boolean;
+  /** Choices to generate for the prompt (OpenAI's `n`). */
+  n: number;
 }
+
+/** The most choices one request may ask for. */
+export const MAX_CHOICES = 16;
 
 type Body = Record<string, unknown>;
 
 const optional = (v: unknown): boolean => v === undefined || v === null;
 
+/** The served model answers to its name and to "default" (as SGLang's does: many of its examples send that). */
 function checkModel(body: Body, served: string): void {
   const model = body.model;
   if (optional(model)) return;
   if (typeof model !== 'string') throw badRequest('model must be a string.', 'model');
-  if (model !== served) throw new HttpError(404, `The model ${model} does not exist; this server serves ${served}.`, 'invalid_request_error', 'model', 'model_not_found');
+  if (model !== served && model !== 'default') throw new HttpError(404, `The model ${model} does not exist; this server serves ${served} (or send "default").`, 'invalid_request_error', 'model', 'model_not_found');
+}
+
+function wholeNumber(body: Body, key: string, min: number, max: number): number | undefined {
+  const v = body[key];
+  if (optional(v)) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw badRequest(`${key} must be an integer from ${min} to ${max}, got ${kindOf(v) === 'a number' ? v : kindOf(v)}.`, key);
+  return v;
+}
+
+/** `n`, and `best_of` only where it asks for nothing more than n. */
+function choiceCount(body: Body): number {
+  const n = wholeNumber(body, 'n', 1, MAX_CHOICES) ?? 1;
+  if (!optional(body.best_of) && body.best_of !== n) throw badRequest('best_of is not supported (beyond best_of = n).', 'best_of');
+  return n;
 }
 
 function checkStreamFlags(body: Body): { stream: boolean; includeUsage: boolean } {
@@ -31,9 +51,6 @@ function checkStreamFlags(body: Body): { stream: boolean; includeUsage: boolean 
 
 /** Fields sgl does not implement: refused when set to anything but their neutral value. */
 function refuseUnsupported(body: Body): void {
-  if (!optional(body.n) && body.n !== 1) throw badRequest('Only n=1 is supported.', 'n');
-  if (!optional(body.best_of) && body.best_of !== 1) throw badRequest('best_of is not supported.', 'best_of');
-  if (body.logprobs !== undefined && body.logprobs !== null && body.logprobs !== false) throw badRequest('logprobs are not supported.', 'logprobs');
   if (body.echo === true) throw badRequest('echo is not supported.', 'echo');
   for (const k of ['presence_penalty', 'frequency_penalty']) {
     if (!optional(body[k]) && body[k] !== 0) throw badRequest(`${k} is not supported; leave it at 0.`, k);
@@ -66,6 +83,9 @@ export function kindOf(v: unknown): string {
 export function completionRequest(body: Body, served: string): ParsedRequest {
   checkModel(body, served);
   refuseUnsupported(body);
+  const n = choiceCount(body);
+  // The legacy API's logprobs is the number of alternatives per token.
+  const logprobs = wholeNumber(body, 'logprobs', 0, MAX_TOP_LOGPROBS);
   const flags = checkStreamFlags(body);
   const prompt = body.prompt;
   let input: Pick<GenerateRequest, 'prompt' | 'inputIds'>;
@@ -75,13 +95,18 @@ export function completionRequest(body: Body, served: string): ParsedRequest {
   else if (Array.isArray(prompt) && prompt.length > 1 && (prompt.every((p) => typeof p === 'string') || prompt.every(Array.isArray))) throw badRequest('Batched prompts are not supported; send one prompt per request.', 'prompt');
   else if (optional(prompt)) throw badRequest('prompt is required: a string or an array of token ids.', 'prompt');
   else throw badRequest(`prompt must be a string or an array of token ids, got ${kindOf(prompt)}.`, 'prompt');
-  return { req: { ...input, sampling: sampling(body, 'max_tokens') }, ...flags };
+  return { req: { ...input, sampling: sampling(body, 'max_tokens'), ...(logprobs === undefined ? {} : { logprobs }) }, ...flags, n };
 }
 
 /** POST /v1/chat/completions */
 export function chatRequest(body: Body, served: string): ParsedRequest {
   checkModel(body, served);
   refuseUnsupported(body);
+  const n = choiceCount(body);
+  if (!optional(body.logprobs) && typeof body.logprobs !== 'boolean') throw badRequest(`logprobs must be a boolean, got ${kindOf(body.logprobs)}.`, 'logprobs');
+  const top = wholeNumber(body, 'top_logprobs', 0, MAX_TOP_LOGPROBS);
+  if (top !== undefined && body.logprobs !== true) throw badRequest('top_logprobs needs logprobs: true.', 'top_logprobs');
+  const logprobs = body.logprobs === true ? (top ?? 0) : undefined;
   const flags = checkStreamFlags(body);
   const messages = body.messages;
   if (optional(messages)) throw badRequest('messages is required: a non-empty array of {role, content}.', 'messages');
@@ -92,7 +117,7 @@ export function chatRequest(body: Body, served: string): ParsedRequest {
     if (typeof role !== 'string' || !['system', 'user', 'assistant', 'developer', 'tool'].includes(role)) throw badRequest(`messages[${i}].role must be one of system, user, assistant, developer, tool.`, `messages[${i}].role`);
     return { role, content: contentText(content, i) };
   });
-  return { req: { messages: parsed, sampling: sampling(body, 'max_completion_tokens') }, ...flags };
+  return { req: { messages: parsed, sampling: sampling(body, 'max_completion_tokens'), ...(logprobs === undefined ? {} : { logprobs }) }, ...flags, n };
 }
 
 function contentText(content: unknown, i: number): string {
@@ -135,5 +160,5 @@ export function nativeRequest(body: Body): ParsedRequest & { rid?: string } {
       })();
   if (!optional(body.rid) && typeof body.rid !== 'string') throw badRequest('rid must be a string.', 'rid');
   const s = sampling({ ...p, max_tokens: p.max_new_tokens }, 'max_tokens');
-  return { req: { ...input, sampling: s, ...(typeof body.rid === 'string' ? { rid: body.rid } : {}) }, ...flags };
+  return { req: { ...input, sampling: s, ...(typeof body.rid === 'string' ? { rid: body.rid } : {}) }, ...flags, n: 1 };
 }

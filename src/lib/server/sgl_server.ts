@@ -15,7 +15,7 @@ import { chatRequest, completionRequest, nativeRequest } from './openai_request.
 import type { ParsedRequest } from './openai_request.js';
 import { readJsonBody } from './request_body.js';
 import { chatFormat, completionFormat, nativeFormat } from './response_formats.js';
-import type { ResponseFormat } from './response_formats.js';
+import type { ResponseFormat, TokenSpelling } from './response_formats.js';
 
 export interface ServerOptions {
   host: string;
@@ -36,7 +36,7 @@ export interface ServerOptions {
 }
 
 type Generation = (body: Record<string, unknown>, model: string) => ParsedRequest;
-const GENERATIONS: Record<string, { parse: Generation; format: (rid: string, model: string) => ResponseFormat }> = {
+const GENERATIONS: Record<string, { parse: Generation; format: (rid: string, model: string, spell: TokenSpelling) => ResponseFormat }> = {
   '/v1/completions': { parse: completionRequest, format: completionFormat },
   '/v1/chat/completions': { parse: chatRequest, format: chatFormat },
   '/generate': { parse: (body) => nativeRequest(body), format: (rid) => nativeFormat(rid) },
@@ -164,21 +164,22 @@ export class SglServer {
     const parsed = generation.parse(body, this.engine.spec.id);
     if (this.closing) throw new HttpError(503, 'The server is shutting down; send the request to another instance.', 'server_error', null, 'shutting_down', { Connection: 'close' });
     const slots = this.engine.info.limits.maxRunningRequests + this.options.maxQueuedRequests;
-    if (this.admitted >= slots) {
+    if (this.admitted + parsed.n > slots) {
       throw new HttpError(503, `The server is full (${this.admitted} requests running or queued); retry shortly.`, 'server_error', null, 'server_overloaded', { 'Retry-After': '1' });
     }
-    this.admitted++;
+    this.admitted += parsed.n;
     try {
       const traceparent = req.headers.traceparent;
       const tracestate = req.headers.tracestate;
-      await handleGeneration(this.engine, req, res, parsed, (rid) => generation.format(rid, this.engine.spec.id), {
+      await handleGeneration(this.engine, req, res, parsed, (rid) => generation.format(rid, this.engine.spec.id, this.engine.tokenizer), {
         arrivedAt,
         clientRid: true,
         ...(typeof traceparent === 'string' ? { traceparent } : {}),
         ...(typeof tracestate === 'string' ? { tracestate } : {}),
       });
     } finally {
-      if (--this.admitted === 0) {
+      this.admitted -= parsed.n;
+      if (this.admitted === 0) {
         for (const wake of this.idle) wake();
         this.idle.clear();
       }

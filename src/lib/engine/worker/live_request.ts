@@ -16,6 +16,8 @@ export interface LiveRequest extends BatchRow, Schedulable {
   sampling: SamplingConfig;
   rng: Rng;
   stopTokens: Set<number>;
+  /** Alternatives to report log-probabilities for; -1: none. */
+  logprobs: number;
   generated: number;
   /** Prompt tokens whose KV the prefix cache supplied. */
   cachedTokens: number;
@@ -48,6 +50,7 @@ export function live(req: WorkerRequest, modules: readonly TraceModule[], freeAt
     sampling: { temperature: req.temperature, topP: req.topP, topK: req.topK },
     rng: new Rng(req.seed),
     stopTokens: new Set(req.stopTokenIds),
+    logprobs: req.logprobs,
     generated: 0,
     cachedTokens: 0,
     trace,

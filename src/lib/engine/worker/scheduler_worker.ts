@@ -258,7 +258,9 @@ export class SchedulerWorker {
       else if (r.generated >= r.maxTokens || r.promptLength + r.generated >= this.contextLength) finish = 'length';
       if (finish === null) keep.push(i);
       else this.ended.push(r);
-      outputs.push({ rid: r.rid, token, finish, cached: r.cachedTokens });
+      const out: TokenOutput = { rid: r.rid, token, finish, cached: r.cachedTokens };
+      if (r.logprobs >= 0) this.sampler.logprobs(logits.data, logits.offset(i), token, r.logprobs, (out.logprobs = []));
+      outputs.push(out);
     }
     return keep;
   }
