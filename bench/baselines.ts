@@ -3,6 +3,7 @@
  * scheduler, no worker, no tokenizer in the loop) and @huggingface/transformers
  * text generation, both on the same model directory and session options.
  */
+import { execFileSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
 import type { DecoderIo } from '../src/lib/engine/model_runner.js';
 import { readDecoderIo } from '../src/lib/engine/model_runner.js';
@@ -73,6 +74,30 @@ export class BareOrtLoop {
   }
 }
 
+/** The transformers.js baseline's package: not a dependency of sgl (177 MiB with its own), installed on first use. */
+const TRANSFORMERS_JS = '@huggingface/transformers';
+const TRANSFORMERS_JS_VERSION = '4.3.2';
+
+interface TransformersModule {
+  env: { allowRemoteModels: boolean; allowLocalModels: boolean };
+  AutoTokenizer: { from_pretrained(dir: string): Promise<(text: string) => unknown> };
+  AutoModelForCausalLM: { from_pretrained(dir: string, options: object): Promise<unknown> };
+}
+
+/** Imports transformers.js, installing it into node_modules (npm install --no-save) the first time. */
+async function importTransformersJs(): Promise<TransformersModule> {
+  // A variable, so the compiler does not look for a package that is installed only here.
+  const name: string = TRANSFORMERS_JS;
+  try {
+    return (await import(name)) as TransformersModule;
+  } catch {
+    const spec = `${TRANSFORMERS_JS}@${TRANSFORMERS_JS_VERSION}`;
+    console.log(`Installing ${spec} for the transformers.js baseline (npm install --no-save; the next npm ci removes it)...`);
+    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', spec], { stdio: 'inherit', env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
+    return (await import(name)) as TransformersModule;
+  }
+}
+
 /** @huggingface/transformers' generate() on the same directory, offline. */
 export class TransformersJs {
   private constructor(
@@ -81,7 +106,7 @@ export class TransformersJs {
   ) {}
 
   static async load(modelDir: string, s: SessionSettings): Promise<TransformersJs> {
-    const tjs = await import('@huggingface/transformers');
+    const tjs = await importTransformersJs();
     tjs.env.allowRemoteModels = false;
     tjs.env.allowLocalModels = true;
     const tokenizer = await tjs.AutoTokenizer.from_pretrained(modelDir);

@@ -1,10 +1,9 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
-const require = createRequire(import.meta.url);
-const PROTOS = join(dirname(require.resolve('otlp-protos/package.json')), 'build/protos');
+/** Vendored with their licence (otlp_protos/README.md). */
+const PROTOS = fileURLToPath(new URL('./otlp_protos', import.meta.url));
 
 export interface ReceivedSpan {
   traceId: string;

