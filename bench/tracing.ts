@@ -108,7 +108,7 @@ const level3 = await nsPerPoint(() => new TraceMetricContext(mask3, 512));
 const file = new TraceFileWriter(join(dir, 'points.json'));
 const level3File = await nsPerPoint(() => new TraceMetricContext(mask3, 512), file);
 await file.shutdown();
-const otlp = await createOtlpExporter(receiver.url, null, { maxQueue: 1 << 22 });
+const otlp = await createOtlpExporter({ protocol: 'grpc', url: receiver.url, from: 'flag' }, null, { maxQueue: 1 << 22 });
 const level3Otlp = await nsPerPoint(() => new TraceMetricContext(mask3, 512), otlp);
 await otlp.shutdown();
 const otel = await otelNsPerPoint();

@@ -1,10 +1,10 @@
 import { Errors, Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
-import { tracingFlags, tracingFromFlags } from '../lib/cli/tracing_flags.js';
+import { tracingFlags, tracingFromFlags, tracingSetup } from '../lib/cli/tracing_flags.js';
 import { SERVER_DEFAULTS } from '../lib/server/server_defaults.js';
 import { now } from '../lib/tracing/clock.js';
-import { otlpEndpointFromEnv } from '../lib/tracing/otlp_endpoint.js';
+import { otlpTargets } from '../lib/tracing/tracing_setup.js';
 
 export default class Serve extends SglCommand {
   static override summary = 'Serve the model over an OpenAI-compatible HTTP API, traced per request.';
@@ -39,7 +39,7 @@ export default class Serve extends SglCommand {
   async run(): Promise<{ url: string; drained: boolean; droppedSpans: number }> {
     const { flags, raw } = await this.parse(Serve);
     // A collector with tracing off would receive nothing: without an explicit --trace-level, an OTLP endpoint turns on level 1.
-    const otlp = flags['otlp-traces-endpoint'] ?? otlpEndpointFromEnv();
+    const otlp = otlpTargets(tracingSetup(flags)).traces;
     const levelGiven = raw.some((r) => r.type === 'flag' && r.flag === 'trace-level');
     const levelWhy = otlp && !levelGiven && flags['trace-level'] === 0 ? ' (turned on for the OTLP endpoint; --trace-level to choose)' : '';
     if (levelWhy) flags['trace-level'] = 1;
@@ -73,7 +73,12 @@ export default class Serve extends SglCommand {
     }
     const url = `http://${address.address}:${address.port}`;
     const tracingLine = flags['trace-level'] === 0 ? 'off (raise it with POST /set_trace_level?level=N)' : `level ${flags['trace-level']}${levelWhy}, modules ${(flags['trace-module'] ?? ['request']).join(',')}, sample rate ${flags['trace-sample-rate']}`;
-    const exporters = [...(flags['trace-file'] ? [`trace file ${flags['trace-file']}`] : []), ...(otlp ? [`OTLP/gRPC to ${otlp}${flags['otlp-traces-endpoint'] ? '' : ' (from OTEL_EXPORTER_OTLP_*)'}`] : [])];
+    const fromEnv = (what: 'traces' | 'metrics'): string => (otlpTargets(tracingSetup(flags))[what]?.from === 'environment' ? ' (from OTEL_EXPORTER_OTLP_*)' : '');
+    const exporters = [
+      ...(flags['trace-file'] ? [`trace file ${flags['trace-file']}`] : []),
+      ...(otlp ? [`spans over OTLP ${otlp.protocol} to ${otlp.url}${fromEnv('traces')}`] : []),
+      ...tracing.metricsDestinations.map((d) => `GenAI metrics to ${d}${fromEnv('metrics')}`),
+    ];
     this.log(`sgl serve listening on ${url}`);
     this.log(`  model    ${engine.spec.id} (${engine.spec.dir}) on ${engine.device}`);
     this.log(`  tracing  ${tracingLine}`);

@@ -89,7 +89,7 @@ describe('sgl serve as a process', () => {
       s.child.kill('SIGTERM');
       expect(await s.exited).toBe(0);
       expect(s.stdout()).toMatch(/tracing\s+level 1 \(turned on for the OTLP endpoint; --trace-level to choose\)/);
-      expect(s.stdout()).toMatch(/export\s+OTLP\/gRPC to http:\/\/127\.0\.0\.1:\d+/);
+      expect(s.stdout()).toMatch(/export\s+spans over OTLP grpc to http:\/\/127\.0\.0\.1:\d+/);
       expect(receiver.spans.map((x) => x.name)).toEqual(expect.arrayContaining(['tokenize', 'queue_wait', 'prefill_forward', 'decode_loop']));
     } finally {
       await receiver.stop();
@@ -122,7 +122,7 @@ describe('sgl serve as a process', () => {
     }
     s.child.kill('SIGTERM');
     expect(await s.exited).toBe(0);
-    expect(s.stderr().match(/spans to the OTLP collector at http:\/\/127\.0\.0\.1:9 are being dropped/g)).toHaveLength(1);
+    expect(s.stderr().match(/spans to the OTLP collector at http:\/\/127\.0\.0\.1:9 \(grpc\) are being dropped/g)).toHaveLength(1);
   });
 
   it('with a collector that never answers, SIGTERM exits within --drain-timeout + 2 s and prints the drop count', async () => {
@@ -151,7 +151,7 @@ describe('sgl serve as a process', () => {
       s.child.kill('SIGTERM');
       expect(await s.exited).toBe(0);
       expect(performance.now() - signalled).toBeLessThan(2000 + 2000);
-      const dropped = /(\d+) spans were dropped: the OTLP collector at http:\/\/127\.0\.0\.1:\d+ did not take them in time/.exec(s.stderr().replace(/\s*\n ›\s+/g, ' '));
+      const dropped = /(\d+) spans were dropped: the OTLP collector at http:\/\/127\.0\.0\.1:\d+ \(grpc\) did not take them in time/.exec(s.stderr().replace(/\s*\n ›\s+/g, ' '));
       expect(dropped, s.stderr()).not.toBeNull();
       expect(Number(dropped![1])).toBeGreaterThanOrEqual(2000);
       // The trace file was closed whatever the collector did, and is for the owner's eyes only.

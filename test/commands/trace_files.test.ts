@@ -118,7 +118,7 @@ describe('sgl trace subcommands on captured files', () => {
     it('says why spans could not be delivered', async () => {
       const r = await runCli(['trace', 'export', a, '--otlp-traces-endpoint', 'http://127.0.0.1:9']);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/spans from .* were not delivered to .*127\.0\.0\.1:9: .*(ECONNREFUSED|UNAVAILABLE|No connection)/);
+      expect(r.stderr).toMatch(/spans from .* were not delivered to .*127\.0\.0\.1:9 \(grpc\): .*(ECONNREFUSED|UNAVAILABLE|No connection)/);
     });
   });
 

@@ -1,3 +1,6 @@
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -16,6 +19,22 @@ export interface ReceivedSpan {
   status: { code: number; message: string };
   events: { name: string; attributes: Record<string, unknown> }[];
   serviceName: string;
+  resource: Record<string, unknown>;
+}
+
+export interface ReceivedHistogramPoint {
+  attributes: Record<string, unknown>;
+  bounds: number[];
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+export interface ReceivedMetric {
+  name: string;
+  unit: string;
+  resource: Record<string, unknown>;
+  points: ReceivedHistogramPoint[];
 }
 
 interface AnyValue {
@@ -26,6 +45,8 @@ interface AnyValue {
   arrayValue?: { values: AnyValue[] };
 }
 
+type KeyValues = { key: string; value: AnyValue }[];
+
 function value(v: AnyValue): unknown {
   if (v.stringValue !== undefined) return v.stringValue;
   if (v.intValue !== undefined) return Number(v.intValue);
@@ -35,56 +56,139 @@ function value(v: AnyValue): unknown {
   return undefined;
 }
 
-function attrs(list: { key: string; value: AnyValue }[] = []): Record<string, unknown> {
+function attrs(list: KeyValues = []): Record<string, unknown> {
   return Object.fromEntries(list.map((a) => [a.key, value(a.value)]));
 }
 
-const hex = (b: Buffer): string => Buffer.from(b).toString('hex');
+/** Ids arrive as bytes over protobuf and as hex strings in OTLP/JSON. */
+const hex = (b: Buffer | string | undefined): string => (typeof b === 'string' ? b.toLowerCase() : b ? Buffer.from(b).toString('hex') : '');
 
-/** An OTLP/gRPC trace collector on 127.0.0.1 that keeps what it receives. */
+type Message = Record<string, never>;
+
+const LOAD_OPTIONS: protoLoader.Options = { includeDirs: [PROTOS], keepCase: false, longs: String, enums: Number, defaults: true };
+const PROTO_FILES = ['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'opentelemetry/proto/collector/metrics/v1/metrics_service.proto'];
+const TRACE_SERVICE = 'opentelemetry.proto.collector.trace.v1.TraceService';
+const METRICS_SERVICE = 'opentelemetry.proto.collector.metrics.v1.MetricsService';
+
+/**
+ * An OTLP collector on 127.0.0.1 that keeps what it receives: spans and
+ * histogram metrics, over gRPC (`start()`) or over HTTP with protobuf or
+ * JSON bodies (`startHttp()`, paths /v1/traces and /v1/metrics).
+ */
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
-  private constructor(private readonly server: grpc.Server, readonly port: number) {}
+  readonly metrics: ReceivedMetric[] = [];
+  /** Content types of the HTTP requests received, in order. */
+  readonly contentTypes: string[] = [];
+  private constructor(
+    private readonly stopServer: () => Promise<void>,
+    readonly port: number,
+  ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  private takeTraces(req: { resourceSpans?: unknown[] }): void {
+    for (const rs of (req.resourceSpans ?? []) as { resource: { attributes: KeyValues }; scopeSpans: { spans: Message[] }[] }[]) {
+      const resource = attrs(rs.resource?.attributes);
+      for (const ss of rs.scopeSpans) {
+        for (const s of ss.spans) {
+          this.spans.push({
+            traceId: hex(s.traceId),
+            spanId: hex(s.spanId),
+            parentSpanId: hex(s.parentSpanId),
+            name: s.name,
+            startNs: BigInt(s.startTimeUnixNano),
+            endNs: BigInt(s.endTimeUnixNano),
+            attributes: attrs(s.attributes),
+            status: { code: (s.status as { code: number })?.code ?? 0, message: (s.status as { message: string })?.message ?? '' },
+            events: ((s.events as { name: string; attributes: KeyValues }[]) ?? []).map((e) => ({ name: e.name, attributes: attrs(e.attributes) })),
+            serviceName: String(resource['service.name']),
+            resource,
+          });
+        }
+      }
+    }
+  }
+
+  private takeMetrics(req: { resourceMetrics?: unknown[] }): void {
+    for (const rm of (req.resourceMetrics ?? []) as { resource: { attributes: KeyValues }; scopeMetrics: { metrics: Message[] }[] }[]) {
+      const resource = attrs(rm.resource?.attributes);
+      for (const sm of rm.scopeMetrics) {
+        for (const m of sm.metrics) {
+          const histogram = m.histogram as { dataPoints: Message[] } | undefined;
+          this.metrics.push({
+            name: m.name,
+            unit: m.unit,
+            resource,
+            points: (histogram?.dataPoints ?? []).map((p) => ({
+              attributes: attrs(p.attributes),
+              bounds: (p.explicitBounds as number[]).map(Number),
+              counts: (p.bucketCounts as (string | number)[]).map(Number),
+              sum: Number(p.sum),
+              count: Number(p.count),
+            })),
+          });
+        }
+      }
+    }
+  }
+
+  /** An OTLP/gRPC collector (traces and metrics). */
   static async start(): Promise<OtlpReceiver> {
-    const def = protoLoader.loadSync('opentelemetry/proto/collector/trace/v1/trace_service.proto', { includeDirs: [PROTOS], keepCase: false, longs: String, enums: Number, defaults: true });
-    const pkg = grpc.loadPackageDefinition(def) as unknown as { opentelemetry: { proto: { collector: { trace: { v1: { TraceService: grpc.ServiceClientConstructor } } } } } };
+    const def = protoLoader.loadSync(PROTO_FILES, LOAD_OPTIONS);
     const server = new grpc.Server();
     let receiver: OtlpReceiver | null = null;
-    server.addService(pkg.opentelemetry.proto.collector.trace.v1.TraceService.service, {
+    server.addService(def[TRACE_SERVICE] as grpc.ServiceDefinition, {
       Export: (call: grpc.ServerUnaryCall<{ resourceSpans: unknown[] }, unknown>, done: grpc.sendUnaryData<unknown>) => {
-        for (const rs of call.request.resourceSpans as { resource: { attributes: { key: string; value: AnyValue }[] }; scopeSpans: { spans: Record<string, unknown>[] }[] }[]) {
-          const serviceName = String(attrs(rs.resource?.attributes)['service.name']);
-          for (const ss of rs.scopeSpans) {
-            for (const s of ss.spans as Record<string, never>[]) {
-              receiver!.spans.push({
-                traceId: hex(s.traceId),
-                spanId: hex(s.spanId),
-                parentSpanId: hex(s.parentSpanId),
-                name: s.name,
-                startNs: BigInt(s.startTimeUnixNano),
-                endNs: BigInt(s.endTimeUnixNano),
-                attributes: attrs(s.attributes),
-                status: { code: (s.status as { code: number })?.code ?? 0, message: (s.status as { message: string })?.message ?? '' },
-                events: ((s.events as { name: string; attributes: [] }[]) ?? []).map((e) => ({ name: e.name, attributes: attrs(e.attributes) })),
-                serviceName,
-              });
-            }
-          }
-        }
+        receiver!.takeTraces(call.request);
+        done(null, {});
+      },
+    });
+    server.addService(def[METRICS_SERVICE] as grpc.ServiceDefinition, {
+      Export: (call: grpc.ServerUnaryCall<{ resourceMetrics: unknown[] }, unknown>, done: grpc.sendUnaryData<unknown>) => {
+        receiver!.takeMetrics(call.request);
         done(null, {});
       },
     });
     const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-    receiver = new OtlpReceiver(server, port);
+    receiver = new OtlpReceiver(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())), port);
+    return receiver;
+  }
+
+  /** An OTLP/HTTP collector: protobuf or JSON bodies, as the Content-Type says. */
+  static async startHttp(): Promise<OtlpReceiver> {
+    const def = protoLoader.loadSync(PROTO_FILES, LOAD_OPTIONS);
+    const decode = {
+      '/v1/traces': (def[TRACE_SERVICE] as grpc.ServiceDefinition).Export.requestDeserialize,
+      '/v1/metrics': (def[METRICS_SERVICE] as grpc.ServiceDefinition).Export.requestDeserialize,
+    } as Record<string, (b: Buffer) => Record<string, unknown[]>>;
+    let receiver: OtlpReceiver | null = null;
+    const server: Server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const type = req.headers['content-type'] ?? '';
+        receiver!.contentTypes.push(type);
+        const path = req.url ?? '';
+        if (!decode[path]) {
+          res.writeHead(404).end();
+          return;
+        }
+        const message = type.includes('json') ? (JSON.parse(body.toString()) as Record<string, unknown[]>) : decode[path](body);
+        if (path === '/v1/traces') receiver!.takeTraces(message);
+        else receiver!.takeMetrics(message);
+        res.writeHead(200, { 'Content-Type': type.includes('json') ? 'application/json' : 'application/x-protobuf' }).end(type.includes('json') ? '{}' : '');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    receiver = new OtlpReceiver(() => new Promise<void>((resolve) => server.close(() => resolve())), (server.address() as AddressInfo).port);
     return receiver;
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    await this.stopServer();
   }
 }

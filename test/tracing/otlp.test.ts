@@ -25,7 +25,7 @@ describe('OTLP gRPC export', () => {
   it('delivers one trace per request with the incoming parent, thread spans, slices and GenAI attributes', async () => {
     process.env.OTEL_SERVICE_NAME = 'sgl-test';
     const tracing = new Tracing({ level: 3, modules: ['request'], metrics: true });
-    const exporter = await createOtlpExporter(receiver.url, tracing.metrics);
+    const exporter = await createOtlpExporter({ protocol: 'grpc', url: receiver.url, from: 'flag' }, tracing.metrics);
     tracing.addExporter(exporter);
     const engine = await Engine.create({ tracing });
     const consume = async (traceparent?: string): Promise<void> => {
@@ -89,7 +89,7 @@ describe('OTLP gRPC export', () => {
     const onWarning = (w: Error): void => void warnings.push(w.message);
     process.on('warning', onWarning);
     const tracing = new Tracing({ level: 2, metrics: true });
-    tracing.addExporter(await createOtlpExporter(url, tracing.metrics, { timeoutMs: 500 }));
+    tracing.addExporter(await createOtlpExporter({ protocol: 'grpc', url, from: 'flag' }, tracing.metrics, { timeoutMs: 500 }));
     const engine = await Engine.create({ tracing });
     let tokens = 0;
     for await (const c of await engine.generate({ prompt: 'Hi', sampling: { maxTokens: 3, ignoreEos: true } })) tokens += c.tokenIds.length;

@@ -1,4 +1,6 @@
 import { Errors, Flags } from '@oclif/core';
+import { OTLP_PROTOCOLS } from '../tracing/otlp_config.js';
+import type { OtlpProtocol } from '../tracing/otlp_config.js';
 import { MODULE_NAMES } from '../tracing/stages.js';
 import type { TraceModule } from '../tracing/stages.js';
 import { parseModules } from '../tracing/trace_config.js';
@@ -26,7 +28,16 @@ export function tracingFlags(defaultLevel: TraceLevel) {
     'trace-sample-rate': numberFlag({ min: 0, max: 1, default: 1, description: 'Fraction of requests traced; metrics still see every request.', helpGroup: 'TRACING' }),
     'trace-file': Flags.string({ description: 'Write a trace file (Chrome Trace Event JSON: opens in Perfetto, replays with sgl replay).', helpGroup: 'TRACING' }),
     'trace-include-content': Flags.boolean({ description: 'Put prompt and output text and input token ids in the trace file.', helpGroup: 'TRACING' }),
-    'otlp-traces-endpoint': Flags.string({ description: 'Export spans over OTLP/gRPC to this collector (default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT when set).', helpGroup: 'TRACING' }),
+    ...otlpFlags(),
+    'otlp-metrics-endpoint': Flags.string({ description: 'Export the GenAI server metrics over OTLP to this collector (default: $OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, or $OTEL_EXPORTER_OTLP_ENDPOINT with OTEL_METRICS_EXPORTER=otlp).', helpGroup: 'TRACING' }),
+  };
+}
+
+/** Where spans go over OTLP, and how: shared with `sgl trace export`. */
+export function otlpFlags() {
+  return {
+    'otlp-traces-endpoint': Flags.string({ description: 'Export spans over OTLP to this collector (default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or $OTEL_EXPORTER_OTLP_ENDPOINT plus /v1/traces over HTTP).', helpGroup: 'TRACING' }),
+    'otlp-protocol': Flags.option({ options: OTLP_PROTOCOLS, description: 'OTLP protocol (default: $OTEL_EXPORTER_OTLP_TRACES_PROTOCOL / _METRICS_PROTOCOL / $OTEL_EXPORTER_OTLP_PROTOCOL; else http/protobuf for port 4318 or a /v1/ path, grpc otherwise).', helpGroup: 'TRACING' })(),
   };
 }
 
@@ -37,6 +48,8 @@ export interface TracingFlagValues {
   'trace-file'?: string;
   'trace-include-content': boolean;
   'otlp-traces-endpoint'?: string;
+  'otlp-metrics-endpoint'?: string;
+  'otlp-protocol'?: OtlpProtocol;
 }
 
 /** The tracing flags as the plain setup lib/ takes. */
@@ -48,6 +61,8 @@ export function tracingSetup(flags: TracingFlagValues): TracingSetup {
     traceFile: flags['trace-file'],
     includeContent: flags['trace-include-content'],
     otlpEndpoint: flags['otlp-traces-endpoint'],
+    otlpMetricsEndpoint: flags['otlp-metrics-endpoint'],
+    otlpProtocol: flags['otlp-protocol'],
   };
 }
 

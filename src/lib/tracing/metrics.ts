@@ -1,3 +1,4 @@
+import { GenAiMetrics } from './gen_ai_metrics.js';
 import { Histogram, exponentialBuckets } from './histogram.js';
 import { STAGES } from './stages.js';
 
@@ -34,6 +35,10 @@ export class EngineMetrics {
   running = 0;
   queued = 0;
   droppedSpans = 0;
+  /** The GenAI semantic-convention histograms, for OTLP metric export. */
+  readonly genAi = new GenAiMetrics();
+  /** When counting began (epoch ms): the start of every cumulative series. */
+  readonly startedAt = Date.now();
 
   constructor(public modelName: string) {}
 

@@ -157,6 +157,10 @@ export class RecordingRequestTrace implements RequestTrace {
       metrics.promptTokens += this.info.inputIds.length;
       metrics.cachedPromptTokens += this.cachedTokens;
       metrics.generationTokens += outputTokens;
+      const ttft = this.firstToken === null ? null : (this.firstToken - this.start) / 1000;
+      const tpot = this.firstToken !== null && outputTokens > 1 ? (end - this.firstToken) / 1000 / (outputTokens - 1) : null;
+      const errorType = finish === 'error' ? 'engine_error' : finish === 'abort' ? 'aborted' : null;
+      metrics.genAi.observe(this.info.chat ? 'chat' : 'text_completion', errorType, (end - this.start) / 1000, ttft, tpot);
     }
     if (this.level === 0) return;
     const { sampling, inputIds, prompt, messages } = this.info;

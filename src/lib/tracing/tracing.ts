@@ -37,6 +37,14 @@ export interface TraceExporter {
   readonly destination?: string;
 }
 
+/** A destination for metrics (OTLP): pushes on its own timer, flushed and closed with the exporters. */
+export interface MetricsExporter {
+  flush(): Promise<void>;
+  /** Pushes once more and closes, giving up at `deadline` (clock ms). */
+  shutdown(deadline?: number): Promise<void>;
+  readonly destination: string;
+}
+
 /** What an exporter could not deliver by the end. */
 export interface ExportLoss {
   destination: string;
@@ -66,6 +74,7 @@ export class Tracing implements FinishSink {
   readonly metrics: EngineMetrics | null;
   readonly captureStart = now();
   private readonly exporters: TraceExporter[];
+  private readonly metricsExporters: MetricsExporter[] = [];
   private model_ = '';
   private pending: FinishedRequest[] = [];
   private draining = false;
@@ -80,6 +89,16 @@ export class Tracing implements FinishSink {
   /** Adds an exporter before the engine starts (exporters that need this hub's metrics are made after it). */
   addExporter(exporter: TraceExporter): void {
     this.exporters.push(exporter);
+  }
+
+  /** Adds a metrics exporter (it reads this hub's metrics, which must be on). */
+  addMetricsExporter(exporter: MetricsExporter): void {
+    this.metricsExporters.push(exporter);
+  }
+
+  /** Where metrics go, in words (for start-up banners). */
+  get metricsDestinations(): string[] {
+    return this.metricsExporters.map((e) => e.destination);
   }
 
   get model(): string {
@@ -146,13 +165,13 @@ export class Tracing implements FinishSink {
 
   async flush(): Promise<void> {
     this.drain();
-    await Promise.all(this.exporters.map((e) => e.flush()));
+    await Promise.all([...this.exporters, ...this.metricsExporters].map((e) => e.flush()));
   }
 
   /** Closes every exporter, remote ones by `deadline` (clock ms); returns what could not be delivered. */
   async shutdown(deadline = Infinity): Promise<ExportLoss[]> {
     this.drain();
-    await Promise.all(this.exporters.map((e) => e.shutdown(deadline)));
+    await Promise.all([...this.exporters, ...this.metricsExporters].map((e) => e.shutdown(deadline)));
     return this.exporters.filter((e) => e.dropped).map((e) => ({ destination: e.destination ?? 'an exporter', dropped: e.dropped ?? 0 }));
   }
 }

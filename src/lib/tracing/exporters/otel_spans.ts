@@ -61,19 +61,23 @@ export function requestSpans(req: FinishedRequest, resource: Resource): Readable
   const operation = req.operation;
   const rootAttributes: Attributes = {
     'gen_ai.operation.name': operation,
-    'gen_ai.system': 'sgl',
+    // gen_ai.system is deprecated for this; no well-known provider value applies to a self-served model.
+    'gen_ai.provider.name': 'sgl',
     'gen_ai.request.model': req.model,
+    'gen_ai.response.model': req.model,
     'gen_ai.request.max_tokens': w.sampling.maxTokens,
     'gen_ai.request.temperature': w.sampling.temperature,
     'gen_ai.request.top_p': w.sampling.topP,
     'gen_ai.request.top_k': w.sampling.topK,
     'gen_ai.usage.input_tokens': w.inputTokens,
     'gen_ai.usage.output_tokens': w.outputTokens,
+    'gen_ai.usage.cache_read.input_tokens': w.cachedTokens ?? 0,
     'gen_ai.response.finish_reasons': [w.finishReason],
     'sgl.request.id': req.rid,
     'sgl.trace.level': req.level,
   };
-  if (w.ttftMs !== null) rootAttributes['gen_ai.server.time_to_first_token'] = w.ttftMs / 1000;
+  // The GenAI conventions name TTFT only as a metric (gen_ai.server.time_to_first_token); on the span it is sgl's own.
+  if (w.ttftMs !== null) rootAttributes['sgl.response.time_to_first_token'] = w.ttftMs / 1000;
   const parent: SpanContext | undefined = req.parentSpanId ? { traceId, spanId: req.parentSpanId, traceFlags: 1, isRemote: true } : undefined;
   const root = make(`${operation} ${req.model}`, parent, req.start, req.end, rootAttributes, [], req.error ?? undefined, req.rootSpanId);
 

@@ -1,10 +1,9 @@
-import type * as OtlpGrpc from '@opentelemetry/exporter-trace-otlp-grpc';
-import type * as Resources from '@opentelemetry/resources';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { SglError } from '../../errors.js';
 import { now } from '../clock.js';
-import { otlpEndpointFromEnv } from '../otlp_endpoint.js';
+import type { OtlpProtocol, OtlpTarget } from '../otlp_config.js';
+import { otelResource } from '../otel_resource.js';
 import type { FinishedRequest } from '../finished_request.js';
 import type { EngineMetrics } from '../metrics.js';
 import type { TraceExporter } from '../tracing.js';
@@ -138,18 +137,29 @@ async function settlesBy(work: Promise<unknown>, deadline: number): Promise<bool
   }
 }
 
-/** The OTLP/gRPC exporter, loaded only when asked for. */
-export async function createOtlpExporter(endpoint: string | undefined, metrics: EngineMetrics | null, options?: SpanBatchOptions): Promise<OtelTraceExporter> {
-  let grpc: typeof OtlpGrpc;
-  let resources: typeof Resources;
+type SpanExporterClass = new (config: { url: string; timeoutMillis: number }) => SpanExporter;
+
+/** The official OTLP span exporter per protocol, each loaded only when asked for. */
+const SPAN_EXPORTERS: Record<OtlpProtocol, { pkg: string; load: () => Promise<{ OTLPTraceExporter: SpanExporterClass }> }> = {
+  grpc: { pkg: '@opentelemetry/exporter-trace-otlp-grpc', load: () => import('@opentelemetry/exporter-trace-otlp-grpc') },
+  'http/protobuf': { pkg: '@opentelemetry/exporter-trace-otlp-proto', load: () => import('@opentelemetry/exporter-trace-otlp-proto') },
+  'http/json': { pkg: '@opentelemetry/exporter-trace-otlp-http', load: () => import('@opentelemetry/exporter-trace-otlp-http') },
+};
+
+/** Loads an optional OpenTelemetry package, or says which to install. */
+export async function loadOtelPackage<T>(pkg: string, load: () => Promise<T>, what: string): Promise<{ module: T; resource: Resource }> {
   try {
-    grpc = await import('@opentelemetry/exporter-trace-otlp-grpc');
-    resources = await import('@opentelemetry/resources');
+    const [module, resources] = await Promise.all([load(), import('@opentelemetry/resources')]);
+    return { module, resource: otelResource(resources) };
   } catch (err) {
-    throw new SglError(`OTLP export needs @opentelemetry/exporter-trace-otlp-grpc and @opentelemetry/resources, which could not be loaded (${(err as Error).message}). Install them with: npm install @opentelemetry/exporter-trace-otlp-grpc @opentelemetry/resources`);
+    throw new SglError(`${what} needs ${pkg} and @opentelemetry/resources, which could not be loaded (${(err as Error).message}). Install them with: npm install ${pkg} @opentelemetry/resources`);
   }
-  const url = endpoint ?? otlpEndpointFromEnv() ?? 'http://localhost:4317';
-  const exporter = new grpc.OTLPTraceExporter({ url, timeoutMillis: options?.timeoutMs ?? 10000 });
-  const resource = resources.resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME ?? 'sgl' });
-  return new OtelTraceExporter(exporter, resource, metrics, `the OTLP collector at ${url}`, options);
+}
+
+/** The OTLP span exporter for a target (see otlp_config.ts), loaded only when asked for. */
+export async function createOtlpExporter(target: OtlpTarget, metrics: EngineMetrics | null, options?: SpanBatchOptions): Promise<OtelTraceExporter> {
+  const { pkg, load } = SPAN_EXPORTERS[target.protocol];
+  const { module, resource } = await loadOtelPackage(pkg, load, `OTLP ${target.protocol} export`);
+  const exporter = new module.OTLPTraceExporter({ url: target.url, timeoutMillis: options?.timeoutMs ?? 10000 });
+  return new OtelTraceExporter(exporter, resource, metrics, `the OTLP collector at ${target.url} (${target.protocol})`, options);
 }
