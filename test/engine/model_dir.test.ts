@@ -28,7 +28,6 @@ describe('model directories', () => {
 
   it.each([
     ['a missing directory', () => join(tmp, 'nope'), /does not exist/],
-    ['no tokenizer', () => modelDir('no-tokenizer', ['config.json']), /no tokenizer\.json/],
     ['no config', () => modelDir('no-config', ['tokenizer.json', 'tokenizer_config.json']), /neither config\.json .* nor genai_config\.json/],
     ['no ONNX file', () => modelDir('no-onnx', ['tokenizer.json', 'tokenizer_config.json', 'config.json']), /no ONNX decoder: looked for onnx\/model\.onnx and model\.onnx/],
   ])('explains %s', (_, make, message) => {

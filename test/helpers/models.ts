@@ -9,6 +9,16 @@ export const TINY_MODEL = DEFAULT_MODEL_DIR;
 export const SHARED_MODEL = resolve(import.meta.dirname, '../../../shared/models/tiny-random-llama-fp16');
 export const hasSharedModel = existsSync(SHARED_MODEL);
 
+/** The embedded model with another tokenizer.json (transformed from its own), or none. */
+export function modelWithTokenizer(transform: ((json: Record<string, unknown>) => unknown) | null): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sgl-tokenizer-'));
+  for (const f of ['config.json', 'generation_config.json', 'tokenizer_config.json']) copyFileSync(join(DEFAULT_MODEL_DIR, f), join(dir, f));
+  if (transform) writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(transform(JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, 'tokenizer.json'), 'utf8')))));
+  mkdirSync(join(dir, 'onnx'));
+  symlinkSync(join(DEFAULT_MODEL_DIR, 'onnx', 'model.onnx'), join(dir, 'onnx', 'model.onnx'));
+  return dir;
+}
+
 /** The embedded model with another chat template. */
 export function modelWithTemplate(template: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'sgl-template-'));

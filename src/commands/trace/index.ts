@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Errors, Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../../lib/cli/engine_flags.js';
 import { numberFlag } from '../../lib/cli/number_flag.js';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
@@ -27,6 +27,7 @@ export default class Trace extends SglCommand {
     '<%= config.bin %> trace "Hello" --trace-level 3 --trace-module request,scheduler,engine',
     '<%= config.bin %> trace --prompts prompts.txt --trace-file trace.json',
     '<%= config.bin %> trace "Tell me a story" --chat --max-tokens 64 --temperature 0.8 --seed 7 --json',
+    '<%= config.bin %> trace --input-ids 15496,11,616,1438,318 --model-path ./my-model --skip-tokenizer-init',
   ];
 
   static override args = {
@@ -37,6 +38,14 @@ export default class Trace extends SglCommand {
     ...engineFlags,
     ...tracingFlags(2),
     prompts: Flags.string({ description: 'A text file with one prompt per line; all run concurrently.' }),
+    'input-ids': Flags.custom<number[]>({
+      description: 'The prompt as comma-separated token ids, tokenized already (works with --skip-tokenizer-init).',
+      parse: async (input) => {
+        const ids = input.split(',').map((s) => s.trim());
+        if (!ids.every((s) => /^\d+$/.test(s))) throw new Errors.CLIError(`--input-ids takes comma-separated token ids (e.g. 15496,11,616), got ${JSON.stringify(input)}.`, { exit: 2 });
+        return ids.map(Number);
+      },
+    })(),
     'max-tokens': Flags.integer({ min: 1, default: 32, description: 'Most tokens to generate.' }),
     temperature: numberFlag({ min: 0, default: 0, description: 'Sampling temperature; 0 is greedy.' }),
     'top-p': numberFlag({ min: 0, exclusiveMin: true, max: 1, description: 'Nucleus sampling mass (0, 1].' }),
@@ -49,8 +58,10 @@ export default class Trace extends SglCommand {
 
   async run(): Promise<TraceResult> {
     const { args, flags } = await this.parse(Trace);
-    if (!args.prompt === !flags.prompts) this.error('Give either a PROMPT or --prompts FILE.', { exit: 2 });
-    const prompts = flags.prompts ? readPromptFile(flags.prompts) : [args.prompt!];
+    if ([args.prompt, flags.prompts, flags['input-ids']].filter((x) => x !== undefined).length !== 1) this.error('Give one of a PROMPT, --prompts FILE or --input-ids IDS.', { exit: 2 });
+    if (flags.chat && flags['input-ids']) this.error('--chat needs text; --input-ids are sent as they are.', { exit: 2 });
+    const ids = flags['input-ids'];
+    const prompts = flags.prompts ? readPromptFile(flags.prompts) : [args.prompt ?? `[${ids!.join(', ')}]`];
     const { EngineSession } = await import('../../lib/load/engine_session.js');
     const { timedGeneration } = await import('../../lib/engine/timed_generation.js');
     const session = await EngineSession.start(engineOptions(flags), tracingSetup(flags));
@@ -60,7 +71,8 @@ export default class Trace extends SglCommand {
     let traced;
     try {
       const stream = prompts.length === 1 ? (text: string) => this.say(printable(text, true)) : undefined;
-      results = await Promise.all(prompts.map((p) => timedGeneration(engine, { ...(flags.chat ? { messages: [{ role: 'user', content: p }] } : { prompt: p }), sampling }, stream)));
+      const input = (p: string) => (ids ? { inputIds: ids } : flags.chat ? { messages: [{ role: 'user', content: p }] } : { prompt: p });
+      results = await Promise.all(prompts.map((p) => timedGeneration(engine, { ...input(p), sampling }, stream)));
       traced = await session.traced();
     } finally {
       await session.close();

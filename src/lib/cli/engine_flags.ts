@@ -14,6 +14,7 @@ export const engineFlags = {
   'tokenizer-processes': Flags.integer({ min: 1, default: ENGINE_DEFAULTS.tokenizerProcesses, description: 'Processes that tokenize prompts and render chat templates, off the main event loop.', helpGroup: 'ENGINE' }),
   'tokenize-timeout': numberFlag({ min: 0, exclusiveMin: true, default: ENGINE_DEFAULTS.tokenizeTimeoutMs / 1000, description: 'Seconds tokenizing one request (chat template included) may take; past it the request fails with 400.', helpGroup: 'ENGINE' }),
   'max-prompt-bytes': Flags.integer({ min: 1, description: 'Largest prompt in bytes, refused before tokenizing (default: context length x the longest token).', helpGroup: 'ENGINE' }),
+  'skip-tokenizer-init': Flags.boolean({ default: false, description: 'Load no tokenizer: requests are token ids (prompt as ids, input_ids, --input-ids) and outputs token ids without text, as vLLM and SGLang take it. For models whose tokenizer files are missing or unusable.', helpGroup: 'ENGINE' }),
   'disable-prefix-cache': Flags.boolean({ default: false, description: 'Prefill every prompt from scratch instead of reusing the KV of prefixes seen before (as SGLang\'s --disable-radix-cache).', helpGroup: 'ENGINE' }),
 };
 
@@ -28,6 +29,7 @@ interface EngineFlagValues {
   'tokenize-timeout': number;
   'max-prompt-bytes'?: number;
   'disable-prefix-cache': boolean;
+  'skip-tokenizer-init': boolean;
 }
 
 export function engineOptions(flags: EngineFlagValues): EngineOptions {
@@ -42,5 +44,6 @@ export function engineOptions(flags: EngineFlagValues): EngineOptions {
     tokenizeTimeoutMs: flags['tokenize-timeout'] * 1000,
     maxPromptBytes: flags['max-prompt-bytes'],
     disablePrefixCache: flags['disable-prefix-cache'],
+    skipTokenizerInit: flags['skip-tokenizer-init'],
   };
 }

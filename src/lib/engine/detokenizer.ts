@@ -1,4 +1,4 @@
-import type { TextTokenizer } from './tokenizer.js';
+import type { ModelTokenizer } from './tokenizer.js';
 
 /** How many tokens before the read point are re-decoded so word-joining rules see their context. */
 const CONTEXT_TOKENS = 6;
@@ -14,7 +14,7 @@ export class IncrementalDetokenizer {
   private prefixOffset = 0;
   private readOffset = 0;
 
-  constructor(private readonly tokenizer: TextTokenizer) {}
+  constructor(private readonly tokenizer: ModelTokenizer) {}
 
   /** Adds one token and returns the text that became final (possibly ''). */
   push(token: number): string {

@@ -5,8 +5,10 @@ import type { FromWorker, GenerateRequest, RunnerInfo, SchedulerStats, ToWorker,
 import type { ModelSpec } from './model_dir.js';
 import { loadModelSpec } from './model_dir.js';
 import { prepareRequest } from './request.js';
+import type { Tokenize } from './request.js';
 import { RequestStream } from './request_stream.js';
-import { TextTokenizer } from './tokenizer.js';
+import { NoTokenizer, TextTokenizer } from './tokenizer.js';
+import type { ModelTokenizer } from './tokenizer.js';
 import { TokenizerPool } from './tokenizer_pool.js';
 import { now } from '../tracing/clock.js';
 import { S } from '../tracing/stages.js';
@@ -39,6 +41,15 @@ export interface EngineOptions {
   tracing?: Tracing;
   /** Prefill every prompt from scratch (SGLang's --disable-radix-cache). */
   disablePrefixCache?: boolean;
+  /** Load no tokenizer: requests come as token ids and leave as token ids (vLLM's and SGLang's --skip-tokenizer-init). */
+  skipTokenizerInit?: boolean;
+}
+
+/** Where requests are tokenized: tokenizer processes, or nowhere (a tokenizer-less engine refuses text). */
+type Tokenizers = Tokenize & { close(): void };
+
+function textless(tokenizer: NoTokenizer): Tokenizers {
+  return { encode: async () => tokenizer.encode(), applyChatTemplate: async () => tokenizer.applyChatTemplate(), close: () => {} };
 }
 
 /** Where a request comes from, for tracing: the caller's W3C trace context and arrival. */
@@ -96,8 +107,8 @@ export class Engine {
     readonly spec: ModelSpec,
     readonly info: RunnerInfo,
     /** For detokenizing (incremental, per token) and for callers preparing workloads; requests are tokenized by `tokenizers`. */
-    readonly tokenizer: TextTokenizer,
-    private readonly tokenizers: TokenizerPool,
+    readonly tokenizer: ModelTokenizer,
+    private readonly tokenizers: Tokenizers,
     /** Prompts longer than this cannot fit the context, whatever they tokenize to. */
     readonly maxPromptBytes: number,
     readonly device: Device,
@@ -111,7 +122,7 @@ export class Engine {
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const spec = loadModelSpec(options.modelPath);
-    const tokenizer = new TextTokenizer(spec);
+    const tokenizer = options.skipTokenizerInit ? new NoTokenizer() : new TextTokenizer(spec);
     const device = options.device ?? ENGINE_DEFAULTS.device;
     const cfg: WorkerConfig = {
       onnxPath: spec.onnxPath,
@@ -140,7 +151,7 @@ export class Engine {
     // The scheduler thread and the tokenizer processes start side by side; if either fails, neither is left running.
     const [ready, started] = await Promise.allSettled([
       workerReady,
-      TokenizerPool.start(spec.dir, options.tokenizerProcesses ?? ENGINE_DEFAULTS.tokenizerProcesses, options.tokenizeTimeoutMs ?? ENGINE_DEFAULTS.tokenizeTimeoutMs),
+      tokenizer instanceof NoTokenizer ? textless(tokenizer) : TokenizerPool.start(spec.dir, options.tokenizerProcesses ?? ENGINE_DEFAULTS.tokenizerProcesses, options.tokenizeTimeoutMs ?? ENGINE_DEFAULTS.tokenizeTimeoutMs),
     ]);
     const failure = ready.status === 'rejected' ? ready.reason
       : started.status === 'rejected' ? started.reason
@@ -181,6 +192,7 @@ export class Engine {
     const { worker, sampling } = await prepareRequest(req, this.tokenizers, this.maxPromptBytes, this.spec, this.info);
     if (this.closed) throw this.closed;
     if (this.streams.has(worker.rid)) throw new InvalidRequestError(`A request with rid ${worker.rid} is already running.`, 'rid');
+    if (!this.tokenizer.hasText && sampling.stop.length) throw new InvalidRequestError(`Stop strings need text, and this engine runs without a tokenizer (--skip-tokenizer-init); use stop_token_ids.`, 'stop');
     if (trace.timed) {
       const dispatchedAt = now();
       trace.main.end(S.tokenize, dispatchedAt);

@@ -15,7 +15,8 @@ export interface ModelSpec {
   contextLength: number;
   vocabSize: number | null;
   eosTokenIds: number[];
-  tokenizerJson: object;
+  /** Null when the directory has none (the engine can still run from token ids: --skip-tokenizer-init). */
+  tokenizerJson: object | null;
   tokenizerConfig: Record<string, unknown>;
 }
 
@@ -46,12 +47,11 @@ export function loadModelSpec(path: string = DEFAULT_MODEL_DIR): ModelSpec {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new ModelError(`Model directory ${dir} does not exist. Pass --model-path with a directory that holds config.json (or genai_config.json), tokenizer.json and an ONNX model.`);
   }
-  for (const file of ['tokenizer.json', 'tokenizer_config.json']) {
-    if (!existsSync(join(dir, file))) throw new ModelError(`Model directory ${dir} has no ${file}; the engine needs the Hugging Face tokenizer files.`);
-  }
-  const tokenizerConfig = readJson(join(dir, 'tokenizer_config.json'));
-  const tokenizerJson = readJson(join(dir, 'tokenizer.json'));
-  const eosFromTokenizer = tokenizerEosId(tokenizerJson, tokenizerConfig);
+  // Both tokenizer files are needed for text, neither to run the model from token ids; TextTokenizer says which is missing.
+  const optionalJson = (file: string): Record<string, unknown> | null => (existsSync(join(dir, file)) ? readJson(join(dir, file)) : null);
+  const tokenizerConfig = optionalJson('tokenizer_config.json') ?? {};
+  const tokenizerJson = optionalJson('tokenizer.json');
+  const eosFromTokenizer = tokenizerJson ? tokenizerEosId(tokenizerJson, tokenizerConfig) : null;
 
   let layout: ModelSpec['layout'];
   let onnxFile: string | null = null;

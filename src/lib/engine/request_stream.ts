@@ -3,7 +3,7 @@ import { now } from '../tracing/clock.js';
 import type { RequestTrace } from '../tracing/request_trace.js';
 import { S } from '../tracing/stages.js';
 import { IncrementalDetokenizer } from './detokenizer.js';
-import type { TextTokenizer } from './tokenizer.js';
+import type { ModelTokenizer } from './tokenizer.js';
 
 /**
  * One request's state on the main thread (SGLang's tokenizer-manager side):
@@ -37,7 +37,7 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     readonly rid: string,
     readonly promptTokens: number,
     private readonly stop: readonly string[],
-    tokenizer: TextTokenizer,
+    tokenizer: ModelTokenizer,
     /** Called when the caller stops early or a stop string ends the request. */
     private readonly onCancel: (rid: string, reason: 'stop' | 'abort') => void,
     readonly trace: RequestTrace,

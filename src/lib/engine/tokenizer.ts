@@ -1,6 +1,7 @@
 import { Template } from '@huggingface/jinja';
+import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { InvalidRequestError } from '../errors.js';
+import { InvalidRequestError, ModelError } from '../errors.js';
 import type { ChatMessage } from '../protocol.js';
 import type { ModelSpec } from './model_dir.js';
 
@@ -37,8 +38,77 @@ function usesByteLevel(decoder: unknown): boolean {
   return d?.type === 'ByteLevel' || (d?.type === 'Sequence' && (d.decoders ?? []).some(usesByteLevel));
 }
 
+/**
+ * tokenizer.json as the library takes it: the sections the format lets a
+ * file leave out (some exports omit the decoder, a BPE model's merges, the
+ * added tokens) are filled with their empty values instead of failing.
+ */
+function completeTokenizerJson(json: Record<string, unknown>): Record<string, unknown> {
+  const model = json.model;
+  if (typeof model !== 'object' || model === null) throw new Error('it has no "model" section (the vocabulary)');
+  const m = model as Record<string, unknown>;
+  const vocab = m.vocab;
+  if (typeof vocab !== 'object' || vocab === null) throw new Error('its model has no "vocab"');
+  const isBpe = m.type === 'BPE' || (m.type === undefined && !Array.isArray(vocab) && 'continuing_subword_prefix' in m && 'unk_token' in m);
+  return {
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
+    ...json,
+    added_tokens: Array.isArray(json.added_tokens) ? json.added_tokens : [],
+    model: isBpe && !Array.isArray(m.merges) ? { ...m, merges: [] } : m,
+  };
+}
+
+/** What the engine needs of a tokenizer: a real one (TextTokenizer), or none (--skip-tokenizer-init). */
+export interface ModelTokenizer {
+  readonly maxTokenBytes: number;
+  /** Whether text goes in and comes out; false when the engine runs on token ids alone. */
+  readonly hasText: boolean;
+  encode(text: string, addSpecialTokens?: boolean): number[];
+  decode(ids: readonly number[]): string;
+  applyChatTemplate(messages: readonly ChatMessage[]): number[];
+  tokenBytes(id: number): Uint8Array;
+  tokenText(id: number): string;
+}
+
+/** How to run a model from token ids, for messages about text a tokenizer-less engine cannot take. */
+const TOKEN_IDS_HINT = 'send token ids instead (prompt or input_ids as an array of ids; sgl trace --input-ids)';
+
+/**
+ * The engine without a tokenizer (vLLM's and SGLang's --skip-tokenizer-init):
+ * requests come as token ids and leave as token ids, with no text.
+ */
+export class NoTokenizer implements ModelTokenizer {
+  readonly maxTokenBytes = 1;
+  readonly hasText = false;
+
+  encode(): number[] {
+    throw new InvalidRequestError(`This engine runs without a tokenizer (--skip-tokenizer-init), so it cannot take text; ${TOKEN_IDS_HINT}.`, 'prompt');
+  }
+
+  applyChatTemplate(): number[] {
+    throw new InvalidRequestError(`This engine runs without a tokenizer (--skip-tokenizer-init), so it cannot render chat messages; ${TOKEN_IDS_HINT}.`, 'messages');
+  }
+
+  decode(): string {
+    return '';
+  }
+
+  tokenBytes(): Uint8Array {
+    return new Uint8Array(0);
+  }
+
+  /** No text for a token: its id, as `token_id:N` (vLLM's spelling when it returns ids). */
+  tokenText(id: number): string {
+    return `token_id:${id}`;
+  }
+}
+
 /** tokenizer.json through @huggingface/tokenizers, plus the model's chat template. */
-export class TextTokenizer {
+export class TextTokenizer implements ModelTokenizer {
+  readonly hasText = true;
   private readonly tokenizer: Tokenizer;
   private readonly chatTemplate: Template | null;
   private readonly specialTokens: Record<string, string>;
@@ -55,9 +125,16 @@ export class TextTokenizer {
   private readonly textDecoder = new TextDecoder();
 
   constructor(spec: ModelSpec) {
-    this.tokenizer = new Tokenizer(spec.tokenizerJson, spec.tokenizerConfig);
-    this.decoderJson = (spec.tokenizerJson as { decoder?: unknown }).decoder;
-    this.maxTokenBytes = longestToken(spec.tokenizerJson);
+    const file = join(spec.dir, 'tokenizer.json');
+    if (!spec.tokenizerJson) throw new ModelError(`Model directory ${spec.dir} has no tokenizer.json. Add the model's Hugging Face tokenizer files, or start with --skip-tokenizer-init to run it from token ids.`);
+    try {
+      const json = completeTokenizerJson(spec.tokenizerJson as Record<string, unknown>);
+      this.tokenizer = new Tokenizer(json, spec.tokenizerConfig);
+      this.decoderJson = json.decoder;
+      this.maxTokenBytes = longestToken(json);
+    } catch (err) {
+      throw new ModelError(`${file} cannot be used: ${(err as Error).message}. Replace it with the model's own tokenizer.json, or start with --skip-tokenizer-init to run the model from token ids.`);
+    }
     const template = spec.tokenizerConfig.chat_template;
     this.chatTemplate = typeof template === 'string' ? new Template(template) : null;
     this.specialTokens = {
