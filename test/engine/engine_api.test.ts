@@ -59,6 +59,22 @@ describe('Engine API on the embedded model', () => {
     await waitFor(() => engine.stats().running === 0 && engine.stats().kvTokens === 0);
   });
 
+  it('abort reaches a request while its prefill runs', async () => {
+    await waitFor(() => engine.stats().running === 0);
+    // The worker is idle: it takes the request up at once and awaits its prefill, during which the abort arrives.
+    const stream = await engine.generate({ prompt: 'word '.repeat(300), sampling: { maxTokens: 500, ignoreEos: true } });
+    engine.abort(stream.rid);
+    let tokens = 0;
+    let finish = null;
+    for await (const c of stream) {
+      tokens += c.tokenIds.length;
+      finish = c.finishReason ?? finish;
+    }
+    expect(finish).toBe('abort');
+    expect(tokens).toBeLessThan(500);
+    await waitFor(() => engine.stats().running === 0 && engine.stats().kvTokens === 0);
+  });
+
   it('breaking out of the iteration aborts the request', async () => {
     for await (const chunk of await engine.generate({ prompt: 'Hi', sampling: { maxTokens: 500, ignoreEos: true } })) {
       if (chunk.usage.completionTokens >= 2) break;

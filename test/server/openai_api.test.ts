@@ -140,6 +140,17 @@ describe('the OpenAI-compatible API', () => {
     expect(chat.choices[1].message.content).toBe(chat.choices[0].message.content);
   });
 
+  it('shares a long prompt\'s prefill among its n choices through the prefix cache', async () => {
+    const prompt = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
+    const res = await client.completions.create({ model: 'sgl-llama-tiny', prompt, max_tokens: 2, n: 3 });
+    const promptTokens = res.usage!.prompt_tokens;
+    expect(promptTokens).toBeGreaterThan(64);
+    await s.tracing.flush();
+    const choices = s.memory.requests.filter((r) => r.workload.inputTokens === promptTokens).map((r) => r.workload.cachedTokens).sort((a, b) => a! - b!);
+    // The first choice prefills the prompt; the others reuse all of it but the last token.
+    expect(choices).toEqual([0, promptTokens - 1, promptTokens - 1]);
+  });
+
   it('gives a seeded request the same text alone and among 16 concurrent others', async () => {
     const seeded = { model: 'sgl-llama-tiny', prompt: 'In a quiet village', max_tokens: 12, temperature: 0.9, top_p: 0.95, seed: 1234 };
     const alone = (await client.completions.create(seeded)).choices[0].text;
@@ -149,7 +160,7 @@ describe('the OpenAI-compatible API', () => {
   });
 
   it('reports a request the server aborts as an error, never as a finish_reason OpenAI does not define', async () => {
-    const res = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'Go on' }], max_tokens: 200, ignore_eos: true, stream: true }) });
+    const res = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'Go on' }], max_tokens: 1000, ignore_eos: true, stream: true }) });
     const reader = res.body!.getReader();
     await reader.read();
     s.engine.abort(res.headers.get('x-request-id')!);

@@ -22,6 +22,8 @@ export class SchedulerWorker {
   private batch = KvBatch.empty<LiveRequest>();
   /** Running requests to drop before the next step, and why. */
   private readonly aborted = new Map<string, 'stop' | 'abort'>();
+  /** Requests whose prefill is running: in neither the queue nor the batch, and an abort must still find them. */
+  private prefilling: readonly LiveRequest[] = [];
   private readonly sampler: Sampler;
   private looping = false;
   private batchId = 0;
@@ -51,7 +53,7 @@ export class SchedulerWorker {
       case 'abort': {
         const waiting = this.scheduler.remove(msg.rid);
         if (waiting) this.sendAborted(waiting, msg.reason);
-        else if (this.batch.rows.some((r) => r.rid === msg.rid)) this.aborted.set(msg.rid, msg.reason);
+        else if (this.batch.rows.some((r) => r.rid === msg.rid) || this.prefilling.some((r) => r.rid === msg.rid)) this.aborted.set(msg.rid, msg.reason);
         break;
       }
       case 'shutdown':
@@ -156,11 +158,14 @@ export class SchedulerWorker {
     for (const r of admitted) recordScheduled(r.trace, admittedAt, batchId, admitted.length);
     const cached = this.cache && matches ? this.copyIn(this.cache, admitted, matches) : null;
     let result;
+    this.prefilling = admitted;
     try {
       result = await KvBatch.prefill(this.runner, admitted, admitted.map((r) => r.inputIds), this.scheduler.limits.maxPrefillTokens, cached);
     } catch (err) {
       this.sendFailed(admitted, (err as Error).message);
       return;
+    } finally {
+      this.prefilling = [];
     }
     const { batch: fresh, logits, chunks } = result;
     const outputs: TokenOutput[] = [];
