@@ -70,6 +70,25 @@ export interface Usage {
   cachedTokens: number;
 }
 
+/**
+ * A request's own timing, returned with its response when asked for
+ * (`include_timing`): its stages up to level 2 as offsets from its arrival
+ * (milliseconds, µs precision), and the part of arrival → the response
+ * being ready that no stage covers. Wire names, as clients read them.
+ */
+export interface RequestTiming {
+  /** From the request's arrival to its final response being ready (the writing of that response is not in it). */
+  e2e_ms: number;
+  ttft_ms: number | null;
+  queue_ms: number;
+  cached_tokens: number;
+  /** The part of e2e_ms no listed stage covers. */
+  unexplained_ms: number;
+  /** The request's trace: its root span, sampled flag set when the trace is exported. */
+  traceparent: string;
+  stages: { name: string; thread: 'main' | 'worker'; start_ms: number; duration_ms: number }[];
+}
+
 /** One step of a request's output. The last chunk has a finishReason. */
 export interface GenerateChunk {
   rid: string;
@@ -80,6 +99,8 @@ export interface GenerateChunk {
   usage: Usage;
   /** One entry per token id, when the request asked for log-probabilities. */
   logprobs?: TokenLogprob[];
+  /** On the last chunk, when the request asked for its timing. */
+  timing?: RequestTiming;
 }
 
 /** A request as the scheduler sees it: tokens in, limits, sampling. */

@@ -39,9 +39,9 @@ describe('bench statistics', () => {
 
   it('derives TTFT, TPOT, E2E, throughput and goodput from hand-made outcomes', () => {
     const outcomes = [
-      { id: 'a', inputTokens: 10, outputTokens: 5, ttftMs: 100, e2eMs: 500, itlMs: [100, 100, 100, 100], sentAtMs: 0, error: null, cachedTokens: 0 },
-      { id: 'b', inputTokens: 20, outputTokens: 3, ttftMs: 300, e2eMs: 500, itlMs: [100, 100], sentAtMs: 0, error: null, cachedTokens: 15 },
-      { id: 'c', inputTokens: 5, outputTokens: 0, ttftMs: null, e2eMs: 50, itlMs: [], sentAtMs: 0, error: 'HTTP 500', cachedTokens: null },
+      { id: 'a', inputTokens: 10, outputTokens: 5, ttftMs: 100, e2eMs: 500, itlMs: [100, 100, 100, 100], sentAtMs: 0, error: null, cachedTokens: 0, serverTtftMs: 90 },
+      { id: 'b', inputTokens: 20, outputTokens: 3, ttftMs: 300, e2eMs: 500, itlMs: [100, 100], sentAtMs: 0, error: null, cachedTokens: 15, serverTtftMs: 280 },
+      { id: 'c', inputTokens: 5, outputTokens: 0, ttftMs: null, e2eMs: 50, itlMs: [], sentAtMs: 0, error: 'HTTP 500', cachedTokens: null, serverTtftMs: null },
     ];
     const m = summarize({ outcomes, durationMs: 2000, peakConcurrency: 3, meanConcurrency: 1.5 }, { ttftMs: 200 });
     expect(m.completed).toBe(2);
@@ -49,6 +49,8 @@ describe('bench statistics', () => {
     expect(m.failures).toEqual([{ kind: 'HTTP 500', count: 1, example: 'HTTP 500' }]);
     expect(m.total_input_tokens).toBe(30);
     expect([m.cached_tokens, m.cache_hit_rate]).toEqual([15, 0.5]);
+    // Transport: client TTFT less the server's own, for the requests that reported it (a: 10 ms, b: 20 ms).
+    expect(m.transport_ms).toMatchObject({ mean: 15, median: 15 });
     expect(m.total_output_tokens).toBe(8);
     expect(m.request_throughput).toBe(1);
     expect(m.output_throughput).toBe(4);

@@ -22,7 +22,7 @@ describe('sgl bench', () => {
     try {
       const output = join(dir, 'remote.json');
       // Token ids, so the server prefills exactly the workload's tokens (as text, its tokenizer adds a BOS to each).
-      const remote = await runCli(['bench', ...WORKLOAD, '--url', s.url, '--tokenize-prompt', '--json', '--output', output]);
+      const remote = await runCli(['bench', ...WORKLOAD, '--url', s.url, '--tokenize-prompt', '--server-timing', '--json', '--output', output]);
       expect(remote.code, remote.stderr).toBe(0);
       const b = JSON.parse(remote.stdout);
       for (const m of [a.metrics, b.metrics]) {
@@ -34,6 +34,10 @@ describe('sgl bench', () => {
         for (const k of ['ttft_ms', 'tpot_ms', 'itl_ms', 'e2e_latency_ms']) expect(m[k].mean).toBeGreaterThan(0);
       }
       expect(a.metrics.mean_ttft_ms).toBe(a.metrics.ttft_ms.mean);
+      // Against sgl serve with --server-timing: client TTFT less the server's own is the transport, per request.
+      expect(a.metrics.transport_ms).toBeNull();
+      expect(b.metrics.transport_ms.mean).toBeGreaterThan(0);
+      expect(b.metrics.transport_ms.mean).toBeLessThan(b.metrics.ttft_ms.mean);
       expect(b.metrics.p99_e2e_latency_ms).toBe(b.metrics.e2e_latency_ms.p99);
       expect(a.target).toMatch(/in-process engine/);
       expect(b.target).toContain(s.url);

@@ -26,6 +26,8 @@ export interface BenchOptions {
   apiKey?: string;
   /** --url, completions: send token ids rather than text (bench_serving's --tokenize-prompt). */
   tokenizePrompt?: boolean;
+  /** --url: ask the server for each request's own timing (sgl serve's include_timing) and report transport time. */
+  serverTiming?: boolean;
   engine: Omit<EngineOptions, 'tracing'>;
   /** In-process: how runs are traced; with --compare-trace-levels each run takes its level, and none writes the trace file. */
   tracing: TracingSetup;
@@ -68,7 +70,7 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
   if (onProgress) driver.on('progress', onProgress);
 
   if (o.url) {
-    const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tokenizer.encode(t).length, sendIds: o.tokenizePrompt ?? false });
+    const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tokenizer.encode(t).length, sendIds: o.tokenizePrompt ?? false, serverTiming: o.serverTiming ?? false });
     const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[] }> => {
       const warm = await driver.warmup(target, workload);
       if (level !== null) await setServerLevel(target, level, o.apiKey);

@@ -34,6 +34,8 @@ export interface BenchMetrics {
   /** Prompt tokens the prefix cache supplied, and their share of all prompt tokens (null when the target does not say). */
   cached_tokens: number | null;
   cache_hit_rate: number | null;
+  /** Client TTFT less the server's own TTFT, per request that reported it: network and HTTP (null when the server does not say). */
+  transport_ms: Distribution | null;
 }
 
 export interface FailureKind {
@@ -85,6 +87,7 @@ export function summarize(run: BenchRun, slo: Slo | null = null, warmup = 0): Be
   const told = ok.filter((o) => o.cachedTokens !== null);
   const cached = told.length ? told.reduce((a, o) => a + o.cachedTokens!, 0) : null;
   const toldInput = told.reduce((a, o) => a + o.inputTokens, 0);
+  const transport = ok.flatMap((o) => (o.ttftMs !== null && o.serverTtftMs !== null ? [o.ttftMs - o.serverTtftMs] : []));
   return {
     completed: ok.length,
     failed: run.outcomes.length - ok.length,
@@ -106,6 +109,7 @@ export function summarize(run: BenchRun, slo: Slo | null = null, warmup = 0): Be
     goodput: slo ? ok.filter((o) => meetsSlo(o, slo)).length / seconds : null,
     cached_tokens: cached,
     cache_hit_rate: cached === null || toldInput === 0 ? null : cached / toldInput,
+    transport_ms: transport.length ? distribution(transport) : null,
   };
 }
 

@@ -60,6 +60,8 @@ export interface RequestContext {
   arrivedAt?: number;
   /** The request's rid came from a remote client: traces record it hashed unless they capture content. */
   clientRid?: boolean;
+  /** Put the request's own stage timing on its last chunk (recorded at level 2 at least; see Tracing.startRequest). */
+  includeTiming?: boolean;
 }
 
 const NO_TRACING = new Tracing();
@@ -186,7 +188,7 @@ export class Engine {
     if (this.closed) throw this.closed;
     const called = now();
     const arrived = context.arrivedAt ?? called;
-    const trace = this.tracing.startRequest(context.traceparent ? parseTraceparent(context.traceparent, context.tracestate) : null, arrived);
+    const trace = this.tracing.startRequest(context.traceparent ? parseTraceparent(context.traceparent, context.tracestate) : null, arrived, context.includeTiming === true);
     if (arrived !== called) trace.main.slice(S.parse_request, arrived, called);
     trace.main.begin(S.tokenize, called);
     const { worker, sampling } = await prepareRequest(req, this.tokenizers, this.maxPromptBytes, this.spec, this.info);
@@ -207,7 +209,7 @@ export class Engine {
       });
       worker.trace = trace.workerContext(dispatchedAt);
     }
-    const stream = new RequestStream(worker.rid, worker.inputIds.length, sampling.stop, this.tokenizer, (rid, reason) => this.cancel(rid, reason), trace);
+    const stream = new RequestStream(worker.rid, worker.inputIds.length, sampling.stop, this.tokenizer, (rid, reason) => this.cancel(rid, reason), trace, context.includeTiming === true);
     this.streams.set(worker.rid, stream);
     this.post({ type: 'add', req: worker });
     return stream;

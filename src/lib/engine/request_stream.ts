@@ -41,6 +41,8 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     /** Called when the caller stops early or a stop string ends the request. */
     private readonly onCancel: (rid: string, reason: 'stop' | 'abort') => void,
     readonly trace: RequestTrace,
+    /** Put the request's timing on its last chunk (include_timing). */
+    private readonly includeTiming = false,
   ) {
     this.detokenizer = new IncrementalDetokenizer(tokenizer);
     this.maxStop = Math.max(0, ...stop.map((s) => s.length));
@@ -48,6 +50,8 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
 
   /** Prompt tokens the prefix cache supplied (known from the first token on). */
   private cachedTokens = 0;
+  /** A last chunk waiting for the worker's records, for its timing. */
+  private held: { chunk: GenerateChunk; readyAt: number } | null = null;
 
   get done(): boolean {
     return this.finished;
@@ -88,8 +92,17 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     this.emit([token], finish ? this.text.length : this.text.length - this.holdBack(), finish, this.lastDetokenized, logprobs);
   }
 
-  /** The worker ended the request without a token (abort). */
+  /**
+   * The worker is done with the request: it ended it without a token
+   * (abort), or, after a stop string ended it here, its records are back
+   * and a last chunk held for its timing can go.
+   */
   end(reason: FinishReason): void {
+    if (this.held) {
+      this.release(this.held.chunk, this.held.readyAt);
+      this.held = null;
+      return;
+    }
     if (this.finished) return;
     this.emit([], this.text.length, reason, this.trace.timed ? now() : 0);
   }
@@ -101,7 +114,12 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     this.wake?.();
   }
 
-  /** Queues a chunk for the caller; `readyAt` is when it became ready (the start of its respond stage). */
+  /**
+   * Queues a chunk for the caller; `readyAt` is when it became ready (the
+   * start of its respond stage). A last chunk that carries the request's
+   * timing waits for the worker's records if they are not back yet (a
+   * stop string ended the request on this side).
+   */
   private emit(tokenIds: number[], upTo: number, finishReason: FinishReason | null, readyAt: number, logprobs?: number[]): void {
     const text = upTo > this.sent ? this.text.slice(this.sent, upTo) : '';
     this.sent = Math.max(this.sent, upTo);
@@ -109,15 +127,22 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
       this.finished = true;
       this.finalReason = finishReason;
     }
-    if (this.trace.timed) this.readyAt.push(readyAt);
-    this.queue.push({
+    const chunk: GenerateChunk = {
       rid: this.rid,
       tokenIds,
       text,
       finishReason,
       usage: { promptTokens: this.promptTokens, completionTokens: this.completionTokens, cachedTokens: this.cachedTokens },
       ...(logprobs ? { logprobs: [tokenLogprob(tokenIds[0], logprobs)] } : {}),
-    });
+    };
+    if (finishReason && this.includeTiming && !this.trace.workerReported) this.held = { chunk, readyAt };
+    else this.release(chunk, readyAt);
+  }
+
+  private release(chunk: GenerateChunk, readyAt: number): void {
+    if (chunk.finishReason && this.includeTiming) chunk.timing = this.trace.timing(readyAt) ?? undefined;
+    if (this.trace.timed) this.readyAt.push(readyAt);
+    this.queue.push(chunk);
     this.wake?.();
   }
 

@@ -30,6 +30,8 @@ export interface RequestOutcome {
   error: string | null;
   /** Prompt tokens the target's prefix cache supplied, when it said. */
   cachedTokens: number | null;
+  /** The server's own TTFT, when it said (sgl serve's include_timing): client TTFT less this is transport. */
+  serverTtftMs: number | null;
 }
 
 export interface BenchRun {
@@ -139,15 +141,17 @@ export class BenchDriver extends EventEmitter {
     let outputTokens = 0;
     let inputTokens = spec.inputTokens;
     let cachedTokens: number | null = null;
+    let serverTtftMs: number | null = null;
     let error: string | null = null;
     try {
       const sent = await target.send(spec, onChunk);
       outputTokens = sent.outputTokens;
       inputTokens = sent.inputTokens ?? inputTokens;
       cachedTokens = sent.cachedTokens ?? null;
+      serverTtftMs = sent.serverTtftMs ?? null;
     } catch (err) {
       error = (err as Error).message;
     }
-    return { id: spec.id, inputTokens, outputTokens, ttftMs: first < 0 ? null : first - t0, e2eMs: performance.now() - t0, itlMs, sentAtMs, error, cachedTokens };
+    return { id: spec.id, inputTokens, outputTokens, ttftMs: first < 0 ? null : first - t0, e2eMs: performance.now() - t0, itlMs, sentAtMs, error, cachedTokens, serverTtftMs };
   }
 }

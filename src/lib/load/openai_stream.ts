@@ -18,11 +18,13 @@ export interface StreamEnd {
   text: string;
   /** Events that carried content. */
   contentChunks: number;
+  /** The server's own TTFT (`choices[0].timing.ttft_ms`, sgl's include_timing), when it said. */
+  serverTtftMs: number | null;
 }
 
 /** One event's JSON, as OpenAI-compatible servers stream it; every field optional. */
 interface StreamEvent {
-  choices?: { text?: unknown; delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown } }[];
+  choices?: { text?: unknown; delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown }; timing?: { ttft_ms?: unknown } }[];
   usage?: { completion_tokens?: unknown; prompt_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null } | null;
   error?: unknown;
   object?: unknown;
@@ -71,6 +73,7 @@ export function readCompletionStream(body: Readable, endpoint: Endpoint, onConte
   let completionTokens: number | null = null;
   let promptTokens: number | null = null;
   let cachedTokens: number | null = null;
+  let serverTtftMs: number | null = null;
   const parser = createParser({
     maxBufferSize: MAX_EVENT_CHARS,
     onEvent(ev) {
@@ -108,6 +111,8 @@ export function readCompletionStream(body: Readable, endpoint: Endpoint, onConte
       if (typeof p === 'number' && Number.isFinite(p)) promptTokens = p;
       const c = e.usage?.prompt_tokens_details?.cached_tokens;
       if (typeof c === 'number' && Number.isFinite(c)) cachedTokens = c;
+      const st = e.choices?.[0]?.timing?.ttft_ms;
+      if (typeof st === 'number' && Number.isFinite(st)) serverTtftMs = st;
     },
     onError(err: ParseError) {
       // Unknown fields and bad retry values are ignored, as the spec says; only a runaway event ends the stream.
@@ -129,7 +134,7 @@ export function readCompletionStream(body: Readable, endpoint: Endpoint, onConte
         reject(new Error(failure));
       } else {
         // At [DONE] the rest of the body (the end of the chunked encoding) drains on its own, keeping the connection.
-        resolve({ completionTokens, promptTokens, cachedTokens, text, contentChunks });
+        resolve({ completionTokens, promptTokens, cachedTokens, text, contentChunks, serverTtftMs });
       }
     };
     body.on('data', (part: Buffer) => {

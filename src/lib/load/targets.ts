@@ -18,6 +18,8 @@ export interface Sent {
   inputTokens?: number;
   /** Prompt tokens the server's prefix cache supplied (`usage.prompt_tokens_details.cached_tokens`), when it said. */
   cachedTokens?: number;
+  /** The server's own TTFT for the request (sgl serve's include_timing), when it said. */
+  serverTtftMs?: number;
 }
 
 /** Where bench sends requests: the in-process engine or an OpenAI-compatible server. */
@@ -66,6 +68,8 @@ export interface ConnectOptions {
    * tokenization; replay sends ids to reproduce a capture token for token.
    */
   sendIds?: boolean;
+  /** Ask the server for each request's own timing (sgl serve's `include_timing`), to tell transport from server time. */
+  serverTiming?: boolean;
 }
 
 /** Streaming completions against any OpenAI-compatible server (sgl serve, SGLang, vLLM). */
@@ -88,6 +92,7 @@ export class HttpTarget implements BenchTarget {
     private readonly headers: Record<string, string>,
     private readonly countTokens: ((text: string) => number) | null,
     private readonly sendIds: boolean,
+    private readonly serverTiming: boolean,
   ) {
     this.name = `${url} (${model}, ${endpoint})`;
     const https = url.startsWith('https:');
@@ -120,7 +125,7 @@ export class HttpTarget implements BenchTarget {
     }
     const id = models?.data?.[0]?.id;
     if (!res.ok || typeof id !== 'string') throw new SglError(`${base} does not look OpenAI-compatible: GET /v1/models answered ${res.status} without a model list.`);
-    const target = new HttpTarget(base, id, endpoint, headers, countTokens ?? null, o.sendIds ?? false);
+    const target = new HttpTarget(base, id, endpoint, headers, countTokens ?? null, o.sendIds ?? false, o.serverTiming ?? false);
     // vLLM, SGLang and sgl serve say how many tokens a request may hold.
     const context = models?.data?.[0]?.max_model_len;
     if (typeof context === 'number' && Number.isInteger(context) && context > 1) target.contextLength = context;
@@ -128,7 +133,7 @@ export class HttpTarget implements BenchTarget {
   }
 
   async send(spec: RequestSpec, onChunk: OnChunk): Promise<Sent> {
-    const common = { model: this.model, max_tokens: spec.outputTokens, ignore_eos: true, ...wire(sampling(spec)), stream: true, stream_options: { include_usage: true } };
+    const common = { model: this.model, max_tokens: spec.outputTokens, ignore_eos: true, ...wire(sampling(spec)), stream: true, stream_options: { include_usage: true }, ...(this.serverTiming ? { include_timing: true } : {}) };
     const body =
       this.endpoint === 'chat'
         ? { ...common, messages: [{ role: 'user', content: spec.prompt ?? '' }] }
@@ -145,7 +150,12 @@ export class HttpTarget implements BenchTarget {
     if ((res.headers['content-type'] ?? '').includes('application/json')) throw new Error(`the server answered with JSON, not a stream: ${(await textOf(res)).slice(0, 200)}`);
     const end = await readCompletionStream(res, this.endpoint, onChunk);
     const outputTokens = end.completionTokens ?? (this.countTokens ? this.countTokens(end.text) : end.contentChunks);
-    return { outputTokens, ...(end.promptTokens === null ? {} : { inputTokens: end.promptTokens }), ...(end.cachedTokens === null ? {} : { cachedTokens: end.cachedTokens }) };
+    return {
+      outputTokens,
+      ...(end.promptTokens === null ? {} : { inputTokens: end.promptTokens }),
+      ...(end.cachedTokens === null ? {} : { cachedTokens: end.cachedTokens }),
+      ...(end.serverTtftMs === null ? {} : { serverTtftMs: end.serverTtftMs }),
+    };
   }
 }
 

@@ -280,7 +280,7 @@ function simulatedRun(requests: readonly RequestSpec[], predicted: readonly Requ
     first = Math.min(first, at);
     last = Math.max(last, at + t.e2eMs);
     edges.push([at, 1], [at + t.e2eMs, -1]);
-    return { id: r.id, inputTokens: r.inputTokens, outputTokens: r.outputTokens, ttftMs: t.ttftMs, e2eMs: t.e2eMs, itlMs: [], sentAtMs: at, error: null, cachedTokens: null };
+    return { id: r.id, inputTokens: r.inputTokens, outputTokens: r.outputTokens, ttftMs: t.ttftMs, e2eMs: t.e2eMs, itlMs: [], sentAtMs: at, error: null, cachedTokens: null, serverTtftMs: null };
   });
   edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let running = 0;

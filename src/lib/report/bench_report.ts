@@ -35,6 +35,7 @@ export function formatBenchMetrics(m: BenchMetrics, target: string, workload: st
   row('TPOT', m.tpot_ms);
   row('ITL', m.itl_ms);
   row('E2E', m.e2e_latency_ms);
+  if (m.transport_ms) row('Transport (client − server TTFT)', m.transport_ms);
   return `${summary.toString()}\n${latency.toString()}${m.failures.length ? `\n${formatFailures(m.failures)}` : ''}`;
 }
 

@@ -92,6 +92,7 @@ export async function handleGeneration(
       usages[i] = chunk.usage;
       const last = chunk.finishReason !== null && --unfinished === 0;
       if (chunk.finishReason) choice.finish = chunk.finishReason;
+      if (chunk.timing) choice.timing = chunk.timing;
       if (chunk.finishReason === 'abort' && fmt.abortIsError) throw aborted();
       if (res.destroyed || res.writableEnded) continue;
       if (parsed.stream) {

@@ -9,6 +9,8 @@ export interface ParsedRequest {
   includeUsage: boolean;
   /** Choices to generate for the prompt (OpenAI's `n`). */
   n: number;
+  /** sgl's extension: each choice carries its own stage timing (`include_timing: true`). */
+  includeTiming: boolean;
 }
 
 /** The most choices one request may ask for. */
@@ -40,13 +42,18 @@ function choiceCount(body: Body): number {
   return n;
 }
 
-function checkStreamFlags(body: Body): { stream: boolean; includeUsage: boolean } {
+function checkStreamFlags(body: Body): { stream: boolean; includeUsage: boolean; includeTiming: boolean } {
   if (!optional(body.stream) && typeof body.stream !== 'boolean') throw badRequest('stream must be a boolean.', 'stream');
   const options = body.stream_options;
   if (!optional(options) && (typeof options !== 'object' || Array.isArray(options))) throw badRequest('stream_options must be an object.', 'stream_options');
   const includeUsage = (options as { include_usage?: unknown } | null | undefined)?.include_usage;
   if (!optional(includeUsage) && typeof includeUsage !== 'boolean') throw badRequest('stream_options.include_usage must be a boolean.', 'stream_options');
-  return { stream: body.stream === true, includeUsage: includeUsage === true };
+  return { stream: body.stream === true, includeUsage: includeUsage === true, includeTiming: includeTiming(body) };
+}
+
+function includeTiming(body: Body): boolean {
+  if (!optional(body.include_timing) && typeof body.include_timing !== 'boolean') throw badRequest(`include_timing must be a boolean, got ${kindOf(body.include_timing)}.`, 'include_timing');
+  return body.include_timing === true;
 }
 
 /** Fields sgl does not implement: refused when set to anything but their neutral value. */

@@ -1,6 +1,6 @@
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionTokenLogprob } from 'openai/resources/chat/completions';
 import type { Completion, CompletionChoice, CompletionUsage } from 'openai/resources/completions';
-import type { FinishReason, GenerateChunk, TokenLogprob, Usage } from '../protocol.js';
+import type { FinishReason, GenerateChunk, RequestTiming, TokenLogprob, Usage } from '../protocol.js';
 
 /** One choice of a response, as it ended. */
 export interface Choice {
@@ -9,7 +9,13 @@ export interface Choice {
   finish: FinishReason;
   /** One entry per token when the request asked for log-probabilities; null otherwise. */
   logprobs: TokenLogprob[] | null;
+  /** The choice's own timing, when the request asked (include_timing). */
+  timing?: RequestTiming;
 }
+
+/** sgl's extension field on a choice: its timing, when asked for (absent otherwise, so the OpenAI shape is untouched). */
+const timingField = (t: RequestTiming | undefined): string => (t ? `,"timing":${JSON.stringify(t)}` : '');
+const withTiming = <T extends object>(choice: T, t: RequestTiming | undefined): T => (t ? { ...choice, timing: t } : choice);
 
 /** How tokens are shown in log-probabilities (the engine's tokenizer). */
 export interface TokenSpelling {
@@ -82,11 +88,11 @@ export function completionFormat(rid: string, model: string, spell: TokenSpellin
   const prefix = `${JSON.stringify(head).slice(0, -1)},"choices":[{"index":`;
   const logprobs = (c: GenerateChunk, textSoFar: string): string => (c.logprobs ? JSON.stringify(completionLogprobs(c.logprobs, spell, textSoFar.length - c.text.length)) : 'null');
   return {
-    chunk: (c, textSoFar, index) => `${prefix}${index},"text":${JSON.stringify(c.text)},"logprobs":${logprobs(c, textSoFar)},"finish_reason":${finishJson(c.finishReason)}}]}`,
+    chunk: (c, textSoFar, index) => `${prefix}${index},"text":${JSON.stringify(c.text)},"logprobs":${logprobs(c, textSoFar)},"finish_reason":${finishJson(c.finishReason)}${timingField(c.timing)}}]}`,
     usage: (u) => ({ ...head, choices: [], usage: usageBody(u) }) satisfies Completion,
     whole: (choices, u) => ({
       ...head,
-      choices: choices.map((c, index) => ({ index, text: c.text, logprobs: c.logprobs && completionLogprobs(c.logprobs, spell, 0), finish_reason: openAiFinish(c.finish) })),
+      choices: choices.map((c, index) => withTiming({ index, text: c.text, logprobs: c.logprobs && completionLogprobs(c.logprobs, spell, 0), finish_reason: openAiFinish(c.finish) }, c.timing)),
       usage: usageBody(u),
     }) satisfies Completion,
     done: true,
@@ -102,19 +108,19 @@ export function chatFormat(rid: string, model: string, spell: TokenSpelling): Re
   const logprobs = (c: GenerateChunk): string => (c.logprobs ? JSON.stringify(chatLogprobs(c.logprobs, spell)) : 'null');
   return {
     start: (index) => ({ ...head, choices: [{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] }) satisfies ChatCompletionChunk,
-    chunk: (c, _textSoFar, index) => `${prefix}${index},"delta":${c.finishReason && !c.text ? '{}' : `{"content":${JSON.stringify(c.text)}}`},"logprobs":${logprobs(c)},"finish_reason":${finishJson(c.finishReason)}}]}`,
+    chunk: (c, _textSoFar, index) => `${prefix}${index},"delta":${c.finishReason && !c.text ? '{}' : `{"content":${JSON.stringify(c.text)}}`},"logprobs":${logprobs(c)},"finish_reason":${finishJson(c.finishReason)}${timingField(c.timing)}}]}`,
     usage: (u) => ({ ...head, choices: [], usage: usageBody(u) }) satisfies ChatCompletionChunk,
     whole: (choices, u) => ({
       id,
       object: 'chat.completion',
       created,
       model,
-      choices: choices.map((c, index) => ({
+      choices: choices.map((c, index) => withTiming({
         index,
-        message: { role: 'assistant', content: c.text, refusal: null },
+        message: { role: 'assistant' as const, content: c.text, refusal: null },
         logprobs: c.logprobs && chatLogprobs(c.logprobs, spell),
         finish_reason: openAiFinish(c.finish),
-      })),
+      }, c.timing)),
       usage: usageBody(u),
     }) satisfies ChatCompletion,
     done: true,
@@ -124,17 +130,18 @@ export function chatFormat(rid: string, model: string, spell: TokenSpelling): Re
 
 /** SGLang's /generate: cumulative text per streamed event, and meta_info. */
 export function nativeFormat(rid: string): ResponseFormat {
-  const meta = (u: Usage, finish: FinishReason | null, e2eMs?: number): object => ({
+  const meta = (u: Usage, finish: FinishReason | null, e2eMs?: number, timing?: RequestTiming): object => ({
     id: rid,
     prompt_tokens: u.promptTokens,
     completion_tokens: u.completionTokens,
     cached_tokens: u.cachedTokens,
     finish_reason: finish === null ? null : { type: finish },
     ...(e2eMs === undefined ? {} : { e2e_latency: e2eMs / 1000 }),
+    ...(timing ? { timing } : {}),
   });
   return {
-    chunk: (c, textSoFar) => JSON.stringify({ text: textSoFar, meta_info: meta(c.usage, c.finishReason) }),
-    whole: ([c], u, e2eMs) => ({ text: c.text, output_ids: c.tokenIds, meta_info: meta(u, c.finish, e2eMs) }),
+    chunk: (c, textSoFar) => JSON.stringify({ text: textSoFar, meta_info: meta(c.usage, c.finishReason, undefined, c.timing) }),
+    whole: ([c], u, e2eMs) => ({ text: c.text, output_ids: c.tokenIds, meta_info: meta(u, c.finish, e2eMs, c.timing) }),
     done: true,
     abortIsError: false,
   };

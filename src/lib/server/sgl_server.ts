@@ -174,6 +174,7 @@ export class SglServer {
       await handleGeneration(this.engine, req, res, parsed, (rid) => generation.format(rid, this.engine.spec.id, this.engine.tokenizer), {
         arrivedAt,
         clientRid: true,
+        includeTiming: parsed.includeTiming,
         ...(typeof traceparent === 'string' ? { traceparent } : {}),
         ...(typeof tracestate === 'string' ? { tracestate } : {}),
       });

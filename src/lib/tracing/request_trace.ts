@@ -1,9 +1,10 @@
 import { hashedRid } from '../request_id.js';
-import type { ChatMessage, FinishReason, SamplingParams, WorkerTraceContext } from '../protocol.js';
+import type { ChatMessage, FinishReason, RequestTiming, SamplingParams, WorkerTraceContext } from '../protocol.js';
 import { now } from './clock.js';
 import type { FinishedRequest, WorkloadRecord } from './finished_request.js';
 import type { EngineMetrics } from './metrics.js';
 import { forEachSliceTime } from './records.js';
+import { requestTiming } from './request_timing.js';
 import { NULL_CONTEXT, TraceMetricContext } from './trace_context.js';
 import type { TraceContext } from './trace_context.js';
 import type { TraceLevel, TraceMask } from './trace_config.js';
@@ -50,6 +51,10 @@ export interface RequestTrace {
   workerDone(records: Float64Array | null): void;
   /** The main thread is done with the request; `end` is when its last response was delivered (default: now). */
   mainDone(finish: FinishReason | 'error', outputTokens: number, output: string, end?: number, error?: string): void;
+  /** The request's timing from its arrival to `end`, from what both threads recorded so far; null when it records none. */
+  timing(end: number): RequestTiming | null;
+  /** Whether the worker's records are back (the worker is done with the request). */
+  readonly workerReported: boolean;
 }
 
 class NullRequestTrace implements RequestTrace {
@@ -63,6 +68,10 @@ class NullRequestTrace implements RequestTrace {
   onCached(): void {}
   workerDone(): void {}
   mainDone(): void {}
+  timing(): null {
+    return null;
+  }
+  readonly workerReported = true;
 }
 
 export const NULL_REQUEST_TRACE: RequestTrace = new NullRequestTrace();
@@ -89,6 +98,8 @@ export class RecordingRequestTrace implements RequestTrace {
     private readonly modules: readonly TraceModule[],
     private readonly parent: SpanParent | null,
     readonly start: number,
+    /** Whether the finished request goes to the exporters (it may be recorded only for its response's timing, or its metrics). */
+    private readonly exported: boolean = level > 0,
   ) {
     this.main = new TraceMetricContext(mask);
     this.traceId = parent?.traceId ?? newTraceId();
@@ -96,6 +107,15 @@ export class RecordingRequestTrace implements RequestTrace {
 
   describe(info: RequestInfo): void {
     this.info = info;
+  }
+
+  get workerReported(): boolean {
+    return this.worker !== null;
+  }
+
+  timing(end: number): RequestTiming {
+    const traceparent = formatTraceparent({ traceId: this.traceId, spanId: this.rootSpanId, flags: this.exported ? 1 : 0 });
+    return requestTiming(this.main.records(), this.worker ?? new Float64Array(0), spanBits(this.mask.stages), this.start, end, this.firstToken, this.cachedTokens, traceparent);
   }
 
   workerContext(dispatchedAt: number): WorkerTraceContext {
@@ -162,7 +182,7 @@ export class RecordingRequestTrace implements RequestTrace {
       const errorType = finish === 'error' ? 'engine_error' : finish === 'abort' ? 'aborted' : null;
       metrics.genAi.observe(this.info.chat ? 'chat' : 'text_completion', errorType, (end - this.start) / 1000, ttft, tpot);
     }
-    if (this.level === 0) return;
+    if (!this.exported) return;
     const { sampling, inputIds, prompt, messages } = this.info;
     const content = this.sink.includeContent;
     const rid = content || !this.info.clientRid ? this.info.rid : hashedRid(this.info.rid);

@@ -139,12 +139,22 @@ export class Tracing implements FinishSink {
     return this.exporters.length > 0;
   }
 
-  startRequest(parent: SpanParent | null = null, t: number = now()): RequestTrace {
-    const { level, sampleRate, modules } = this.config;
+  /**
+   * `timing`: the caller wants the request's own stage timing (include_timing),
+   * so it is recorded at level 2 at least, with the request module, whether
+   * or not it is sampled; it is exported only if it was sampled.
+   */
+  startRequest(parent: SpanParent | null = null, t: number = now(), timing = false): RequestTrace {
+    const { level, sampleRate } = this.config;
+    let { modules } = this.config;
     const sampled = level > 0 && (sampleRate >= 1 || Math.random() < sampleRate);
-    const spanLevel: TraceLevel = sampled ? level : 0;
+    let spanLevel: TraceLevel = sampled ? level : 0;
+    if (timing) {
+      spanLevel = Math.max(spanLevel, 2) as TraceLevel;
+      if (!modules.includes('request')) modules = ['request', ...modules];
+    }
     if (spanLevel === 0 && !this.metrics) return NULL_REQUEST_TRACE;
-    return new RecordingRequestTrace(this, this.metrics, traceMask(spanLevel, modules, this.metrics !== null), spanLevel, modules, parent, t);
+    return new RecordingRequestTrace(this, this.metrics, traceMask(spanLevel, modules, this.metrics !== null), spanLevel, modules, parent, t, sampled);
   }
 
   finished(req: FinishedRequest): void {
