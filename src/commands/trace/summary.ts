@@ -11,6 +11,8 @@ interface Summary {
   tpot_ms: Distribution;
   e2e_latency_ms: Distribution;
   slowest: { rid: string; e2eMs: number; outputTokens: number }[];
+  /** The --trace-keep rules that chose which requests the file holds (absent: it holds every recorded request). */
+  keptBy?: string[];
 }
 
 export default class TraceSummary extends SglCommand {
@@ -50,8 +52,13 @@ export default class TraceSummary extends SglCommand {
       e2e_latency_ms: distribution(e2e),
       slowest: slowest.items(),
     };
+    const keep = capture.reader.header?.trace.keep;
+    if (keep?.length) summary.keptBy = keep;
     const d = (name: string, x: Distribution): string => `${name.padEnd(5)} mean ${x.mean.toFixed(2)}  p50 ${x.median.toFixed(2)}  p90 ${x.p90.toFixed(2)}  p99 ${x.p99.toFixed(2)} ms`;
-    this.say(`${args.file}: ${summary.requests} requests\n\n${formatStageTable(summary.stages)}\n\n`);
+    this.say(`${args.file}: ${summary.requests} requests\n`);
+    // Tail-sampled captures hold the requests the rules picked: their statistics describe those, not the workload.
+    if (summary.keptBy) this.say(`A biased sample: only requests kept by --trace-keep ${summary.keptBy.join(',')} were written; the figures below describe them, not the whole workload (the metrics count every request).\n`);
+    this.say(`\n${formatStageTable(summary.stages)}\n\n`);
     this.say([d('TTFT', summary.ttft_ms), d('TPOT', summary.tpot_ms), d('E2E', summary.e2e_latency_ms)].join('\n') + '\n');
     if (summary.slowest.length) this.say('\nSlowest requests:\n' + summary.slowest.map((s) => `  ${printable(s.rid)}  ${s.e2eMs.toFixed(1)} ms, ${s.outputTokens} tokens`).join('\n') + '\n');
     return summary;

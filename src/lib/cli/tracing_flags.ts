@@ -1,4 +1,6 @@
 import { Errors, Flags } from '@oclif/core';
+import { KEEP_RULE_HELP, parseKeepRules } from '../tracing/keep_rules.js';
+import type { KeepRule } from '../tracing/keep_rules.js';
 import { OTLP_PROTOCOLS } from '../tracing/otlp_config.js';
 import type { OtlpProtocol } from '../tracing/otlp_config.js';
 import { MODULE_NAMES } from '../tracing/stages.js';
@@ -26,6 +28,17 @@ export function tracingFlags(defaultLevel: TraceLevel) {
       },
     })(),
     'trace-sample-rate': numberFlag({ min: 0, max: 1, default: 1, description: 'Fraction of requests traced; metrics still see every request.', helpGroup: 'TRACING' }),
+    'trace-keep': Flags.custom<KeepRule[]>({
+      description: `Tail-based sampling: record every request, export (file, OTLP) only those a rule keeps: ${KEEP_RULE_HELP}. Metrics still count every request.`,
+      helpGroup: 'TRACING',
+      parse: async (input) => {
+        try {
+          return parseKeepRules(input);
+        } catch (err) {
+          throw new Errors.CLIError((err as Error).message, { exit: 2 });
+        }
+      },
+    })(),
     'trace-file': Flags.string({ description: 'Write a trace file (Chrome Trace Event JSON: opens in Perfetto, replays with sgl replay).', helpGroup: 'TRACING' }),
     'trace-include-content': Flags.boolean({ description: 'Put prompt and output text and input token ids in the trace file.', helpGroup: 'TRACING' }),
     ...otlpFlags(),
@@ -45,6 +58,7 @@ export interface TracingFlagValues {
   'trace-level': number;
   'trace-module'?: TraceModule[];
   'trace-sample-rate': number;
+  'trace-keep'?: KeepRule[];
   'trace-file'?: string;
   'trace-include-content': boolean;
   'otlp-traces-endpoint'?: string;
@@ -63,6 +77,7 @@ export function tracingSetup(flags: TracingFlagValues): TracingSetup {
     otlpEndpoint: flags['otlp-traces-endpoint'],
     otlpMetricsEndpoint: flags['otlp-metrics-endpoint'],
     otlpProtocol: flags['otlp-protocol'],
+    ...(flags['trace-keep'] ? { keep: flags['trace-keep'] } : {}),
   };
 }
 

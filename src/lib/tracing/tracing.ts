@@ -1,6 +1,8 @@
 import type { SpanParent } from './traceparent.js';
 import { now, toEpochMs } from './clock.js';
 import type { FinishedRequest } from './finished_request.js';
+import { TailSampler } from './keep_rules.js';
+import type { KeepRule } from './keep_rules.js';
 import { EngineMetrics } from './metrics.js';
 import { NULL_REQUEST_TRACE, RecordingRequestTrace } from './request_trace.js';
 import type { FinishSink, RequestTrace } from './request_trace.js';
@@ -16,7 +18,7 @@ export interface TraceHeader {
   model: { id: string; dir: string; sha256?: string };
   device: string;
   engine: Record<string, unknown>;
-  trace: { level: TraceLevel; modules: readonly string[]; sampleRate: number; includeContent: boolean };
+  trace: { level: TraceLevel; modules: readonly string[]; sampleRate: number; includeContent: boolean; keep?: string[] };
 }
 
 /** A destination for finished requests: the trace file, OTLP, an in-memory list in tests. */
@@ -54,6 +56,8 @@ export interface ExportLoss {
 export interface TracingOptions extends Partial<TraceConfig> {
   includeContent?: boolean;
   exporters?: TraceExporter[];
+  /** Tail-based sampling (--trace-keep): only requests some rule keeps are exported; all are recorded and counted. */
+  keep?: readonly KeepRule[];
 }
 
 export interface EngineDescription {
@@ -75,6 +79,8 @@ export class Tracing implements FinishSink {
   readonly captureStart = now();
   private readonly exporters: TraceExporter[];
   private readonly metricsExporters: MetricsExporter[] = [];
+  /** Null without --trace-keep: every recorded request is exported. */
+  readonly tailSampler: TailSampler | null;
   private model_ = '';
   private pending: FinishedRequest[] = [];
   private draining = false;
@@ -84,6 +90,7 @@ export class Tracing implements FinishSink {
     this.includeContent = options.includeContent ?? false;
     this.exporters = options.exporters ?? [];
     this.metrics = this.config.metrics ? new EngineMetrics('') : null;
+    this.tailSampler = options.keep?.length ? new TailSampler(options.keep) : null;
   }
 
   /** Adds an exporter before the engine starts (exporters that need this hub's metrics are made after it). */
@@ -129,7 +136,13 @@ export class Tracing implements FinishSink {
       model: { id: desc.model.id, dir: desc.model.dir, ...(sha256 ? { sha256 } : {}) },
       device: desc.device,
       engine: desc.engine,
-      trace: { level: this.config.level, modules: this.config.modules, sampleRate: this.config.sampleRate, includeContent: this.includeContent },
+      trace: {
+        level: this.config.level,
+        modules: this.config.modules,
+        sampleRate: this.config.sampleRate,
+        includeContent: this.includeContent,
+        ...(this.tailSampler ? { keep: this.tailSampler.description } : {}),
+      },
     };
     for (const e of this.exporters) await e.start?.(header);
   }
@@ -159,6 +172,7 @@ export class Tracing implements FinishSink {
 
   finished(req: FinishedRequest): void {
     if (this.exporters.length === 0) return;
+    if (this.tailSampler && !this.tailSampler.keep(req)) return;
     this.pending.push(req);
     if (!this.draining) {
       this.draining = true;

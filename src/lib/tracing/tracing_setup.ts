@@ -1,3 +1,4 @@
+import type { KeepRule } from './keep_rules.js';
 import { otlpTarget } from './otlp_config.js';
 import type { OtlpProtocol, OtlpTarget } from './otlp_config.js';
 import type { TraceModule } from './stages.js';
@@ -19,6 +20,8 @@ export interface TracingSetup {
   otlpMetricsEndpoint?: string;
   /** The OTLP protocol for both; the OTEL_* environment's, or inferred from the endpoint, when absent. */
   otlpProtocol?: OtlpProtocol;
+  /** Tail-based sampling rules (--trace-keep); every request is exported when absent. */
+  keep?: readonly KeepRule[];
 }
 
 /** Where the setup's spans and metrics go over OTLP (null: nowhere), flags over the OTEL_* environment. */
@@ -44,6 +47,7 @@ export async function createTracing(setup: TracingSetup, extra: { metrics?: bool
     metrics: (extra.metrics ?? false) || otlp.metrics !== null,
     includeContent: setup.includeContent,
     exporters: [...(extra.exporters ?? [])],
+    ...(setup.keep ? { keep: setup.keep } : {}),
   });
   if (setup.traceFile) {
     const { TraceFileWriter } = await import('./trace_file/writer.js');
