@@ -80,6 +80,8 @@ export class OtlpReceiver {
   readonly metrics: ReceivedMetric[] = [];
   /** Content types of the HTTP requests received, in order. */
   readonly contentTypes: string[] = [];
+  /** Body bytes received over HTTP (what an exporter puts on the wire, before compression by the transport). */
+  bytes = 0;
   private constructor(
     private readonly stopServer: () => Promise<void>,
     readonly port: number,
@@ -172,6 +174,7 @@ export class OtlpReceiver {
         const body = Buffer.concat(chunks);
         const type = req.headers['content-type'] ?? '';
         receiver!.contentTypes.push(type);
+        receiver!.bytes += body.length;
         const path = req.url ?? '';
         if (!decode[path]) {
           res.writeHead(404).end();
