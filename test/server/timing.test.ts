@@ -81,6 +81,18 @@ describe('a request\'s own timing in its response (include_timing)', () => {
     expectAddsUp(choice.timing);
   });
 
+  it('answers when a stop string ends the request on the token before the worker ends it too', async () => {
+    const texts: string[] = [];
+    for await (const c of await s.engine.generate({ prompt: 'Once', sampling: { maxTokens: 10, temperature: 0, ignoreEos: true } })) texts.push(c.text);
+    // The second-to-last token's text: the main thread finds it while the worker runs its last step, whose records then carry the end.
+    const stop = texts.at(-2)!;
+    expect(stop.length).toBeGreaterThan(0);
+    const r = await post(`${s.url}/v1/completions`, JSON.stringify({ prompt: 'Once', max_tokens: 10, temperature: 0, ignore_eos: true, stop: [stop], include_timing: true }));
+    const choice = (r.json.choices as { finish_reason: string; timing: RequestTiming }[])[0];
+    expect(choice.finish_reason).toBe('stop');
+    expectAddsUp(choice.timing);
+  });
+
   it('times a request the server does not trace, and exports nothing for it', async () => {
     await fetch(`${s.url}/set_trace_level?level=0`, { method: 'POST' });
     try {

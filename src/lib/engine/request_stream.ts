@@ -62,7 +62,11 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
    * with it; `sentAt` when the worker handed it over.
    */
   pushToken(token: number, finish: FinishReason | null, sentAt: number, cached = 0, logprobs?: number[]): void {
-    if (this.finished) return;
+    if (this.finished) {
+      // A stop string ended it here while the worker ended it too (its last token, records with it): nothing more will come.
+      if (finish) this.releaseHeld();
+      return;
+    }
     if (this.completionTokens === 0 && cached > 0) {
       this.cachedTokens = cached;
       this.trace.onCached(cached);
@@ -98,11 +102,7 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
    * and a last chunk held for its timing can go.
    */
   end(reason: FinishReason): void {
-    if (this.held) {
-      this.release(this.held.chunk, this.held.readyAt);
-      this.held = null;
-      return;
-    }
+    if (this.held) return this.releaseHeld();
     if (this.finished) return;
     this.emit([], this.text.length, reason, this.trace.timed ? now() : 0);
   }
@@ -137,6 +137,13 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
     };
     if (finishReason && this.includeTiming && !this.trace.workerReported) this.held = { chunk, readyAt };
     else this.release(chunk, readyAt);
+  }
+
+  private releaseHeld(): void {
+    if (!this.held) return;
+    const { chunk, readyAt } = this.held;
+    this.held = null;
+    this.release(chunk, readyAt);
   }
 
   private release(chunk: GenerateChunk, readyAt: number): void {
