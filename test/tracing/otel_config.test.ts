@@ -50,6 +50,8 @@ describe('OpenTelemetry configured by its environment variables', () => {
     expect(otlpTarget('metrics', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toBeNull();
     expect(otlpTarget('metrics', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_METRICS_EXPORTER: 'otlp' })).toMatchObject({ url: 'http://c:4318/v1/metrics' });
     expect(otlpTarget('traces', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_EXPORTER: 'none' })).toBeNull();
+    expect(otlpTarget('metrics', {}, { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://c:4318/v1/metrics', OTEL_METRICS_EXPORTER: 'none' })).toBeNull();
+    expect(otlpTarget('traces', { endpoint: 'http://f:4317' }, { OTEL_TRACES_EXPORTER: 'none' })).toMatchObject({ url: 'http://f:4317' });
     // Flags win; a flag without a path is a base URL over HTTP.
     expect(otlpTarget('traces', { endpoint: 'http://f:4318', protocol: 'http/json' }, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://e:4317' })).toEqual({ protocol: 'http/json', url: 'http://f:4318/v1/traces', from: 'flag' });
     expect(() => otlpTarget('traces', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'thrift' })).toThrow(/OTEL_EXPORTER_OTLP_PROTOCOL=thrift is not an OTLP protocol; use one of grpc, http\/protobuf, http\/json/);

@@ -50,7 +50,8 @@ function inferredProtocol(url: string): OtlpProtocol {
  * the flag, then OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT (used as it
  * is), then OTEL_EXPORTER_OTLP_ENDPOINT (a base URL: OTLP/HTTP appends
  * /v1/traces or /v1/metrics). Metrics take the shared endpoint only when
- * OTEL_METRICS_EXPORTER asks for otlp. The protocol: the flag, then
+ * OTEL_METRICS_EXPORTER asks for otlp; OTEL_{TRACES,METRICS}_EXPORTER=none
+ * turns the variables off for that signal. The protocol: the flag, then
  * OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL, then OTEL_EXPORTER_OTLP_PROTOCOL,
  * else inferred from the endpoint (4318 or a /v1/ path: http/protobuf;
  * otherwise grpc). Null when nothing names an endpoint.
@@ -59,8 +60,11 @@ export function otlpTarget(signal: OtlpSignal, flags: OtlpFlags = {}, env: Env =
   const upper = signal.toUpperCase();
   const specific = env[`OTEL_EXPORTER_OTLP_${upper}_ENDPOINT`]?.trim();
   const shared = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
-  const sharedApplies = signal === 'traces' ? env.OTEL_TRACES_EXPORTER?.trim() !== 'none' : (env.OTEL_METRICS_EXPORTER ?? '').split(',').some((e) => e.trim() === 'otlp');
-  const source = flags.endpoint ? 'flag' : specific ? 'specific' : sharedApplies && shared ? 'shared' : null;
+  // OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER: `none` turns the variables off for the signal (a flag still counts).
+  const exporters = (env[`OTEL_${upper}_EXPORTER`] ?? '').split(',').map((e) => e.trim());
+  const off = exporters.includes('none');
+  const sharedApplies = signal === 'traces' || exporters.includes('otlp');
+  const source = flags.endpoint ? 'flag' : off ? null : specific ? 'specific' : sharedApplies && shared ? 'shared' : null;
   if (!source) return null;
   const endpoint = source === 'flag' ? flags.endpoint! : source === 'specific' ? specific! : shared!;
   const protocol = flags.protocol ?? protocolFrom(`OTEL_EXPORTER_OTLP_${upper}_PROTOCOL`, env) ?? protocolFrom('OTEL_EXPORTER_OTLP_PROTOCOL', env) ?? inferredProtocol(endpoint);
