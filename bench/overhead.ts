@@ -2,7 +2,8 @@
  * The tracing overhead budget: throughput, TTFT and TPOT of the engine with
  * tracing on, as ratios to tracing off, for trace levels 1-3 x head sample
  * rates x exporters (none, trace file, OTLP http/protobuf to a receiver in
- * this process), and level 3 with tail sampling keeping 1% (--trace-keep
+ * this process; `otlp-main` sends it from the main thread instead of the
+ * exporter thread, for comparison), and level 3 with tail sampling keeping 1% (--trace-keep
  * rate:0.01). Runs are interleaved: every round runs every configuration
  * once, in a rotated order, each on a fresh engine, and each ratio is taken
  * within its round, so drift on a noisy machine cancels; the ratios' 95%
@@ -17,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine } from '../src/lib/engine/engine.js';
+import { createOtlpExporter } from '../src/lib/tracing/exporters/otlp_exporter.js';
 import { parseKeepRules } from '../src/lib/tracing/keep_rules.js';
 import { S } from '../src/lib/tracing/stages.js';
 import { parseModules, traceMask } from '../src/lib/tracing/trace_config.js';
@@ -42,7 +44,8 @@ const { values: opts } = parseArgs({
   },
 });
 const MODULES = parseModules(opts.modules!);
-type Exporter = 'none' | 'file' | 'otlp';
+/** `otlp` is the live path (its own thread); `otlp-main` builds and sends spans on the main thread, as sgl did before. */
+type Exporter = 'none' | 'file' | 'otlp' | 'otlp-main';
 interface Config {
   name: string;
   level: TraceLevel;
@@ -89,6 +92,7 @@ async function runOnce(c: Config, round: number): Promise<RunFigures> {
     ...(c.exporter === 'otlp' ? { otlpEndpoint: `${receiver.url}/v1/traces`, otlpProtocol: 'http/protobuf' as const } : {}),
     ...(c.keep ? { keep: parseKeepRules(c.keep) } : {}),
   });
+  if (c.exporter === 'otlp-main') tracing.addExporter(await createOtlpExporter({ protocol: 'http/protobuf', url: `${receiver.url}/v1/traces`, from: 'flag' }, tracing.metrics));
   const engine = await Engine.create({ modelPath: modelDir, tracing });
   const one = async (i: number): Promise<{ n: number; ttft: number; e2e: number }> => {
     const t0 = performance.now();
@@ -115,7 +119,7 @@ async function runOnce(c: Config, round: number): Promise<RunFigures> {
   const seconds = (performance.now() - start) / 1000;
   await engine.shutdown();
   await tracing.shutdown();
-  const bytes = c.exporter === 'file' ? statSync(file).size : c.exporter === 'otlp' ? receiver.bytes - bytesBefore : 0;
+  const bytes = c.exporter === 'file' ? statSync(file).size : c.exporter.startsWith('otlp') ? receiver.bytes - bytesBefore : 0;
   // The warm-up requests are exported too (level > 0): bytes are per exported request of both.
   const total = requests + concurrency;
   if (c.exporter === 'file') rmSync(file, { force: true });

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { DeviceError, EngineClosedError, InferenceError, InvalidRequestError, ModelError, SglError } from '../errors.js';
 import type { FromWorker, GenerateRequest, RunnerInfo, SchedulerStats, ToWorker, WorkerConfig } from '../protocol.js';
 import type { ModelSpec } from './model_dir.js';
@@ -14,6 +14,7 @@ import { now } from '../tracing/clock.js';
 import { S } from '../tracing/stages.js';
 import { parseTraceparent } from '../tracing/traceparent.js';
 import { Tracing } from '../tracing/tracing.js';
+import { startThread } from '../thread.js';
 import { SGL_VERSION } from '../version.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -77,18 +78,6 @@ export const ENGINE_DEFAULTS = {
 
 const ERROR_KINDS: Record<string, new (message: string) => SglError> = { ModelError, DeviceError };
 
-/**
- * Starts the scheduler thread. Built `.js` runs as it is; `.ts` sources (tests,
- * bin/dev.js) are loaded through tsx, registered inside the worker because
- * Node 20 does not pass loader hooks to worker threads.
- */
-function spawnWorker(cfg: WorkerConfig): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData: cfg });
-  const source = new URL('./worker.ts', import.meta.url).href;
-  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData: cfg });
-}
-
 async function fileSha256(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
@@ -141,7 +130,7 @@ export class Engine {
         maxPrefillTokens: options.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens,
       },
     };
-    const worker = spawnWorker(cfg);
+    const worker = startThread(import.meta.url, 'worker', cfg);
     const workerReady = new Promise<RunnerInfo>((resolve, reject) => {
       const onMessage = (msg: FromWorker): void => {
         if (msg.type === 'ready') resolve(msg.info);

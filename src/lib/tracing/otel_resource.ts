@@ -4,7 +4,16 @@ import type { Resource } from '@opentelemetry/resources';
 import { SGL_VERSION } from '../version.js';
 
 /** This process's `service.instance.id`: one per process, so replicas of one service tell apart. */
-export const SERVICE_INSTANCE_ID = randomUUID();
+let instanceId: string = randomUUID();
+
+export function serviceInstanceId(): string {
+  return instanceId;
+}
+
+/** A thread of this process takes the main thread's id (the exporter thread). */
+export function adoptServiceInstanceId(id: string): void {
+  instanceId = id;
+}
 
 /**
  * The resource every OTLP export of this process carries: sgl's own
@@ -15,7 +24,7 @@ export function otelResource(resources: typeof Resources): Resource {
   const own = resources.resourceFromAttributes({
     'service.name': 'sgl',
     'service.version': SGL_VERSION,
-    'service.instance.id': SERVICE_INSTANCE_ID,
+    'service.instance.id': instanceId,
     'telemetry.sdk.name': 'opentelemetry',
     'telemetry.sdk.language': 'nodejs',
   });

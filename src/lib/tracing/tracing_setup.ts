@@ -54,8 +54,8 @@ export async function createTracing(setup: TracingSetup, extra: { metrics?: bool
     tracing.addExporter(new TraceFileWriter(setup.traceFile));
   }
   if (otlp.traces) {
-    const { createOtlpExporter } = await import('./exporters/otlp_exporter.js');
-    tracing.addExporter(await createOtlpExporter(otlp.traces, tracing.metrics));
+    const { OtlpThreadExporter } = await import('./exporters/otlp_threaded.js');
+    tracing.addExporter(await OtlpThreadExporter.start(otlp.traces, tracing.metrics));
   }
   if (otlp.metrics && tracing.metrics) {
     const { createOtlpMetricsExporter } = await import('./exporters/otlp_metrics.js');

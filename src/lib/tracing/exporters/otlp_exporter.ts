@@ -16,6 +16,8 @@ export interface SpanBatchOptions {
   intervalMs?: number;
   /** How long one export may take before it counts as failed. */
   timeoutMs?: number;
+  /** Reports drops to the owner instead of counting them in the metrics and warning here (the exporter thread). */
+  onDrop?: (count: number, why: string) => void;
 }
 
 /**
@@ -35,6 +37,7 @@ export class OtelTraceExporter implements TraceExporter {
   private warned = false;
   private readonly maxQueue: number;
   private readonly maxBatch: number;
+  private readonly onDrop: ((count: number, why: string) => void) | undefined;
   dropped = 0;
   /** Spans the collector accepted. */
   sent = 0;
@@ -50,6 +53,7 @@ export class OtelTraceExporter implements TraceExporter {
   ) {
     this.maxQueue = options.maxQueue ?? 65536;
     this.maxBatch = options.maxBatch ?? 1024;
+    this.onDrop = options.onDrop;
     this.timer = setInterval(() => void this.send(), options.intervalMs ?? 1000);
     this.timer.unref();
   }
@@ -98,6 +102,7 @@ export class OtelTraceExporter implements TraceExporter {
   private drop(count: number, why: string): void {
     this.dropped += count;
     this.dropReasons.add(why);
+    if (this.onDrop) return this.onDrop(count, why);
     if (this.metrics) this.metrics.droppedSpans += count;
     if (!this.warned) {
       this.warned = true;
