@@ -12,6 +12,15 @@ import { createTracing } from '../tracing/tracing_setup.js';
 import type { TracingSetup } from '../tracing/tracing_setup.js';
 import { numberFlag } from './number_flag.js';
 
+/** A flag value parsed by `parse`, whose error becomes oclif's usage error (exit 2). */
+function usage<T>(parse: (input: string) => T, input: string): T {
+  try {
+    return parse(input);
+  } catch (err) {
+    throw new Errors.CLIError((err as Error).message, { exit: 2 });
+  }
+}
+
 /** Tracing flags, the same on every command; `defaultLevel` is the command's own. */
 export function tracingFlags(defaultLevel: TraceLevel) {
   return {
@@ -19,25 +28,13 @@ export function tracingFlags(defaultLevel: TraceLevel) {
     'trace-module': Flags.custom<TraceModule[]>({
       description: `Comma-separated trace modules: ${MODULE_NAMES.join(', ')} (default: request).`,
       helpGroup: 'TRACING',
-      parse: async (input) => {
-        try {
-          return parseModules(input);
-        } catch (err) {
-          throw new Errors.CLIError((err as Error).message, { exit: 2 });
-        }
-      },
+      parse: async (input) => usage(parseModules, input),
     })(),
     'trace-sample-rate': numberFlag({ min: 0, max: 1, default: 1, description: 'Fraction of requests traced; metrics still see every request.', helpGroup: 'TRACING' }),
     'trace-keep': Flags.custom<KeepRule[]>({
       description: `Tail-based sampling: record every request, export (file, OTLP) only those a rule keeps: ${KEEP_RULE_HELP}. Metrics still count every request.`,
       helpGroup: 'TRACING',
-      parse: async (input) => {
-        try {
-          return parseKeepRules(input);
-        } catch (err) {
-          throw new Errors.CLIError((err as Error).message, { exit: 2 });
-        }
-      },
+      parse: async (input) => usage(parseKeepRules, input),
     })(),
     'trace-file': Flags.string({ description: 'Write a trace file (Chrome Trace Event JSON: opens in Perfetto, replays with sgl replay).', helpGroup: 'TRACING' }),
     'trace-include-content': Flags.boolean({ description: 'Put prompt and output text and input token ids in the trace file.', helpGroup: 'TRACING' }),

@@ -58,7 +58,7 @@ export function describeRule(r: KeepRule): string {
 }
 
 /**
- * A running quantile over log-spaced buckets (2% wide, 1 µs to about 3 hours):
+ * A running quantile over log-spaced buckets (2% wide, 1 µs to about 5.7 hours):
  * constant memory, an increment per value, a scan of ~1,200 counters per
  * question. A value counts as above the quantile of the values before it;
  * until there are enough of those for the quantile to mean anything, as
