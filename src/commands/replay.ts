@@ -36,7 +36,7 @@ export default class Replay extends SglCommand {
         return [a * 1000, b * 1000];
       },
     })(),
-    output: Flags.string({ description: 'The replay\'s own trace file (default: FILE with .replay.json, for sgl trace captures replayed in-process).' }),
+    output: Flags.string({ description: 'The replay\'s own trace file (default: FILE with .replay.json, for sgl trace captures replayed in-process). With --url it holds the client\'s side of each request, under the trace ids the server continues.' }),
     html: Flags.string({ description: 'Write a self-contained HTML report (fidelity table, latency CDFs) to this file.' }),
     tolerance: Flags.custom<number>({
       description: 'Exit 1 when a stage\'s p50 drifts further than this (e.g. 10%) and further than --tolerance-floor.',

@@ -1,5 +1,6 @@
 import { Errors, Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
+import { numberFlag } from '../lib/cli/number_flag.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
 import { tracingFlags, tracingFromFlags, tracingSetup } from '../lib/cli/tracing_flags.js';
 import { SERVER_DEFAULTS } from '../lib/server/server_defaults.js';
@@ -34,6 +35,7 @@ export default class Serve extends SglCommand {
     'headers-timeout': Flags.integer({ min: 1, default: SERVER_DEFAULTS.headersTimeoutMs / 1000, description: 'Seconds a client may take to send its request headers (then 408).' }),
     'request-timeout': Flags.integer({ min: 1, default: SERVER_DEFAULTS.requestTimeoutMs / 1000, description: 'Seconds a client may take to send its whole request, body included (then 408). Generation time does not count.' }),
     'drain-timeout': Flags.integer({ min: 0, default: 30, description: 'Seconds from SIGTERM/SIGINT to exit: running requests finish and exporters flush within it.' }),
+    'shutdown-delay': numberFlag({ min: 0, default: 0, description: 'Seconds after SIGTERM/SIGINT during which GET /ready answers 503 but requests are still accepted, so a load balancer that checks /ready stops sending before the listener closes; taken out of --drain-timeout.' }),
   };
 
   async run(): Promise<{ url: string; drained: boolean; droppedSpans: number }> {
@@ -85,9 +87,16 @@ export default class Serve extends SglCommand {
     this.log(`  export   ${exporters.length ? exporters.join('; ') : 'none'}`);
     if (flags['enable-metrics']) this.log(`  metrics  ${url}/metrics`);
 
-    this.log(`${await signal}: draining ${server.running} running request(s), up to ${flags['drain-timeout']} s ...`);
-    // One deadline for the drain and the exporters' flush together: an orchestrator kills the process after it.
+    const got = await signal;
+    // One deadline for the delay, the drain and the exporters' flush together: an orchestrator kills the process after it.
     const deadline = now() + flags['drain-timeout'] * 1000;
+    server.drain();
+    const delayMs = Math.min(flags['shutdown-delay'] * 1000, flags['drain-timeout'] * 1000);
+    if (delayMs > 0) {
+      this.log(`${got}: /ready answers 503; still accepting requests for ${delayMs / 1000} s ...`);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+    this.log(`${got}: draining ${server.running} running request(s), up to ${Math.max(0, (deadline - now()) / 1000).toFixed(0)} s ...`);
     const drained = await server.close(deadline - now());
     await engine.shutdown();
     const losses = await tracing.shutdown(deadline);

@@ -20,7 +20,12 @@ export async function writeOutput(path: string, pieces: Iterable<string> | Async
   try {
     for await (const piece of pieces) {
       if (failed) break;
-      if (!out.write(piece)) await Promise.race([once(out, 'drain'), once(out, 'error')]).catch(() => undefined);
+      if (!out.write(piece)) {
+        // Both waits are cancelled once one ends: a long output drains thousands of times, and a listener left per drain piles up.
+        const waiting = new AbortController();
+        await Promise.race([once(out, 'drain', { signal: waiting.signal }), once(out, 'error', { signal: waiting.signal })]).catch(() => undefined);
+        waiting.abort();
+      }
     }
     if (path !== '-') await new Promise<void>((resolve) => out.end(() => resolve()));
     else await new Promise<void>((resolve) => out.write('', () => resolve()));

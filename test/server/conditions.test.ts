@@ -86,10 +86,10 @@ describe('the server under real conditions', () => {
     expect(families.get('sglang:prompt_tokens_total')!.metrics[0].value).toBe('3');
     expect(families.get('sglang:num_requests_total')!.metrics[0].value).toBe('3');
     // The parser folds labelled histograms together; read their counts from the text itself.
-    expect(text).toMatch(/sglang:e2e_request_latency_seconds_count\{model_name="sgl-llama-tiny"\} 3\n/);
-    expect(text).toMatch(/sglang:per_stage_req_latency_seconds_count\{model_name="sgl-llama-tiny",stage="parse_request"\} 3\n/);
-    expect(text).toMatch(/sglang:per_stage_req_latency_seconds_count\{model_name="sgl-llama-tiny",stage="decode_forward"\} 9\n/);
-    expect(text).toMatch(/sglang:inter_token_latency_seconds_count\{model_name="sgl-llama-tiny"\} 9\n/);
+    expect(text).toMatch(/sglang:e2e_request_latency_seconds_count\{model_name="sgl-llama-tiny",instance_id="[^"]+"\} 3\n/);
+    expect(text).toMatch(/sglang:per_stage_req_latency_seconds_count\{model_name="sgl-llama-tiny",instance_id="[^"]+",stage="parse_request"\} 3\n/);
+    expect(text).toMatch(/sglang:per_stage_req_latency_seconds_count\{model_name="sgl-llama-tiny",instance_id="[^"]+",stage="decode_forward"\} 9\n/);
+    expect(text).toMatch(/sglang:inter_token_latency_seconds_count\{model_name="sgl-llama-tiny",instance_id="[^"]+"\} 9\n/);
   });
 
   it('says how to turn metrics on when they are off', async () => {

@@ -45,7 +45,10 @@ const CACHE: Record<TraceLevel, { stages: string[]; events: string[] }> = {
   2: { stages: [], events: ['cached_prefix'] },
   3: { stages: ['cache_copy_in', 'cache_insert'], events: ['cached_prefix'] },
 };
-const BY_MODULE = { request: REQUEST, scheduler: SCHEDULER, engine: ENGINE, cache: CACHE };
+/** The client module records in a client of a server (test/load), never in the engine. */
+const NOTHING = { stages: [], events: [] };
+const CLIENT: Record<TraceLevel, { stages: string[]; events: string[] }> = { 0: NOTHING, 1: NOTHING, 2: NOTHING, 3: NOTHING };
+const BY_MODULE = { request: REQUEST, scheduler: SCHEDULER, engine: ENGINE, cache: CACHE, client: CLIENT };
 
 const COMBINATIONS: TraceModule[][] = [['request'], ['request', 'scheduler'], ['request', 'engine'], ['scheduler', 'engine'], ['request', 'cache'], ['request', 'scheduler', 'engine', 'cache']];
 const dir = mkdtempSync(join(tmpdir(), 'sgl-levels-'));

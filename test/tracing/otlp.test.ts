@@ -100,7 +100,7 @@ describe('OTLP gRPC export', () => {
     expect(tokens).toBe(3);
     expect(tracing.metrics!.droppedSpans).toBeGreaterThan(0);
     expect(warnings.filter((w) => w.includes('dropped'))).toHaveLength(1);
-    expect(tracing.metrics!.render()).toMatch(/sgl:dropped_spans_total\{model_name="sgl-llama-tiny"\} [1-9]/);
+    expect(tracing.metrics!.render()).toMatch(/sgl:dropped_spans_total\{model_name="sgl-llama-tiny",instance_id="[^"]+"\} [1-9]/);
   });
 
   it('trace export delivers every span of a capture of over 100,000, in request order, with the captured ids', async () => {

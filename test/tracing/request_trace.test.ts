@@ -196,12 +196,12 @@ describe('metrics', () => {
       await engine.shutdown();
       expect(sink.requests).toHaveLength(0);
       const text = tracing.metrics!.render();
-      expect(text).toMatch(/sglang:per_stage_req_latency_seconds_count\{model_name="sgl-llama-tiny",stage="tokenize"\} 3/);
-      expect(text).toMatch(/sglang:per_stage_req_latency_seconds_count\{model_name="sgl-llama-tiny",stage="decode_forward"\} 12/);
-      expect(text).toMatch(/sglang:time_to_first_token_seconds_count\{model_name="sgl-llama-tiny"\} 3/);
-      expect(text).toMatch(/sglang:inter_token_latency_seconds_count\{model_name="sgl-llama-tiny"\} 12/);
-      expect(text).toMatch(/sglang:e2e_request_latency_seconds_count\{model_name="sgl-llama-tiny"\} 3/);
-      expect(text).toMatch(/sglang:generation_tokens_total\{model_name="sgl-llama-tiny"\} 15/);
+      expect(text).toMatch(/sglang:per_stage_req_latency_seconds_count\{model_name="sgl-llama-tiny",instance_id="[^"]+",stage="tokenize"\} 3/);
+      expect(text).toMatch(/sglang:per_stage_req_latency_seconds_count\{model_name="sgl-llama-tiny",instance_id="[^"]+",stage="decode_forward"\} 12/);
+      expect(text).toMatch(/sglang:time_to_first_token_seconds_count\{model_name="sgl-llama-tiny",instance_id="[^"]+"\} 3/);
+      expect(text).toMatch(/sglang:inter_token_latency_seconds_count\{model_name="sgl-llama-tiny",instance_id="[^"]+"\} 12/);
+      expect(text).toMatch(/sglang:e2e_request_latency_seconds_count\{model_name="sgl-llama-tiny",instance_id="[^"]+"\} 3/);
+      expect(text).toMatch(/sglang:generation_tokens_total\{model_name="sgl-llama-tiny",instance_id="[^"]+"\} 15/);
       expect(text).not.toMatch(/stage="respond"/);
     }
   });

@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
 import type { Distribution } from '../../lib/stats/distribution.js';
 import type { StageSummary } from '../../lib/tracing/stage_summary.js';
+import type { EndToEnd } from '../../lib/tracing/end_to_end.js';
 import { printable } from '../../lib/report/terminal_text.js';
 
 interface Summary {
@@ -13,6 +14,8 @@ interface Summary {
   slowest: { rid: string; e2eMs: number; outputTokens: number }[];
   /** The --trace-keep rules that chose which requests the file holds (absent: it holds every recorded request). */
   keptBy?: string[];
+  /** A merged capture: where the client's time went, over the requests joined to their server side, and the slowest of them. */
+  endToEnd?: { joined: number; networkMs: Distribution; slowest: EndToEnd[] };
 }
 
 export default class TraceSummary extends SglCommand {
@@ -35,9 +38,18 @@ export default class TraceSummary extends SglCommand {
     const tpot: number[] = [];
     const e2e: number[] = [];
     const slowest = new Slowest<Summary['slowest'][number]>(flags.slowest);
+    const { endToEnd } = await import('../../lib/tracing/end_to_end.js');
+    // A merged capture: per joined request, its client time split into network/HTTP and the server's stages (a few numbers each).
+    const joined: EndToEnd[] = [];
+    const slowestJoined = new Slowest<EndToEnd>(flags.slowest);
     for (const r of capture.requests()) {
       const w = r.workload;
       stages.add(r);
+      const split = endToEnd(r);
+      if (split) {
+        joined.push(split);
+        slowestJoined.offer(split.clientE2eMs, () => split);
+      }
       if (w.ttftMs !== null) ttft.push(w.ttftMs);
       const t = tpotMs(w);
       if (t !== null) tpot.push(t);
@@ -54,12 +66,17 @@ export default class TraceSummary extends SglCommand {
     };
     const keep = capture.reader.header?.trace.keep;
     if (keep?.length) summary.keptBy = keep;
+    if (joined.length) summary.endToEnd = { joined: joined.length, networkMs: distribution(joined.map((j) => j.networkMs)), slowest: slowestJoined.items() };
     const d = (name: string, x: Distribution): string => `${name.padEnd(5)} mean ${x.mean.toFixed(2)}  p50 ${x.median.toFixed(2)}  p90 ${x.p90.toFixed(2)}  p99 ${x.p99.toFixed(2)} ms`;
     this.say(`${args.file}: ${summary.requests} requests\n`);
     // Tail-sampled captures hold the requests the rules picked: their statistics describe those, not the workload.
     if (summary.keptBy) this.say(`A biased sample: only requests kept by --trace-keep ${summary.keptBy.join(',')} were written; the figures below describe them, not the whole workload (the metrics count every request).\n`);
     this.say(`\n${formatStageTable(summary.stages)}\n\n`);
     this.say([d('TTFT', summary.ttft_ms), d('TPOT', summary.tpot_ms), d('E2E', summary.e2e_latency_ms)].join('\n') + '\n');
+    if (joined.length) {
+      const { formatEndToEnd } = await import('../../lib/report/end_to_end_table.js');
+      this.say(`\nWhere the client's time went (${joined.length} requests joined to their server side):\n${formatEndToEnd(joined, summary.endToEnd!.slowest)}\n`);
+    }
     if (summary.slowest.length) this.say('\nSlowest requests:\n' + summary.slowest.map((s) => `  ${printable(s.rid)}  ${s.e2eMs.toFixed(1)} ms, ${s.outputTokens} tokens`).join('\n') + '\n');
     return summary;
   }

@@ -6,6 +6,7 @@ import { summarizeStages } from '../tracing/stage_summary.js';
 import type { StageSummary } from '../tracing/stage_summary.js';
 import { spanCount } from '../tracing/records.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
+import { createTracing } from '../tracing/tracing_setup.js';
 import type { TracingSetup } from '../tracing/tracing_setup.js';
 import { EngineSession } from '../load/engine_session.js';
 import { loadWorkload } from '../workload/load_workload.js';
@@ -70,7 +71,9 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
   if (onProgress) driver.on('progress', onProgress);
 
   if (o.url) {
-    const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tokenizer.encode(t).length, sendIds: o.tokenizePrompt ?? false, serverTiming: o.serverTiming ?? false });
+    // The client's side of each request, traced at the run's level into its file or collector, under the trace id the server continues.
+    const tracing = await createTracing({ ...o.tracing, modules: ['client'], keep: undefined });
+    const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tokenizer.encode(t).length, sendIds: o.tokenizePrompt ?? false, serverTiming: o.serverTiming ?? false, tracing });
     const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[] }> => {
       const warm = await driver.warmup(target, workload);
       if (level !== null) await setServerLevel(target, level, o.apiKey);
@@ -81,6 +84,7 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
       return await finish(target.name, workload, o, once);
     } finally {
       target.close();
+      await tracing.shutdown();
     }
   }
 

@@ -204,6 +204,11 @@ export class Engine {
     return stream;
   }
 
+  /** Whether a request under this rid is running (a second one would be refused). */
+  isRunning(rid: string): boolean {
+    return this.streams.has(rid);
+  }
+
   /** Aborts a request: it leaves the queue or the running batch and frees its KV. */
   abort(rid: string): void {
     this.cancel(rid, 'abort');

@@ -32,6 +32,8 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
   private readonly readyAt: number[] = [];
   private lastDetokenized = 0;
   private lastResponded = 0;
+  /** When the caller issued the request's final write (markFinalWrite), or -1. */
+  private finalWriteAt = -1;
 
   constructor(
     readonly rid: string,
@@ -178,10 +180,22 @@ export class RequestStream implements AsyncIterable<GenerateChunk> {
    * from, in the trace, the metrics and every report.
    */
   private responded(readyAt: number, tokens: number): void {
-    const t = now();
+    const t = this.finalWriteAt >= 0 ? this.finalWriteAt : now();
+    this.finalWriteAt = -1;
     this.trace.main.slice(S.respond, Math.max(readyAt, this.lastResponded), t);
     this.lastResponded = t;
     if (tokens > 0) this.trace.onToken(t);
+  }
+
+  /**
+   * The caller is about to write the last bytes of the response (the end of
+   * the stream, or the whole body): the request ends there. A client can
+   * read those bytes before this thread runs again (on a busy machine the
+   * woken reader preempts the writer), so a timestamp taken after the write
+   * could fall after the client's own end of the request.
+   */
+  markFinalWrite(): void {
+    if (this.trace.timed) this.finalWriteAt = now();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<GenerateChunk> {

@@ -4,6 +4,12 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Engine } from '../engine/engine.js';
 import { SglError } from '../errors.js';
 import type { RequestSpec } from '../workload/request_spec.js';
+import { now } from '../tracing/clock.js';
+import { E, S } from '../tracing/stages.js';
+import { NULL_CLIENT_TRACE } from '../tracing/client_trace.js';
+import { Tracing } from '../tracing/tracing.js';
+import type { TraceContext } from '../tracing/trace_context.js';
+import { SGL_VERSION } from '../version.js';
 import { errorMessage, readCompletionStream } from './openai_stream.js';
 import type { Endpoint, OnContent } from './openai_stream.js';
 
@@ -70,7 +76,11 @@ export interface ConnectOptions {
   sendIds?: boolean;
   /** Ask the server for each request's own timing (sgl serve's `include_timing`), to tell transport from server time. */
   serverTiming?: boolean;
+  /** Traces the client's side of each request (module `client`) and sends its `traceparent`; off when absent. */
+  tracing?: Tracing;
 }
+
+const NO_TRACING = new Tracing();
 
 /** Streaming completions against any OpenAI-compatible server (sgl serve, SGLang, vLLM). */
 export class HttpTarget implements BenchTarget {
@@ -93,6 +103,7 @@ export class HttpTarget implements BenchTarget {
     private readonly countTokens: ((text: string) => number) | null,
     private readonly sendIds: boolean,
     private readonly serverTiming: boolean,
+    private readonly tracing: Tracing,
   ) {
     this.name = `${url} (${model}, ${endpoint})`;
     const https = url.startsWith('https:');
@@ -125,14 +136,56 @@ export class HttpTarget implements BenchTarget {
     }
     const id = models?.data?.[0]?.id;
     if (!res.ok || typeof id !== 'string') throw new SglError(`${base} does not look OpenAI-compatible: GET /v1/models answered ${res.status} without a model list.`);
-    const target = new HttpTarget(base, id, endpoint, headers, countTokens ?? null, o.sendIds ?? false, o.serverTiming ?? false);
+    const target = new HttpTarget(base, id, endpoint, headers, countTokens ?? null, o.sendIds ?? false, o.serverTiming ?? false, o.tracing ?? NO_TRACING);
+    if (o.tracing) await o.tracing.attach({ role: 'client', model: { id, dir: base, onnxPath: '' }, device: 'client', engine: { url: base, endpoint }, version: SGL_VERSION });
     // vLLM, SGLang and sgl serve say how many tokens a request may hold.
     const context = models?.data?.[0]?.max_model_len;
     if (typeof context === 'number' && Number.isInteger(context) && context > 1) target.contextLength = context;
     return target;
   }
 
+  /**
+   * One request, its client side traced: `send` (connecting, when a new
+   * socket is opened, nested in it) until the request is written,
+   * `wait_response` until the response headers, `wait_first_token` until the
+   * first chunk with content, `stream` to the end; a `content` event per
+   * later chunk at level 3.
+   */
   async send(spec: RequestSpec, onChunk: OnChunk): Promise<Sent> {
+    // Warm-ups are not part of the workload: untraced, as in-process.
+    const trace = spec.warmup ? NULL_CLIENT_TRACE : this.tracing.startClientRequest();
+    const ctx = trace.main;
+    ctx.begin(S.send, trace.start);
+    let firstContent: number | null = null;
+    const chunk = (t: number): void => {
+      if (firstContent === null) {
+        firstContent = t;
+        ctx.next(S.wait_first_token, S.stream, t);
+      } else ctx.event(E.content, t);
+      onChunk(t);
+    };
+    let sent: Sent | null = null;
+    let error: string | null = null;
+    try {
+      sent = await this.exchange(spec, chunk, trace.traceparent, ctx);
+      return sent;
+    } catch (err) {
+      error = (err as Error).message;
+      throw err;
+    } finally {
+      const end = now();
+      ctx.end(S.stream, end);
+      const sampling = spec.sampling ?? {};
+      trace.finish(
+        { rid: spec.id, inputTokens: sent?.inputTokens ?? spec.inputTokens, ...(spec.inputIds ? { inputIds: spec.inputIds } : {}), ...(spec.prompt !== undefined ? { prompt: spec.prompt } : {}), chat: this.endpoint === 'chat',
+          sampling: { maxTokens: spec.outputTokens, temperature: sampling.temperature ?? 0, topP: sampling.topP ?? 1, topK: sampling.topK ?? 0, seed: sampling.seed ?? 0, ignoreEos: true } },
+        { outputTokens: sent?.outputTokens ?? 0, cachedTokens: sent?.cachedTokens ?? null, error, firstContent },
+        end,
+      );
+    }
+  }
+
+  private async exchange(spec: RequestSpec, onChunk: OnChunk, traceparent: string | null, ctx: TraceContext): Promise<Sent> {
     const common = { model: this.model, max_tokens: spec.outputTokens, ignore_eos: true, ...wire(sampling(spec)), stream: true, stream_options: { include_usage: true }, ...(this.serverTiming ? { include_timing: true } : {}) };
     const body =
       this.endpoint === 'chat'
@@ -141,10 +194,20 @@ export class HttpTarget implements BenchTarget {
     const payload = JSON.stringify(body);
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       // The request's id, and whether it is a warm-up, where a server's logs can show them.
-      const headers = { ...this.headers, 'content-length': Buffer.byteLength(payload), 'x-request-id': spec.id, ...(spec.warmup ? { 'x-sgl-warmup': '1' } : {}) };
-      const req = this.post(`${this.url}/v1/${this.endpoint === 'chat' ? 'chat/completions' : 'completions'}`, { method: 'POST', agent: this.agent, headers }, resolve);
+      const headers = { ...this.headers, 'content-length': Buffer.byteLength(payload), 'x-request-id': spec.id, ...(spec.warmup ? { 'x-sgl-warmup': '1' } : {}), ...(traceparent ? { traceparent } : {}) };
+      const req = this.post(`${this.url}/v1/${this.endpoint === 'chat' ? 'chat/completions' : 'completions'}`, { method: 'POST', agent: this.agent, headers }, (res) => {
+        ctx.next(S.wait_response, S.wait_first_token);
+        resolve(res);
+      });
+      req.on('socket', (socket) => {
+        // A new connection (not one the keep-alive agent reuses) is connected inside `send`.
+        if (!socket.connecting) return;
+        ctx.begin(S.connect);
+        socket.once('connect', () => ctx.end(S.connect));
+      });
       req.on('error', reject);
-      req.end(payload);
+      // Called once the request has been handed to the socket.
+      req.end(payload, () => ctx.next(S.send, S.wait_response));
     });
     if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${errorMessage(await textOf(res)) || '(no body)'}`);
     if ((res.headers['content-type'] ?? '').includes('application/json')) throw new Error(`the server answered with JSON, not a stream: ${(await textOf(res)).slice(0, 200)}`);

@@ -28,6 +28,7 @@ import type { WorkloadRecord } from '../tracing/finished_request.js';
 import { engineSteps } from './engine_steps.js';
 import { impliedHitRate } from '../workload/hash_blocks.js';
 import { TraceReader } from '../tracing/trace_file/reader.js';
+import { createTracing } from '../tracing/tracing_setup.js';
 
 export interface ReplayOptions {
   file: string;
@@ -196,8 +197,11 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const warmup = o.warmup ?? (o.url ? 0 : 2);
   const driver = new BenchDriver({ requestRate: Infinity, burstiness: 1, maxConcurrency: Infinity, seed: o.seed, warmup, replayArrivals: true });
   const warnings: string[] = [];
+  const level = (header?.trace.level || 2) as TraceLevel;
   if (o.url) {
-    const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tok.encode(t, false).length, sendIds: true });
+    // The client's side of each replayed request goes to --output (module client), under the trace id the server continues.
+    const tracing = await createTracing({ level, modules: ['client'], sampleRate: 1, traceFile: o.output, includeContent: header?.trace.includeContent ?? false });
+    const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tok.encode(t, false).length, sendIds: true, tracing });
     if (header && target.model !== header.model.id) warnings.push(`The capture ran ${header.model.id}; ${o.url} serves ${target.model}.`);
     const fit = prepare(target.contextLength ?? spec.contextLength, target.contextLength ? `${target.model}'s max_model_len at ${o.url}` : `${spec.id}'s context length; ${o.url} does not say its own`);
     let run;
@@ -207,13 +211,13 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       run = await driver.run(target, workload);
     } finally {
       target.close();
+      await tracing.shutdown();
     }
     const replayed = run.outcomes.filter((x) => !x.error).map(fromOutcome);
     const fidelity = compareTimings(captured, replayed);
     const metrics = summarize(run, null, warm);
     return { ...base, requests: workload.requests.length, mode: 'execute', warnings, fidelity, beyondTolerance: gate(fidelity), failed: metrics.failed, metrics, model: null, loaded: null, timings: { captured, replayed }, fit, schedule: lateness(workload, run.outcomes), profile: null, expectedHitRate: expectedHitRate(workload.requests, capturedRecords) };
   }
-  const level = (header?.trace.level || 2) as TraceLevel;
   const modules = (header?.trace.modules ?? ['request']) as TraceModule[];
   const session = await EngineSession.start(engineOptions, { level, modules, sampleRate: 1, traceFile: o.output, includeContent: header?.trace.includeContent ?? false });
   const engine = session.engine;

@@ -71,7 +71,7 @@ export async function handleGeneration(
   res.on('close', abortAll);
   // A client that left while its request was being tokenized aborts it now.
   if (res.destroyed) abortAll();
-  res.setHeader('X-Request-Id', rid);
+  if (!res.hasHeader('X-Request-Id')) res.setHeader('X-Request-Id', rid);
 
   const choices: Choice[] = streams.map(() => ({ text: '', tokenIds: [], finish: 'abort', logprobs: parsed.req.logprobs === undefined ? null : [] }));
   const usages: Usage[] = streams.map((s) => ({ promptTokens: s.promptTokens, completionTokens: 0, cachedTokens: 0 }));
@@ -80,6 +80,8 @@ export async function handleGeneration(
   const usage = (): Usage => ({ promptTokens: usages[0].promptTokens, completionTokens: usages.reduce((sum, u) => sum + u.completionTokens, 0), cachedTokens: usages[0].cachedTokens });
   if (parsed.stream) {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    // The headers leave now, not with the first token: the client learns at once that its request was taken.
+    res.flushHeaders();
     if (fmt.start) for (let i = 0; i < streams.length; i++) await sendEvent(res, fmt.start(i));
   }
 
@@ -96,14 +98,22 @@ export async function handleGeneration(
       if (chunk.finishReason === 'abort' && fmt.abortIsError) throw aborted();
       if (res.destroyed || res.writableEnded) continue;
       if (parsed.stream) {
+        if (last && !(parsed.includeUsage && fmt.usage) && !fmt.done) stream.markFinalWrite();
         await sendEvent(res, fmt.chunk(chunk, choice.text, i));
         if (last) {
-          if (parsed.includeUsage && fmt.usage) await sendEvent(res, fmt.usage(usage()));
-          if (fmt.done) await sendEvent(res, '[DONE]');
+          if (parsed.includeUsage && fmt.usage) {
+            if (!fmt.done) stream.markFinalWrite();
+            await sendEvent(res, fmt.usage(usage()));
+          }
+          if (fmt.done) {
+            stream.markFinalWrite();
+            await sendEvent(res, '[DONE]');
+          }
           res.end();
         }
       } else if (last) {
         const body = JSON.stringify(fmt.whole(choices, usage(), performance.now() - started));
+        stream.markFinalWrite();
         res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
         res.end(body);
       }

@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Engine } from '../engine/engine.js';
+import { isSafeRid } from '../request_id.js';
 import { now } from '../tracing/clock.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
 import type { Tracing } from '../tracing/tracing.js';
@@ -42,7 +43,7 @@ const GENERATIONS: Record<string, { parse: Generation; format: (rid: string, mod
   '/generate': { parse: (body) => nativeRequest(body), format: (rid) => nativeFormat(rid) },
 };
 
-const ROUTES = 'Routes: POST /v1/completions, /v1/chat/completions, /generate; GET /v1/models, /health, /metrics; GET|POST /set_trace_level?level=N.';
+const ROUTES = 'Routes: POST /v1/completions, /v1/chat/completions, /generate; GET /v1/models, /health, /ready, /metrics; GET|POST /set_trace_level?level=N.';
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -73,6 +74,8 @@ export class SglServer {
   private readonly apiKey: ApiKey | null;
   private readonly browsers: BrowserGuard;
   private admitted = 0;
+  /** Readiness fails from here on (a balancer takes the instance out), while requests are still served. */
+  private draining = false;
   private closing = false;
   private readonly idle = new Set<() => void>();
 
@@ -112,8 +115,18 @@ export class SglServer {
     return this.admitted;
   }
 
+  /**
+   * Starts draining: GET /ready answers 503 from now on, so a load balancer
+   * that checks it stops sending new requests, while those that still come
+   * are served. `close` then stops accepting.
+   */
+  drain(): void {
+    this.draining = true;
+  }
+
   /** Stops accepting; resolves when running requests are done or `drainMs` has passed. */
   async close(drainMs: number): Promise<boolean> {
+    this.draining = true;
     this.closing = true;
     this.server.close();
     this.server.closeIdleConnections();
@@ -145,7 +158,7 @@ export class SglServer {
       res.writeHead(204, PREFLIGHT_HEADERS).end();
       return;
     }
-    if (url.pathname !== '/health' && this.apiKey && !this.apiKey.accepts(req.headers.authorization)) {
+    if (url.pathname !== '/health' && url.pathname !== '/ready' && this.apiKey && !this.apiKey.accepts(req.headers.authorization)) {
       throw new HttpError(401, 'Missing or wrong API key: send Authorization: Bearer <key>.', 'authentication_error', null, 'invalid_api_key');
     }
     if (generation) {
@@ -171,6 +184,13 @@ export class SglServer {
     try {
       const traceparent = req.headers.traceparent;
       const tracestate = req.headers.tracestate;
+      // A client's (or a balancer's) X-Request-Id names the request, as the body's rid does, unless one runs under it already; it is echoed either way.
+      const requestId = req.headers['x-request-id'];
+      const headerRid = typeof requestId === 'string' && isSafeRid(requestId) ? requestId : null;
+      if (headerRid !== null) {
+        res.setHeader('X-Request-Id', headerRid);
+        if (parsed.req.rid === undefined && !this.engine.isRunning(headerRid)) parsed.req.rid = headerRid;
+      }
       await handleGeneration(this.engine, req, res, parsed, (rid) => generation.format(rid, this.engine.spec.id, this.engine.tokenizer), {
         arrivedAt,
         clientRid: true,
@@ -190,6 +210,8 @@ export class SglServer {
   /** The routes besides generation: the methods each answers, and its answer. */
   private readonly adminRoutes: Record<string, { methods: readonly string[]; answer: (res: ServerResponse, url: URL) => void }> = {
     '/health': { methods: ['GET', 'HEAD'], answer: (res) => sendJson(res, 200, { status: 'ok' }) },
+    // Liveness is /health; readiness fails while draining, for balancers and Kubernetes probes.
+    '/ready': { methods: ['GET', 'HEAD'], answer: (res) => (this.draining ? sendJson(res, 503, { status: 'draining' }, { 'Retry-After': '1' }) : sendJson(res, 200, { status: 'ready' })) },
     '/v1/models': {
       methods: ['GET', 'HEAD'],
       answer: (res) => sendJson(res, 200, { object: 'list', data: [{ id: this.engine.spec.id, object: 'model', created: 0, owned_by: 'sgl', max_model_len: this.engine.spec.contextLength }] }),

@@ -53,4 +53,8 @@ export interface FinishedRequest {
   /** GenAI operation name: chat when the request came as messages. */
   operation: 'chat' | 'text_completion';
   workload: WorkloadRecord;
+  /** The client's side of a request sent to a server (sgl bench or replay with --url): `main` holds the client's records. */
+  client?: boolean;
+  /** In a merged capture (`sgl trace merge`), the servers' sides of this client request, on the same clock. */
+  remote?: FinishedRequest[];
 }

@@ -1,5 +1,6 @@
 import { GenAiMetrics } from './gen_ai_metrics.js';
 import { Histogram, exponentialBuckets } from './histogram.js';
+import { serviceInstanceId } from './otel_resource.js';
 import { STAGES } from './stages.js';
 
 // SGLang's bucket boundaries, so existing dashboards work unchanged.
@@ -40,6 +41,9 @@ export class EngineMetrics {
   /** When counting began (epoch ms): the start of every cumulative series. */
   readonly startedAt = Date.now();
 
+  /** Every series carries the process's service.instance.id, so replicas behind one balancer tell apart wherever the scrape lands. */
+  readonly instanceId = serviceInstanceId();
+
   constructor(public modelName: string) {}
 
   observeStage(stageId: number, seconds: number): void {
@@ -48,7 +52,8 @@ export class EngineMetrics {
 
   /** Prometheus text exposition format, version 0.0.4. */
   render(): string {
-    const label = `model_name="${escapeLabel(this.modelName)}"`;
+    // `instance_id`, not `instance`: Prometheus sets `instance` itself (the scrape address) and would rename ours.
+    const label = `model_name="${escapeLabel(this.modelName)}",instance_id="${escapeLabel(this.instanceId)}"`;
     const out: string[] = [];
     const histogram = (name: string, help: string, rows: { labels: string; h: Histogram }[]): void => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);

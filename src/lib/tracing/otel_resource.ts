@@ -3,8 +3,27 @@ import type * as Resources from '@opentelemetry/resources';
 import type { Resource } from '@opentelemetry/resources';
 import { SGL_VERSION } from '../version.js';
 
-/** This process's `service.instance.id`: one per process, so replicas of one service tell apart. */
-let instanceId: string = randomUUID();
+/**
+ * This process's `service.instance.id`: the one OTEL_RESOURCE_ATTRIBUTES
+ * names (a deployment's own replica name), else a UUID per process, so
+ * replicas of one service tell apart on spans, OTLP metrics, /metrics and
+ * trace files alike.
+ */
+let instanceId: string = instanceIdFromEnv() ?? randomUUID();
+
+function instanceIdFromEnv(): string | null {
+  for (const pair of (process.env.OTEL_RESOURCE_ATTRIBUTES ?? '').split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq < 0 || pair.slice(0, eq).trim() !== 'service.instance.id') continue;
+    try {
+      const value = decodeURIComponent(pair.slice(eq + 1).trim());
+      if (value) return value;
+    } catch {
+      // a malformed value is ignored, as the SDKs ignore it
+    }
+  }
+  return null;
+}
 
 export function serviceInstanceId(): string {
   return instanceId;

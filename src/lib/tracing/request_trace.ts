@@ -8,7 +8,7 @@ import { requestTiming } from './request_timing.js';
 import { NULL_CONTEXT, TraceMetricContext } from './trace_context.js';
 import type { TraceContext } from './trace_context.js';
 import type { TraceLevel, TraceMask } from './trace_config.js';
-import { TO_METRIC, TO_SPAN } from './trace_config.js';
+import { TO_METRIC, spanBits } from './trace_config.js';
 import { S, STAGES } from './stages.js';
 import type { TraceModule } from './stages.js';
 import type { SpanParent } from './traceparent.js';
@@ -223,14 +223,4 @@ export class RecordingRequestTrace implements RequestTrace {
       workload,
     });
   }
-}
-
-const spanBitCache = new WeakMap<Uint8Array, Uint8Array>();
-function spanBits(mask: Uint8Array): Uint8Array {
-  let bits = spanBitCache.get(mask);
-  if (!bits) {
-    bits = mask.map((m) => m & TO_SPAN);
-    spanBitCache.set(mask, bits);
-  }
-  return bits;
 }

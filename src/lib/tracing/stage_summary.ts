@@ -31,8 +31,9 @@ export function summarizeStages(requests: Iterable<FinishedRequest>): StageSumma
 export class StageSummarizer {
   private readonly byStage = new Map<string, { module: string; thread: string; totals: number[]; shares: number[]; slices: number; order: number }>();
 
-  add(req: FinishedRequest): void {
-    const e2e = req.end - req.start;
+  /** A merged request's server sides count too, their shares of the client's E2E. */
+  add(req: FinishedRequest, e2e = req.end - req.start): void {
+    for (const part of req.remote ?? []) this.add(part, e2e);
     stageRows(req).forEach((row, order) => {
       let s = this.byStage.get(row.stage);
       if (!s) {

@@ -76,6 +76,19 @@ export const TRACE_MODULES = {
       cache_evict: { level: 2, thread: 'worker', attrs: ['evicted_tokens', 'cache_tokens'] },
     },
   },
+  client: {
+    description: 'the client\'s side of each request sent to a server (sgl bench and replay with --url), under the trace id the server continues',
+    stages: {
+      send: { level: 1, thread: 'main', metric: false },
+      connect: { level: 3, thread: 'main', metric: false, nested: true },
+      wait_response: { level: 1, thread: 'main', metric: false },
+      wait_first_token: { level: 1, thread: 'main', metric: false },
+      stream: { level: 1, thread: 'main', metric: false },
+    },
+    events: {
+      content: { level: 3, thread: 'main' },
+    },
+  },
 } as const satisfies Record<string, { description: string; stages: Record<string, StageDef>; events: Record<string, EventDef> }>;
 
 export type TraceModule = keyof typeof TRACE_MODULES;

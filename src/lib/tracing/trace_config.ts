@@ -48,6 +48,18 @@ export function traceMask(level: TraceLevel, modules: readonly TraceModule[], me
   return mask;
 }
 
+const spanBitCache = new WeakMap<Uint8Array, Uint8Array>();
+
+/** The span bit of each entry of a shared mask (what goes to spans), computed once per mask. */
+export function spanBits(mask: Uint8Array): Uint8Array {
+  let bits = spanBitCache.get(mask);
+  if (!bits) {
+    bits = mask.map((m) => m & TO_SPAN);
+    spanBitCache.set(mask, bits);
+  }
+  return bits;
+}
+
 /** Parses `request,scheduler`; an unknown name throws with the known ones listed. */
 export function parseModules(list: string): TraceModule[] {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);

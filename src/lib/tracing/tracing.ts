@@ -1,6 +1,11 @@
+import { hostname } from 'node:os';
 import type { SpanParent } from './traceparent.js';
 import { now, toEpochMs } from './clock.js';
+import { NULL_CLIENT_TRACE, RecordingClientTrace } from './client_trace.js';
+import type { ClientRequestTrace } from './client_trace.js';
+import { serviceInstanceId } from './otel_resource.js';
 import type { FinishedRequest } from './finished_request.js';
+import type { MergedCapture } from './trace_file/format.js';
 import { TailSampler } from './keep_rules.js';
 import type { KeepRule } from './keep_rules.js';
 import { EngineMetrics } from './metrics.js';
@@ -13,8 +18,18 @@ import type { TraceConfig, TraceLevel } from './trace_config.js';
 export interface TraceHeader {
   tool: 'sgl';
   version: string;
-  /** Epoch ms of the capture's time zero. */
+  /** Epoch ms of the capture's start. */
   startedAt: number;
+  /** Epoch ms of the file's timestamp 0 (the process's clock origin): what `sgl trace merge` aligns captures by. */
+  timeOrigin?: number;
+  /** The machine that made the capture (captures from one machine share its wall clock). */
+  host?: string;
+  /** The process's service.instance.id, as on its spans and metrics. */
+  instanceId?: string;
+  /** Whose side of the requests the file holds: a client's (sgl bench or replay with --url), or (absent) the engine's. */
+  role?: 'client';
+  /** A file made by `sgl trace merge`: the captures it joins (the header is the client's, else the first capture's). */
+  merged?: { captures: MergedCapture[] };
   model: { id: string; dir: string; sha256?: string };
   device: string;
   engine: Record<string, unknown>;
@@ -61,6 +76,8 @@ export interface TracingOptions extends Partial<TraceConfig> {
 }
 
 export interface EngineDescription {
+  /** A client describes the server it sends to: `model.dir` is the server's URL. */
+  role?: 'client';
   model: { id: string; dir: string; onnxPath: string };
   device: string;
   engine: Record<string, unknown>;
@@ -133,6 +150,10 @@ export class Tracing implements FinishSink {
       tool: 'sgl',
       version: desc.version,
       startedAt: toEpochMs(this.captureStart),
+      timeOrigin: toEpochMs(0),
+      host: hostname(),
+      instanceId: serviceInstanceId(),
+      ...(desc.role ? { role: desc.role } : {}),
       model: { id: desc.model.id, dir: desc.model.dir, ...(sha256 ? { sha256 } : {}) },
       device: desc.device,
       engine: desc.engine,
@@ -168,6 +189,17 @@ export class Tracing implements FinishSink {
     }
     if (spanLevel === 0 && !this.metrics) return NULL_REQUEST_TRACE;
     return new RecordingRequestTrace(this, this.metrics, traceMask(spanLevel, modules, this.metrics !== null), spanLevel, modules, parent, t, sampled);
+  }
+
+  /**
+   * The client's side of a request this process sends to a server (module
+   * `client`), traced at this hub's level and sample rate; the null trace
+   * (no traceparent) when it is not traced or nothing would receive it.
+   */
+  startClientRequest(t: number = now()): ClientRequestTrace {
+    const { level, sampleRate } = this.config;
+    if (level === 0 || this.exporters.length === 0 || (sampleRate < 1 && Math.random() >= sampleRate)) return NULL_CLIENT_TRACE;
+    return new RecordingClientTrace(this, level, t);
   }
 
   finished(req: FinishedRequest): void {

@@ -9,6 +9,8 @@ import { newSpanId } from '../traceparent.js';
 import { SGL_VERSION } from '../../version.js';
 
 const SPAN_KIND_INTERNAL = 0;
+const SPAN_KIND_SERVER = 1;
+const SPAN_KIND_CLIENT = 2;
 const STATUS_UNSET = 0;
 const STATUS_ERROR = 2;
 const SCOPE = { name: 'sgl', version: SGL_VERSION };
@@ -33,11 +35,11 @@ function duration(start: number, end: number): HrTime {
 export function requestSpans(req: FinishedRequest, resource: Resource): ReadableSpan[] {
   const spans: ReadableSpan[] = [];
   const traceId = req.traceId;
-  const make = (name: string, parent: SpanContext | undefined, start: number, end: number, attributes: Attributes, events: TimedEvent[] = [], error?: string, spanId = newSpanId()): SpanContext => {
+  const make = (name: string, parent: SpanContext | undefined, start: number, end: number, attributes: Attributes, events: TimedEvent[] = [], error?: string, spanId = newSpanId(), kind = SPAN_KIND_INTERNAL): SpanContext => {
     const ctx: SpanContext = { traceId, spanId, traceFlags: 1 };
     spans.push({
       name,
-      kind: SPAN_KIND_INTERNAL,
+      kind,
       spanContext: () => ctx,
       parentSpanContext: parent,
       startTime: hr(start),
@@ -79,10 +81,11 @@ export function requestSpans(req: FinishedRequest, resource: Resource): Readable
   // The GenAI conventions name TTFT only as a metric (gen_ai.server.time_to_first_token); on the span it is sgl's own.
   if (w.ttftMs !== null) rootAttributes['sgl.response.time_to_first_token'] = w.ttftMs / 1000;
   const parent: SpanContext | undefined = req.parentSpanId ? { traceId, spanId: req.parentSpanId, traceFlags: 1, isRemote: true } : undefined;
-  const root = make(`${operation} ${req.model}`, parent, req.start, req.end, rootAttributes, [], req.error ?? undefined, req.rootSpanId);
+  // The client's root is the CLIENT span of the call; a server's root the SERVER span that continues it.
+  const root = make(`${operation} ${req.model}`, parent, req.start, req.end, rootAttributes, [], req.error ?? undefined, req.rootSpanId, req.client ? SPAN_KIND_CLIENT : SPAN_KIND_SERVER);
 
   for (const view of threadViews(req)) {
-    const thread = view.thread === 'main' ? 'main' : 'scheduler';
+    const thread = req.client ? 'client' : view.thread === 'main' ? 'main' : 'scheduler';
     const events: TimedEvent[] = view.events.map((e) => {
       const def = EVENTS[e.id];
       const attributes: Attributes = {};

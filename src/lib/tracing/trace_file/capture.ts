@@ -4,7 +4,7 @@ import type { EventName, StageName } from '../stages.js';
 import { KIND_ABORTED, KIND_EVENT, KIND_SLICE, RECORD, writeRecord } from '../records.js';
 import type { TraceLevel } from '../trace_config.js';
 import { newSpanId, newTraceId } from '../traceparent.js';
-import { PID_MAIN, PID_WORKER, WORKLOAD_EVENT, isRequestSlice } from './format.js';
+import { PART_WORKLOAD_EVENT, PID_MAIN, WORKLOAD_EVENT, captureOf, isRequestSlice, mainPid } from './format.js';
 import type { TraceEventLine } from './format.js';
 import { TraceFileError } from '../../errors.js';
 import { TraceReader } from './reader.js';
@@ -13,13 +13,15 @@ import type { TraceHeader } from '../tracing.js';
 const ALL_STAGES = new Uint8Array(STAGES.length).fill(1);
 const ALL_EVENTS = new Uint8Array(EVENTS.length).fill(1);
 
-/** One request's events as read so far, and its workload record once read. */
+/** One request's events as read so far (in a merged capture, every capture's side of it), and whether a workload record was read. */
 interface Pending {
   events: TraceEventLine[];
-  workload: WorkloadRecord | null;
-  /** Whether its main-thread request slice was read: a second one is another request under the same id. */
-  hasMain: boolean;
+  complete: boolean;
+  /** The main-thread pids whose request slice was read: a second one is another request under the same id. */
+  mains: Set<number>;
 }
+
+const isMain = (pid: number): boolean => pid >= PID_MAIN && (pid & 1) === 1;
 
 /**
  * Rebuilds the finished requests of a trace file as it streams, so a
@@ -27,61 +29,85 @@ interface Pending {
  * run: each request's slices and events per thread, its ids, and its
  * workload record. The writer puts each request's lines together, so a
  * request is complete when the next request's lines begin; memory holds one
- * request at a time (more only for a file whose requests interleave).
+ * request at a time (more only for a file whose requests interleave). In a
+ * merged capture a request is the client's side, with each server's side
+ * of it in `remote`.
  */
 export function* capturedRequests(reader: TraceReader): Generator<FinishedRequest> {
   const pending = new Map<string, Pending>();
   let current: string | null = null;
   for (const e of reader.events()) {
     const rid = e.args?.rid;
-    if (typeof rid !== 'string' || (e.pid !== PID_MAIN && e.pid !== PID_WORKER)) continue;
+    if (typeof rid !== 'string' || e.pid < PID_MAIN || e.ph === 'M' || e.cat === 'flow') continue;
     if (rid !== current) {
       const done = current === null ? undefined : pending.get(current);
-      if (done?.workload) {
+      if (done?.complete) {
         pending.delete(current!);
-        yield finished(done.workload, done.events, reader.header);
+        yield assemble(done.events, reader.header);
       }
       current = rid;
     }
     let p = pending.get(rid);
-    const opensRequest = e.pid === PID_MAIN && isRequestSlice(e);
-    if (p && opensRequest && p.hasMain) {
+    const opensRequest = isMain(e.pid) && isRequestSlice(e);
+    if (p && opensRequest && p.mains.has(e.pid)) {
       // Clients may reuse an id; each request's lines start with its main-thread slice.
       pending.delete(rid);
-      if (p.workload) yield finished(p.workload, p.events, reader.header);
+      if (p.complete) yield assemble(p.events, reader.header);
       p = undefined;
     }
-    if (!p) pending.set(rid, (p = { events: [], workload: null, hasMain: false }));
-    if (opensRequest) p.hasMain = true;
-    if (e.name === WORKLOAD_EVENT) p.workload = e.args as unknown as WorkloadRecord;
-    else p.events.push(e);
+    if (!p) pending.set(rid, (p = { events: [], complete: false, mains: new Set() }));
+    if (opensRequest) p.mains.add(e.pid);
+    if (e.name === WORKLOAD_EVENT || e.name === PART_WORKLOAD_EVENT) p.complete = true;
+    p.events.push(e);
   }
-  for (const p of pending.values()) if (p.workload) yield finished(p.workload, p.events, reader.header);
+  for (const p of pending.values()) if (p.complete) yield assemble(p.events, reader.header);
 }
 
-function finished(w: WorkloadRecord, events: TraceEventLine[], header: TraceHeader | null): FinishedRequest {
-  const mainThread = events.find((e) => e.pid === PID_MAIN && isRequestSlice(e));
+/** A request from its lines: in a merged capture, the side with the workload record (the client's), the others under it. */
+function assemble(events: TraceEventLine[], header: TraceHeader | null): FinishedRequest {
+  const captures = header?.merged?.captures;
+  if (!captures) return finished(events, header, PID_MAIN, header?.role === 'client').req;
+  const sides = new Map<number, TraceEventLine[]>();
+  for (const e of events) {
+    const k = captureOf(e.pid);
+    const list = sides.get(k) ?? [];
+    list.push(e);
+    sides.set(k, list);
+  }
+  const parts = [...sides.entries()].sort((a, b) => a[0] - b[0]).map(([k, list]) => finished(list, header, mainPid(k), captures[k]?.role === 'client'));
+  const main = parts.find((r) => r.primary) ?? parts[0];
+  const remote = parts.filter((r) => r !== main).map((r) => r.req);
+  return remote.length ? { ...main.req, remote } : main.req;
+}
+
+/** One side of a request (`pid` its main thread); `primary` when its workload record is the request's own, not a server's part. */
+function finished(events: TraceEventLine[], header: TraceHeader | null, pid: number, client: boolean): { req: FinishedRequest; primary: boolean } {
+  const mainThread = events.find((e) => e.pid === pid && isRequestSlice(e));
+  const workload = events.find((e) => e.name === WORKLOAD_EVENT) ?? events.find((e) => e.name === PART_WORKLOAD_EVENT);
+  const w = workload!.args as unknown as WorkloadRecord;
   const args = (mainThread?.args ?? {}) as Record<string, unknown>;
   const start = mainThread ? mainThread.ts / 1000 : 0;
   const end = mainThread ? (mainThread.ts + (mainThread.dur ?? 0)) / 1000 : w.e2eMs;
-  return {
-    rid: w.rid,
+  const req: FinishedRequest = {
+    rid: typeof args.server_rid === 'string' ? args.server_rid : w.rid,
     traceId: typeof args.trace_id === 'string' ? args.trace_id : newTraceId(),
     rootSpanId: typeof args.span_id === 'string' ? args.span_id : newSpanId(),
     parentSpanId: typeof args.parent_span_id === 'string' ? args.parent_span_id : null,
     level: (header?.trace.level ?? 1) as TraceLevel,
-    modules: (header?.trace.modules ?? ['request']) as FinishedRequest['modules'],
+    modules: (client ? ['client'] : (header?.trace.modules ?? ['request'])) as FinishedRequest['modules'],
     spanStages: ALL_STAGES,
     spanEvents: ALL_EVENTS,
     start,
     end,
-    main: records(events.filter((e) => e.pid === PID_MAIN)),
-    worker: records(events.filter((e) => e.pid === PID_WORKER)),
+    main: records(events.filter((e) => e.pid === pid)),
+    worker: records(events.filter((e) => e.pid === pid + 1)),
     error: typeof args.error === 'string' ? args.error : null,
     model: header?.model.id ?? 'unknown',
     operation: 'text_completion',
     workload: w,
+    ...(client ? { client: true } : {}),
   };
+  return { req, primary: workload!.name === WORKLOAD_EVENT };
 }
 
 /** One thread's slices and events as records, with nesting depth recovered from the times. */

@@ -12,6 +12,39 @@ export const PID_WORKER = 2;
 export const HEADER_EVENT = 'sgl.header';
 /** One per finished request: its workload record, what replay re-issues. */
 export const WORKLOAD_EVENT = 'sgl.workload';
+/** In a merged capture, a server's workload record of a request the client's record already stands for. */
+export const PART_WORKLOAD_EVENT = 'sgl.part_workload';
+
+/**
+ * A merged capture (`sgl trace merge`) gives capture k the processes
+ * 2k+1 (main, or the client) and 2k+2 (its scheduler worker): capture 0
+ * keeps PID_MAIN and PID_WORKER, and an odd pid is always a main thread.
+ */
+export function mainPid(capture: number): number {
+  return 2 * capture + PID_MAIN;
+}
+
+/** Which capture of a merged file a pid belongs to. */
+export function captureOf(pid: number): number {
+  return (pid - PID_MAIN) >> 1;
+}
+
+/** One capture of a merged file, as its header lists them. */
+export interface MergedCapture {
+  file: string;
+  role: 'client' | 'server';
+  instanceId?: string;
+  host?: string;
+  model: string;
+  /** Its main (or client) process; the scheduler worker is the next pid. */
+  pid: number;
+  /** Microseconds added to its timestamps to put them on the merged clock. */
+  shiftUs: number;
+  /** How its clock was aligned, in words. */
+  clock: string;
+  /** Requests it shares with the client. */
+  joined: number;
+}
 
 /** One line of the file. */
 export interface TraceEventLine {

@@ -70,6 +70,10 @@ export class TraceFileWriter implements TraceExporter {
 
   start(header: TraceHeader): void {
     this.line({ name: HEADER_EVENT, ph: 'i', s: 'g', pid: 0, tid: 0, ts: 0, args: header as unknown as Record<string, unknown> });
+    if (header.role === 'client') {
+      this.line({ name: 'process_name', ph: 'M', pid: PID_MAIN, tid: 0, ts: 0, args: { name: `client (requests to ${header.model.dir})` } });
+      return;
+    }
     this.line({ name: 'process_name', ph: 'M', pid: PID_MAIN, tid: 0, ts: 0, args: { name: 'main (tokenizer, detokenizer, API)' } });
     this.line({ name: 'process_name', ph: 'M', pid: PID_WORKER, tid: 0, ts: 0, args: { name: 'scheduler worker (scheduler, onnxruntime)' } });
   }

@@ -1,0 +1,88 @@
+import type { FinishedRequest } from './finished_request.js';
+import { slices } from './records.js';
+import { STAGES } from './stages.js';
+
+/** Where one request's time went, as its client saw it: every millisecond of the client's E2E in exactly one place. */
+export interface EndToEnd {
+  rid: string;
+  clientE2eMs: number;
+  /** Client time outside the server's handling of the request: connecting, sending, the network and any proxy both ways. */
+  networkMs: number;
+  /** Server time by stage, each instant counted once (see PRIORITY). */
+  serverStages: Record<string, number>;
+  /** Server time no stage covers. */
+  serverOtherMs: number;
+}
+
+/**
+ * Which stage an instant of server time counts for when stages overlap: the
+ * scheduler worker's (the request's critical path) before the main
+ * thread's (whose detokenize and respond run alongside the decode loop),
+ * each thread's in stage order; level 1 and 2 stages, not nested ones.
+ */
+const PRIORITY = [...STAGES.filter((s) => s.thread === 'worker'), ...STAGES.filter((s) => s.thread === 'main')]
+  .filter((s) => s.module !== 'client' && s.level <= 2 && !s.nested)
+  .map((s) => s.id);
+
+/** Sorted, disjoint [start, end] pairs: the union of `pairs` clipped to [lo, hi]. */
+function union(pairs: [number, number][], lo: number, hi: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [a, b] of pairs.map(([a, b]) => [Math.max(a, lo), Math.min(b, hi)] as [number, number]).filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0])) {
+    const last = out[out.length - 1];
+    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  return out;
+}
+
+/** The length of `pairs` (disjoint) not covered by `taken` (disjoint, sorted). */
+function uncovered(pairs: [number, number][], taken: [number, number][]): number {
+  let total = 0;
+  for (const [a, b] of pairs) {
+    let len = b - a;
+    for (const [c, d] of taken) len -= Math.max(0, Math.min(b, d) - Math.max(a, c));
+    total += len;
+  }
+  return total;
+}
+
+/**
+ * A merged request's client E2E split into network/HTTP and the server's
+ * stages; null for a request that has no server side (not from a merged
+ * capture, or the server's capture lacked it).
+ */
+export function endToEnd(req: FinishedRequest): EndToEnd | null {
+  if (!req.client || !req.remote?.length) return null;
+  const cs = req.start;
+  const ce = req.end;
+  const byStage = new Map<number, [number, number][]>();
+  const extents: [number, number][] = [];
+  for (const part of req.remote) {
+    extents.push([part.start, part.end]);
+    for (const records of [part.main, part.worker]) {
+      for (const s of slices(records)) {
+        const list = byStage.get(s.id) ?? [];
+        list.push([s.start, s.end]);
+        byStage.set(s.id, list);
+      }
+    }
+  }
+  const server = union(extents, cs, ce);
+  const serverMs = uncovered(server, []);
+  const serverStages: Record<string, number> = {};
+  let taken: [number, number][] = [];
+  let attributed = 0;
+  for (const id of PRIORITY) {
+    const pairs = byStage.get(id);
+    if (!pairs) continue;
+    // Only server time counts: a stage is clipped to the server's handling, and to the client's view of it.
+    const mine = union(pairs, cs, ce).flatMap(([a, b]) => server.map(([c, d]) => [Math.max(a, c), Math.min(b, d)] as [number, number])).filter(([a, b]) => b > a);
+    const ms = uncovered(mine, taken);
+    if (ms > 0) {
+      serverStages[STAGES[id].name] = ms;
+      attributed += ms;
+    }
+    taken = union([...taken, ...mine], -Infinity, Infinity);
+  }
+  return { rid: req.rid, clientE2eMs: ce - cs, networkMs: ce - cs - serverMs, serverStages, serverOtherMs: Math.max(0, serverMs - attributed) };
+}
