@@ -26,12 +26,20 @@ const us = (ms: number): number => Math.round(ms * 1000);
  * fetched. Requests are added one at a time as a capture streams.
  */
 export class TraceView {
-  private readonly rows: { start: number; row: ViewRow }[] = [];
+  /** `order` sorts rows (by the request's start); a merged request's server rows sort with its client row, just under it. */
+  private readonly rows: { start: number; order: number; row: ViewRow }[] = [];
   private readonly stages = new StageSummarizer();
   private readonly seen = new Set<number>();
 
   add(req: FinishedRequest): void {
+    this.count++;
     this.stages.add(req);
+    this.addRow(req, req.rid, req.start);
+    // A merged capture: each server's side of the request is a row of its own (main and worker lanes) under the client's.
+    for (const part of req.remote ?? []) this.addRow(part, `${req.rid} (server ${part.rid})`, req.start);
+  }
+
+  private addRow(req: FinishedRequest, label: string, order: number): void {
     const lane = (records: Float64Array): number[] => {
       const out: number[] = [];
       let prev = 0;
@@ -46,16 +54,15 @@ export class TraceView {
       }
       return out;
     };
-    this.rows.push({ start: req.start, row: [req.rid, 0, us(req.end - req.start), lane(req.main), lane(req.worker), req.error ? 1 : 0] });
+    this.rows.push({ start: req.start, order, row: [label, 0, us(req.end - req.start), lane(req.main), lane(req.worker), req.error ? 1 : 0] });
   }
 
-  get count(): number {
-    return this.rows.length;
-  }
+  /** Requests added (a merged request counts once, however many rows it takes). */
+  count = 0;
 
   html(title: string): string {
-    this.rows.sort((a, b) => a.start - b.start);
-    const t0 = this.rows.length ? this.rows[0].start : 0;
+    this.rows.sort((a, b) => a.order - b.order);
+    const t0 = this.rows.reduce((t, r) => Math.min(t, r.start), this.rows.length ? Infinity : 0);
     let t1 = t0;
     for (const r of this.rows) {
       r.row[1] = us(r.start - t0);
@@ -65,14 +72,14 @@ export class TraceView {
     const stageInfo = STAGES.map((s) => ({ name: s.name, thread: s.thread, color: COLORS[s.id % COLORS.length] }));
     const data = JSON.stringify({ stages: stageInfo.map((s) => [s.name, s.color]), rows: this.rows.map((r) => r.row) }).replace(/</g, '\\u003c');
     const legend = [...this.seen].sort((a, b) => a - b).map((id) => `<span class="key"><i style="background:${stageInfo[id].color}"></i>${esc(stageInfo[id].name)} <small>(${stageInfo[id].thread})</small></span>`).join('');
-    const timeline = `<figure><figcaption>Requests over time: ${span.toFixed(1)} ms, ${this.rows.length} requests</figcaption>
+    const timeline = `<figure><figcaption>Requests over time: ${span.toFixed(1)} ms, ${this.count} requests</figcaption>
 <p class="help">Each row is a request: main thread above, scheduler worker below. Wheel or <kbd>W</kbd>/<kbd>S</kbd> zoom the time axis; drag or <kbd>A</kbd>/<kbd>D</kbd>/<kbd>←</kbd>/<kbd>→</kbd> pan; <kbd>Shift</kbd>+wheel, <kbd>↑</kbd>/<kbd>↓</kbd> and the scroll bar move through requests; <kbd>0</kbd> shows everything. Hover a bar for its details; double-click a request to fit it.</p>
 <div class="legend">${legend}</div>
 <div id="timeline" tabindex="0"><canvas id="canvas"></canvas><div id="spacer"></div><div id="tip" hidden></div></div></figure>
 <script type="application/json" id="data">${data}</script>
 <script>${VIEW_SCRIPT}</script>`;
     const table = `<figure><figcaption>Stages</figcaption><pre>${esc(formatStageTable(this.stages.result()))}</pre></figure>`;
-    return htmlPage(title, [['Requests', String(this.rows.length)], ['Time span (ms)', span.toFixed(1)]], [VIEW_STYLE, timeline, table]);
+    return htmlPage(title, [['Requests', String(this.count)], ['Time span (ms)', span.toFixed(1)]], [VIEW_STYLE, timeline, table]);
   }
 }
 

@@ -26,7 +26,11 @@ const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed
  */
 export function formatWaterfall(req: FinishedRequest, width = 48): string {
   const e2e = req.end - req.start;
-  const rows = nestedRows(req);
+  // A merged request: the client's rows, then each server's, on the client's timeline.
+  const sides = [req, ...(req.remote ?? [])];
+  const rows = sides.flatMap((side) =>
+    nestedRows(side).map((r) => ({ ...r, intervals: r.intervals.map((t) => t + side.start - req.start), where: side.client ? 'client' : r.thread === 'main' ? (side === req ? 'main' : 'server') : 'worker' })),
+  );
   const w = req.workload;
   // TTFT and E2E to a tenth of a millisecond, as the generation summary above prints them.
   const head = `request ${printable(req.rid)}  ${w.inputTokens} prompt + ${w.outputTokens} output tokens, ${w.finishReason}, e2e ${e2e.toFixed(1)} ms` + (w.ttftMs === null ? '' : `, ttft ${w.ttftMs.toFixed(1)} ms`);
@@ -35,20 +39,19 @@ export function formatWaterfall(req: FinishedRequest, width = 48): string {
   for (const r of rows) {
     const cells = new Array<boolean>(width).fill(false);
     for (let k = 0; k < r.intervals.length; k += 2) {
-      const from = Math.min(width - 1, Math.floor((r.intervals[k] / e2e) * width));
+      const from = Math.max(0, Math.min(width - 1, Math.floor((r.intervals[k] / e2e) * width)));
       const to = Math.min(width, Math.max(from + 1, Math.ceil((r.intervals[k + 1] / e2e) * width)));
       for (let c = from; c < to; c++) cells[c] = true;
     }
     const bar = colorOf(r.stage)(cells.map((on) => (on ? '█' : ' ')).join(''));
     const count = r.intervals.length / 2;
     const name = `${'  '.repeat(r.depth)}${r.stage}`.padEnd(nameWidth);
-    const thread = r.thread === 'main' ? 'main  ' : 'worker';
-    lines.push(`  ${name} ${chalk.dim(thread)} │${bar}│ ${ms(r.totalMs).padStart(7)} ms${count > 1 ? chalk.dim(` ×${count}`) : ''}`);
+    lines.push(`  ${name} ${chalk.dim(r.where.padEnd(6))} │${bar}│ ${ms(r.totalMs).padStart(7)} ms${count > 1 ? chalk.dim(` ×${count}`) : ''}`);
   }
   // Batch events (a request scheduled into a batch, a batch re-formed) as marks on the same axis.
   const marks = new Array<string>(width).fill(' ');
   let batchEvents = 0;
-  for (const records of [req.main, req.worker]) {
+  for (const records of sides.flatMap((side) => [side.main, side.worker])) {
     for (const e of events(records, req.spanEvents)) {
       const name = EVENTS[e.id]?.name;
       if (name !== 'schedule' && name !== 'batch_formed') continue;

@@ -78,6 +78,8 @@ export class SglServer {
   private draining = false;
   private closing = false;
   private readonly idle = new Set<() => void>();
+  /** X-Request-Id values that name a request running here. */
+  private readonly headerRids = new Set<string>();
 
   constructor(
     private readonly engine: Engine,
@@ -181,6 +183,7 @@ export class SglServer {
       throw new HttpError(503, `The server is full (${this.admitted} requests running or queued); retry shortly.`, 'server_error', null, 'server_overloaded', { 'Retry-After': '1' });
     }
     this.admitted += parsed.n;
+    let claimed: string | null = null;
     try {
       const traceparent = req.headers.traceparent;
       const tracestate = req.headers.tracestate;
@@ -189,7 +192,12 @@ export class SglServer {
       const headerRid = typeof requestId === 'string' && isSafeRid(requestId) ? requestId : null;
       if (headerRid !== null) {
         res.setHeader('X-Request-Id', headerRid);
-        if (parsed.req.rid === undefined && !this.engine.isRunning(headerRid)) parsed.req.rid = headerRid;
+        // Claimed here, synchronously: a second request under the id, arriving while the first is tokenized, takes its own.
+        if (parsed.req.rid === undefined && !this.headerRids.has(headerRid) && !this.engine.isRunning(headerRid)) {
+          parsed.req.rid = headerRid;
+          this.headerRids.add(headerRid);
+          claimed = headerRid;
+        }
       }
       await handleGeneration(this.engine, req, res, parsed, (rid) => generation.format(rid, this.engine.spec.id, this.engine.tokenizer), {
         arrivedAt,
@@ -199,6 +207,7 @@ export class SglServer {
         ...(typeof tracestate === 'string' ? { tracestate } : {}),
       });
     } finally {
+      if (claimed !== null) this.headerRids.delete(claimed);
       this.admitted -= parsed.n;
       if (this.admitted === 0) {
         for (const wake of this.idle) wake();

@@ -57,4 +57,6 @@ export interface FinishedRequest {
   client?: boolean;
   /** In a merged capture (`sgl trace merge`), the servers' sides of this client request, on the same clock. */
   remote?: FinishedRequest[];
+  /** Epoch ms of the clock its times count from, when it was read from a file (its process's clock origin); absent: this process's clock. */
+  epochOrigin?: number;
 }

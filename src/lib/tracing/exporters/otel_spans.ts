@@ -15,8 +15,8 @@ const STATUS_UNSET = 0;
 const STATUS_ERROR = 2;
 const SCOPE = { name: 'sgl', version: SGL_VERSION };
 
-function hr(t: number): HrTime {
-  const ms = toEpochMs(t);
+function hr(t: number, origin: number | undefined): HrTime {
+  const ms = origin === undefined ? toEpochMs(t) : origin + t;
   const seconds = Math.floor(ms / 1000);
   return [seconds, Math.round((ms - seconds * 1000) * 1e6)];
 }
@@ -42,8 +42,8 @@ export function requestSpans(req: FinishedRequest, resource: Resource): Readable
       kind,
       spanContext: () => ctx,
       parentSpanContext: parent,
-      startTime: hr(start),
-      endTime: hr(end),
+      startTime: hr(start, req.epochOrigin),
+      endTime: hr(end, req.epochOrigin),
       duration: duration(start, end),
       status: error ? { code: STATUS_ERROR, message: error } : { code: STATUS_UNSET },
       attributes,
@@ -93,7 +93,7 @@ export function requestSpans(req: FinishedRequest, resource: Resource): Readable
         attributes[`sgl.${def.attrs[0]}`] = e.a;
         if (def.attrs[1]) attributes[`sgl.${def.attrs[1]}`] = e.b;
       }
-      return { name: def.name, time: hr(e.t), attributes, droppedAttributesCount: 0 };
+      return { name: def.name, time: hr(e.t, req.epochOrigin), attributes, droppedAttributesCount: 0 };
     });
     const threadSpan = make(thread, root, view.start, view.end, { 'thread.name': thread }, events);
     const slices = view.slices;
@@ -106,5 +106,7 @@ export function requestSpans(req: FinishedRequest, resource: Resource): Readable
       open.length = s.depth + 1;
     }
   }
+  // A merged capture's request: the servers' spans, children of the client's root through their own parent ids.
+  for (const part of req.remote ?? []) for (const span of requestSpans(part, resource)) spans.push(span);
   return spans;
 }

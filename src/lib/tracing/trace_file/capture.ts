@@ -36,14 +36,23 @@ const isMain = (pid: number): boolean => pid >= PID_MAIN && (pid & 1) === 1;
 export function* capturedRequests(reader: TraceReader): Generator<FinishedRequest> {
   const pending = new Map<string, Pending>();
   let current: string | null = null;
+  // Epoch ms of the file's timestamp 0; a capture from before the header said it started arrivalMs before its first request.
+  let origin: number | undefined;
+  const assemble = (events: TraceEventLine[]): FinishedRequest => {
+    const req = assembled(events, reader.header);
+    const header = reader.header;
+    if (origin === undefined && header) origin = header.timeOrigin ?? header.startedAt - (req.start - req.workload.arrivalMs);
+    const withOrigin = (r: FinishedRequest): FinishedRequest => ({ ...r, epochOrigin: origin, ...(r.remote ? { remote: r.remote.map(withOrigin) } : {}) });
+    return origin === undefined ? req : withOrigin(req);
+  };
   for (const e of reader.events()) {
     const rid = e.args?.rid;
-    if (typeof rid !== 'string' || e.pid < PID_MAIN || e.ph === 'M' || e.cat === 'flow') continue;
+    if (typeof rid !== 'string' || e.pid < PID_MAIN || e.ph === 'M' || e.ph === 's' || e.ph === 'f') continue;
     if (rid !== current) {
       const done = current === null ? undefined : pending.get(current);
       if (done?.complete) {
         pending.delete(current!);
-        yield assemble(done.events, reader.header);
+        yield assemble(done.events);
       }
       current = rid;
     }
@@ -52,7 +61,7 @@ export function* capturedRequests(reader: TraceReader): Generator<FinishedReques
     if (p && opensRequest && p.mains.has(e.pid)) {
       // Clients may reuse an id; each request's lines start with its main-thread slice.
       pending.delete(rid);
-      if (p.complete) yield assemble(p.events, reader.header);
+      if (p.complete) yield assemble(p.events);
       p = undefined;
     }
     if (!p) pending.set(rid, (p = { events: [], complete: false, mains: new Set() }));
@@ -60,11 +69,11 @@ export function* capturedRequests(reader: TraceReader): Generator<FinishedReques
     if (e.name === WORKLOAD_EVENT || e.name === PART_WORKLOAD_EVENT) p.complete = true;
     p.events.push(e);
   }
-  for (const p of pending.values()) if (p.complete) yield assemble(p.events, reader.header);
+  for (const p of pending.values()) if (p.complete) yield assemble(p.events);
 }
 
 /** A request from its lines: in a merged capture, the side with the workload record (the client's), the others under it. */
-function assemble(events: TraceEventLine[], header: TraceHeader | null): FinishedRequest {
+function assembled(events: TraceEventLine[], header: TraceHeader | null): FinishedRequest {
   const captures = header?.merged?.captures;
   if (!captures) return finished(events, header, PID_MAIN, header?.role === 'client').req;
   const sides = new Map<number, TraceEventLine[]>();

@@ -182,7 +182,8 @@ export function* mergeCaptures(paths: readonly string[], warn: (message: string)
     return placed;
   };
   const servers = order.map((s, k) => (s === client ? null : { k, lines: groups(s.path), waiting: new Map<string, TraceEventLine[][]>(), done: false }));
-  let flow = 1;
+  // Their own category and an id range of their own: convert --to perfetto adds main→worker arrows numbered from 1.
+  let flow = 2 ** 30;
   const lines = (g: Extract<Group, { rid: string }>, k: number, rid: string | null): string => g.events.map((e) => out(place(e, k, rid))).join('');
   const orphan = (g: Extract<Group, { rid: string }>, k: number): string => {
     result.serverOnly++;
@@ -237,8 +238,8 @@ export function* mergeCaptures(paths: readonly string[], warn: (message: string)
           if (clientSlice && serverSlice) {
             const cs = place(clientSlice, 0, null);
             const at = Math.min(Math.max(serverSlice.ts, cs.ts), cs.ts + (cs.dur ?? 0));
-            yield out({ name: 'http', cat: 'flow', ph: 's', id: flow, pid: cs.pid, tid: cs.tid, ts: at, args: { rid: g.rid } });
-            yield out({ name: 'http', cat: 'flow', ph: 'f', bp: 'e', id: flow++, pid: serverSlice.pid, tid: serverSlice.tid, ts: serverSlice.ts, args: { rid: g.rid } });
+            yield out({ name: 'http', cat: 'http', ph: 's', id: flow, pid: cs.pid, tid: cs.tid, ts: at, args: { rid: g.rid } });
+            yield out({ name: 'http', cat: 'http', ph: 'f', bp: 'e', id: flow++, pid: serverSlice.pid, tid: serverSlice.tid, ts: serverSlice.ts, args: { rid: g.rid } });
           }
         }
       }

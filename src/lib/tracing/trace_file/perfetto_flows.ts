@@ -1,4 +1,4 @@
-import { PID_MAIN, PID_WORKER, isRequestSlice, requestSliceName } from './format.js';
+import { PID_MAIN, captureOf, isRequestSlice, mainPid, requestSliceName } from './format.js';
 import type { TraceEventLine } from './format.js';
 
 /**
@@ -21,22 +21,24 @@ export function* perfettoWithFlows(events: Iterable<TraceEventLine>): Generator<
   for (const e of events) {
     yield line(e);
     const rid = e.args?.rid;
-    if (typeof rid !== 'string' || !isRequestSlice(e)) continue;
-    const entry = open.get(rid) ?? {};
-    if (e.pid === PID_MAIN) entry.main = e;
-    if (e.pid === PID_WORKER) entry.worker = e;
+    if (typeof rid !== 'string' || !isRequestSlice(e) || e.pid < PID_MAIN) continue;
+    // In a merged capture each capture has its own main and worker pids (see mainPid), and a joined request one rid.
+    const key = `${captureOf(e.pid)}|${rid}`;
+    const entry = open.get(key) ?? {};
+    if (e.pid === mainPid(captureOf(e.pid))) entry.main = e;
+    else entry.worker = e;
     const { main, worker } = entry;
     if (!main || !worker) {
-      open.set(rid, entry);
+      open.set(key, entry);
       continue;
     }
-    open.delete(rid);
+    open.delete(key);
     const to = { name: requestSliceName(rid), cat: 'flow' };
-    let arrows = line({ ...to, ph: 's', id: flow, pid: PID_MAIN, tid: main.tid, ts: main.ts });
-    arrows += line({ ...to, ph: 'f', bp: 'e', id: flow++, pid: PID_WORKER, tid: worker.tid, ts: worker.ts });
+    let arrows = line({ ...to, ph: 's', id: flow, pid: main.pid, tid: main.tid, ts: main.ts });
+    arrows += line({ ...to, ph: 'f', bp: 'e', id: flow++, pid: worker.pid, tid: worker.tid, ts: worker.ts });
     const end = worker.ts + (worker.dur ?? 0);
-    arrows += line({ ...to, ph: 's', id: flow, pid: PID_WORKER, tid: worker.tid, ts: end });
-    arrows += line({ ...to, ph: 'f', bp: 'e', id: flow++, pid: PID_MAIN, tid: main.tid, ts: Math.min(end, main.ts + (main.dur ?? 0)) });
+    arrows += line({ ...to, ph: 's', id: flow, pid: worker.pid, tid: worker.tid, ts: end });
+    arrows += line({ ...to, ph: 'f', bp: 'e', id: flow++, pid: main.pid, tid: main.tid, ts: Math.min(end, main.ts + (main.dur ?? 0)) });
     yield arrows;
   }
   yield ']}\n';
