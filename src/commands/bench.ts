@@ -58,12 +58,13 @@ export default class Bench extends SglCommand {
     if (!compare && (flags['target-ci'] !== undefined || flags.repeats !== undefined)) this.error('--repeats and --target-ci belong to --compare-trace-levels; add it, or drop them.', { exit: 2 });
     if (flags.output === '-' && this.jsonEnabled()) this.error('--json and -o - would both write to stdout; -o - already writes the JSON (with every outcome).', { exit: 2 });
     const { runBench } = await import('../lib/bench/run_bench.js');
-    const { formatBenchMetrics, formatLevelComparison } = await import('../lib/report/bench_report.js');
+    const { formatBenchMetrics, formatLevelComparison, formatTargets } = await import('../lib/report/bench_report.js');
     const { formatStageTable } = await import('../lib/report/stage_table.js');
     const bar = process.stderr.isTTY && !this.jsonEnabled() ? (done: number, total: number) => process.stderr.write(`\r${'█'.repeat(Math.round((30 * done) / total)).padEnd(30, '░')} ${done}/${total}`) : undefined;
     const result = await runBench(
       {
-        url: flags.url,
+        urls: flags.url,
+        policy: flags['url-policy'],
         endpoint: flags.endpoint,
         apiKey: flags['api-key'],
         tokenizePrompt: flags['tokenize-prompt'],
@@ -85,7 +86,9 @@ export default class Bench extends SglCommand {
     if (bar) process.stderr.write('\n');
     // With -o - the data owns stdout and the report moves to stderr.
     const report = (text: string): void => (flags.output === '-' ? void process.stderr.write(text) : this.say(text));
+    for (const warning of result.warnings ?? []) this.warn(warning);
     report(formatBenchMetrics(result.metrics, result.target, result.workload) + '\n');
+    if (result.targets) report('\nPer server\n' + formatTargets(result.targets) + '\n');
     if (result.stages) report('\nPer-stage breakdown (from the tracing layer)\n' + formatStageTable(result.stages) + '\n');
     if (result.levels && result.comparison) report('\nTrace level comparison\n' + formatLevelComparison(result.levels, result.comparison) + '\n');
     const { benchServingFields } = await import('../lib/bench/statistics.js');

@@ -62,7 +62,8 @@ export default class Replay extends SglCommand {
     const output = flags.output ?? (flags.url || flags.simulate ? undefined : `${args.file.replace(/\.json$/, '')}.replay.json`);
     const result = await runReplay({
       file: args.file,
-      url: flags.url,
+      urls: flags.url,
+      policy: flags['url-policy'],
       endpoint: flags.endpoint,
       apiKey: flags['api-key'],
       engine: engineOptions(flags),
@@ -99,7 +100,7 @@ export default class Replay extends SglCommand {
           : `decode step ${d.intercept.toFixed(3)} ms + ${d.perRequest.toFixed(4)} ms per running request (${spread(d.spread, 'requests')})`;
       this.say(`Fitted on ${m.fittedOn} requests${from}: prefill ${m.prefill.intercept.toFixed(3)} ms + ${m.prefill.perToken.toFixed(4)} ms/token (${spread(m.prefill.spread, 'prefill runs')}); ${decode}.\n\n`);
     }
-    if (result.metrics) this.say(formatBenchMetrics(result.metrics, simulated ? 'simulated engine' : (flags.url ?? 'in-process engine'), result.workload) + '\n');
+    if (result.metrics) this.say(formatBenchMetrics(result.metrics, simulated ? 'simulated engine' : (flags.url?.join(', ') ?? 'in-process engine'), result.workload) + '\n');
     if (result.schedule) {
       const s = result.schedule;
       this.say(`Arrivals: requests were sent ${s.p50.toFixed(2)} ms (p50), ${s.p99.toFixed(2)} ms (p99), ${s.max.toFixed(2)} ms (max) behind the trace's schedule${flags.speed !== 1 ? ` at --speed ${flags.speed}` : ''}.\n`);

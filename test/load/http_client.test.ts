@@ -162,7 +162,7 @@ async function roundTripMs(url: string): Promise<number> {
 
 function options(url: string, endpoint: Endpoint): BenchOptions {
   return {
-    url, endpoint, engine: {}, tracing: { level: 0, modules: ['request'], sampleRate: 1, includeContent: false },
+    urls: [url], endpoint, engine: {}, tracing: { level: 0, modules: ['request'], sampleRate: 1, includeContent: false },
     workload: { dataset: 'random', count: REQUESTS, seed: 1, inputLen: 8, outputLen: CHUNKS, rangeRatio: 1 },
     driver: { requestRate: Infinity, burstiness: 1, maxConcurrency: 1, seed: 1, warmup: 3, replayArrivals: false },
     slo: null, compareLevels: null, repeats: 1, targetCi: null, budgetMs: 0,

@@ -143,7 +143,7 @@ describe('sgl replay against a server', () => {
     const file = join(dir, 'five.jsonl');
     writeFileSync(file, [0, 10, 20, 30, 40].map((t, i) => JSON.stringify({ timestamp: t, input_length: 6 + i, output_length: 2 })).join('\n') + '\n');
     try {
-      const plain = await runReplay(replayOptions({ file, url: stub.url }));
+      const plain = await runReplay(replayOptions({ file, urls: [stub.url] }));
       // Sent 10 ms apart on connections of their own, they may reach the server in another order on a busy machine.
       expect(stub.log.map((e) => e.headers['x-request-id']).sort()).toEqual(['mooncake-1', 'mooncake-2', 'mooncake-3', 'mooncake-4', 'mooncake-5']);
       expect(stub.log.some((e) => e.headers['x-sgl-warmup'] !== undefined)).toBe(false);
@@ -152,7 +152,7 @@ describe('sgl replay against a server', () => {
       expect(plain.metrics!.failed).toBe(plain.failed);
       expect(plain.metrics!.warmup).toBe(0);
       stub.log.length = 0;
-      const warmed = await runReplay(replayOptions({ file, url: stub.url, warmup: 2 }));
+      const warmed = await runReplay(replayOptions({ file, urls: [stub.url], warmup: 2 }));
       expect(warmed.metrics!.warmup).toBe(2);
       const seen = stub.log.map((e) => [e.headers['x-request-id'], e.headers['x-sgl-warmup'] ?? null]);
       // Warm-ups first, one at a time; then the workload, unmarked.

@@ -19,10 +19,15 @@ import type { DriverOptions, RequestOutcome } from '../load/driver.js';
 import type { BenchMetrics, Slo } from './statistics.js';
 import { summarize } from './statistics.js';
 import { EngineTarget, HttpTarget } from '../load/targets.js';
+import { connectTargets } from '../load/fleet.js';
+import type { Connected, FleetPolicy } from '../load/fleet.js';
 import type { Endpoint } from '../load/targets.js';
 
 export interface BenchOptions {
-  url?: string;
+  /** Servers to send to (--url, once or more) instead of the in-process engine. */
+  urls?: readonly string[];
+  /** How requests are spread over several servers. */
+  policy?: FleetPolicy;
   endpoint: Endpoint;
   apiKey?: string;
   /** --url, completions: send token ids rather than text (bench_serving's --tokenize-prompt). */
@@ -52,6 +57,30 @@ export interface BenchResult {
   levels: LevelRow[] | null;
   /** How the level comparison ended: rounds run, time taken, and whether --target-ci was reached. */
   comparison: Omit<LevelComparison, 'rows'> | null;
+  /** Several servers: figures per server (of the run the summary shows). */
+  targets?: TargetRow[] | null;
+  /** Things the run could go on despite (a server left out, different models). */
+  warnings?: string[];
+}
+
+/** One server of a fleet: what it served of the run. */
+export interface TargetRow {
+  url: string;
+  completed: number;
+  failed: number;
+  ttftP50Ms: number;
+  ttftP99Ms: number;
+  e2eP50Ms: number;
+  outputThroughput: number;
+}
+
+/** The run's outcomes split by the server that answered them (a failed request by the one that failed it). */
+function perTarget(urls: readonly string[], outcomes: readonly RequestOutcome[], durationMs: number, slo: Slo | null): TargetRow[] {
+  return urls.map((url) => {
+    const mine = outcomes.filter((x) => x.target === url);
+    const m = summarize({ outcomes: mine, durationMs, peakConcurrency: 0, meanConcurrency: 0 }, slo, 0);
+    return { url, completed: m.completed, failed: m.failed, ttftP50Ms: m.ttft_ms.median, ttftP99Ms: m.ttft_ms.p99, e2eP50Ms: m.e2e_latency_ms.median, outputThroughput: m.output_throughput };
+  });
 }
 
 function workloadTokenizer(tokenizer: TextTokenizer, vocabSize: number, specialIds: readonly number[]): WorkloadTokenizer {
@@ -70,20 +99,23 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
   const driver = new BenchDriver(o.driver);
   if (onProgress) driver.on('progress', onProgress);
 
-  if (o.url) {
+  if (o.urls?.length) {
     // The client's side of each request, traced at the run's level into its file or collector, under the trace id the server continues.
     const tracing = await createTracing({ ...o.tracing, modules: ['client'], keep: undefined });
-    const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tokenizer.encode(t).length, sendIds: o.tokenizePrompt ?? false, serverTiming: o.serverTiming ?? false, tracing });
-    const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[] }> => {
-      const warm = await driver.warmup(target, workload);
-      if (level !== null) await setServerLevel(target, level, o.apiKey);
-      const run = await driver.run(target, workload);
-      return { metrics: summarize(run, o.slo, warm), outcomes: run.outcomes, spansPerRequest: null };
-    };
+    let fleet: Connected | null = null;
     try {
-      return await finish(target.name, workload, o, once);
+      const options = { apiKey: o.apiKey, countTokens: (t: string) => tokenizer.encode(t).length, sendIds: o.tokenizePrompt ?? false, serverTiming: o.serverTiming ?? false, tracing };
+      const connected = (fleet = await connectTargets(o.urls, (url) => HttpTarget.connect(url, o.endpoint, options), o.policy ?? 'round-robin', tracing));
+      const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[] }> => {
+        const warm = await driver.warmup(connected.target, workload);
+        if (level !== null) for (const server of connected.servers) await setServerLevel(server, level, o.apiKey);
+        const run = await driver.run(connected.target, workload);
+        return { metrics: summarize(run, o.slo, warm), outcomes: run.outcomes, spansPerRequest: null };
+      };
+      const result = await finish(connected.target.name, workload, o, once);
+      return { ...result, warnings: connected.warnings, targets: connected.servers.length > 1 ? perTarget(connected.servers.map((t) => t.url), result.outcomes, result.metrics.duration_s * 1000, o.slo) : null };
     } finally {
-      target.close();
+      fleet?.target.close();
       await tracing.shutdown();
     }
   }

@@ -1,8 +1,10 @@
 import { Flags } from '@oclif/core';
+import { FLEET_POLICIES } from '../load/fleet.js';
 
 /** Flags of the commands that can send their workload to a server instead of the in-process engine. */
 export const targetFlags = {
-  url: Flags.string({ description: 'Send the requests to this OpenAI-compatible server instead of the in-process engine.', helpGroup: 'TARGET' }),
+  url: Flags.string({ multiple: true, description: 'Send the requests to this OpenAI-compatible server instead of the in-process engine. Repeat it for several replicas of one model: requests are spread by --url-policy, figures are broken down per server, and a server that refuses connections is passed over (its requests go to the next).', helpGroup: 'TARGET' }),
+  'url-policy': Flags.option({ options: FLEET_POLICIES, default: 'round-robin' as const, description: 'How requests are spread over several --url: in turn, or to the server with the fewest in flight.', helpGroup: 'TARGET' })(),
   endpoint: Flags.option({ options: ['completions', 'chat'] as const, default: 'completions' as const, description: 'Streaming endpoint to use with --url.', helpGroup: 'TARGET' })(),
   'api-key': Flags.string({ description: 'Bearer key for --url.', helpGroup: 'TARGET' }),
 };

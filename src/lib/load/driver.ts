@@ -32,6 +32,8 @@ export interface RequestOutcome {
   cachedTokens: number | null;
   /** The server's own TTFT, when it said (sgl serve's include_timing): client TTFT less this is transport. */
   serverTtftMs: number | null;
+  /** The server that answered (or failed it), when the target is a fleet. */
+  target?: string;
 }
 
 export interface BenchRun {
@@ -143,15 +145,18 @@ export class BenchDriver extends EventEmitter {
     let cachedTokens: number | null = null;
     let serverTtftMs: number | null = null;
     let error: string | null = null;
+    let served: string | undefined;
     try {
       const sent = await target.send(spec, onChunk);
       outputTokens = sent.outputTokens;
       inputTokens = sent.inputTokens ?? inputTokens;
       cachedTokens = sent.cachedTokens ?? null;
       serverTtftMs = sent.serverTtftMs ?? null;
+      served = sent.target;
     } catch (err) {
       error = (err as Error).message;
+      served = (err as { target?: string }).target;
     }
-    return { id: spec.id, inputTokens, outputTokens, ttftMs: first < 0 ? null : first - t0, e2eMs: performance.now() - t0, itlMs, sentAtMs, error, cachedTokens, serverTtftMs };
+    return { id: spec.id, inputTokens, outputTokens, ttftMs: first < 0 ? null : first - t0, e2eMs: performance.now() - t0, itlMs, sentAtMs, error, cachedTokens, serverTtftMs, ...(served === undefined ? {} : { target: served }) };
   }
 }

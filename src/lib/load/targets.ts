@@ -9,7 +9,6 @@ import { E, S } from '../tracing/stages.js';
 import { NULL_CLIENT_TRACE } from '../tracing/client_trace.js';
 import { Tracing } from '../tracing/tracing.js';
 import type { TraceContext } from '../tracing/trace_context.js';
-import { SGL_VERSION } from '../version.js';
 import { errorMessage, readCompletionStream } from './openai_stream.js';
 import type { Endpoint, OnContent } from './openai_stream.js';
 
@@ -26,6 +25,8 @@ export interface Sent {
   cachedTokens?: number;
   /** The server's own TTFT for the request (sgl serve's include_timing), when it said. */
   serverTtftMs?: number;
+  /** Which server answered, when the target is a fleet of them. */
+  target?: string;
 }
 
 /** Where bench sends requests: the in-process engine or an OpenAI-compatible server. */
@@ -76,7 +77,7 @@ export interface ConnectOptions {
   sendIds?: boolean;
   /** Ask the server for each request's own timing (sgl serve's `include_timing`), to tell transport from server time. */
   serverTiming?: boolean;
-  /** Traces the client's side of each request (module `client`) and sends its `traceparent`; off when absent. */
+  /** Traces the client's side of each request (module `client`) and sends its `traceparent`; off when absent. The caller attaches it (connectTargets). */
   tracing?: Tracing;
 }
 
@@ -98,7 +99,7 @@ export class HttpTarget implements BenchTarget {
   private constructor(
     readonly url: string,
     readonly model: string,
-    private readonly endpoint: Endpoint,
+    readonly endpoint: Endpoint,
     private readonly headers: Record<string, string>,
     private readonly countTokens: ((text: string) => number) | null,
     private readonly sendIds: boolean,
@@ -129,15 +130,17 @@ export class HttpTarget implements BenchTarget {
     }
     if (res.status === 401) throw new SglError(`${base} refused the request (401): pass its key with --api-key.`);
     let models: { data?: { id?: unknown; max_model_len?: unknown }[] } | null = null;
+    const text = await res.text().catch(() => '');
     try {
-      models = (await res.json()) as { data?: { id?: unknown; max_model_len?: unknown }[] };
+      models = JSON.parse(text) as { data?: { id?: unknown; max_model_len?: unknown }[] };
     } catch {
       models = null;
     }
     const id = models?.data?.[0]?.id;
-    if (!res.ok || typeof id !== 'string') throw new SglError(`${base} does not look OpenAI-compatible: GET /v1/models answered ${res.status} without a model list.`);
+    // A 404 is a server without the route (not OpenAI-compatible); other refusals say why (a proxy's Host, a key).
+    if (!res.ok && res.status !== 404) throw new SglError(`${base} refused GET /v1/models (${res.status})${text ? `: ${errorMessage(text)}` : ''}`);
+    if (typeof id !== 'string') throw new SglError(`${base} does not look OpenAI-compatible: GET /v1/models answered ${res.status} without a model list.`);
     const target = new HttpTarget(base, id, endpoint, headers, countTokens ?? null, o.sendIds ?? false, o.serverTiming ?? false, o.tracing ?? NO_TRACING);
-    if (o.tracing) await o.tracing.attach({ role: 'client', model: { id, dir: base, onnxPath: '' }, device: 'client', engine: { url: base, endpoint }, version: SGL_VERSION });
     // vLLM, SGLang and sgl serve say how many tokens a request may hold.
     const context = models?.data?.[0]?.max_model_len;
     if (typeof context === 'number' && Number.isInteger(context) && context > 1) target.contextLength = context;

@@ -29,10 +29,14 @@ import { engineSteps } from './engine_steps.js';
 import { impliedHitRate } from '../workload/hash_blocks.js';
 import { TraceReader } from '../tracing/trace_file/reader.js';
 import { createTracing } from '../tracing/tracing_setup.js';
+import { connectTargets } from '../load/fleet.js';
+import type { Connected, FleetPolicy } from '../load/fleet.js';
 
 export interface ReplayOptions {
   file: string;
-  url?: string;
+  /** Servers to send to (--url, once or more) instead of the in-process engine. */
+  urls?: readonly string[];
+  policy?: FleetPolicy;
   endpoint: Endpoint;
   apiKey?: string;
   /** Engine settings given on the command line; the capture's header fills the rest. */
@@ -116,9 +120,11 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const captured: RequestTiming[] = capturedRecords.map((w) => ({ ...fromRecord(w), id: usableRid(w.rid) }));
   const header = trace?.header ?? null;
   const engineSettings = (header?.engine ?? {}) as Record<string, number>;
+  // A client's capture (bench or replay with --url) names the server's URL, not a model directory or a device.
+  const fromClient = header?.role === 'client';
   const engineOptions: EngineOptions = {
-    modelPath: o.engine.modelPath ?? header?.model.dir,
-    device: o.engine.device ?? (header?.device as 'cpu' | 'cuda' | undefined),
+    modelPath: o.engine.modelPath ?? (fromClient ? undefined : header?.model.dir),
+    device: o.engine.device ?? (fromClient ? undefined : (header?.device as 'cpu' | 'cuda' | undefined)),
     threads: o.engine.threads ?? engineSettings.intraOpThreads,
     maxRunningRequests: o.engine.maxRunningRequests ?? engineSettings.maxRunningRequests,
     maxPrefillTokens: o.engine.maxPrefillTokens ?? engineSettings.maxPrefillTokens,
@@ -178,7 +184,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
 
   // A capture made elsewhere names a model directory this machine may not have.
   if (!o.engine.modelPath && header && engineOptions.modelPath && !existsSync(engineOptions.modelPath)) {
-    if (!o.url) throw new SglError(`The capture ran ${header.model.id} from ${engineOptions.modelPath}, which is not on this machine; pass --model-path with that model (or --url).`);
+    if (!o.urls?.length) throw new SglError(`The capture ran ${header.model.id} from ${engineOptions.modelPath}, which is not on this machine; pass --model-path with that model (or --url).`);
     engineOptions.modelPath = undefined;
   }
   const spec = loadModelSpec(engineOptions.modelPath);
@@ -194,23 +200,29 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   };
   // In-process, a couple of untraced warm-up requests, so the replay does not measure a cold engine against a warm
   // capture. A server given with --url gets exactly the capture's requests unless warm-ups are asked for.
-  const warmup = o.warmup ?? (o.url ? 0 : 2);
+  const warmup = o.warmup ?? (o.urls?.length ? 0 : 2);
   const driver = new BenchDriver({ requestRate: Infinity, burstiness: 1, maxConcurrency: Infinity, seed: o.seed, warmup, replayArrivals: true });
   const warnings: string[] = [];
   const level = (header?.trace.level || 2) as TraceLevel;
-  if (o.url) {
+  if (o.urls?.length) {
     // The client's side of each replayed request goes to --output (module client), under the trace id the server continues.
     const tracing = await createTracing({ level, modules: ['client'], sampleRate: 1, traceFile: o.output, includeContent: header?.trace.includeContent ?? false });
-    const target = await HttpTarget.connect(o.url, o.endpoint, { apiKey: o.apiKey, countTokens: (t) => tok.encode(t, false).length, sendIds: true, tracing });
-    if (header && target.model !== header.model.id) warnings.push(`The capture ran ${header.model.id}; ${o.url} serves ${target.model}.`);
-    const fit = prepare(target.contextLength ?? spec.contextLength, target.contextLength ? `${target.model}'s max_model_len at ${o.url}` : `${spec.id}'s context length; ${o.url} does not say its own`);
     let run;
     let warm;
+    let fit;
+    let fleet: Connected | null = null;
     try {
-      warm = await driver.warmup(target, workload);
-      run = await driver.run(target, workload);
+      const options = { apiKey: o.apiKey, countTokens: (t: string) => tok.encode(t, false).length, sendIds: true, tracing };
+      fleet = await connectTargets(o.urls, (url) => HttpTarget.connect(url, o.endpoint, options), o.policy ?? 'round-robin', tracing);
+      warnings.push(...fleet.warnings);
+      const first = fleet.servers[0];
+      const where = fleet.servers.length > 1 ? `${first.url} (the first server)` : first.url;
+      if (header && first.model !== header.model.id) warnings.push(`The capture ran ${header.model.id}; ${where} serves ${first.model}.`);
+      fit = prepare(first.contextLength ?? spec.contextLength, first.contextLength ? `${first.model}'s max_model_len at ${where}` : `${spec.id}'s context length; ${where} does not say its own`);
+      warm = await driver.warmup(fleet.target, workload);
+      run = await driver.run(fleet.target, workload);
     } finally {
-      target.close();
+      fleet?.target.close();
       await tracing.shutdown();
     }
     const replayed = run.outcomes.filter((x) => !x.error).map(fromOutcome);
@@ -226,7 +238,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   try {
     if (header) {
       if (header.model.id !== engine.spec.id) warnings.push(`The capture ran model ${header.model.id}; the replay runs ${engine.spec.id}.`);
-      if (header.device !== engine.device) warnings.push(`The capture ran on ${header.device}; the replay runs on ${engine.device}.`);
+      if (fromClient) warnings.push(`The capture is a client's view of ${header.model.dir}: its stages are the client's, so only TTFT, TPOT and E2E compare with the replay's.`);
+      else if (header.device !== engine.device) warnings.push(`The capture ran on ${header.device}; the replay runs on ${engine.device}.`);
       for (const [k, v] of Object.entries(engineSettings)) {
         const now = (engine.info.limits as unknown as Record<string, number>)[k];
         if (now !== undefined && now !== v) warnings.push(`Engine setting ${k} was ${v} in the capture and is ${now} now.`);

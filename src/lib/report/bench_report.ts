@@ -3,6 +3,7 @@ import Table from 'cli-table3';
 import { compactTable } from './compact_table.js';
 import { printable } from './terminal_text.js';
 import type { LevelComparison, LevelRow } from '../bench/compare_levels.js';
+import type { TargetRow } from '../bench/run_bench.js';
 import type { BenchMetrics, FailureKind } from '../bench/statistics.js';
 import type { Distribution, MeanCi } from '../stats/distribution.js';
 import type { Verdict } from '../stats/significance.js';
@@ -37,6 +38,13 @@ export function formatBenchMetrics(m: BenchMetrics, target: string, workload: st
   row('E2E', m.e2e_latency_ms);
   if (m.transport_ms) row('Transport (client − server TTFT)', m.transport_ms);
   return `${summary.toString()}\n${latency.toString()}${m.failures.length ? `\n${formatFailures(m.failures)}` : ''}`;
+}
+
+/** A fleet's servers side by side: what each served of the run. */
+export function formatTargets(rows: readonly TargetRow[]): string {
+  const table = compactTable(['server', 'completed', 'failed', 'TTFT p50 ms', 'TTFT p99 ms', 'E2E p50 ms', 'output tok/s'], 1);
+  for (const r of rows) table.push([printable(r.url), String(r.completed), r.failed ? chalk.red(String(r.failed)) : '0', f(r.ttftP50Ms), f(r.ttftP99Ms), f(r.e2eP50Ms), f(r.outputThroughput)]);
+  return table.toString();
 }
 
 /** One row per kind of failure, with its count and one message as given; long messages are wrapped, not widened. */

@@ -1,6 +1,7 @@
 import type { EndToEnd } from '../tracing/end_to_end.js';
 import { S } from '../tracing/stages.js';
 import type { StageName } from '../tracing/stages.js';
+import { percentile } from '../stats/distribution.js';
 import { compactTable } from './compact_table.js';
 import { printable } from './terminal_text.js';
 
@@ -28,6 +29,10 @@ export function formatEndToEnd(all: readonly EndToEnd[], slowest: readonly EndTo
   place('server, no stage', mean((r) => r.serverOtherMs));
   overall.push(['client e2e', f(e2e), '100.0']);
   let text = overall.toString();
+  const transit = all.map((r) => r.firstTokenTransitMs).filter((v): v is number => v !== null).sort((a, b) => a - b);
+  if (transit.length) {
+    text += `\nFirst token in transit (the server wrote it → the client read it): p50 ${f(percentile(transit, 50))}  p90 ${f(percentile(transit, 90))}  max ${f(transit[transit.length - 1])} ms`;
+  }
   if (slowest.length) {
     const each = compactTable(['request', 'client e2e', 'network/HTTP', ...stages, 'no stage'], 1);
     for (const r of slowest) each.push([printable(r.rid), f(r.clientE2eMs), f(r.networkMs), ...stages.map((s) => f(r.serverStages[s] ?? 0)), f(r.serverOtherMs)]);

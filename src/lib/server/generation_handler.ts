@@ -79,7 +79,8 @@ export async function handleGeneration(
   // The prompt counts once; its cached tokens are those of the first choice, the one that paid for it.
   const usage = (): Usage => ({ promptTokens: usages[0].promptTokens, completionTokens: usages.reduce((sum, u) => sum + u.completionTokens, 0), cachedTokens: usages[0].cachedTokens });
   if (parsed.stream) {
-    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    // X-Accel-Buffering: nginx (and proxies that copy it) would otherwise buffer the stream and deliver tokens in bursts.
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     // The headers leave now, not with the first token: the client learns at once that its request was taken.
     res.flushHeaders();
     if (fmt.start) for (let i = 0; i < streams.length; i++) await sendEvent(res, fmt.start(i));

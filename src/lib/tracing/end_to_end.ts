@@ -12,6 +12,12 @@ export interface EndToEnd {
   serverStages: Record<string, number>;
   /** Server time no stage covers. */
   serverOtherMs: number;
+  /**
+   * From the server writing the first token to the client reading it: the
+   * network, plus whatever a proxy between them held it for (one that
+   * buffers a stream shows here first). Null without a first token on both sides.
+   */
+  firstTokenTransitMs: number | null;
 }
 
 /**
@@ -84,5 +90,7 @@ export function endToEnd(req: FinishedRequest): EndToEnd | null {
     }
     taken = union([...taken, ...mine], -Infinity, Infinity);
   }
-  return { rid: req.rid, clientE2eMs: ce - cs, networkMs: ce - cs - serverMs, serverStages, serverOtherMs: Math.max(0, serverMs - attributed) };
+  const last = req.remote[req.remote.length - 1];
+  const transit = req.workload.ttftMs === null || last.workload.ttftMs === null ? null : cs + req.workload.ttftMs - (last.start + last.workload.ttftMs);
+  return { rid: req.rid, clientE2eMs: ce - cs, networkMs: ce - cs - serverMs, serverStages, serverOtherMs: Math.max(0, serverMs - attributed), firstTokenTransitMs: transit };
 }
