@@ -50,15 +50,13 @@ interface Alignment {
 }
 
 /**
- * A server's offset from the client, from the requests both saw: the server
- * must have received each request after the client sent it and finished
- * before the client's end, so every shared request bounds the offset from
- * both sides (as NTP bounds it from four timestamps). The estimate is the
- * middle of the tightest bounds; bounds that cross mean the two sides
- * disagree by more than the network time, and the median of the
- * per-request midpoints is taken instead, with a warning.
+ * What the requests both sides saw say about a server's clock offset (ms,
+ * added to its wall-clock times): each reached the server after the client
+ * sent it and left before the client's end, so each bounds the offset from
+ * both sides, as NTP bounds it from four timestamps.
  */
-function estimateOffset(client: Scan, server: Scan, warn: (m: string) => void): Alignment {
+function offsetBounds(client: Scan, server: Scan): { lo: number; hi: number; mids: number[] } {
+  const base = client.origin - server.origin;
   let lo = -Infinity;
   let hi = Infinity;
   const mids: number[] = [];
@@ -66,27 +64,36 @@ function estimateOffset(client: Scan, server: Scan, warn: (m: string) => void): 
     const c = parent === null ? undefined : client.requests.get(parent);
     if (!c) continue;
     const [, cs, ce] = c;
-    // Offsets in ms between the two files' time zeros, on top of their wall-clock origins.
-    const low = (cs - ss) / 1000;
-    const high = (ce - se) / 1000;
+    const low = base + (cs - ss) / 1000;
+    const high = base + (ce - se) / 1000;
     lo = Math.max(lo, low);
     hi = Math.min(hi, high);
     mids.push((low + high) / 2);
   }
-  if (mids.length === 0) return { offsetMs: 0, how: `not aligned: it shares no request with the client, and ${server.header.host ?? 'its host'} is another machine`, joined: 0 };
-  const base = client.origin - server.origin;
-  if (lo <= hi) return { offsetMs: base + (lo + hi) / 2, how: `estimated from ${mids.length} shared requests, ±${((hi - lo) / 2).toFixed(3)} ms`, joined: mids.length };
-  mids.sort((a, b) => a - b);
-  warn(`${server.path}: the shared requests do not fit one clock offset (their bounds cross by ${(lo - hi).toFixed(3)} ms); took the median of ${mids.length} estimates.`);
-  return { offsetMs: base + mids[mids.length >> 1], how: `estimated from ${mids.length} shared requests (median; the bounds cross by ${(lo - hi).toFixed(3)} ms)`, joined: mids.length };
+  return { lo, hi, mids };
 }
 
+/**
+ * Puts a capture on the client's clock. Captures from the client's host
+ * share its wall clock, unless the requests they share contradict it (the
+ * wall clock stepped between the processes' starts); then, as for another
+ * host, the offset is estimated: the middle of the tightest bounds, or,
+ * when the bounds cross (the two sides disagree by more than the network
+ * time), the median of the per-request midpoints, with a warning.
+ */
 function align(client: Scan | null, s: Scan, warn: (m: string) => void): Alignment {
   if (!client || s === client) return { offsetMs: 0, how: client ? 'reference' : 'wall clock', joined: 0 };
-  let joined = 0;
-  for (const [, [parent]] of s.requests) if (parent !== null && client.requests.has(parent)) joined++;
-  if (s.header.host !== undefined && s.header.host === client.header.host) return { offsetMs: 0, how: `wall clock (same host ${s.header.host})`, joined };
-  return estimateOffset(client, s, warn);
+  const { lo, hi, mids } = offsetBounds(client, s);
+  const joined = mids.length;
+  const sameHost = s.header.host !== undefined && s.header.host === client.header.host;
+  // A microsecond of slack: the files round times to the nanosecond.
+  if (sameHost && (joined === 0 || (lo <= 1e-3 && hi >= -1e-3))) return { offsetMs: 0, how: `wall clock (same host ${s.header.host})`, joined };
+  if (joined === 0) return { offsetMs: 0, how: `not aligned: it shares no request with the client, and ${s.header.host ?? 'its host'} is another machine`, joined };
+  const why = sameHost ? `the wall clock of ${s.header.host} contradicts ${joined} shared requests (did it step?); ` : '';
+  if (lo <= hi) return { offsetMs: (lo + hi) / 2, how: `${why}estimated from ${joined} shared requests, ±${((hi - lo) / 2).toFixed(3)} ms`, joined };
+  mids.sort((a, b) => a - b);
+  warn(`${s.path}: the shared requests do not fit one clock offset (their bounds cross by ${(lo - hi).toFixed(3)} ms); took the median of ${joined} estimates.`);
+  return { offsetMs: mids[joined >> 1], how: `${why}estimated from ${joined} shared requests (median; the bounds cross by ${(lo - hi).toFixed(3)} ms)`, joined };
 }
 
 /** One request's lines in a capture (the writer puts them together), or a line that belongs to no request. */
