@@ -13,6 +13,8 @@ export interface ReceivedSpan {
   spanId: string;
   parentSpanId: string;
   name: string;
+  /** OTLP's SpanKind: 1 internal, 2 server, 3 client. */
+  kind: number;
   startNs: bigint;
   endNs: bigint;
   attributes: Record<string, unknown>;
@@ -101,6 +103,7 @@ export class OtlpReceiver {
             spanId: hex(s.spanId),
             parentSpanId: hex(s.parentSpanId),
             name: s.name,
+            kind: Number(s.kind ?? 0),
             startNs: BigInt(s.startTimeUnixNano),
             endNs: BigInt(s.endTimeUnixNano),
             attributes: attrs(s.attributes),

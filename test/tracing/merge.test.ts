@@ -8,6 +8,7 @@ import { Capture } from '../../src/lib/tracing/trace_file/capture.js';
 import { readTraceFile } from '../../src/lib/tracing/trace_file/reader.js';
 import { TraceFileWriter } from '../../src/lib/tracing/trace_file/writer.js';
 import { runCli } from '../helpers/cli.js';
+import { OtlpReceiver } from '../helpers/otlp_receiver.js';
 import { startServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 
@@ -104,6 +105,28 @@ describe('client traces and sgl trace merge', () => {
     const started = Number(BigInt(clients[0].startTimeUnixNano) / 1_000_000n);
     expect(Math.abs(started - readTraceFile(clientFile).header!.startedAt)).toBeLessThan(60_000);
   }, 60_000);
+
+  it('sends the client\'s spans over OTLP: a CLIENT root with its stages, whose trace a server continues', async () => {
+    const receiver = await OtlpReceiver.start();
+    const server = await startServer({}, { level: 1 });
+    try {
+      const r = await runCli(['bench', '--url', server.url, '--num-prompts', '3', '--random-output-len', '4', '--warmup', '0', '--trace-level', '2', '--otlp-traces-endpoint', receiver.url]);
+      expect(r.code, r.stderr).toBe(0);
+      const roots = receiver.spans.filter((x) => x.kind === 3);
+      expect(roots).toHaveLength(3);
+      for (const root of roots) {
+        expect(receiver.spans.find((x) => x.parentSpanId === root.spanId)?.name).toBe('client');
+        const stages = receiver.spans.filter((x) => x.traceId === root.traceId).map((x) => x.name);
+        for (const stage of ['send', 'wait_response', 'wait_first_token', 'stream']) expect(stages).toContain(stage);
+        // The server's own record of the request is in the same trace, a child of this span.
+        const theirs = server.memory.requests.find((q) => q.traceId === root.traceId);
+        expect(theirs?.parentSpanId).toBe(root.spanId);
+      }
+    } finally {
+      await server.stop();
+      await receiver.stop();
+    }
+  }, 30_000);
 
   it.each([
     ['on another machine', 'elsewhere', /^estimated from 6 shared requests, ±/],
