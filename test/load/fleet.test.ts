@@ -30,6 +30,12 @@ describe('several --url', () => {
       const driver = new BenchDriver({ requestRate: Infinity, burstiness: 1, maxConcurrency: 1, seed: 1, warmup: 0, replayArrivals: false });
       const first = await driver.run(connected.target, { name: 'w', requests: specs(6) });
       expect(first.outcomes.map((x) => x.target)).toEqual([a.url, b.url, a.url, b.url, a.url, b.url]);
+      // The command's report: one row per server, the one left out named.
+      const cli = await runCli(['bench', '--url', a.url, '--url', b.url, '--url', 'http://127.0.0.1:9', '--num-prompts', '6', '--max-concurrency', '1', '--warmup', '0', '--random-output-len', '2', '--json']);
+      expect(cli.code, cli.stderr).toBe(0);
+      const report = JSON.parse(cli.stdout) as { targets: { url: string; completed: number; failed: number }[]; warnings: string[] };
+      expect(report.warnings).toEqual([expect.stringMatching(/^http:\/\/127\.0\.0\.1:9 left out/)]);
+      expect(report.targets.map((t) => [t.url, t.completed, t.failed])).toEqual([[a.url, 3, 0], [b.url, 3, 0]]);
       // B stops listening: its requests are refused before they reach it, and go to A.
       await b.stop();
       const second = await driver.run(connected.target, { name: 'w', requests: specs(6) });
