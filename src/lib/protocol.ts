@@ -128,6 +128,8 @@ export interface WorkerTraceContext {
   metrics: boolean;
   /** When the main thread handed the request over (clock ms, see tracing/clock.ts). */
   dispatchedAt: number;
+  /** The request's own trace modules (names from tracing/stages.ts), when they are not the engine's (one asking for its timing adds `request`). */
+  modules?: readonly string[];
 }
 
 /** What the worker recorded for one request, sent back when the request ends there. */

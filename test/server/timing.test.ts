@@ -110,6 +110,20 @@ describe('a request\'s own timing in its response (include_timing)', () => {
     }
   });
 
+  it('times the worker\'s stages on a server whose trace modules leave out request', async () => {
+    // Metrics off: with them on, the worker records its request stages for the histograms anyway.
+    const other = await startServer({ enableMetrics: false }, { level: 2, modules: ['scheduler'], metrics: false });
+    try {
+      const r = await post(`${other.url}/v1/completions`, JSON.stringify({ prompt: 'Hi', max_tokens: 3, include_timing: true }));
+      const timing = (r.json.choices as { timing: RequestTiming }[])[0].timing;
+      const names = new Set(timing.stages.map((x) => x.name));
+      for (const stage of ['tokenize', 'queue_wait', 'prefill_forward', 'decode_loop']) expect(names).toContain(stage);
+      expectAddsUp(timing);
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('refuses an include_timing that is not a boolean', async () => {
     const r = await post(`${s.url}/v1/completions`, JSON.stringify({ prompt: 'Hi', include_timing: 'yes' }));
     expect(r.status).toBe(400);

@@ -88,6 +88,8 @@ export class RecordingRequestTrace implements RequestTrace {
   private lastToken = 0;
   private worker: Float64Array | null = null;
   private waitingFor = 2;
+  /** Its modules are not the engine's (a timing request added `request`): the worker is told them. */
+  ownModules = false;
   private outcome: { finish: FinishReason | 'error'; outputTokens: number; output: string; error?: string; end: number } | null = null;
 
   constructor(
@@ -120,7 +122,7 @@ export class RecordingRequestTrace implements RequestTrace {
 
   workerContext(dispatchedAt: number): WorkerTraceContext {
     const traceparent = formatTraceparent({ traceId: this.traceId, spanId: this.rootSpanId });
-    return { traceparent, level: this.level, metrics: this.metrics !== null, dispatchedAt };
+    return { traceparent, level: this.level, metrics: this.metrics !== null, dispatchedAt, ...(this.ownModules ? { modules: this.modules } : {}) };
   }
 
   onCached(tokens: number): void {

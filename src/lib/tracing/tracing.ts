@@ -188,7 +188,10 @@ export class Tracing implements FinishSink {
       if (!modules.includes('request')) modules = ['request', ...modules];
     }
     if (spanLevel === 0 && !this.metrics) return NULL_REQUEST_TRACE;
-    return new RecordingRequestTrace(this, this.metrics, traceMask(spanLevel, modules, this.metrics !== null), spanLevel, modules, parent, t, sampled);
+    const trace = new RecordingRequestTrace(this, this.metrics, traceMask(spanLevel, modules, this.metrics !== null), spanLevel, modules, parent, t, sampled);
+    // The worker records with the engine's modules unless told otherwise.
+    if (modules !== this.config.modules) trace.ownModules = true;
+    return trace;
   }
 
   /**

@@ -34,7 +34,7 @@ export interface LiveRequest extends BatchRow, Schedulable {
 export function live(req: WorkerRequest, modules: readonly TraceModule[], freeAt = 0): LiveRequest {
   const t = now();
   const tc = req.trace;
-  const trace = tc ? new TraceMetricContext(traceMask(tc.level, modules, tc.metrics), 64) : NULL_CONTEXT;
+  const trace = tc ? new TraceMetricContext(traceMask(tc.level, (tc.modules as readonly TraceModule[] | undefined) ?? modules, tc.metrics), 64) : NULL_CONTEXT;
   if (tc) {
     const hopFrom = Math.min(Math.max(tc.dispatchedAt, freeAt), t);
     if (hopFrom > tc.dispatchedAt) trace.slice(S.queue_wait, tc.dispatchedAt, hopFrom);
