@@ -149,7 +149,8 @@ export interface EngineLimits {
 
 export interface WorkerConfig {
   onnxPath: string;
-  device: 'cpu' | 'cuda';
+  /** A device, or `auto` (see engine/devices.ts). */
+  device: 'cpu' | 'webgpu' | 'cuda' | 'auto';
   intraOpThreads: number;
   interOpThreads: number;
   contextLength: number;
@@ -175,6 +176,9 @@ export interface RunnerInfo {
   limits: EngineLimits;
   /** The prefix cache: on, off (asked so), or unsupported and why. */
   prefixCache: { on: boolean; why: string };
+  /** The device the session runs on, and why `auto` chose it. */
+  device: 'cpu' | 'webgpu' | 'cuda';
+  deviceWhy?: string;
 }
 
 export interface TokenOutput {

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
+import type { Device, DeviceChoice } from './devices.js';
 import { DeviceError, EngineClosedError, InferenceError, InvalidRequestError, ModelError, SglError } from '../errors.js';
 import type { FromWorker, GenerateRequest, RunnerInfo, SchedulerStats, ToWorker, WorkerConfig } from '../protocol.js';
 import type { ModelSpec } from './model_dir.js';
@@ -19,12 +20,13 @@ import { SGL_VERSION } from '../version.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 
-export type Device = 'cpu' | 'cuda';
+export type { Device, DeviceChoice } from './devices.js';
 
 export interface EngineOptions {
   /** A model directory; the embedded default model when absent. */
   modelPath?: string;
-  device?: Device;
+  /** Where the model runs; `auto` takes a GPU provider that starts, else the CPU (the engine's `device` says which). */
+  device?: DeviceChoice;
   /** onnxruntime intra-op threads (default: all cores). */
   threads?: number;
   interOpThreads?: number;
@@ -68,7 +70,7 @@ export interface RequestContext {
 const NO_TRACING = new Tracing();
 
 export const ENGINE_DEFAULTS = {
-  device: 'cpu' as Device,
+  device: 'cpu' as DeviceChoice,
   maxRunningRequests: 32,
   maxPrefillTokens: 1024,
   kvCacheMb: 1024,
@@ -114,10 +116,9 @@ export class Engine {
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const spec = loadModelSpec(options.modelPath);
     const tokenizer = options.skipTokenizerInit ? new NoTokenizer() : new TextTokenizer(spec);
-    const device = options.device ?? ENGINE_DEFAULTS.device;
     const cfg: WorkerConfig = {
       onnxPath: spec.onnxPath,
-      device,
+      device: options.device ?? ENGINE_DEFAULTS.device,
       intraOpThreads: options.threads ?? availableParallelism(),
       interOpThreads: options.interOpThreads ?? 1,
       contextLength: spec.contextLength,
@@ -155,6 +156,7 @@ export class Engine {
     }
     const info = ready.value;
     const pool = started.value;
+    const device = info.device;
     const tracing = options.tracing ?? NO_TRACING;
     await tracing.attach({
       model: { id: spec.id, dir: spec.dir, onnxPath: spec.onnxPath },

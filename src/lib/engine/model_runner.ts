@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import type { InferenceSession, Tensor, TypedTensor } from 'onnxruntime-node';
 import { now } from '../tracing/clock.js';
 import type * as OrtModule from 'onnxruntime-node';
-import { DeviceError, ModelError } from '../errors.js';
+import { ModelError } from '../errors.js';
+import { openSession } from './devices.js';
+import type { Device } from './devices.js';
 import type { WorkerConfig } from '../protocol.js';
 import { halvesToFloats } from './fp16.js';
 
@@ -51,16 +50,6 @@ export interface ForwardOutputs {
   logits: RowLogits;
   present: Tensor[];
 }
-
-function cudaProviderPath(): string {
-  const require = createRequire(import.meta.url);
-  const pkg = dirname(require.resolve('onnxruntime-node/package.json'));
-  return join(pkg, 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so');
-}
-
-export const CUDA_INSTALL_HINT =
-  'The CUDA execution provider ships separately from onnxruntime-node. On a machine with an NVIDIA GPU, CUDA 12 and cuDNN 9, ' +
-  'install it with: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --foreground-scripts (npm 11 also needs: npm install-scripts approve onnxruntime-node).';
 
 /** Reads the decoder's inputs and outputs and checks that the engine can drive them. */
 export function readDecoderIo(session: InferenceSession): DecoderIo {
@@ -134,34 +123,29 @@ export class ModelRunner {
     private readonly session: InferenceSession,
     readonly io: DecoderIo,
     readonly vocabSize: number,
+    /** The device the session runs on, and why `auto` chose it. */
+    readonly device: Device,
+    readonly deviceWhy?: string,
   ) {}
 
   static async load(cfg: WorkerConfig): Promise<ModelRunner> {
     const ort: Ort = await import('onnxruntime-node');
-    if (cfg.device === 'cuda' && !existsSync(cudaProviderPath())) {
-      throw new DeviceError(`--device cuda was asked for, but the CUDA execution provider is not installed (${cudaProviderPath()} is missing). ${CUDA_INSTALL_HINT}`);
-    }
-    let session: InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(cfg.onnxPath, {
-        executionProviders: [cfg.device],
-        intraOpNumThreads: cfg.intraOpThreads,
-        interOpNumThreads: cfg.interOpThreads,
-        graphOptimizationLevel: 'all',
-        // Every step has a new shape (the past grows; prompts vary): memory-pattern
-        // planning per shape made each prefill ~30 ms on the tiny model and decode 40% slower.
-        enableMemPattern: false,
-      });
-    } catch (err) {
-      const message = (err as Error).message;
-      if (cfg.device === 'cuda') throw new DeviceError(`onnxruntime could not start the CUDA execution provider: ${message}. ${CUDA_INSTALL_HINT}`);
-      throw new ModelError(`onnxruntime could not load ${cfg.onnxPath}: ${message}`);
-    }
+    const opened = await openSession(ort, cfg.onnxPath, cfg.device, {
+      intraOpNumThreads: cfg.intraOpThreads,
+      interOpNumThreads: cfg.interOpThreads,
+      graphOptimizationLevel: 'all',
+      // Every step has a new shape (the past grows; prompts vary): memory-pattern
+      // planning per shape made each prefill ~30 ms on the tiny model and decode 40% slower.
+      enableMemPattern: false,
+      // Warnings only (a GPU provider leaves shape ops to the CPU and says so on every session); errors still throw.
+      logSeverityLevel: 3,
+    });
+    const session = opened.session;
     const io = readDecoderIo(session);
     const logitsShape = session.outputMetadata.find((m) => m.name === 'logits');
     const vocab = logitsShape?.isTensor ? logitsShape.shape[2] : undefined;
     if (typeof vocab !== 'number') throw new ModelError('The logits output must have a fixed vocabulary dimension [batch, seq, vocab].');
-    const runner = new ModelRunner(ort, session, io, vocab);
+    const runner = new ModelRunner(ort, session, io, vocab, opened.device, opened.why);
     io.chunkedPrefill = await runner.probeChunkedPrefill();
     return runner;
   }

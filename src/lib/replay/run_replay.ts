@@ -29,6 +29,7 @@ import { engineSteps } from './engine_steps.js';
 import { impliedHitRate } from '../workload/hash_blocks.js';
 import { TraceReader } from '../tracing/trace_file/reader.js';
 import { createTracing } from '../tracing/tracing_setup.js';
+import type { DeviceChoice } from '../engine/devices.js';
 import { connectTargets } from '../load/fleet.js';
 import type { Connected, FleetPolicy } from '../load/fleet.js';
 
@@ -124,7 +125,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const fromClient = header?.role === 'client';
   const engineOptions: EngineOptions = {
     modelPath: o.engine.modelPath ?? (fromClient ? undefined : header?.model.dir),
-    device: o.engine.device ?? (fromClient ? undefined : (header?.device as 'cpu' | 'cuda' | undefined)),
+    device: o.engine.device ?? (fromClient ? undefined : (header?.device as DeviceChoice | undefined)),
     threads: o.engine.threads ?? engineSettings.intraOpThreads,
     maxRunningRequests: o.engine.maxRunningRequests ?? engineSettings.maxRunningRequests,
     maxPrefillTokens: o.engine.maxPrefillTokens ?? engineSettings.maxPrefillTokens,

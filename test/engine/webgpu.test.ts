@@ -1,0 +1,101 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/lib/engine/engine.js';
+import type { GenerateRequest } from '../../src/lib/protocol.js';
+import { Capture } from '../../src/lib/tracing/trace_file/capture.js';
+import { TraceFileWriter } from '../../src/lib/tracing/trace_file/writer.js';
+import { Tracing } from '../../src/lib/tracing/tracing.js';
+import { runCli } from '../helpers/cli.js';
+import { collect } from '../helpers/collect.js';
+import { SHARED_MODEL, TINY_MODEL, hasSharedModel } from '../helpers/models.js';
+
+/** Whether onnxruntime's WebGPU provider finds an adapter here (Linux: a Vulkan driver; see README). */
+async function webgpuAdapter(): Promise<string | null> {
+  try {
+    const session = await ort.InferenceSession.create(join(TINY_MODEL, 'onnx/model.onnx'), { executionProviders: ['webgpu'], logSeverityLevel: 4 });
+    await session.release();
+    return null;
+  } catch (err) {
+    return (err as Error).message.split('\n').pop() ?? 'no adapter';
+  }
+}
+const noAdapter = await webgpuAdapter();
+if (noAdapter) console.warn(`WebGPU tests skipped: ${noAdapter} (on Debian 12, mesa-vulkan-drivers from bookworm-backports gives a software adapter; .ci/run installs it).`);
+
+const dir = mkdtempSync(join(tmpdir(), 'sgl-webgpu-'));
+const greedy = (prompt: string, maxTokens: number): GenerateRequest => ({ prompt, sampling: { temperature: 0, maxTokens, ignoreEos: true } });
+// Few tokens: on a software adapter (llvmpipe) every new shape compiles shaders the first time.
+const PROMPTS = ['Hello, my name is', 'The quick brown fox jumps over the lazy dog near the river'];
+const TOKENS = [5, 3];
+
+describe.skipIf(noAdapter !== null)('the engine on WebGPU', () => {
+  const engines: Engine[] = [];
+  afterAll(async () => {
+    for (const e of engines) await e.shutdown();
+  });
+  const start = async (modelPath: string, device: 'cpu' | 'webgpu', tracing?: Tracing): Promise<Engine> => {
+    const engine = await Engine.create({ modelPath, device, maxRunningRequests: 4, ...(tracing ? { tracing } : {}) });
+    engines.push(engine);
+    return engine;
+  };
+
+  for (const [name, modelPath] of [['the embedded model', TINY_MODEL], ['the shared third-party fp16 model', SHARED_MODEL]] as const) {
+    it.runIf(modelPath === TINY_MODEL || hasSharedModel)(`gives the CPU's greedy tokens on ${name}, alone and batched with requests joining and leaving`, async () => {
+      const file = join(dir, `${modelPath === TINY_MODEL ? 'tiny' : 'shared'}.json`);
+      const tracing = new Tracing({ level: 3, modules: ['request', 'scheduler', 'engine'], exporters: [new TraceFileWriter(file)] });
+      const gpu = await start(modelPath, 'webgpu', tracing);
+      expect(gpu.device).toBe('webgpu');
+      const cpu = await start(modelPath, 'cpu');
+      const onCpu: number[][] = [];
+      for (let i = 0; i < PROMPTS.length; i++) onCpu.push((await collect(cpu, greedy(PROMPTS[i], TOKENS[i]))).tokens);
+      const alone: number[][] = [];
+      for (let i = 0; i < PROMPTS.length; i++) alone.push((await collect(gpu, greedy(PROMPTS[i], TOKENS[i]))).tokens);
+      expect(alone).toEqual(onCpu);
+      // The second joins once the first is decoding, and leaves first.
+      const results: Promise<number[]>[] = [];
+      const launch = (i: number): void => {
+        if (i >= PROMPTS.length) return;
+        let next = false;
+        results[i] = collect(gpu, greedy(PROMPTS[i], TOKENS[i]), (_, n) => {
+          if (n === 1 && !next) {
+            next = true;
+            launch(i + 1);
+          }
+        }).then((r) => r.tokens);
+      };
+      launch(0);
+      const batched: number[][] = [];
+      for (let i = 0; i < PROMPTS.length; i++) {
+        while (!results[i]) await new Promise((r) => setTimeout(r, 1));
+        batched.push(await results[i]);
+      }
+      expect(batched).toEqual(onCpu);
+      // A level-3 capture made on the GPU reads back in the trace tools, device in its header.
+      await tracing.shutdown();
+      const capture = new Capture(file, () => {});
+      const requests = [...capture.requests()];
+      expect(requests).toHaveLength(2 * PROMPTS.length);
+      expect(capture.reader.header?.device).toBe('webgpu');
+      const summary = await runCli(['trace', 'summary', file, '--json']);
+      expect(summary.code, summary.stderr).toBe(0);
+      expect((JSON.parse(summary.stdout) as { stages: { stage: string }[] }).stages.map((s) => s.stage)).toContain('ort_run');
+    }, 240_000);
+  }
+});
+
+describe('--device webgpu without an adapter', () => {
+  it('is a clear error that names the driver to install', async () => {
+    // No Vulkan driver to be found: what a machine without a GPU driver sees.
+    const r = await runCli(['trace', 'Hi', '--device', 'webgpu', '--max-tokens', '1'], { VK_ICD_FILENAMES: join(dir, 'none.json'), VK_DRIVER_FILES: join(dir, 'none.json') });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/could not start the WebGPU provider: Failed to get a WebGPU adapter/);
+    expect(r.stderr).toMatch(/Vulkan on Linux/);
+    // auto falls back to the CPU and says why.
+    const auto = await runCli(['trace', 'Hi', '--device', 'auto', '--max-tokens', '1', '--json'], { VK_ICD_FILENAMES: join(dir, 'none.json'), VK_DRIVER_FILES: join(dir, 'none.json') });
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(JSON.parse(auto.stdout).device).toBe('cpu');
+  }, 60_000);
+});
