@@ -5,10 +5,17 @@
  * process on the same model directory and session options, side by side.
  *
  *   npx tsx bench/engine.ts [--preset small|base] [--tokens 64] [--concurrency 16] [--threads N] [--flood N (0: skip)]
+ *   npx tsx bench/engine.ts --device webgpu [--preset tiny] [--tokens 16] [--concurrency 16]
+ *
+ * With --device it compares that device with the CPU instead, rounds
+ * alternating: batch-1 decode and concurrent throughput side by side, and
+ * the bytes that cross between host and device per decode step (counted
+ * from the tensors each run hands over and gets back).
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Engine } from '../src/lib/engine/engine.js';
+import type { Device } from '../src/lib/engine/engine.js';
 import { loadModelSpec } from '../src/lib/engine/model_dir.js';
 import { timedGeneration } from '../src/lib/engine/timed_generation.js';
 import { TextTokenizer } from '../src/lib/engine/tokenizer.js';
@@ -22,6 +29,7 @@ const { values: opts } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     threads: { type: 'string', default: String(availableParallelism()) },
     flood: { type: 'string', default: '48' },
+    device: { type: 'string', default: 'cpu' },
   },
 });
 const maxTokens = Number(opts.tokens);
@@ -45,6 +53,59 @@ const row = (name: string, value: string): void => {
   console.log(`${name.padEnd(52)} ${value}`);
 };
 const ratio = (a: number, b: number, target: string): string => `${(a / b).toFixed(2)}x   (target ${target})`;
+
+/** `device` against the CPU, side by side; what crosses between host and device per decode step. */
+async function compareDevices(device: Device): Promise<void> {
+  const cpu = await Engine.create({ modelPath: dir, device: 'cpu', threads: session.intraOpThreads, interOpThreads: session.interOpThreads });
+  const gpu = await Engine.create({ modelPath: dir, device, threads: session.intraOpThreads, interOpThreads: session.interOpThreads });
+  const decode: Record<'cpu' | 'gpu', number[]> = { cpu: [], gpu: [] };
+  const concurrent: Record<'cpu' | 'gpu', number[]> = { cpu: [], gpu: [] };
+  const throughput = async (engine: Engine): Promise<number> => {
+    const start = performance.now();
+    const counts = await Promise.all(Array.from({ length: concurrency }, async (_, i) => (await timedGeneration(engine, { prompt: PROMPTS[i % PROMPTS.length], sampling: greedy })).usage.completionTokens));
+    return (counts.reduce((a, b) => a + b, 0) * 1000) / (performance.now() - start);
+  };
+  // The first round compiles the device's kernels and is not counted.
+  for (let i = 0; i < 1 + 3; i++) {
+    for (const [key, engine] of [['cpu', cpu], ['gpu', gpu]] as const) {
+      const one = await timedGeneration(engine, { prompt: PROMPTS[i % PROMPTS.length], sampling: greedy });
+      const many = await throughput(engine);
+      if (i === 0) continue;
+      decode[key].push(one.timings.decodeTokensPerSecond ?? 0);
+      concurrent[key].push(many);
+    }
+  }
+  // Bytes per decode step: two requests that differ only in length; the extra runs are decode steps.
+  const moved = async (tokens: number): Promise<{ runs: number; bytes: number; up: number; down: number }> => {
+    const before = gpu.stats();
+    await timedGeneration(gpu, { prompt: PROMPTS[0], sampling: { ...greedy, maxTokens: tokens } });
+    const after = gpu.stats();
+    const up = after.bytesToDevice - before.bytesToDevice;
+    const down = after.bytesFromDevice - before.bytesFromDevice;
+    return { runs: after.runs - before.runs, bytes: up + down, up, down };
+  };
+  const short = await moved(maxTokens);
+  const long = await moved(2 * maxTokens);
+  const steps = long.runs - short.runs;
+  const perStep = (long.bytes - short.bytes) / steps;
+  const target = gpu.info.vocabSize * 4 + 8;
+  await cpu.shutdown();
+  await gpu.shutdown();
+  row(`cpu, batch 1: decode tok/s`, median(decode.cpu).toFixed(1));
+  row(`${device}, batch 1: decode tok/s`, median(decode.gpu).toFixed(1));
+  row(`cpu, ${concurrency} concurrent: output tok/s`, median(concurrent.cpu).toFixed(1));
+  row(`${device}, ${concurrency} concurrent: output tok/s`, median(concurrent.gpu).toFixed(1));
+  row(`${device}: bytes host<->device per decode step (batch 1)`, `${(perStep / 1024).toFixed(1)} KiB (up ${((long.up - short.up) / steps / 1024).toFixed(1)}, down ${((long.down - short.down) / steps / 1024).toFixed(1)}), past ${maxTokens}-${2 * maxTokens} tokens`);
+  console.log('\nratios');
+  row(`${device} / cpu, batch-1 decode`, ratio(median(decode.gpu), median(decode.cpu), '> 1x on a real GPU'));
+  row(`${device} / cpu, ${concurrency} concurrent`, ratio(median(concurrent.gpu), median(concurrent.cpu), '> 1x on a real GPU'));
+  row('bytes per decode step / last-position logits and token id', ratio(perStep, target, '1x: the KV cache stays on the device'));
+}
+
+if (opts.device !== 'cpu') {
+  await compareDevices(opts.device as Device);
+  process.exit(0);
+}
 
 // All three load up front; their runs alternate round by round so that
 // warm-up and machine noise fall on each alike.

@@ -202,6 +202,10 @@ export interface SchedulerStats {
   cacheTokens: number;
   /** KV tokens the prefix cache has evicted since the engine started. */
   evictedTokens: number;
+  /** Model runs since the engine started, and the bytes their inputs and outputs moved between host and device (0 on the CPU). */
+  runs: number;
+  bytesToDevice: number;
+  bytesFromDevice: number;
 }
 
 /** `stop`: the main thread found a stop string, so the request ends normally; `abort`: the caller gave up on it. */

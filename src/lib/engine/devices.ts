@@ -59,17 +59,17 @@ export async function openSession(ort: Ort, onnxPath: string, choice: DeviceChoi
   const refused: string[] = [];
   for (const device of ['cuda', 'webgpu'] as const) {
     if (device === 'cuda' && !existsSync(cudaProviderPath())) {
-      refused.push('cuda (not installed)');
+      refused.push('cuda: not installed');
       continue;
     }
     try {
-      return { session: await open(device), device, why: refused.length ? `${refused.join('; ')}` : 'the first GPU provider that started' };
+      return { session: await open(device), device, why: `${device} started${refused.length ? ` (${refused.join('; ')})` : ''}` };
     } catch (err) {
-      refused.push(`${device} (${lastLine((err as Error).message)})`);
+      refused.push(`${device}: ${lastLine((err as Error).message)}`);
     }
   }
   try {
-    return { session: await open('cpu'), device: 'cpu', why: `no GPU provider started: ${refused.join('; ')}` };
+    return { session: await open('cpu'), device: 'cpu', why: `no GPU provider started (${refused.join('; ')})` };
   } catch (err) {
     throw new ModelError(`onnxruntime could not load ${onnxPath}: ${(err as Error).message}`);
   }

@@ -93,7 +93,7 @@ async function fileSha256(path: string): Promise<string> {
  */
 export class Engine {
   private readonly streams = new Map<string, RequestStream>();
-  private latestStats: SchedulerStats = { running: 0, waiting: 0, kvTokens: 0, reservedTokens: 0, cacheTokens: 0, evictedTokens: 0 };
+  private latestStats: SchedulerStats = { running: 0, waiting: 0, kvTokens: 0, reservedTokens: 0, cacheTokens: 0, evictedTokens: 0, runs: 0, bytesToDevice: 0, bytesFromDevice: 0 };
   private closed: Error | null = null;
 
   private constructor(

@@ -51,6 +51,11 @@ export interface ForwardOutputs {
   present: Tensor[];
 }
 
+/** Bytes of a tensor held by the host (one on the device moves none). */
+function hostBytes(t: Tensor): number {
+  return t.location === 'cpu' ? (t.data as ArrayBufferView).byteLength : 0;
+}
+
 /** Reads the decoder's inputs and outputs and checks that the engine can drive them. */
 export function readDecoderIo(session: InferenceSession): DecoderIo {
   const inputs = new Set(session.inputNames);
@@ -117,6 +122,8 @@ export class ModelRunner {
   /** When this thread last handed a run to onnxruntime and so became free to read its messages (tracing clock). */
   yieldedAt = 0;
   private halfScratch = new Float32Array(0);
+  /** Runs so far, and the bytes their tensors moved between host and device (counted on a GPU only). */
+  readonly transfers = { runs: 0, toDevice: 0, fromDevice: 0 };
 
   private constructor(
     private readonly ort: Ort,
@@ -204,6 +211,12 @@ export class ModelRunner {
     this.yieldedAt = now();
     const out = await (quiet ? this.session.run(feeds, { logSeverityLevel: 4 }) : this.session.run(feeds));
     const present = this.io.presentNames.map((n) => out[n]);
+    this.transfers.runs++;
+    // On a GPU every input held by the host goes up, every output the host holds came down.
+    if (this.device !== 'cpu') {
+      for (const name in feeds) this.transfers.toDevice += hostBytes(feeds[name]);
+      for (const name in out) this.transfers.fromDevice += hostBytes(out[name]);
+    }
     return { logits: this.lastLogits(out.logits, x.batch, x.seq), present };
   }
 

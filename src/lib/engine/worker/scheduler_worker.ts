@@ -292,6 +292,9 @@ export class SchedulerWorker {
         reservedTokens: this.scheduler.reserved(this.batch.rows),
         cacheTokens: this.cache?.size ?? 0,
         evictedTokens: this.cache?.evictedTotal ?? 0,
+        runs: this.runner.transfers.runs,
+        bytesToDevice: this.runner.transfers.toDevice,
+        bytesFromDevice: this.runner.transfers.fromDevice,
       },
     });
   }
