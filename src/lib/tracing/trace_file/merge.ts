@@ -4,6 +4,7 @@ import type { TraceHeader } from '../tracing.js';
 import { HEADER_EVENT, PART_WORKLOAD_EVENT, PID_MAIN, WORKLOAD_EVENT, isRequestSlice, mainPid } from './format.js';
 import type { MergedCapture, TraceEventLine } from './format.js';
 import { TraceReader } from './reader.js';
+import { dur } from './writer.js';
 
 /** What pass 1 learns of one capture: its header, its clock origin, and each request's ids and extent. */
 interface Scan {
@@ -181,6 +182,8 @@ export function* mergeCaptures(paths: readonly string[], warn: (message: string)
   /** A capture's line on the merged clock and pids; a joined server request takes the client's rid. */
   const place = (e: TraceEventLine, k: number, rid: string | null): TraceEventLine => {
     const placed: TraceEventLine = { ...e, pid: e.pid + mainPid(k) - PID_MAIN, ts: e.ph === 'M' ? e.ts : Math.round((e.ts + shiftUs[k]) * 1e3) / 1e3 };
+    // A slice's end is moved as its start is, and its duration written so that ts + dur lands on it exactly, as the writer does.
+    if (e.ph === 'X' && e.dur !== undefined) placed.dur = dur(placed.ts, Math.round((e.ts + e.dur + shiftUs[k]) * 1e3) / 1e3);
     if (rid !== null && e.args) {
       placed.args = { ...e.args, rid, ...(isRequestSlice(e) ? { server_rid: e.args.rid } : {}) };
       // Only the client's workload records are the merged file's workload: a replay of it re-sends the client's requests once.

@@ -27,7 +27,7 @@ function us(t: number): number {
  * the exact difference of the two doubles is written instead (it differs
  * from the nanosecond figure by less than 1e-9 µs).
  */
-function dur(ts: number, end: number): number {
+export function dur(ts: number, end: number): number {
   if (end <= ts) return 0;
   const rounded = Math.round((end - ts) * 1e3) / 1e3;
   if (ts + rounded === end) return rounded;
