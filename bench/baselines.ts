@@ -60,7 +60,8 @@ export class BareOrtLoop {
       const vocab = logits.dims[2];
       const data = logits.data as Float32Array;
       let best = 0;
-      const off = (n - 1) * vocab;
+      // Every position's logits, or the last one's only (sgl's generated models).
+      const off = (logits.dims[1] - 1) * vocab;
       for (let v = 1; v < vocab; v++) if (data[off + v] > data[off + best]) best = v;
       tokens.push(best);
       if (step === 0) decodeStart = performance.now();

@@ -217,7 +217,8 @@ export class ModelRunner {
       for (const name in feeds) this.transfers.toDevice += hostBytes(feeds[name]);
       for (const name in out) this.transfers.fromDevice += hostBytes(out[name]);
     }
-    return { logits: this.lastLogits(out.logits, x.batch, x.seq), present };
+    // Logits of every position ([batch, seq, vocab], most exports) or of the last only ([batch, 1, vocab], sgl's generated models).
+    return { logits: this.lastLogits(out.logits, x.batch, out.logits.dims[1]), present };
   }
 
   private lastLogits(t: Tensor, batch: number, seq: number): RowLogits {

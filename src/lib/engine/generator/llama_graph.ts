@@ -53,7 +53,8 @@ class GraphBuilder {
 /**
  * Builds a LLaMA decoder with the Optimum / onnx-community interface:
  * inputs input_ids, attention_mask, position_ids, past_key_values.{i}.key|value
- * [batch, kv_heads, past, head_dim]; outputs logits, present.{i}.key|value.
+ * [batch, kv_heads, past, head_dim]; outputs logits (of the last position only: [batch, 1, vocab]),
+ * present.{i}.key|value.
  */
 export function buildLlamaGraph(c: LlamaConfig, w: LlamaWeights, metadata: Record<string, string>): ModelInit {
   const g = new GraphBuilder();
@@ -144,8 +145,11 @@ export function buildLlamaGraph(c: LlamaConfig, w: LlamaWeights, metadata: Recor
   });
 
   const finalNormed = rmsNorm(x, g.weight('norm', w.finalNorm, [h]));
+  // Only the last position goes through the LM head: the engine samples from nothing else (it left-pads, so
+  // every row ends there), and a prompt's [seq, vocab] logits were most of a prefill's memory and of what a GPU sends back.
+  const lastHidden = g.op('Slice', [finalNormed, g.int64('last_lo', [-1]), g.int64('last_hi', [Number.MAX_SAFE_INTEGER]), axis1]);
   const lmHead = g.op('Transpose', [embed], { perm: [1, 0] });
-  g.op('MatMul', [finalNormed, lmHead], undefined, 'logits');
+  g.op('MatMul', [lastHidden, lmHead], undefined, 'logits');
 
   const kvInputs = [];
   const kvOutputs = [];
@@ -168,6 +172,6 @@ export function buildLlamaGraph(c: LlamaConfig, w: LlamaWeights, metadata: Recor
       { name: 'position_ids', dataType: DataType.INT64, shape: ['batch_size', 'sequence_length'] },
       ...kvInputs,
     ],
-    outputs: [{ name: 'logits', dataType: DataType.FLOAT, shape: ['batch_size', 'sequence_length', c.vocabSize] }, ...kvOutputs],
+    outputs: [{ name: 'logits', dataType: DataType.FLOAT, shape: ['batch_size', 1, c.vocabSize] }, ...kvOutputs],
   };
 }

@@ -7,7 +7,8 @@ import type { LlamaConfig, PresetName } from './llama_weights.js';
 import { GPT2_EOS, generateWeights, parameterCount } from './llama_weights.js';
 import { encodeModel } from './onnx_proto.js';
 
-export const GENERATOR_VERSION = 1;
+/** 2: the graph returns the logits of the last position only. */
+export const GENERATOR_VERSION = 2;
 
 /** A chat template for the GPT-2 vocabulary, which has no chat tokens of its own. */
 const CHAT_TEMPLATE =
