@@ -101,8 +101,10 @@ describe('client traces and sgl trace merge', () => {
     }
 
     const summary = await runCli(['trace', 'summary', merged, '--json']);
-    const json = JSON.parse(summary.stdout) as { endToEnd: { joined: number; slowest: { networkMs: number; serverStages: Record<string, number> }[] } };
+    const json = JSON.parse(summary.stdout) as { requests: number; serverOnly: number; endToEnd: { joined: number; slowest: { networkMs: number; serverStages: Record<string, number> }[] } };
     expect(json.endToEnd.joined).toBe(PROMPTS);
+    // The headline figures are the client's; the server's warm-up is counted apart.
+    expect([json.requests, json.serverOnly]).toEqual([PROMPTS, 1]);
     expect(json.endToEnd.slowest[0].serverStages.tokenize).toBeGreaterThan(0);
     const text = await runCli(['trace', 'summary', merged]);
     expect(text.stdout).toMatch(/Where the client's time went \(6 requests joined/);

@@ -14,6 +14,8 @@ interface Summary {
   slowest: { rid: string; e2eMs: number; outputTokens: number }[];
   /** The --trace-keep rules that chose which requests the file holds (absent: it holds every recorded request). */
   keptBy?: string[];
+  /** A merged capture: requests a server saw without the client (they count in the stage table, not in the figures above it). */
+  serverOnly?: number;
   /** A merged capture: where the client's time went, over the requests joined to their server side, and the slowest of them. */
   endToEnd?: { joined: number; networkMs: Distribution; slowest: EndToEnd[] };
 }
@@ -42,6 +44,10 @@ export default class TraceSummary extends SglCommand {
     // A merged capture: per joined request, its client time split into network/HTTP and the server's stages (a few numbers each).
     const joined: EndToEnd[] = [];
     const slowestJoined = new Slowest<EndToEnd>(flags.slowest);
+    // In a merged capture the headline figures are the client's: requests a server saw without this client (its warm-ups, other clients) are counted apart.
+    // (The header is read with the first line, so it is looked at once requests come.)
+    const isMerged = (): boolean => capture.reader.header?.merged !== undefined;
+    let serverOnly = 0;
     for (const r of capture.requests()) {
       const w = r.workload;
       stages.add(r);
@@ -50,14 +56,19 @@ export default class TraceSummary extends SglCommand {
         joined.push(split);
         slowestJoined.offer(split.clientE2eMs, () => split);
       }
+      if (!r.client && isMerged()) {
+        serverOnly++;
+        continue;
+      }
       if (w.ttftMs !== null) ttft.push(w.ttftMs);
       const t = tpotMs(w);
       if (t !== null) tpot.push(t);
       e2e.push(w.e2eMs);
       slowest.offer(w.e2eMs, () => ({ rid: w.rid, e2eMs: w.e2eMs, outputTokens: w.outputTokens }));
     }
+    const merged = isMerged();
     const summary: Summary = {
-      requests: capture.count,
+      requests: capture.count - serverOnly,
       stages: stages.result(),
       ttft_ms: distribution(ttft),
       tpot_ms: distribution(tpot),
@@ -67,8 +78,9 @@ export default class TraceSummary extends SglCommand {
     const keep = capture.reader.header?.trace.keep;
     if (keep?.length) summary.keptBy = keep;
     if (joined.length) summary.endToEnd = { joined: joined.length, networkMs: distribution(joined.map((j) => j.networkMs)), slowest: slowestJoined.items() };
+    if (merged) summary.serverOnly = serverOnly;
     const d = (name: string, x: Distribution): string => `${name.padEnd(5)} mean ${x.mean.toFixed(2)}  p50 ${x.median.toFixed(2)}  p90 ${x.p90.toFixed(2)}  p99 ${x.p99.toFixed(2)} ms`;
-    this.say(`${args.file}: ${summary.requests} requests\n`);
+    this.say(`${args.file}: ${summary.requests} requests${merged ? ` (the client's; ${serverOnly} more that only a server saw count in the stage table alone)` : ''}\n`);
     // Tail-sampled captures hold the requests the rules picked: their statistics describe those, not the workload.
     if (summary.keptBy) this.say(`A biased sample: only requests kept by --trace-keep ${summary.keptBy.join(',')} were written; the figures below describe them, not the whole workload (the metrics count every request).\n`);
     this.say(`\n${formatStageTable(summary.stages)}\n\n`);
