@@ -41,12 +41,14 @@ function union(pairs: [number, number][], lo: number, hi: number): [number, numb
   return out;
 }
 
-/** The length of `pairs` (disjoint) not covered by `taken` (disjoint, sorted). */
+/** The length of `pairs` not covered by `taken`, both sorted and disjoint: one sweep, so a request of thousands of slices stays linear. */
 function uncovered(pairs: [number, number][], taken: [number, number][]): number {
   let total = 0;
+  let j = 0;
   for (const [a, b] of pairs) {
     let len = b - a;
-    for (const [c, d] of taken) len -= Math.max(0, Math.min(b, d) - Math.max(a, c));
+    while (j < taken.length && taken[j][1] <= a) j++;
+    for (let k = j; k < taken.length && taken[k][0] < b; k++) len -= Math.min(b, taken[k][1]) - Math.max(a, taken[k][0]);
     total += len;
   }
   return total;
@@ -81,7 +83,7 @@ export function endToEnd(req: FinishedRequest): EndToEnd | null {
   for (const id of PRIORITY) {
     const pairs = byStage.get(id);
     if (!pairs) continue;
-    // Only server time counts: a stage is clipped to the server's handling, and to the client's view of it.
+    // Only server time counts: a stage is clipped to the server's handling, and to the client's view of it (sorted, disjoint).
     const mine = union(pairs, cs, ce).flatMap(([a, b]) => server.map(([c, d]) => [Math.max(a, c), Math.min(b, d)] as [number, number])).filter(([a, b]) => b > a);
     const ms = uncovered(mine, taken);
     if (ms > 0) {
