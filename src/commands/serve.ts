@@ -21,7 +21,7 @@ export default class Serve extends SglCommand {
     host: Flags.string({ default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 to accept remote clients).' }),
     port: Flags.integer({ min: 0, max: 65535, default: 30000, description: 'Port to listen on (0: any free port).' }),
     'api-key': Flags.string({
-      description: 'Require Authorization: Bearer <key> on every route but /health.',
+      description: 'Require Authorization: Bearer <key> on every route but the probes /health and /ready.',
       parse: async (key) => {
         if (key === '') throw new Errors.CLIError('--api-key is empty, which would let every client in; give a key or leave the flag out.', { exit: 2 });
         return key;
