@@ -10,9 +10,9 @@ type Ort = typeof OrtModule;
 /** Where the model runs: onnxruntime's execution providers that sgl drives. */
 export const DEVICES = ['cpu', 'webgpu', 'cuda'] as const;
 export type Device = (typeof DEVICES)[number];
-/** What a user may ask for: a device, or `auto` (a GPU provider that starts, else the CPU). */
-export type DeviceChoice = Device | 'auto';
-export const DEVICE_CHOICES: readonly DeviceChoice[] = ['cpu', 'webgpu', 'cuda', 'auto'];
+/** What a user may ask for (--device): a device, or `auto` (a GPU provider that starts, else the CPU). */
+export const DEVICE_CHOICES = [...DEVICES, 'auto'] as const;
+export type DeviceChoice = (typeof DEVICE_CHOICES)[number];
 
 function cudaProviderPath(): string {
   const require = createRequire(import.meta.url);

@@ -98,20 +98,16 @@ export async function handleGeneration(
       if (chunk.timing) choice.timing = chunk.timing;
       if (chunk.finishReason === 'abort' && fmt.abortIsError) throw aborted();
       if (res.destroyed || res.writableEnded) continue;
-      if (parsed.stream) {
-        if (last && !(parsed.includeUsage && fmt.usage) && !fmt.done) stream.markFinalWrite();
+      if (parsed.stream && !last) {
         await sendEvent(res, fmt.chunk(chunk, choice.text, i));
-        if (last) {
-          if (parsed.includeUsage && fmt.usage) {
-            if (!fmt.done) stream.markFinalWrite();
-            await sendEvent(res, fmt.usage(usage()));
-          }
-          if (fmt.done) {
-            stream.markFinalWrite();
-            await sendEvent(res, '[DONE]');
-          }
-          res.end();
+      } else if (parsed.stream) {
+        // The stream's end: the request ends when its last event is issued.
+        const events = [fmt.chunk(chunk, choice.text, i), ...(parsed.includeUsage && fmt.usage ? [fmt.usage(usage())] : []), ...(fmt.done ? ['[DONE]'] : [])];
+        for (let k = 0; k < events.length; k++) {
+          if (k === events.length - 1) stream.markFinalWrite();
+          await sendEvent(res, events[k]);
         }
+        res.end();
       } else if (last) {
         const body = JSON.stringify(fmt.whole(choices, usage(), performance.now() - started));
         stream.markFinalWrite();

@@ -42,8 +42,8 @@ export function* capturedRequests(reader: TraceReader): Generator<FinishedReques
     const req = assembled(events, reader.header);
     const header = reader.header;
     if (origin === undefined && header) origin = header.timeOrigin ?? header.startedAt - (req.start - req.workload.arrivalMs);
-    const withOrigin = (r: FinishedRequest): FinishedRequest => ({ ...r, epochOrigin: origin, ...(r.remote ? { remote: r.remote.map(withOrigin) } : {}) });
-    return origin === undefined ? req : withOrigin(req);
+    for (const side of [req, ...(req.remote ?? [])]) side.epochOrigin = origin;
+    return req;
   };
   for (const e of reader.events()) {
     const rid = e.args?.rid;

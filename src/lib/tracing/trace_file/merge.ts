@@ -184,11 +184,9 @@ export function* mergeCaptures(paths: readonly string[], warn: (message: string)
     const placed: TraceEventLine = { ...e, pid: e.pid + mainPid(k) - PID_MAIN, ts: e.ph === 'M' ? e.ts : Math.round((e.ts + shiftUs[k]) * 1e3) / 1e3 };
     // A slice's end is moved as its start is, and its duration written so that ts + dur lands on it exactly, as the writer does.
     if (e.ph === 'X' && e.dur !== undefined) placed.dur = dur(placed.ts, Math.round((e.ts + e.dur + shiftUs[k]) * 1e3) / 1e3);
-    if (rid !== null && e.args) {
-      placed.args = { ...e.args, rid, ...(isRequestSlice(e) ? { server_rid: e.args.rid } : {}) };
-      // Only the client's workload records are the merged file's workload: a replay of it re-sends the client's requests once.
-      if (e.name === WORKLOAD_EVENT) placed.name = PART_WORKLOAD_EVENT;
-    }
+    if (rid !== null && e.args) placed.args = { ...e.args, rid, ...(isRequestSlice(e) ? { server_rid: e.args.rid } : {}) };
+    // Only the client's workload records are the merged file's workload: a replay of it re-sends the client's requests once.
+    if (client && order[k] !== client && e.name === WORKLOAD_EVENT) placed.name = PART_WORKLOAD_EVENT;
     return placed;
   };
   const servers = order.map((s, k) => (s === client ? null : { k, lines: groups(s.path), waiting: new Map<string, TraceEventLine[][]>(), done: false }));
@@ -197,7 +195,6 @@ export function* mergeCaptures(paths: readonly string[], warn: (message: string)
   const lines = (g: Extract<Group, { rid: string }>, k: number, rid: string | null): string => g.events.map((e) => out(place(e, k, rid))).join('');
   const orphan = (g: Extract<Group, { rid: string }>, k: number): string => {
     result.serverOnly++;
-    if (order[k].header.role !== 'client' && client) return lines({ ...g, events: g.events.map((e) => (e.name === WORKLOAD_EVENT ? { ...e, name: PART_WORKLOAD_EVENT } : e)) }, k, null);
     return lines(g, k, null);
   };
   if (client) {
