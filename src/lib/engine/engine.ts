@@ -115,7 +115,6 @@ export class Engine {
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const spec = loadModelSpec(options.modelPath);
-    const tokenizer = options.skipTokenizerInit ? new NoTokenizer() : new TextTokenizer(spec);
     const cfg: WorkerConfig = {
       onnxPath: spec.onnxPath,
       device: options.device ?? ENGINE_DEFAULTS.device,
@@ -140,22 +139,29 @@ export class Engine {
       worker.once('message', onMessage);
       worker.once('error', (err) => reject(new EngineClosedError(`The scheduler thread failed to start: ${err.message}`)));
     });
-    // The scheduler thread and the tokenizer processes start side by side; if either fails, neither is left running.
-    const [ready, started] = await Promise.allSettled([
-      workerReady,
-      tokenizer instanceof NoTokenizer ? textless(tokenizer) : TokenizerPool.start(spec.dir, options.tokenizerProcesses ?? ENGINE_DEFAULTS.tokenizerProcesses, options.tokenizeTimeoutMs ?? ENGINE_DEFAULTS.tokenizeTimeoutMs),
-    ]);
-    const failure = ready.status === 'rejected' ? ready.reason
+    // The scheduler thread, the tokenizer processes and this thread's own tokenizer (for detokenizing) load side by side;
+    // if any fails, nothing is left running.
+    const noTokenizer = options.skipTokenizerInit ? new NoTokenizer() : null;
+    const pool = noTokenizer ? textless(noTokenizer) : TokenizerPool.start(spec.dir, options.tokenizerProcesses ?? ENGINE_DEFAULTS.tokenizerProcesses, options.tokenizeTimeoutMs ?? ENGINE_DEFAULTS.tokenizeTimeoutMs);
+    let tokenizer: ModelTokenizer | null = noTokenizer;
+    let tokenizerFailure: unknown = null;
+    try {
+      tokenizer ??= new TextTokenizer(spec);
+    } catch (err) {
+      tokenizerFailure = err;
+    }
+    const [ready, started] = await Promise.allSettled([workerReady, pool]);
+    const failure = tokenizerFailure ? tokenizerFailure
+      : ready.status === 'rejected' ? ready.reason
       : started.status === 'rejected' ? started.reason
       : spec.vocabSize !== null && spec.vocabSize !== ready.value.vocabSize ? new ModelError(`The model's config says vocab_size ${spec.vocabSize} but its logits have ${ready.value.vocabSize} entries.`)
       : null;
-    if (failure || ready.status === 'rejected' || started.status === 'rejected') {
+    if (failure || !tokenizer || ready.status === 'rejected' || started.status === 'rejected') {
       await worker.terminate();
       if (started.status === 'fulfilled') started.value.close();
       throw failure;
     }
     const info = ready.value;
-    const pool = started.value;
     const device = info.device;
     const tracing = options.tracing ?? NO_TRACING;
     await tracing.attach({
@@ -166,7 +172,7 @@ export class Engine {
     }, tracing.exporting ? await fileSha256(spec.onnxPath) : undefined);
     if (tracing.metrics) tracing.metrics.maxTotalTokens = info.limits.maxTotalTokens;
     const maxPromptBytes = options.maxPromptBytes ?? spec.contextLength * tokenizer.maxTokenBytes;
-    return new Engine(spec, info, tokenizer, pool, maxPromptBytes, device, worker, tracing);
+    return new Engine(spec, info, tokenizer, started.value, maxPromptBytes, device, worker, tracing);
   }
 
   /**
