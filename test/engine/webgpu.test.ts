@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine/engine.js';
+import { KvBatch } from '../../src/lib/engine/kv_batch.js';
+import { ModelRunner } from '../../src/lib/engine/model_runner.js';
+import type { WorkerConfig } from '../../src/lib/protocol.js';
 import type { GenerateRequest } from '../../src/lib/protocol.js';
 import { Capture } from '../../src/lib/tracing/trace_file/capture.js';
 import { TraceFileWriter } from '../../src/lib/tracing/trace_file/writer.js';
@@ -84,6 +87,57 @@ describe.skipIf(noAdapter !== null)('the engine on WebGPU', () => {
       expect((JSON.parse(summary.stdout) as { stages: { stage: string }[] }).stages.map((s) => s.stage)).toContain('ort_run');
     }, 240_000);
   }
+});
+
+describe.skipIf(noAdapter !== null)('the KV cache on WebGPU', () => {
+  const config = (device: 'cpu' | 'webgpu'): WorkerConfig => ({
+    onnxPath: join(TINY_MODEL, 'onnx/model.onnx'), device, intraOpThreads: 1, interOpThreads: 1, contextLength: 1024, kvCacheBytes: 2 ** 20,
+    limits: { maxRunningRequests: 4, maxPrefillTokens: 512 }, timeOrigin: performance.timeOrigin, traceModules: [], prefixCache: false,
+  });
+  /** Two prompts prefilled apart, then joined (the second padded), then two decode steps, the first row leaving after one: the cache at each point. */
+  async function joinAndLeave(runner: ModelRunner): Promise<{ joined: number[][]; left: number[][]; moves: { repack: { up: number; down: number }; decode: { up: number; down: number } } }> {
+    const row = (rid: string, lastToken: number) => ({ rid, lastToken });
+    const a = await KvBatch.prefill(runner, [row('a', 11)], [[15496, 11, 616, 1438, 318]], 512);
+    const b = await KvBatch.prefill(runner, [row('b', 12)], [[464, 2068]], 512);
+    const moved = <T>(work: () => Promise<T>): Promise<{ result: T; up: number; down: number }> => {
+      const before = { ...runner.transfers };
+      return work().then((result) => ({ result, up: runner.transfers.toDevice - before.toDevice, down: runner.transfers.fromDevice - before.fromDevice }));
+    };
+    const repack = await moved(() => KvBatch.repack(runner, [{ batch: a.batch, keep: [0] }, { batch: b.batch, keep: [0] }]));
+    const joined = repack.result;
+    const decode = await moved(() => joined.decode(runner));
+    const snapshot = async (batch: KvBatch): Promise<number[][]> => (await batch.kvData(runner)).map((d) => Array.from(d));
+    const joinedKv = await snapshot(joined);
+    const left = await KvBatch.repack(runner, [{ batch: joined, keep: [1] }]);
+    await left.decode(runner);
+    const leftKv = await snapshot(left);
+    left.release(runner);
+    return { joined: joinedKv, left: leftKv, moves: { repack: { up: repack.up, down: repack.down }, decode: { up: decode.up, down: decode.down } } };
+  }
+
+  it('stays on the device through decode steps and rows joining and leaving, and holds what the CPU computes', async () => {
+    const gpu = await ModelRunner.load(config('webgpu'));
+    const cpu = await ModelRunner.load(config('cpu'));
+    try {
+      expect(gpu.kvOnDevice).toBe(true);
+      expect(cpu.kvOnDevice).toBe(false);
+      const onGpu = await joinAndLeave(gpu);
+      const onCpu = await joinAndLeave(cpu);
+      // A join is one run on the device: the new length, and each part's row indices and pad widths go up (int64s); no KV comes down.
+      expect(onGpu.moves.repack.down).toBe(0);
+      expect(onGpu.moves.repack.up).toBe(8 + 2 * (8 + 8 * 8));
+      // A decode step of two rows brings down their last-position logits (float32) and nothing else.
+      expect(onGpu.moves.decode.down).toBe(2 * gpu.vocabSize * 4);
+      // Same cache as the CPU's, padding included (Pad writes zeros, as the host repack does).
+      for (const [kv, want] of [[onGpu.joined, onCpu.joined], [onGpu.left, onCpu.left]]) {
+        expect(kv.map((t) => t.length)).toEqual(want.map((t) => t.length));
+        kv.forEach((t, i) => t.forEach((v, j) => expect(Math.abs(v - want[i][j])).toBeLessThan(1e-4)));
+      }
+    } finally {
+      await gpu.release();
+      await cpu.release();
+    }
+  }, 120_000);
 });
 
 describe('--device webgpu without an adapter', () => {

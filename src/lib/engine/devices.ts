@@ -41,8 +41,15 @@ export interface OpenedSession {
  * tries the GPU providers that are present (CUDA, then WebGPU) and takes the
  * CPU when none starts, saying which it took and why.
  */
-export async function openSession(ort: Ort, onnxPath: string, choice: DeviceChoice, options: InferenceSession.SessionOptions): Promise<OpenedSession> {
-  const open = (device: Device): Promise<InferenceSession> => ort.InferenceSession.create(onnxPath, { ...options, executionProviders: [device] });
+export async function openSession(
+  ort: Ort,
+  onnxPath: string,
+  choice: DeviceChoice,
+  options: InferenceSession.SessionOptions,
+  /** Options that apply on one device only (where outputs stay on a GPU). */
+  perDevice: Partial<Record<Device, InferenceSession.SessionOptions>> = {},
+): Promise<OpenedSession> {
+  const open = (device: Device): Promise<InferenceSession> => ort.InferenceSession.create(onnxPath, { ...options, ...perDevice[device], executionProviders: [device] });
   if (choice !== 'auto') {
     if (choice === 'cuda' && !existsSync(cudaProviderPath())) {
       throw new DeviceError(`--device cuda was asked for, but the CUDA execution provider is not installed (${cudaProviderPath()} is missing). ${CUDA_INSTALL_HINT}`);

@@ -73,6 +73,8 @@ export class KvBatch<R extends BatchRow = BatchRow> {
     const from = cached?.length ?? 0;
     const chunk = runner.io.chunkedPrefill ? Math.max(1, Math.floor(chunkTokens / n)) : width - from;
     let past: Tensor[] | null = cached?.past ?? null;
+    // The previous chunk's cache, freed once the next has run on top of it (never the prefix cache's copy-in, which the host owns).
+    let ours = false;
     let logits: RowLogits | null = null;
     const chunks: ChunkTiming[] = [];
     for (let start = from; start < width; start += chunk) {
@@ -96,15 +98,23 @@ export class KvBatch<R extends BatchRow = BatchRow> {
       const runStart = now();
       const out = await runner.forward({ batch: n, seq, inputIds, attentionMask, positionIds, past });
       chunks.push({ prepareStart, runStart, runEnd: now() });
+      if (ours) runner.releaseKv(past);
       past = out.present;
+      ours = true;
       logits = out.logits;
     }
     return { batch: new KvBatch<R>(rows, past, width, pads), logits: logits!, chunks };
   }
 
-  /** The cache's data, one array per past tensor ([rows, kv_heads, length, head_dim]). */
-  kvData(): KvData[] {
-    return this.past ? this.past.map((t) => t.data as KvData) : [];
+  /** The cache's data on the host, one array per past tensor ([rows, kv_heads, length, head_dim]); downloaded when it lives on the device. */
+  kvData(runner: ModelRunner): Promise<KvData[]> {
+    return this.past ? runner.kvToHost(this.past, this.rows.length, this.length) : Promise.resolve([]);
+  }
+
+  /** Frees the cache (on a device, its memory); the batch is not used again. */
+  release(runner: ModelRunner): void {
+    runner.releaseKv(this.past);
+    this.past = null;
   }
 
   /** Padded length of the cache before the next step (the past the model sees). */
@@ -129,6 +139,7 @@ export class KvBatch<R extends BatchRow = BatchRow> {
     }
     const preparedAt = now();
     const out = await runner.forward({ batch: n, seq: 1, inputIds, attentionMask, positionIds, past: this.past });
+    runner.releaseKv(this.past);
     this.past = out.present;
     this.length = total;
     return { logits: out.logits, preparedAt };
@@ -137,9 +148,19 @@ export class KvBatch<R extends BatchRow = BatchRow> {
   /**
    * A new batch holding the chosen rows of several batches, in order, each
    * right-aligned to the longest row. Leading columns that are padding in
-   * every row are dropped.
+   * every row are dropped. The source batches are used up: their caches
+   * are freed. A cache on the device is repacked there (runner.repackKv);
+   * on the host, here.
    */
-  static repack<R extends BatchRow>(runner: ModelRunner, parts: readonly { batch: KvBatch<R>; keep: readonly number[] }[]): KvBatch<R> {
+  static async repack<R extends BatchRow>(runner: ModelRunner, parts: readonly { batch: KvBatch<R>; keep: readonly number[] }[]): Promise<KvBatch<R>> {
+    try {
+      return await KvBatch.gather(runner, parts);
+    } finally {
+      for (const { batch } of parts) batch.release(runner);
+    }
+  }
+
+  private static async gather<R extends BatchRow>(runner: ModelRunner, parts: readonly { batch: KvBatch<R>; keep: readonly number[] }[]): Promise<KvBatch<R>> {
     const rows: R[] = [];
     const sources: { batch: KvBatch<R>; row: number }[] = [];
     for (const { batch, keep } of parts) {
@@ -151,6 +172,10 @@ export class KvBatch<R extends BatchRow = BatchRow> {
     if (rows.length === 0) return KvBatch.empty<R>();
     const length = Math.max(...sources.map((s) => s.batch.rowLength(s.row)));
     const pads = sources.map((s) => length - s.batch.rowLength(s.row));
+    if (runner.kvOnDevice) {
+      const from = parts.filter((p) => p.keep.length > 0).map(({ batch, keep }) => ({ past: batch.past!, rows: keep, length: batch.length }));
+      return new KvBatch<R>(rows, await runner.repackKv(from, length), length, pads);
+    }
     const { kvHeads, headDim, pastNames } = runner.io;
     const past: Tensor[] = [];
     for (let t = 0; t < pastNames.length; t++) {

@@ -6,6 +6,10 @@ import { openSession } from './devices.js';
 import type { Device } from './devices.js';
 import type { WorkerConfig } from '../protocol.js';
 import { halvesToFloats } from './fp16.js';
+import { encodeModel } from './generator/onnx_proto.js';
+import { buildRepackGraph, kvInput, kvOutput, padsInput, rowsInput, TAIL_INPUT } from './kv_repack_graph.js';
+import { onnxOutputNames } from './onnx_outputs.js';
+import type { KvData } from './prefix_cache.js';
 
 type Ort = typeof OrtModule;
 
@@ -54,6 +58,33 @@ export interface ForwardOutputs {
 /** Bytes of a tensor held by the host (one on the device moves none). */
 function hostBytes(t: Tensor): number {
   return t.location === 'cpu' ? (t.data as ArrayBufferView).byteLength : 0;
+}
+
+/** One source of a KV repack: a batch's past tensors, the rows kept from it, its padded length. */
+export interface KvPart {
+  past: readonly Tensor[];
+  rows: readonly number[];
+  length: number;
+}
+
+/**
+ * Where the KV cache may stay on the device between runs: the present
+ * outputs are left there (IO binding) and fed back as the next past. On
+ * WebGPU only; CUDA keeps the cache on the host until a CUDA machine can
+ * test the same path.
+ */
+function presentOnDevice(onnxPath: string): Partial<Record<Device, InferenceSession.SessionOptions>> {
+  let names: string[];
+  try {
+    names = onnxOutputNames(onnxPath).filter((n) => PRESENT.test(n));
+  } catch {
+    // Unreadable here means unreadable to onnxruntime too, which says why when it loads it.
+    return {};
+  }
+  if (names.length === 0) return {};
+  const where: Record<string, OrtModule.Tensor.DataLocation> = {};
+  for (const n of names) where[n] = 'gpu-buffer';
+  return { webgpu: { preferredOutputLocation: where } };
 }
 
 /** Reads the decoder's inputs and outputs and checks that the engine can drive them. */
@@ -122,8 +153,10 @@ export class ModelRunner {
   /** When this thread last handed a run to onnxruntime and so became free to read its messages (tracing clock). */
   yieldedAt = 0;
   private halfScratch = new Float32Array(0);
-  /** Runs so far, and the bytes their tensors moved between host and device (counted on a GPU only). */
+  /** Runs so far, and the bytes their tensors moved between host and device (counted on a GPU only; KV repacks included). */
   readonly transfers = { runs: 0, toDevice: 0, fromDevice: 0 };
+  /** The KV repack graphs, by part count and whether their output goes to the host; built on first use. */
+  private readonly repackSessions = new Map<string, Promise<InferenceSession>>();
 
   private constructor(
     private readonly ort: Ort,
@@ -132,11 +165,14 @@ export class ModelRunner {
     readonly vocabSize: number,
     /** The device the session runs on, and why `auto` chose it. */
     readonly device: Device,
+    /** Whether the present tensors stay on the device: the cache is repacked there, and comes to the host only when asked (kvToHost). */
+    readonly kvOnDevice: boolean,
     readonly deviceWhy?: string,
   ) {}
 
   static async load(cfg: WorkerConfig): Promise<ModelRunner> {
     const ort: Ort = await import('onnxruntime-node');
+    const placement = presentOnDevice(cfg.onnxPath);
     const opened = await openSession(ort, cfg.onnxPath, cfg.device, {
       intraOpNumThreads: cfg.intraOpThreads,
       interOpNumThreads: cfg.interOpThreads,
@@ -146,13 +182,13 @@ export class ModelRunner {
       enableMemPattern: false,
       // Warnings only (a GPU provider leaves shape ops to the CPU and says so on every session); errors still throw.
       logSeverityLevel: 3,
-    });
+    }, placement);
     const session = opened.session;
     const io = readDecoderIo(session);
     const logitsShape = session.outputMetadata.find((m) => m.name === 'logits');
     const vocab = logitsShape?.isTensor ? logitsShape.shape[2] : undefined;
     if (typeof vocab !== 'number') throw new ModelError('The logits output must have a fixed vocabulary dimension [batch, seq, vocab].');
-    const runner = new ModelRunner(ort, session, io, vocab, opened.device, opened.why);
+    const runner = new ModelRunner(ort, session, io, vocab, opened.device, placement[opened.device] !== undefined, opened.why);
     io.chunkedPrefill = await runner.probeChunkedPrefill();
     return runner;
   }
@@ -165,13 +201,61 @@ export class ModelRunner {
   private async probeChunkedPrefill(): Promise<boolean> {
     const ids = (n: number): BigInt64Array => new BigInt64Array(n);
     const ones = (n: number): BigInt64Array => new BigInt64Array(n).fill(1n);
+    const first = await this.forward({ batch: 1, seq: 1, inputIds: ids(1), attentionMask: ones(1), positionIds: ids(1), past: null }, true);
     try {
-      const first = await this.forward({ batch: 1, seq: 1, inputIds: ids(1), attentionMask: ones(1), positionIds: ids(1), past: null }, true);
-      await this.forward({ batch: 1, seq: 2, inputIds: ids(2), attentionMask: ones(3), positionIds: BigInt64Array.of(1n, 2n), past: first.present }, true);
+      const second = await this.forward({ batch: 1, seq: 2, inputIds: ids(2), attentionMask: ones(3), positionIds: BigInt64Array.of(1n, 2n), past: first.present }, true);
+      this.releaseKv(second.present);
       return true;
     } catch {
       return false;
+    } finally {
+      this.releaseKv(first.present);
     }
+  }
+
+  /** Frees past tensors that are no longer any batch's cache: device memory now, not when the collector gets to them. Host ones are left to it. */
+  releaseKv(past: readonly Tensor[] | null): void {
+    if (past) for (const t of past) if (t.location === 'gpu-buffer') t.dispose();
+  }
+
+  /**
+   * Repacks a cache on the device (kvOnDevice): the kept rows of each part,
+   * in order, right-aligned to `length` columns, in one run of a small
+   * Gather/Pad/Slice/Concat graph on the same provider; the cache never
+   * crosses to the host. `toHost` brings the result to the host instead (the
+   * prefix cache's copy of fresh prompts). Only row indices and pad widths go up.
+   */
+  async repackKv(parts: readonly KvPart[], length: number, toHost = false): Promise<Tensor[]> {
+    const { Tensor } = this.ort;
+    const session = await this.repackSession(parts.length, toHost);
+    const feeds: Record<string, Tensor> = { [TAIL_INPUT]: new Tensor('int64', BigInt64Array.of(BigInt(-length)), [1]) };
+    parts.forEach((part, p) => {
+      feeds[rowsInput(p)] = new Tensor('int64', BigInt64Array.from(part.rows, BigInt), [part.rows.length]);
+      feeds[padsInput(p)] = new Tensor('int64', BigInt64Array.of(0n, 0n, BigInt(Math.max(0, length - part.length)), 0n, 0n, 0n, 0n, 0n), [8]);
+      part.past.forEach((t, i) => (feeds[kvInput(p, i)] = t));
+    });
+    const out = await session.run(feeds);
+    const kv = this.io.pastNames.map((_, i) => out[kvOutput(i)]);
+    for (const name in feeds) this.transfers.toDevice += hostBytes(feeds[name]);
+    for (const t of kv) this.transfers.fromDevice += hostBytes(t);
+    return kv;
+  }
+
+  /** The cache's data on the host, one array per past tensor; downloaded from the device when it lives there. */
+  async kvToHost(past: readonly Tensor[], rows: number, length: number): Promise<KvData[]> {
+    const host = this.kvOnDevice ? await this.repackKv([{ past, rows: Array.from({ length: rows }, (_, r) => r), length }], length, true) : past;
+    return host.map((t) => t.data as KvData);
+  }
+
+  private repackSession(parts: number, toHost: boolean): Promise<InferenceSession> {
+    const key = `${parts}:${toHost}`;
+    let session = this.repackSessions.get(key);
+    if (!session) {
+      const graph = encodeModel(buildRepackGraph(parts, this.io.pastNames.length, this.io.kvHeads, this.io.headDim, this.io.kvType));
+      session = this.ort.InferenceSession.create(graph, { executionProviders: [this.device], preferredOutputLocation: toHost ? 'cpu' : 'gpu-buffer', logSeverityLevel: 3 });
+      this.repackSessions.set(key, session);
+    }
+    return session;
   }
 
   /** A past tensor of length 0 for a batch of `batch` rows (no cache yet). */
@@ -234,6 +318,7 @@ export class ModelRunner {
   }
 
   async release(): Promise<void> {
+    for (const session of this.repackSessions.values()) await (await session).release();
     await this.session.release();
   }
 }

@@ -72,7 +72,7 @@ export class SchedulerWorker {
 
   private async loop(): Promise<void> {
     for (;;) {
-      if (this.aborted.size) this.dropAborted();
+      if (this.aborted.size) await this.dropAborted();
       const next = this.admit();
       if (next) await this.prefill(next.admitted, next.matches);
       else if (this.batch.size) await this.decode();
@@ -127,7 +127,7 @@ export class SchedulerWorker {
     this.send({ type: 'failed', rids: rows.map((r) => r.rid), message, traces });
   }
 
-  private dropAborted(): void {
+  private async dropAborted(): Promise<void> {
     const keep: number[] = [];
     this.batch.rows.forEach((r, i) => {
       const reason = this.aborted.get(r.rid);
@@ -135,13 +135,13 @@ export class SchedulerWorker {
       else keep.push(i);
     });
     this.aborted.clear();
-    this.repack(keep, now());
+    await this.repack(keep, now());
     this.report([]);
   }
 
   /** Keeps the chosen rows of the running batch; the rows that stay record the repack. */
-  private repack(keep: number[], t: number): void {
-    this.batch = KvBatch.repack(this.runner, [{ batch: this.batch, keep }]);
+  private async repack(keep: number[], t: number): Promise<void> {
+    this.batch = await KvBatch.repack(this.runner, [{ batch: this.batch, keep }]);
     this.batchChanged(t);
   }
 
@@ -172,10 +172,10 @@ export class SchedulerWorker {
     const keepFresh = this.sampleRows(fresh.rows, logits, outputs);
     const sampled = now();
     for (const r of admitted) recordPrefill(r.trace, chunks, admitted.length, sampled);
-    if (this.cache) this.insertPrompts(this.cache, fresh);
+    if (this.cache) await this.insertPrompts(this.cache, fresh);
     const keepOld = this.batch.rows.map((_, i) => i);
     if (this.batch.size || keepFresh.length < fresh.size) {
-      this.batch = KvBatch.repack(this.runner, [{ batch: this.batch, keep: keepOld }, { batch: fresh, keep: keepFresh }]);
+      this.batch = await KvBatch.repack(this.runner, [{ batch: this.batch, keep: keepOld }, { batch: fresh, keep: keepFresh }]);
       this.batchChanged(sampled);
     } else {
       this.batch = fresh;
@@ -217,9 +217,9 @@ export class SchedulerWorker {
   }
 
   /** Puts the fresh rows' prompts into the cache, within what the running rows leave of the budget. */
-  private insertPrompts(cache: PrefixCache, fresh: KvBatch<LiveRequest>): void {
+  private async insertPrompts(cache: PrefixCache, fresh: KvBatch<LiveRequest>): Promise<void> {
     const room = this.scheduler.limits.maxTotalTokens - this.scheduler.reserved([...this.batch.rows, ...fresh.rows]);
-    const data = fresh.kvData();
+    const data = await fresh.kvData(this.runner);
     const length = fresh.pastLength;
     fresh.rows.forEach((r, i) => {
       const start = now();
@@ -238,6 +238,7 @@ export class SchedulerWorker {
       step = await this.batch.decode(this.runner);
     } catch (err) {
       this.sendFailed(rows, (err as Error).message);
+      this.batch.release(this.runner);
       this.batch = KvBatch.empty();
       return;
     }
@@ -246,7 +247,7 @@ export class SchedulerWorker {
     const keep = this.sampleRows(rows, step.logits, outputs);
     const timing: DecodeTiming = { start, preparedAt: step.preparedAt, ran, sampled: now(), batchSize: rows.length, pastLength: past };
     for (let i = 0; i < rows.length; i++) recordDecodeStep(rows[i].trace, timing);
-    if (keep.length < rows.length) this.repack(keep, timing.sampled);
+    if (keep.length < rows.length) await this.repack(keep, timing.sampled);
     this.report(outputs);
   }
 

@@ -1,0 +1,50 @@
+import { DataType } from './generator/onnx_proto.js';
+import type { ModelInit, NodeInit, TensorInit, ValueInit } from './generator/onnx_proto.js';
+
+/** Inputs of one source batch, per part `p` of a repack graph. */
+export const rowsInput = (p: number): string => `p${p}_rows`;
+export const padsInput = (p: number): string => `p${p}_pads`;
+export const kvInput = (p: number, t: number): string => `p${p}_kv${t}`;
+export const kvOutput = (t: number): string => `kv${t}`;
+/** Minus the new cache length: the Slice start that keeps the last `length` columns. */
+export const TAIL_INPUT = 'tail';
+
+/**
+ * The graph that repacks a batch's KV cache on the device it lives on
+ * (KvBatch.repack's device path): for each of `parts` source batches, the
+ * kept rows (Gather on axis 0), left-padded (Pad on axis 2) to at least the
+ * new length, then the last `length` columns (Slice); the parts are
+ * concatenated on axis 0. Rows stay right-aligned, so a row's tokens keep
+ * their columns relative to the end and only padding moves. Each of the
+ * `tensors` past tensors ([rows, kv_heads, length, head_dim]) is one input
+ * per part and one output.
+ */
+export function buildRepackGraph(parts: number, tensors: number, kvHeads: number, headDim: number, kvType: 'float32' | 'float16'): ModelInit {
+  const dataType = kvType === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
+  const i64 = (name: string, values: number[]): TensorInit => ({ name, dataType: DataType.INT64, dims: [values.length], raw: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) });
+  const initializers = [i64('axis_2', [2]), i64('end', [Number.MAX_SAFE_INTEGER])];
+  const nodes: NodeInit[] = [];
+  const inputs: ValueInit[] = [{ name: TAIL_INPUT, dataType: DataType.INT64, shape: [1] }];
+  const outputs: ValueInit[] = [];
+  for (let p = 0; p < parts; p++) {
+    inputs.push({ name: rowsInput(p), dataType: DataType.INT64, shape: [`rows_${p}`] });
+    inputs.push({ name: padsInput(p), dataType: DataType.INT64, shape: [8] });
+  }
+  for (let t = 0; t < tensors; t++) {
+    const pieces: string[] = [];
+    for (let p = 0; p < parts; p++) {
+      const src = kvInput(p, t);
+      inputs.push({ name: src, dataType, shape: [`batch_${p}`, kvHeads, `length_${p}`, headDim] });
+      const picked = `${src}_rows`;
+      const padded = `${src}_padded`;
+      const piece = parts === 1 ? kvOutput(t) : `${src}_tail`;
+      nodes.push({ op: 'Gather', inputs: [src, rowsInput(p)], outputs: [picked], name: `gather_${p}_${t}`, attributes: { axis: 0 } });
+      nodes.push({ op: 'Pad', inputs: [picked, padsInput(p)], outputs: [padded], name: `pad_${p}_${t}`, attributes: { mode: 'constant' } });
+      nodes.push({ op: 'Slice', inputs: [padded, TAIL_INPUT, 'end', 'axis_2'], outputs: [piece], name: `slice_${p}_${t}` });
+      pieces.push(piece);
+    }
+    if (parts > 1) nodes.push({ op: 'Concat', inputs: pieces, outputs: [kvOutput(t)], name: `concat_${t}`, attributes: { axis: 0 } });
+    outputs.push({ name: kvOutput(t), dataType, shape: ['rows', kvHeads, 'length', headDim] });
+  }
+  return { graphName: `sgl_kv_repack_${parts}`, nodes, initializers, inputs, outputs, opset: 17, producer: 'sgl' };
+}

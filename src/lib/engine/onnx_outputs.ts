@@ -1,0 +1,106 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+
+/** Reads a file forward in chunks, skipping what it is not asked for without reading it. */
+class FileCursor {
+  private buf = Buffer.alloc(1 << 16);
+  private start = 0;
+  private filled = 0;
+  pos = 0;
+
+  constructor(private readonly fd: number) {}
+
+  private byte(): number {
+    if (this.pos < this.start || this.pos >= this.start + this.filled) {
+      this.start = this.pos;
+      this.filled = readSync(this.fd, this.buf, 0, this.buf.length, this.pos);
+      if (this.filled === 0) throw new Error('unexpected end of file');
+    }
+    return this.buf[this.pos++ - this.start];
+  }
+
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.byte();
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) return value;
+      scale *= 128;
+    }
+  }
+
+  bytes(n: number): Buffer {
+    const out = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) out[i] = this.byte();
+    return out;
+  }
+
+  /** Skips one field's value of wire type `wire`. */
+  skip(wire: number): void {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 2) {
+      const n = this.varint();
+      this.pos += n;
+    }
+    else if (wire === 5) this.pos += 4;
+    else throw new Error(`unsupported protobuf wire type ${wire}`);
+  }
+}
+
+/** Field 1 (name) of an encoded ValueInfoProto. */
+function valueName(bytes: Buffer): string {
+  let i = 0;
+  const varint = (): number => {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      const b = bytes[i++];
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) return value;
+      scale *= 128;
+    }
+  };
+  while (i < bytes.length) {
+    const tag = varint();
+    const wire = tag & 7;
+    if (wire === 2) {
+      const n = varint();
+      if (tag >>> 3 === 1) return bytes.toString('utf8', i, i + n);
+      i += n;
+    } else if (wire === 0) varint();
+    else i += wire === 1 ? 8 : 4;
+  }
+  return '';
+}
+
+/**
+ * The graph output names of an ONNX file, read without loading it: the
+ * model's weights (initializers, possibly gigabytes) are skipped by their
+ * lengths. onnxruntime wants output placement (preferredOutputLocation) at
+ * session creation, before the session can say what its outputs are.
+ */
+export function onnxOutputNames(path: string): string[] {
+  const fd = openSync(path, 'r');
+  try {
+    const c = new FileCursor(fd);
+    const names: string[] = [];
+    // ModelProto: the graph is field 7.
+    for (;;) {
+      const tag = c.varint();
+      if (tag >>> 3 === 7 && (tag & 7) === 2) break;
+      c.skip(tag & 7);
+    }
+    const length = c.varint();
+    const end = c.pos + length;
+    // GraphProto: outputs are field 12.
+    while (c.pos < end) {
+      const tag = c.varint();
+      if (tag >>> 3 === 12 && (tag & 7) === 2) names.push(valueName(c.bytes(c.varint())));
+      else c.skip(tag & 7);
+    }
+    return names;
+  } finally {
+    closeSync(fd);
+  }
+}
