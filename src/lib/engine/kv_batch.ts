@@ -96,7 +96,13 @@ export class KvBatch<R extends BatchRow = BatchRow> {
         attentionMask.fill(1n, r * end + Math.min(pads[r], end), (r + 1) * end);
       }
       const runStart = now();
-      const out = await runner.forward({ batch: n, seq, inputIds, attentionMask, positionIds, past });
+      let out;
+      try {
+        out = await runner.forward({ batch: n, seq, inputIds, attentionMask, positionIds, past });
+      } catch (err) {
+        if (ours) runner.releaseKv(past);
+        throw err;
+      }
       chunks.push({ prepareStart, runStart, runEnd: now() });
       if (ours) runner.releaseKv(past);
       past = out.present;

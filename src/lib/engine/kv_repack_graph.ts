@@ -8,6 +8,13 @@ export const kvInput = (p: number, t: number): string => `p${p}_kv${t}`;
 export const kvOutput = (t: number): string => `kv${t}`;
 /** Minus the new cache length: the Slice start that keeps the last `length` columns. */
 export const TAIL_INPUT = 'tail';
+/**
+ * One element of the last output, read back to the host: a device runs its
+ * queue in order, so reading it waits for the whole repack, and the run (and
+ * the kv_repack stage) ends when the work is done rather than when it was
+ * submitted.
+ */
+export const DONE_OUTPUT = 'done';
 
 /**
  * The graph that repacks a batch's KV cache on the device it lives on
@@ -22,7 +29,7 @@ export const TAIL_INPUT = 'tail';
 export function buildRepackGraph(parts: number, tensors: number, kvHeads: number, headDim: number, kvType: 'float32' | 'float16'): ModelInit {
   const dataType = kvType === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
   const i64 = (name: string, values: number[]): TensorInit => ({ name, dataType: DataType.INT64, dims: [values.length], raw: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) });
-  const initializers = [i64('axis_2', [2]), i64('end', [Number.MAX_SAFE_INTEGER])];
+  const initializers = [i64('axis_2', [2]), i64('end', [Number.MAX_SAFE_INTEGER]), i64('origin', [0, 0, 0, 0]), i64('one_each', [1, 1, 1, 1])];
   const nodes: NodeInit[] = [];
   const inputs: ValueInit[] = [{ name: TAIL_INPUT, dataType: DataType.INT64, shape: [1] }];
   const outputs: ValueInit[] = [];
@@ -46,5 +53,7 @@ export function buildRepackGraph(parts: number, tensors: number, kvHeads: number
     if (parts > 1) nodes.push({ op: 'Concat', inputs: pieces, outputs: [kvOutput(t)], name: `concat_${t}`, attributes: { axis: 0 } });
     outputs.push({ name: kvOutput(t), dataType, shape: ['rows', kvHeads, 'length', headDim] });
   }
+  nodes.push({ op: 'Slice', inputs: [kvOutput(tensors - 1), 'origin', 'one_each'], outputs: [DONE_OUTPUT], name: 'done' });
+  outputs.push({ name: DONE_OUTPUT, dataType, shape: [1, 1, 1, 1] });
   return { graphName: `sgl_kv_repack_${parts}`, nodes, initializers, inputs, outputs, opset: 17, producer: 'sgl' };
 }

@@ -7,7 +7,7 @@ import type { Device } from './devices.js';
 import type { WorkerConfig } from '../protocol.js';
 import { halvesToFloats } from './fp16.js';
 import { encodeModel } from './generator/onnx_proto.js';
-import { buildRepackGraph, kvInput, kvOutput, padsInput, rowsInput, TAIL_INPUT } from './kv_repack_graph.js';
+import { buildRepackGraph, DONE_OUTPUT, kvInput, kvOutput, padsInput, rowsInput, TAIL_INPUT } from './kv_repack_graph.js';
 import { onnxOutputNames } from './onnx_outputs.js';
 import type { KvData } from './prefix_cache.js';
 
@@ -223,7 +223,9 @@ export class ModelRunner {
    * in order, right-aligned to `length` columns, in one run of a small
    * Gather/Pad/Slice/Concat graph on the same provider; the cache never
    * crosses to the host. `toHost` brings the result to the host instead (the
-   * prefix cache's copy of fresh prompts). Only row indices and pad widths go up.
+   * prefix cache's copy of fresh prompts). Only row indices and pad widths
+   * go up, and one element comes down (DONE_OUTPUT: the run ends when the
+   * device has done the work).
    */
   async repackKv(parts: readonly KvPart[], length: number, toHost = false): Promise<Tensor[]> {
     const { Tensor } = this.ort;
@@ -237,7 +239,7 @@ export class ModelRunner {
     const out = await session.run(feeds);
     const kv = this.io.pastNames.map((_, i) => out[kvOutput(i)]);
     for (const name in feeds) this.transfers.toDevice += hostBytes(feeds[name]);
-    for (const t of kv) this.transfers.fromDevice += hostBytes(t);
+    for (const name in out) this.transfers.fromDevice += hostBytes(out[name]);
     return kv;
   }
 
@@ -251,8 +253,11 @@ export class ModelRunner {
     const key = `${parts}:${toHost}`;
     let session = this.repackSessions.get(key);
     if (!session) {
-      const graph = encodeModel(buildRepackGraph(parts, this.io.pastNames.length, this.io.kvHeads, this.io.headDim, this.io.kvType));
-      session = this.ort.InferenceSession.create(graph, { executionProviders: [this.device], preferredOutputLocation: toHost ? 'cpu' : 'gpu-buffer', logSeverityLevel: 3 });
+      const tensors = this.io.pastNames.length;
+      const graph = encodeModel(buildRepackGraph(parts, tensors, this.io.kvHeads, this.io.headDim, this.io.kvType));
+      const where: Record<string, OrtModule.Tensor.DataLocation> = { [DONE_OUTPUT]: 'cpu' };
+      for (let i = 0; i < tensors; i++) where[kvOutput(i)] = toHost ? 'cpu' : 'gpu-buffer';
+      session = this.ort.InferenceSession.create(graph, { executionProviders: [this.device], preferredOutputLocation: where, logSeverityLevel: 3 });
       this.repackSessions.set(key, session);
     }
     return session;

@@ -219,10 +219,11 @@ export class SchedulerWorker {
   /** Puts the fresh rows' prompts into the cache, within what the running rows leave of the budget. */
   private async insertPrompts(cache: PrefixCache, fresh: KvBatch<LiveRequest>): Promise<void> {
     const room = this.scheduler.limits.maxTotalTokens - this.scheduler.reserved([...this.batch.rows, ...fresh.rows]);
+    // The batch's KV comes to the host (from a device, a download) once, for every row: each row's insert starts there.
+    const start = now();
     const data = await fresh.kvData(this.runner);
     const length = fresh.pastLength;
     fresh.rows.forEach((r, i) => {
-      const start = now();
       const change = cache.insert(r.inputIds, data, i, length, length - fresh.rowLength(i), room);
       recordCacheInsert(r.trace, start, now(), change.evicted, cache.size);
     });
