@@ -10,8 +10,23 @@
  * confidence intervals come from the rounds. Also prints ns per
  * instrumentation point and bytes exported per request.
  *
+ * Throughput on a shared 2-core VM moves by 10-30% run to run, far more
+ * than the budget (1%, half-width 0.5%) it is checked against. So a second
+ * part accounts for the CPU instead: the level-3 requests of a real run are
+ * replayed through a real tracing hub (every record written as the engine's
+ * threads write it, the worker's records cloned as its message is, the
+ * request assembled, the keep rule applied, the kept ones exported), and
+ * the process CPU this costs per request, times the rate at which tracing-off
+ * runs finish requests, bounds the throughput tracing can take: it assumes
+ * every nanosecond of it lands on the critical path. These are
+ * microbenchmarks with tight intervals; what they leave out (cache
+ * pollution of the engine's own work) is said with the figure.
+ *
  *   npx tsx bench/overhead.ts [--preset small] [--rounds 5] [--requests 32] [--concurrency 8] [--tokens 32]
  *                             [--levels 1,2,3] [--rates 0.01,0.1,1] [--exporters none,file,otlp] [--modules request]
+ *                             [--accounting-reps 10]
+ *
+ * `--rounds 0` runs only the accounting (with one tracing-off run for the rate).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +42,12 @@ import { TraceMetricContext } from '../src/lib/tracing/trace_context.js';
 import { createTracing } from '../src/lib/tracing/tracing_setup.js';
 import { meanCi } from '../src/lib/stats/distribution.js';
 import type { MeanCi } from '../src/lib/stats/distribution.js';
+import { MemoryExporter } from '../src/lib/tracing/exporters/memory_exporter.js';
+import type { FinishedRequest } from '../src/lib/tracing/finished_request.js';
+import { KIND_EVENT, RECORD } from '../src/lib/tracing/records.js';
+import { Tracing } from '../src/lib/tracing/tracing.js';
+import type { TraceMask } from '../src/lib/tracing/trace_config.js';
+import type { RequestInfo } from '../src/lib/tracing/request_trace.js';
 import { OtlpReceiver } from '../test/helpers/otlp_receiver.js';
 import { presetModel } from './preset.js';
 
@@ -41,6 +62,7 @@ const { values: opts } = parseArgs({
     rates: { type: 'string', default: '0.01,0.1,1' },
     exporters: { type: 'string', default: 'none,file,otlp' },
     modules: { type: 'string', default: 'request' },
+    'accounting-reps': { type: 'string', default: '10' },
   },
 });
 const MODULES = parseModules(opts.modules!);
@@ -69,7 +91,7 @@ const requests = Number(opts.requests);
 const concurrency = Number(opts.concurrency);
 const tokens = Number(opts.tokens);
 const dir = mkdtempSync(join(tmpdir(), 'sgl-overhead-'));
-const receiver = await OtlpReceiver.startHttp();
+const receiver = await OtlpReceiver.startHttp({ countOnly: true });
 const PROMPTS = ['Hello, my name is', 'The quick brown fox jumps over', 'In a distant galaxy', 'Once upon a time'];
 
 interface RunFigures {
@@ -81,7 +103,7 @@ interface RunFigures {
 }
 
 /** One run: a fresh engine traced as `c` says, a warm-up, then `requests` requests at `concurrency`, timed by the caller. */
-async function runOnce(c: Config, round: number): Promise<RunFigures> {
+async function runOnce(c: Config, round: number, capture?: MemoryExporter): Promise<RunFigures> {
   const file = join(dir, `${round}-${configs.indexOf(c)}.json`);
   const tracing = await createTracing({
     level: c.level,
@@ -93,6 +115,7 @@ async function runOnce(c: Config, round: number): Promise<RunFigures> {
     ...(c.keep ? { keep: parseKeepRules(c.keep) } : {}),
   });
   if (c.exporter === 'otlp-main') tracing.addExporter(await createOtlpExporter({ protocol: 'http/protobuf', url: `${receiver.url}/v1/traces`, from: 'flag' }, tracing.metrics));
+  if (capture) tracing.addExporter(capture);
   const engine = await Engine.create({ modelPath: modelDir, tracing });
   const one = async (i: number): Promise<{ n: number; ttft: number; e2e: number }> => {
     const t0 = performance.now();
@@ -149,6 +172,101 @@ function nsPerPoint(): number {
   return Number(process.hrtime.bigint() - t) / (2000 * 402);
 }
 
+/** Process CPU (all threads: the hub, file writes, the OTLP exporter thread, the in-process receiver) per replayed request, in µs. */
+async function accountingRep(tracing: Tracing, captured: readonly FinishedRequest[], infos: readonly RequestInfo[], workerMask: TraceMask, count: number): Promise<number> {
+  const cpu = process.cpuUsage();
+  for (let i = 0; i < count; i++) replayRequest(tracing, captured[i % captured.length], infos[i % infos.length], workerMask);
+  await tracing.flush();
+  const used = process.cpuUsage(cpu);
+  return (used.user + used.system) / count;
+}
+
+/**
+ * What tracing does for one request in the engine, without the engine: the
+ * main thread's records written through its context, the worker's through a
+ * context of its own (then cloned, as its message to the main thread is),
+ * a token callback per output token, and the request completed through the
+ * hub (assembly, keep rule, export).
+ */
+function replayRequest(tracing: Tracing, q: FinishedRequest, info: RequestInfo, workerMask: TraceMask): void {
+  const trace = tracing.startRequest(null, q.start);
+  trace.describe(info);
+  const replay = (records: Float64Array, ctx: { begin(s: number, t: number): void; end(s: number, t: number): void; event(e: number, t: number, a: number, b: number): void }): void => {
+    for (let i = 0; i < records.length; i += RECORD) {
+      if (records[i] === KIND_EVENT) ctx.event(records[i + 1], records[i + 2], records[i + 5], records[i + 6]);
+      else {
+        ctx.begin(records[i + 1], records[i + 2]);
+        ctx.end(records[i + 1], records[i + 3]);
+      }
+    }
+  };
+  replay(q.main, trace.main);
+  trace.workerContext(q.start);
+  const worker = new TraceMetricContext(workerMask, 64);
+  replay(q.worker, worker);
+  for (let k = 0; k < q.workload.outputTokens; k++) trace.onToken(q.start + k);
+  trace.workerDone(structuredClone(worker.records()));
+  trace.mainDone(q.workload.finishReason === 'error' ? 'error' : q.workload.finishReason, q.workload.outputTokens, '', q.end);
+}
+
+/** The accounting: level-3 requests of a real run, replayed per configuration; µs of CPU per request, with a 95% CI over repetitions. */
+async function accounting(reqPerSecond: MeanCi): Promise<void> {
+  const capture = new MemoryExporter();
+  await runOnce({ name: 'capture', level: 3, rate: 1, exporter: 'none' }, -1, capture);
+  const captured = capture.requests;
+  const infos: RequestInfo[] = captured.map((q, i) => ({
+    rid: `acct-${i}`,
+    inputIds: new Array<number>(q.workload.inputTokens).fill(0),
+    sampling: { ...q.workload.sampling, stop: [] },
+    chat: false,
+  }));
+  const points = captured.reduce((a, q) => {
+    let n = 0;
+    for (const records of [q.main, q.worker]) for (let i = 0; i < records.length; i += RECORD) n += records[i] === KIND_EVENT ? 1 : 2;
+    return a + n;
+  }, 0) / captured.length;
+  const workerMask = traceMask(3, MODULES, false);
+  const reps = Number(opts['accounting-reps']);
+  const count = 2000;
+  const cases: { name: string; keep?: string; exporter: Exporter }[] = [
+    { name: 'L3 rate 1 none (recording only)', exporter: 'none' },
+    { name: 'L3 keep rate:0.01 file', keep: 'rate:0.01', exporter: 'file' },
+    { name: 'L3 keep rate:0.01 otlp', keep: 'rate:0.01', exporter: 'otlp' },
+    { name: 'L3 rate 1 file', exporter: 'file' },
+    { name: 'L3 rate 1 otlp', exporter: 'otlp' },
+  ];
+  console.log(`
+CPU accounting: ${captured.length} level-3 requests of a real run (${points.toFixed(0)} instrumentation points each, both threads), replayed ${count} at a time, ${reps} repetitions per configuration.`);
+  console.log(`Tracing off finished ${reqPerSecond.mean.toFixed(2)} ± ${reqPerSecond.ci95.toFixed(2)} requests/s; the bound is the tracing CPU per second at that rate (as a share of one core: every nanosecond of it on the critical path).
+`);
+  console.log(`| configuration | CPU per request | bound on throughput loss |`);
+  console.log(`|---|---|---|`);
+  for (const c of cases) {
+    const file = join(dir, `accounting-${cases.indexOf(c)}.json`);
+    const tracing = await createTracing({
+      level: 3,
+      modules: [...MODULES],
+      sampleRate: 1,
+      includeContent: false,
+      ...(c.exporter === 'file' ? { traceFile: file } : {}),
+      ...(c.exporter === 'otlp' ? { otlpEndpoint: `${receiver.url}/v1/traces`, otlpProtocol: 'http/protobuf' as const } : {}),
+      ...(c.keep ? { keep: parseKeepRules(c.keep) } : {}),
+    });
+    await tracing.attach({ model: { id: 'accounting', dir, onnxPath: '' }, device: 'cpu', version: 'bench', engine: {} });
+    await accountingRep(tracing, captured, infos, workerMask, count / 4);
+    const us: number[] = [];
+    for (let r = 0; r < reps; r++) us.push(await accountingRep(tracing, captured, infos, workerMask, count));
+    await tracing.shutdown();
+    rmSync(file, { force: true });
+    const cost = meanCi(us);
+    const share = cost.mean * reqPerSecond.mean / 1e6;
+    // Relative errors of a product add in quadrature.
+    const half = share * Math.hypot(cost.ci95 / cost.mean, reqPerSecond.ci95 / reqPerSecond.mean);
+    console.log(`| ${c.name} | ${cost.mean.toFixed(1)} ± ${cost.ci95.toFixed(1)} µs | ${(share * 100).toFixed(3)}% ± ${(half * 100).toFixed(3)} |`);
+  }
+  console.log("\n(The replay runs tracing as the engine does, but in a tight loop: warm caches and a JIT that has seen nothing else. What it cannot show is how much tracing slows the engine's own work by sharing its caches; the interleaved runs above are the check on that, within their noise.)");
+}
+
 const rounds = Number(opts.rounds);
 const runs = new Map<Config, RunFigures[]>(configs.map((c) => [c, []]));
 const began = performance.now();
@@ -159,19 +277,24 @@ for (let r = 0; r < rounds; r++) {
   }
   console.error(`round ${r + 1}/${rounds} done (${((performance.now() - began) / 1000).toFixed(0)} s)`);
 }
-await receiver.stop();
-rmSync(dir, { recursive: true, force: true });
-
+// Without rounds, three tracing-off runs give the request rate its interval.
+if (rounds === 0) for (let r = 0; r < 3; r++) runs.get(configs[0])!.push(await runOnce(configs[0], r));
 const base = runs.get(configs[0])!;
+const reqPerSecond = meanCi(base.map((f) => f.throughput / tokens));
 const ratio = (c: Config, pick: (f: RunFigures) => number): MeanCi => meanCi(runs.get(c)!.map((f, i) => pick(f) / pick(base[i])));
 const pct = (m: MeanCi): string => `${((m.mean - 1) * 100).toFixed(1).padStart(6)}% ± ${(m.ci95 * 100).toFixed(1)}`;
 const baseTput = meanCi(base.map((f) => f.throughput));
 console.log(`\nsgl tracing overhead: engine on ${preset}, ${requests} requests x ${tokens} tokens at concurrency ${concurrency}, modules ${MODULES.join(',')}; ${rounds} interleaved rounds, a fresh engine per run; tracing off: ${baseTput.mean.toFixed(1)} ± ${baseTput.ci95.toFixed(1)} output tok/s`);
 console.log(`level 3 hot path: ${nsPerPoint().toFixed(1)} ns per instrumentation point (a 200-step decode loop recorded into a fresh context, its growth included; bench/tracing.ts has the full breakdown)\n`);
-console.log(`| configuration | throughput vs off | TTFT vs off | TPOT vs off | bytes exported / request |`);
-console.log(`|---|---|---|---|---|`);
-for (const c of configs.slice(1)) {
-  const bytes = runs.get(c)!.reduce((a, f) => a + f.bytesPerRequest, 0) / rounds;
-  console.log(`| ${c.name} | ${pct(ratio(c, (f) => f.throughput))} | ${pct(ratio(c, (f) => f.ttft))} | ${pct(ratio(c, (f) => f.tpot))} | ${c.exporter === 'none' ? '-' : bytes.toFixed(0)} |`);
+if (rounds > 0) {
+  console.log(`| configuration | throughput vs off | TTFT vs off | TPOT vs off | bytes exported / request |`);
+  console.log(`|---|---|---|---|---|`);
+  for (const c of configs.slice(1)) {
+    const bytes = runs.get(c)!.reduce((a, f) => a + f.bytesPerRequest, 0) / rounds;
+    console.log(`| ${c.name} | ${pct(ratio(c, (f) => f.throughput))} | ${pct(ratio(c, (f) => f.ttft))} | ${pct(ratio(c, (f) => f.tpot))} | ${c.exporter === 'none' ? '-' : bytes.toFixed(0)} |`);
+  }
+  console.log('\n(± is the 95% confidence half-width of the per-round ratio, in percentage points.)');
 }
-console.log('\n(± is the 95% confidence half-width of the per-round ratio, in percentage points.)');
+await accounting(reqPerSecond);
+await receiver.stop();
+rmSync(dir, { recursive: true, force: true });

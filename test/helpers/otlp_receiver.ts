@@ -163,7 +163,8 @@ export class OtlpReceiver {
   }
 
   /** An OTLP/HTTP collector: protobuf or JSON bodies, as the Content-Type says. */
-  static async startHttp(): Promise<OtlpReceiver> {
+  /** `countOnly`: counts body bytes and answers, without decoding (a benchmark's collector, which should cost the process it measures little). */
+  static async startHttp(options: { countOnly?: boolean } = {}): Promise<OtlpReceiver> {
     const def = protoLoader.loadSync(PROTO_FILES, LOAD_OPTIONS);
     const decode = {
       '/v1/traces': (def[TRACE_SERVICE] as grpc.ServiceDefinition).Export.requestDeserialize,
@@ -181,6 +182,10 @@ export class OtlpReceiver {
         const path = req.url ?? '';
         if (!decode[path]) {
           res.writeHead(404).end();
+          return;
+        }
+        if (options.countOnly) {
+          res.writeHead(200, { 'Content-Type': type.includes('json') ? 'application/json' : 'application/x-protobuf' }).end(type.includes('json') ? '{}' : '');
           return;
         }
         const message = type.includes('json') ? (JSON.parse(body.toString()) as Record<string, unknown[]>) : decode[path](body);
