@@ -140,8 +140,23 @@ export class SchedulerWorker {
   }
 
   /** Keeps the chosen rows of the running batch; the rows that stay record the repack. */
-  private async repack(keep: number[], t: number): Promise<void> {
-    this.batch = await KvBatch.repack(this.runner, [{ batch: this.batch, keep }]);
+  private repack(keep: number[], t: number): Promise<void> {
+    return this.rebatch([{ batch: this.batch, keep }], t);
+  }
+
+  /**
+   * The running batch becomes the kept rows of `parts`. A repack that fails
+   * (on a GPU it is a run of its own) ends the requests whose cache it was
+   * moving, never the worker.
+   */
+  private async rebatch(parts: { batch: KvBatch<LiveRequest>; keep: readonly number[] }[], t: number): Promise<void> {
+    try {
+      this.batch = await KvBatch.repack(this.runner, parts);
+    } catch (err) {
+      this.batch = KvBatch.empty();
+      this.sendFailed(parts.flatMap(({ batch, keep }) => keep.map((i) => batch.rows[i])), (err as Error).message);
+      return;
+    }
     this.batchChanged(t);
   }
 
@@ -175,8 +190,7 @@ export class SchedulerWorker {
     if (this.cache) await this.insertPrompts(this.cache, fresh);
     const keepOld = this.batch.rows.map((_, i) => i);
     if (this.batch.size || keepFresh.length < fresh.size) {
-      this.batch = await KvBatch.repack(this.runner, [{ batch: this.batch, keep: keepOld }, { batch: fresh, keep: keepFresh }]);
-      this.batchChanged(sampled);
+      await this.rebatch([{ batch: this.batch, keep: keepOld }, { batch: fresh, keep: keepFresh }], sampled);
     } else {
       this.batch = fresh;
     }
@@ -221,7 +235,13 @@ export class SchedulerWorker {
     const room = this.scheduler.limits.maxTotalTokens - this.scheduler.reserved([...this.batch.rows, ...fresh.rows]);
     // The batch's KV comes to the host (from a device, a download) once, for every row: each row's insert starts there.
     const start = now();
-    const data = await fresh.kvData(this.runner);
+    let data;
+    try {
+      data = await fresh.kvData(this.runner);
+    } catch {
+      // Only the cache misses out; the requests go on (a device that has failed fails their next run, which ends them).
+      return;
+    }
     const length = fresh.pastLength;
     fresh.rows.forEach((r, i) => {
       const change = cache.insert(r.inputIds, data, i, length, length - fresh.rowLength(i), room);
