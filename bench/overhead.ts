@@ -45,7 +45,7 @@ import type { MeanCi } from '../src/lib/stats/distribution.js';
 import { MemoryExporter } from '../src/lib/tracing/exporters/memory_exporter.js';
 import type { FinishedRequest } from '../src/lib/tracing/finished_request.js';
 import { KIND_EVENT, RECORD } from '../src/lib/tracing/records.js';
-import { Tracing } from '../src/lib/tracing/tracing.js';
+import type { Tracing } from '../src/lib/tracing/tracing.js';
 import type { TraceMask } from '../src/lib/tracing/trace_config.js';
 import type { RequestInfo } from '../src/lib/tracing/request_trace.js';
 import { OtlpReceiver } from '../test/helpers/otlp_receiver.js';
