@@ -201,15 +201,16 @@ export class ModelRunner {
   private async probeChunkedPrefill(): Promise<boolean> {
     const ids = (n: number): BigInt64Array => new BigInt64Array(n);
     const ones = (n: number): BigInt64Array => new BigInt64Array(n).fill(1n);
-    const first = await this.forward({ batch: 1, seq: 1, inputIds: ids(1), attentionMask: ones(1), positionIds: ids(1), past: null }, true);
+    let first: ForwardOutputs | null = null;
     try {
+      first = await this.forward({ batch: 1, seq: 1, inputIds: ids(1), attentionMask: ones(1), positionIds: ids(1), past: null }, true);
       const second = await this.forward({ batch: 1, seq: 2, inputIds: ids(2), attentionMask: ones(3), positionIds: BigInt64Array.of(1n, 2n), past: first.present }, true);
       this.releaseKv(second.present);
       return true;
     } catch {
       return false;
     } finally {
-      this.releaseKv(first.present);
+      this.releaseKv(first?.present ?? null);
     }
   }
 

@@ -173,26 +173,30 @@ export class SchedulerWorker {
     for (const r of admitted) recordScheduled(r.trace, admittedAt, batchId, admitted.length);
     const cached = this.cache && matches ? this.copyIn(this.cache, admitted, matches) : null;
     let result;
+    const outputs: TokenOutput[] = [];
+    // Until the fresh rows are in the running batch, an abort finds them here (on a GPU, the prefix cache's
+    // download and the join are runs of their own, and messages come in while they run).
     this.prefilling = admitted;
     try {
-      result = await KvBatch.prefill(this.runner, admitted, admitted.map((r) => r.inputIds), this.scheduler.limits.maxPrefillTokens, cached);
-    } catch (err) {
-      this.sendFailed(admitted, (err as Error).message);
-      return;
+      try {
+        result = await KvBatch.prefill(this.runner, admitted, admitted.map((r) => r.inputIds), this.scheduler.limits.maxPrefillTokens, cached);
+      } catch (err) {
+        this.sendFailed(admitted, (err as Error).message);
+        return;
+      }
+      const { batch: fresh, logits, chunks } = result;
+      const keepFresh = this.sampleRows(fresh.rows, logits, outputs);
+      const sampled = now();
+      for (const r of admitted) recordPrefill(r.trace, chunks, admitted.length, sampled);
+      if (this.cache) await this.insertPrompts(this.cache, fresh);
+      const keepOld = this.batch.rows.map((_, i) => i);
+      if (this.batch.size || keepFresh.length < fresh.size) {
+        await this.rebatch([{ batch: this.batch, keep: keepOld }, { batch: fresh, keep: keepFresh }], sampled);
+      } else {
+        this.batch = fresh;
+      }
     } finally {
       this.prefilling = [];
-    }
-    const { batch: fresh, logits, chunks } = result;
-    const outputs: TokenOutput[] = [];
-    const keepFresh = this.sampleRows(fresh.rows, logits, outputs);
-    const sampled = now();
-    for (const r of admitted) recordPrefill(r.trace, chunks, admitted.length, sampled);
-    if (this.cache) await this.insertPrompts(this.cache, fresh);
-    const keepOld = this.batch.rows.map((_, i) => i);
-    if (this.batch.size || keepFresh.length < fresh.size) {
-      await this.rebatch([{ batch: this.batch, keep: keepOld }, { batch: fresh, keep: keepFresh }], sampled);
-    } else {
-      this.batch = fresh;
     }
     this.report(outputs);
   }
