@@ -206,7 +206,7 @@ function replayRequest(tracing: Tracing, q: FinishedRequest, info: RequestInfo, 
   replay(q.worker, worker);
   for (let k = 0; k < q.workload.outputTokens; k++) trace.onToken(q.start + k);
   trace.workerDone(structuredClone(worker.records()));
-  trace.mainDone(q.workload.finishReason === 'error' ? 'error' : q.workload.finishReason, q.workload.outputTokens, '', q.end);
+  trace.mainDone(q.workload.finishReason, q.workload.outputTokens, '', q.end);
 }
 
 /** The accounting: level-3 requests of a real run, replayed per configuration; µs of CPU per request, with a 95% CI over repetitions. */
