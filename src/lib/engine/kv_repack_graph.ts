@@ -1,5 +1,5 @@
-import { DataType } from './generator/onnx_proto.js';
-import type { ModelInit, NodeInit, TensorInit, ValueInit } from './generator/onnx_proto.js';
+import { DataType, int64Tensor } from './generator/onnx_proto.js';
+import type { ModelInit, NodeInit, ValueInit } from './generator/onnx_proto.js';
 
 /** Inputs of one source batch, per part `p` of a repack graph. */
 export const rowsInput = (p: number): string => `p${p}_rows`;
@@ -28,8 +28,7 @@ export const DONE_OUTPUT = 'done';
  */
 export function buildRepackGraph(parts: number, tensors: number, kvHeads: number, headDim: number, kvType: 'float32' | 'float16'): ModelInit {
   const dataType = kvType === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
-  const i64 = (name: string, values: number[]): TensorInit => ({ name, dataType: DataType.INT64, dims: [values.length], raw: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) });
-  const initializers = [i64('axis_2', [2]), i64('end', [Number.MAX_SAFE_INTEGER]), i64('origin', [0, 0, 0, 0]), i64('one_each', [1, 1, 1, 1])];
+  const initializers = [int64Tensor('axis_2', [2]), int64Tensor('end', [Number.MAX_SAFE_INTEGER]), int64Tensor('origin', [0, 0, 0, 0]), int64Tensor('one_each', [1, 1, 1, 1])];
   const nodes: NodeInit[] = [];
   const inputs: ValueInit[] = [{ name: TAIL_INPUT, dataType: DataType.INT64, shape: [1] }];
   const outputs: ValueInit[] = [];

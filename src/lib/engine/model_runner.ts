@@ -216,7 +216,8 @@ export class ModelRunner {
 
   /** Frees past tensors that are no longer any batch's cache: device memory now, not when the collector gets to them. Host ones are left to it. */
   releaseKv(past: readonly Tensor[] | null): void {
-    if (past) for (const t of past) if (t.location === 'gpu-buffer') t.dispose();
+    if (!this.kvOnDevice || !past) return;
+    for (const t of past) if (t.location === 'gpu-buffer') t.dispose();
   }
 
   /**

@@ -29,10 +29,10 @@ class FileCursor {
     }
   }
 
-  bytes(n: number): Buffer {
+  text(n: number): string {
     const out = Buffer.alloc(n);
     for (let i = 0; i < n; i++) out[i] = this.byte();
-    return out;
+    return out.toString('utf8');
   }
 
   /** Skips one field's value of wire type `wire`. */
@@ -48,30 +48,15 @@ class FileCursor {
   }
 }
 
-/** Field 1 (name) of an encoded ValueInfoProto. */
-function valueName(bytes: Buffer): string {
-  let i = 0;
-  const varint = (): number => {
-    let value = 0;
-    let scale = 1;
-    for (;;) {
-      const b = bytes[i++];
-      value += (b & 0x7f) * scale;
-      if (b < 0x80) return value;
-      scale *= 128;
-    }
-  };
-  while (i < bytes.length) {
-    const tag = varint();
-    const wire = tag & 7;
-    if (wire === 2) {
-      const n = varint();
-      if (tag >>> 3 === 1) return bytes.toString('utf8', i, i + n);
-      i += n;
-    } else if (wire === 0) varint();
-    else i += wire === 1 ? 8 : 4;
+/** Field 1 (name) of the ValueInfoProto that starts at the cursor and ends at `end`. */
+function valueName(c: FileCursor, end: number): string {
+  let name = '';
+  while (c.pos < end) {
+    const tag = c.varint();
+    if (tag >>> 3 === 1 && (tag & 7) === 2) name = c.text(c.varint());
+    else c.skip(tag & 7);
   }
-  return '';
+  return name;
 }
 
 /**
@@ -96,8 +81,10 @@ export function onnxOutputNames(path: string): string[] {
     // GraphProto: outputs are field 12.
     while (c.pos < end) {
       const tag = c.varint();
-      if (tag >>> 3 === 12 && (tag & 7) === 2) names.push(valueName(c.bytes(c.varint())));
-      else c.skip(tag & 7);
+      if (tag >>> 3 === 12 && (tag & 7) === 2) {
+        const length = c.varint();
+        names.push(valueName(c, c.pos + length));
+      } else c.skip(tag & 7);
     }
     return names;
   } finally {

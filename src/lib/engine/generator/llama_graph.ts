@@ -2,7 +2,7 @@ import { floatToHalf } from '../fp16.js';
 import type { LlamaConfig, LlamaWeights } from './llama_weights.js';
 import { rotaryTables } from './llama_weights.js';
 import type { AttributeValue, ModelInit, NodeInit, TensorInit } from './onnx_proto.js';
-import { DataType } from './onnx_proto.js';
+import { DataType, int64Tensor } from './onnx_proto.js';
 
 const OPSET = 17;
 
@@ -14,10 +14,6 @@ function f16Bytes(values: Float32Array): Uint8Array {
 
 function f32Bytes(values: Float32Array): Uint8Array {
   return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-}
-
-function i64Bytes(values: readonly number[]): Uint8Array {
-  return new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer);
 }
 
 /** Collects nodes and initializers with unique, readable names. */
@@ -34,7 +30,7 @@ class GraphBuilder {
   }
 
   int64(name: string, values: number[], dims: number[] = [values.length]): string {
-    this.initializers.push({ name, dataType: DataType.INT64, dims, raw: i64Bytes(values) });
+    this.initializers.push(int64Tensor(name, values, dims));
     return name;
   }
 

@@ -83,6 +83,11 @@ export interface TensorInit {
   raw: Uint8Array;
 }
 
+/** An int64 tensor of `values` (a 1-D one unless `dims` says otherwise). */
+export function int64Tensor(name: string, values: readonly number[], dims: readonly number[] = [values.length]): TensorInit {
+  return { name, dataType: DataType.INT64, dims, raw: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) };
+}
+
 export type AttributeValue = number | readonly number[] | string | TensorInit | { float: number };
 
 export interface NodeInit {
