@@ -102,10 +102,9 @@ interface RunFigures {
   bytesPerRequest: number;
 }
 
-/** One run: a fresh engine traced as `c` says, a warm-up, then `requests` requests at `concurrency`, timed by the caller. */
-async function runOnce(c: Config, round: number, capture?: MemoryExporter): Promise<RunFigures> {
-  const file = join(dir, `${round}-${configs.indexOf(c)}.json`);
-  const tracing = await createTracing({
+/** The tracing hub a configuration asks for: `file` is its trace file, OTLP goes to the in-process receiver (otlp-main is added by the caller). */
+function tracingFor(c: Omit<Config, 'name'>, file: string): Promise<Tracing> {
+  return createTracing({
     level: c.level,
     modules: [...MODULES],
     sampleRate: c.rate,
@@ -114,6 +113,12 @@ async function runOnce(c: Config, round: number, capture?: MemoryExporter): Prom
     ...(c.exporter === 'otlp' ? { otlpEndpoint: `${receiver.url}/v1/traces`, otlpProtocol: 'http/protobuf' as const } : {}),
     ...(c.keep ? { keep: parseKeepRules(c.keep) } : {}),
   });
+}
+
+/** One run: a fresh engine traced as `c` says, a warm-up, then `requests` requests at `concurrency`, timed by the caller. */
+async function runOnce(c: Config, round: number, capture?: MemoryExporter): Promise<RunFigures> {
+  const file = join(dir, `${round}-${configs.indexOf(c)}.json`);
+  const tracing = await tracingFor(c, file);
   if (c.exporter === 'otlp-main') tracing.addExporter(await createOtlpExporter({ protocol: 'http/protobuf', url: `${receiver.url}/v1/traces`, from: 'flag' }, tracing.metrics));
   if (capture) tracing.addExporter(capture);
   const engine = await Engine.create({ modelPath: modelDir, tracing });
@@ -235,23 +240,13 @@ async function accounting(reqPerSecond: MeanCi): Promise<void> {
     { name: 'L3 rate 1 file', exporter: 'file' },
     { name: 'L3 rate 1 otlp', exporter: 'otlp' },
   ];
-  console.log(`
-CPU accounting: ${captured.length} level-3 requests of a real run (${points.toFixed(0)} instrumentation points each, both threads), replayed ${count} at a time, ${reps} repetitions per configuration.`);
-  console.log(`Tracing off finished ${reqPerSecond.mean.toFixed(2)} ± ${reqPerSecond.ci95.toFixed(2)} requests/s; the bound is the tracing CPU per second at that rate (as a share of one core: every nanosecond of it on the critical path).
-`);
+  console.log(`\nCPU accounting: ${captured.length} level-3 requests of a real run (${points.toFixed(0)} instrumentation points each, both threads), replayed ${count} at a time, ${reps} repetitions per configuration.`);
+  console.log(`Tracing off finished ${reqPerSecond.mean.toFixed(2)} ± ${reqPerSecond.ci95.toFixed(2)} requests/s; the bound is the tracing CPU per second at that rate (as a share of one core: every nanosecond of it on the critical path).\n`);
   console.log(`| configuration | CPU per request | bound on throughput loss |`);
   console.log(`|---|---|---|`);
   for (const c of cases) {
     const file = join(dir, `accounting-${cases.indexOf(c)}.json`);
-    const tracing = await createTracing({
-      level: 3,
-      modules: [...MODULES],
-      sampleRate: 1,
-      includeContent: false,
-      ...(c.exporter === 'file' ? { traceFile: file } : {}),
-      ...(c.exporter === 'otlp' ? { otlpEndpoint: `${receiver.url}/v1/traces`, otlpProtocol: 'http/protobuf' as const } : {}),
-      ...(c.keep ? { keep: parseKeepRules(c.keep) } : {}),
-    });
+    const tracing = await tracingFor({ level: 3, rate: 1, ...c }, file);
     await tracing.attach({ model: { id: 'accounting', dir, onnxPath: '' }, device: 'cpu', version: 'bench', engine: {} });
     await accountingRep(tracing, captured, infos, workerMask, count / 4);
     const us: number[] = [];
