@@ -106,7 +106,7 @@ describe.skipIf(noAdapter !== null)('the KV cache on WebGPU', () => {
     const repack = await moved(() => KvBatch.repack(runner, [{ batch: a.batch, keep: [0] }, { batch: b.batch, keep: [0] }]));
     const joined = repack.result;
     const decode = await moved(() => joined.decode(runner));
-    const snapshot = async (batch: KvBatch): Promise<number[][]> => (await batch.kvData(runner)).map((d) => Array.from(d));
+    const snapshot = async (batch: KvBatch): Promise<number[][]> => (await batch.kvSource(runner)).data.map((d) => Array.from(d));
     const joinedKv = await snapshot(joined);
     const left = await KvBatch.repack(runner, [{ batch: joined, keep: [1] }]);
     await left.decode(runner);

@@ -2,19 +2,7 @@ import type { Tensor } from 'onnxruntime-node';
 import { now } from '../tracing/clock.js';
 import type { ModelRunner, RowLogits } from './model_runner.js';
 import type { KvData } from './prefix_cache.js';
-
-/** When one prefill chunk's input preparation started, and its onnxruntime run started and ended. */
-export interface ChunkTiming {
-  prepareStart: number;
-  runStart: number;
-  runEnd: number;
-}
-
-/** A row of a batch: which request it is and the last token it produced or was given. */
-export interface BatchRow {
-  rid: string;
-  lastToken: number;
-}
+import type { BatchRow, ChunkTiming, KvSource, RunningBatch } from './running_batch.js';
 
 /**
  * The running batch's KV cache in the decoder's dense layout
@@ -23,7 +11,7 @@ export interface BatchRow {
  * back as the next past; `repack` copies rows into a new layout only when
  * rows join or leave.
  */
-export class KvBatch<R extends BatchRow = BatchRow> {
+export class KvBatch<R extends BatchRow = BatchRow> implements RunningBatch<R> {
   private constructor(
     readonly rows: R[],
     private past: Tensor[] | null,
@@ -112,9 +100,10 @@ export class KvBatch<R extends BatchRow = BatchRow> {
     return { batch: new KvBatch<R>(rows, past, width, pads), logits: logits!, chunks };
   }
 
-  /** The cache's data on the host, one array per past tensor ([rows, kv_heads, length, head_dim]); downloaded when it lives on the device. */
-  kvData(runner: ModelRunner): Promise<KvData[]> {
-    return this.past ? runner.kvToHost(this.past, this.rows.length, this.length) : Promise.resolve([]);
+  /** The cache's data on the host ([rows, kv_heads, length, head_dim] each, rows right-aligned); downloaded when it lives on the device. */
+  async kvSource(runner: ModelRunner): Promise<KvSource> {
+    const data = this.past ? await runner.kvToHost(this.past, this.rows.length, this.length) : [];
+    return { data, length: this.length, row: (i) => i, start: (i) => this.pads[i] };
   }
 
   /** Frees the cache (on a device, its memory); the batch is not used again. */

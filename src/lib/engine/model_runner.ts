@@ -15,6 +15,7 @@ type Ort = typeof OrtModule;
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
 const PRESENT = /^present\.(\d+)\.(key|value)$/;
+const NEW_KV = /^new_key_values\.(\d+)\.(key|value)$/;
 
 /** The decoder's interface as read from the session. */
 export interface DecoderIo {
@@ -26,7 +27,13 @@ export interface DecoderIo {
   hasPositionIds: boolean;
   hasUseCacheBranch: boolean;
   pastNames: string[];
+  /** The outputs that carry K/V back: present.* (dense: the whole cache) or new_key_values.* (slots: the new tokens only). */
   presentNames: string[];
+  /**
+   * The slot interface (sgl generator 3): past_key_values.* are slot buffers read in place,
+   * with cache_lengths and last_index; outputs new_key_values.*. Otherwise the dense one.
+   */
+  slots: boolean;
   /** Whether a multi-token run on top of a past works (some exports take only prompts or single steps). */
   chunkedPrefill: boolean;
 }
@@ -53,6 +60,20 @@ export interface ForwardInputs {
 export interface ForwardOutputs {
   logits: RowLogits;
   present: Tensor[];
+}
+
+/** One run of a slot model over consecutive slots (rows right-padded to `seq`). */
+export interface SlotInputs {
+  batch: number;
+  seq: number;
+  inputIds: BigInt64Array;
+  positionIds: BigInt64Array;
+  /** Tokens each row already holds in its slot. */
+  cacheLengths: BigInt64Array;
+  /** The position within `seq` of each row's last real token (whose logits come back). */
+  lastIndex: BigInt64Array;
+  /** One slot-buffer view per past input [batch, kv_heads, capacity, head_dim], in `pastNames` order. */
+  past: readonly Tensor[];
 }
 
 /** Bytes of a tensor held by the host (one on the device moves none). */
@@ -92,17 +113,19 @@ export function readDecoderIo(session: InferenceSession): DecoderIo {
   const inputs = new Set(session.inputNames);
   const outputs = new Set(session.outputNames);
   const missing: string[] = [];
-  for (const name of ['input_ids', 'attention_mask']) if (!inputs.has(name)) missing.push(`input ${name}`);
+  const slots = inputs.has('cache_lengths') && session.outputNames.some((n) => NEW_KV.test(n));
+  for (const name of ['input_ids', ...(slots ? ['last_index', 'position_ids'] : ['attention_mask'])]) if (!inputs.has(name)) missing.push(`input ${name}`);
   if (!outputs.has('logits')) missing.push('output logits');
   const pastNames = session.inputNames.filter((n) => PAST.test(n));
   const numLayers = pastNames.length / 2;
+  const outName = (l: number, kind: string): string => (slots ? `new_key_values.${l}.${kind}` : `present.${l}.${kind}`);
   if (pastNames.length === 0) missing.push('inputs past_key_values.{i}.key|value (the engine needs a decoder with a KV cache)');
   const ordered: string[] = [];
   const presentNames: string[] = [];
   for (let l = 0; l < numLayers; l++) {
     for (const kind of ['key', 'value']) {
       const past = `past_key_values.${l}.${kind}`;
-      const present = `present.${l}.${kind}`;
+      const present = outName(l, kind);
       if (!inputs.has(past)) missing.push(`input ${past}`);
       if (!outputs.has(present)) missing.push(`output ${present}`);
       ordered.push(past);
@@ -111,7 +134,7 @@ export function readDecoderIo(session: InferenceSession): DecoderIo {
   }
   const extraPresent = session.outputNames.filter((n) => PRESENT.test(n) && !presentNames.includes(n));
   if (extraPresent.length) missing.push(`inputs matching ${extraPresent.join(', ')}`);
-  const known = new Set(['input_ids', 'attention_mask', 'position_ids', 'use_cache_branch', ...ordered]);
+  const known = new Set(['input_ids', 'attention_mask', 'position_ids', 'use_cache_branch', 'cache_lengths', 'last_index', ...ordered]);
   const unknown = session.inputNames.filter((n) => !known.has(n));
   if (missing.length || unknown.length) {
     const parts = [];
@@ -143,6 +166,7 @@ export function readDecoderIo(session: InferenceSession): DecoderIo {
     hasUseCacheBranch: inputs.has('use_cache_branch'),
     pastNames: ordered,
     presentNames,
+    slots,
     chunkedPrefill: true,
   };
 }
@@ -189,7 +213,8 @@ export class ModelRunner {
     const vocab = logitsShape?.isTensor ? logitsShape.shape[2] : undefined;
     if (typeof vocab !== 'number') throw new ModelError('The logits output must have a fixed vocabulary dimension [batch, seq, vocab].');
     const runner = new ModelRunner(ort, session, io, vocab, opened.device, placement[opened.device] !== undefined, opened.why);
-    io.chunkedPrefill = await runner.probeChunkedPrefill();
+    // A slot model takes any number of tokens on top of its cache by construction.
+    if (!io.slots) io.chunkedPrefill = await runner.probeChunkedPrefill();
     return runner;
   }
 
@@ -310,6 +335,27 @@ export class ModelRunner {
     }
     // Logits of every position ([batch, seq, vocab], most exports) or of the last only ([batch, 1, vocab], sgl's generated models).
     return { logits: this.lastLogits(out.logits, x.batch, out.logits.dims[1]), present };
+  }
+
+  /** A run of a slot model: the caches are read in place; returns each row's logits and the new tokens' K/V ([batch, kv_heads, seq, head_dim] each). */
+  async forwardSlots(x: SlotInputs): Promise<ForwardOutputs> {
+    const { Tensor } = this.ort;
+    const feeds: Record<string, Tensor> = {
+      input_ids: new Tensor('int64', x.inputIds, [x.batch, x.seq]),
+      position_ids: new Tensor('int64', x.positionIds, [x.batch, x.seq]),
+      cache_lengths: new Tensor('int64', x.cacheLengths, [x.batch]),
+      last_index: new Tensor('int64', x.lastIndex, [x.batch]),
+    };
+    const names = this.io.pastNames;
+    for (let i = 0; i < names.length; i++) feeds[names[i]] = x.past[i];
+    this.yieldedAt = now();
+    const out = await this.session.run(feeds);
+    this.transfers.runs++;
+    if (this.device !== 'cpu') {
+      for (const name in feeds) this.transfers.toDevice += hostBytes(feeds[name]);
+      for (const name in out) this.transfers.fromDevice += hostBytes(out[name]);
+    }
+    return { logits: this.lastLogits(out.logits, x.batch, 1), present: this.io.presentNames.map((n) => out[n]) };
   }
 
   private lastLogits(t: Tensor, batch: number, seq: number): RowLogits {

@@ -3,12 +3,16 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_MODEL_DIR } from '../model_dir.js';
 import { buildLlamaGraph } from './llama_graph.js';
+import type { KvLayoutKind } from './llama_graph.js';
 import type { LlamaConfig, PresetName } from './llama_weights.js';
 import { GPT2_EOS, generateWeights, parameterCount } from './llama_weights.js';
 import { encodeModel } from './onnx_proto.js';
 
-/** 2: the graph returns the logits of the last position only. */
-export const GENERATOR_VERSION = 2;
+/**
+ * 2: the graph returns the logits of the last position only (the dense layout).
+ * 3: the slot layout: the cache is read in place and only the new tokens' K/V come out.
+ */
+export const GENERATOR_VERSION: Record<KvLayoutKind, number> = { dense: 2, slots: 3 };
 
 /** A chat template for the GPT-2 vocabulary, which has no chat tokens of its own. */
 const CHAT_TEMPLATE =
@@ -27,14 +31,14 @@ export interface GeneratedModel {
  * and onnx/model.onnx. Files are written to temporary names and renamed, so
  * an interrupted run never leaves a directory that looks complete.
  */
-export function writeLlamaModel(dir: string, preset: PresetName | 'custom', config: LlamaConfig): GeneratedModel {
+export function writeLlamaModel(dir: string, preset: PresetName | 'custom', config: LlamaConfig, layout: KvLayoutKind = 'slots'): GeneratedModel {
   // Every preset shares the embedded model's GPT-2 tokenizer files.
   const tokenizerJson = readFileSync(join(DEFAULT_MODEL_DIR, 'tokenizer.json'));
   const tokenizerConfig = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, 'tokenizer_config.json'), 'utf8'));
 
   const weights = generateWeights(config);
   const onnx = encodeModel(
-    buildLlamaGraph(config, weights, { 'sgl.preset': preset, 'sgl.seed': String(config.seed), 'sgl.generator': String(GENERATOR_VERSION) }),
+    buildLlamaGraph(config, weights, { 'sgl.preset': preset, 'sgl.seed': String(config.seed), 'sgl.generator': String(GENERATOR_VERSION[layout]) }, layout),
   );
 
   const hfConfig = {
@@ -55,7 +59,7 @@ export function writeLlamaModel(dir: string, preset: PresetName | 'custom', conf
     bos_token_id: GPT2_EOS,
     eos_token_id: GPT2_EOS,
     torch_dtype: 'float32',
-    sgl: { preset, seed: config.seed, generator: GENERATOR_VERSION, onnx_sha256: createHash('sha256').update(onnx).digest('hex') },
+    sgl: { preset, seed: config.seed, generator: GENERATOR_VERSION[layout], onnx_sha256: createHash('sha256').update(onnx).digest('hex') },
   };
 
   mkdirSync(join(dir, 'onnx'), { recursive: true });

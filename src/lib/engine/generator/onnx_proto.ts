@@ -96,6 +96,8 @@ export interface NodeInit {
   outputs: readonly string[];
   name: string;
   attributes?: Record<string, AttributeValue>;
+  /** Operator domain: '' (ai.onnx) unless the op comes from another set (com.microsoft). */
+  domain?: string;
 }
 
 /** A symbolic or fixed dimension of a graph input or output. */
@@ -114,6 +116,8 @@ export interface ModelInit {
   inputs: readonly ValueInit[];
   outputs: readonly ValueInit[];
   opset: number;
+  /** Other operator sets the nodes use, by domain (com.microsoft: 1). */
+  extraOpsets?: Record<string, number>;
   producer: string;
   metadata?: Record<string, string>;
 }
@@ -149,6 +153,7 @@ function node(n: NodeInit): Message {
   for (const i of n.inputs) m.string(1, i);
   for (const o of n.outputs) m.string(2, o);
   m.string(3, n.name).string(4, n.op);
+  if (n.domain) m.string(7, n.domain);
   for (const [k, v] of Object.entries(n.attributes ?? {})) m.message(5, attribute(k, v));
   return m;
 }
@@ -177,6 +182,7 @@ export function encodeModel(model: ModelInit): Uint8Array {
     .string(2, model.producer)
     .message(7, graph)
     .message(8, new Message().string(1, '').int(2, model.opset));
+  for (const [domain, version] of Object.entries(model.extraOpsets ?? {})) m.message(8, new Message().string(1, domain).int(2, version));
   for (const [k, v] of Object.entries(model.metadata ?? {})) {
     m.message(14, new Message().string(1, k).string(2, v));
   }

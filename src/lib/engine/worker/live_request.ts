@@ -6,7 +6,7 @@ import type { TraceModule } from '../../tracing/stages.js';
 import { traceMask } from '../../tracing/trace_config.js';
 import { NULL_CONTEXT, TraceMetricContext } from '../../tracing/trace_context.js';
 import type { TraceContext } from '../../tracing/trace_context.js';
-import type { BatchRow } from '../kv_batch.js';
+import type { BatchRow } from '../running_batch.js';
 import type { SamplingConfig } from '../sampler.js';
 import type { Schedulable } from '../scheduler.js';
 

@@ -6,8 +6,12 @@ import { KvBatch } from '../kv_batch.js';
 import type { PrefixCache, PrefixMatch } from '../prefix_cache.js';
 import type { ModelRunner, RowLogits } from '../model_runner.js';
 import type { Tensor } from 'onnxruntime-node';
+import type { ChunkTiming, RunningBatch } from '../running_batch.js';
 import { Sampler } from '../sampler.js';
+import { reservation } from '../scheduler.js';
 import type { Scheduler } from '../scheduler.js';
+import { SlotBatch, SlotCache } from '../slot_batch.js';
+import type { SlotPlacement } from '../slot_batch.js';
 import { live, recordsOf } from './live_request.js';
 import type { LiveRequest } from './live_request.js';
 import { recordAborted, recordBatchChange, recordCacheInsert, recordCopyIn, recordDecodeStep, recordFinished, recordPrefill, recordScheduled } from './step_trace.js';
@@ -19,7 +23,9 @@ import type { DecodeTiming } from './step_trace.js';
  * Stage boundaries go through step_trace.ts; messages through protocol.ts.
  */
 export class SchedulerWorker {
-  private batch = KvBatch.empty<LiveRequest>();
+  /** The slot cache of a slot model (decided once, from the model); null for the dense layout. */
+  private readonly slots: SlotCache | null;
+  private batch: RunningBatch<LiveRequest>;
   /** Running requests to drop before the next step, and why. */
   private readonly aborted = new Map<string, 'stop' | 'abort'>();
   /** Requests whose prefill is running: in neither the queue nor the batch, and an abort must still find them. */
@@ -42,6 +48,12 @@ export class SchedulerWorker {
     private readonly cache: PrefixCache | null = null,
   ) {
     this.sampler = new Sampler(runner.vocabSize);
+    this.slots = runner.io.slots ? new SlotCache(runner, scheduler.limits.maxRunningRequests, contextLength) : null;
+    this.batch = this.emptyBatch();
+  }
+
+  private emptyBatch(): RunningBatch<LiveRequest> {
+    return this.slots ? SlotBatch.empty(this.slots) : KvBatch.empty();
   }
 
   onMessage(msg: ToWorker): void {
@@ -149,11 +161,14 @@ export class SchedulerWorker {
    * (on a GPU it is a run of its own) ends the requests whose cache it was
    * moving, never the worker.
    */
-  private async rebatch(parts: { batch: KvBatch<LiveRequest>; keep: readonly number[] }[], t: number): Promise<void> {
+  private async rebatch(parts: { batch: RunningBatch<LiveRequest>; keep: readonly number[] }[], t: number): Promise<void> {
     try {
-      this.batch = await KvBatch.repack(this.runner, parts);
+      // Every batch of the worker has its layout.
+      this.batch = this.slots
+        ? SlotBatch.repack(parts as { batch: SlotBatch<LiveRequest>; keep: readonly number[] }[])
+        : await KvBatch.repack(this.runner, parts as { batch: KvBatch<LiveRequest>; keep: readonly number[] }[]);
     } catch (err) {
-      this.batch = KvBatch.empty();
+      this.batch = this.emptyBatch();
       this.sendFailed(parts.flatMap(({ batch, keep }) => keep.map((i) => batch.rows[i])), (err as Error).message);
       return;
     }
@@ -171,7 +186,6 @@ export class SchedulerWorker {
     const admittedAt = now();
     const batchId = ++this.batchId;
     for (const r of admitted) recordScheduled(r.trace, admittedAt, batchId, admitted.length);
-    const cached = this.cache && matches ? this.copyIn(this.cache, admitted, matches) : null;
     let result;
     const outputs: TokenOutput[] = [];
     // Until the fresh rows are in the running batch, an abort finds them here (on a GPU, the prefix cache's
@@ -179,7 +193,7 @@ export class SchedulerWorker {
     this.prefilling = admitted;
     try {
       try {
-        result = await KvBatch.prefill(this.runner, admitted, admitted.map((r) => r.inputIds), this.scheduler.limits.maxPrefillTokens, cached);
+        result = this.slots ? await this.prefillSlots(this.slots, admitted, matches) : await this.prefillDense(admitted, matches);
       } catch (err) {
         this.sendFailed(admitted, (err as Error).message);
         return;
@@ -199,6 +213,42 @@ export class SchedulerWorker {
       this.prefilling = [];
     }
     this.report(outputs);
+  }
+
+  private prefillDense(admitted: LiveRequest[], matches: readonly PrefixMatch[] | null): Promise<{ batch: RunningBatch<LiveRequest>; logits: RowLogits; chunks: ChunkTiming[] }> {
+    const cached = this.cache && matches ? this.copyIn(this.cache, admitted, matches) : null;
+    return KvBatch.prefill(this.runner, admitted, admitted.map((r) => r.inputIds), this.scheduler.limits.maxPrefillTokens, cached);
+  }
+
+  /**
+   * Prefills the admitted rows into slots after the running ones: each row
+   * starts after its own cached prefix (copied straight into its slot), so
+   * no row recomputes what the prefix cache holds.
+   */
+  private prefillSlots(slots: SlotCache, admitted: LiveRequest[], matches: readonly PrefixMatch[] | null): Promise<{ batch: RunningBatch<LiveRequest>; logits: RowLogits; chunks: ChunkTiming[] }> {
+    const cached = admitted.map((_, i) => matches?.[i].length ?? 0);
+    let capacity = 0;
+    for (const r of this.batch.rows) capacity = Math.max(capacity, reservation(r));
+    for (const r of admitted) capacity = Math.max(capacity, reservation(r));
+    const at = SlotBatch.place(slots, this.batch as SlotBatch<LiveRequest>, admitted.map((r, i) => r.promptLength - cached[i]), capacity);
+    if (this.cache && matches) this.copyInSlots(this.cache, slots, at, admitted, matches);
+    return SlotBatch.prefill(this.runner, slots, at, admitted, admitted.map((r) => r.inputIds), cached, this.scheduler.limits.maxPrefillTokens);
+  }
+
+  /** Copies each admitted row's cached prefix into its slot (SlotBatch.place chose the slots). */
+  private copyInSlots(cache: PrefixCache, slots: SlotCache, at: SlotPlacement, admitted: readonly LiveRequest[], matches: readonly PrefixMatch[]): void {
+    const start = now();
+    for (const m of matches) cache.acquire(m);
+    const over = cache.size + this.scheduler.reserved([...this.batch.rows, ...admitted]) - this.scheduler.limits.maxTotalTokens;
+    const evicted = over > 0 ? cache.evict(over) : 0;
+    at.order.forEach((i, k) => {
+      const r = admitted[i];
+      r.cachedTokens = matches[i].length;
+      if (r.cachedTokens > 0) cache.copyOut(matches[i], r.cachedTokens, slots.data, at.first + k, slots.capacity, r.cachedTokens);
+    });
+    for (const m of matches) cache.release(m);
+    const done = now();
+    admitted.forEach((r, i) => recordCopyIn(r.trace, start, done, r.cachedTokens, matches[i].length, evicted, cache.size));
   }
 
   /**
@@ -235,20 +285,19 @@ export class SchedulerWorker {
   }
 
   /** Puts the fresh rows' prompts into the cache, within what the running rows leave of the budget. */
-  private async insertPrompts(cache: PrefixCache, fresh: KvBatch<LiveRequest>): Promise<void> {
+  private async insertPrompts(cache: PrefixCache, fresh: RunningBatch<LiveRequest>): Promise<void> {
     const room = this.scheduler.limits.maxTotalTokens - this.scheduler.reserved([...this.batch.rows, ...fresh.rows]);
     // The batch's KV comes to the host (from a device, a download) once, for every row: each row's insert starts there.
     const start = now();
-    let data;
+    let src;
     try {
-      data = await fresh.kvData(this.runner);
+      src = await fresh.kvSource(this.runner);
     } catch {
       // Only the cache misses out; the requests go on (a device that has failed fails their next run, which ends them).
       return;
     }
-    const length = fresh.pastLength;
     fresh.rows.forEach((r, i) => {
-      const change = cache.insert(r.inputIds, data, i, length, length - fresh.rowLength(i), room);
+      const change = cache.insert(r.inputIds, src.data, src.row(i), src.length, src.start(i), room);
       recordCacheInsert(r.trace, start, now(), change.evicted, cache.size);
     });
   }
@@ -264,7 +313,7 @@ export class SchedulerWorker {
     } catch (err) {
       this.sendFailed(rows, (err as Error).message);
       this.batch.release(this.runner);
-      this.batch = KvBatch.empty();
+      this.batch = this.emptyBatch();
       return;
     }
     const ran = now();

@@ -1,0 +1,278 @@
+import type { Tensor } from 'onnxruntime-node';
+import { now } from '../tracing/clock.js';
+import type { ModelRunner, RowLogits } from './model_runner.js';
+import type { KvData } from './prefix_cache.js';
+import type { BatchRow, ChunkTiming, KvSource, RunningBatch } from './running_batch.js';
+
+/** Capacity grows in steps of this many tokens, so that a slightly longer request does not relayout the cache. */
+const CAPACITY_STEP = 128;
+
+/**
+ * The KV cache of a slot model (ModelRunner.io.slots): one host array per
+ * past tensor, [slots, kv_heads, capacity, head_dim], each running request
+ * in a slot, right-padded. The model reads the first rows' slots in place
+ * and returns only the new tokens' K/V, which are written into the slots
+ * here: a step copies no cache. The running rows hold slots 0..n-1, so
+ * that any run reads one contiguous view; a leave moves the highest rows
+ * into the holes (one row's live tokens each, never the batch).
+ *
+ * The arrays are allocated when first needed and again only when a request
+ * needs more slots or a longer capacity than they have (or when they have
+ * twice the capacity the running rows need: a step reads every slot's whole
+ * capacity, so a stale long one would slow every step).
+ */
+export class SlotCache {
+  data: KvData[] = [];
+  slots = 0;
+  capacity = 0;
+  /** Feeds over the first rows' slots, by row count, while the arrays stay. */
+  private views = new Map<number, Tensor[]>();
+
+  constructor(
+    private readonly runner: ModelRunner,
+    private readonly maxSlots: number,
+    /** No row grows past the model's context length. */
+    private readonly maxCapacity: number,
+  ) {}
+
+  /**
+   * Makes room for `slots` slots of at least `capacity` tokens; the rows in
+   * slots 0..live.length-1 keep their first live[s] tokens.
+   */
+  reserve(slots: number, capacity: number, live: readonly number[]): void {
+    const need = Math.min(this.maxCapacity, Math.ceil(capacity / CAPACITY_STEP) * CAPACITY_STEP);
+    if (slots <= this.slots && need <= this.capacity && this.capacity <= 2 * need) return;
+    // Slots grow by half again, so that a stream of joins reallocates a few times, not at each one.
+    const newSlots = slots <= this.slots ? this.slots : Math.min(this.maxSlots, Math.max(slots, Math.ceil(this.slots * 1.5)));
+    const newCapacity = need;
+    const { kvHeads, headDim, pastNames } = this.runner.io;
+    const data = pastNames.map(() => this.runner.newKvData(newSlots * kvHeads * newCapacity * headDim));
+    for (let t = 0; t < data.length; t++) {
+      for (let s = 0; s < live.length; s++) {
+        for (let h = 0; h < kvHeads; h++) {
+          const from = (s * kvHeads + h) * this.capacity * headDim;
+          (data[t] as Float32Array).set((this.data[t] as Float32Array).subarray(from, from + live[s] * headDim), (s * kvHeads + h) * newCapacity * headDim);
+        }
+      }
+    }
+    this.data = data;
+    this.slots = newSlots;
+    this.capacity = newCapacity;
+    this.views.clear();
+  }
+
+  /** The past feeds of slots first..first+rows-1 (views of the arrays, no copy). */
+  view(first: number, rows: number): Tensor[] {
+    const key = first * (this.maxSlots + 1) + rows;
+    let feeds = this.views.get(key);
+    if (!feeds) {
+      const size = this.runner.io.kvHeads * this.capacity * this.runner.io.headDim;
+      feeds = this.data.map((d) => this.runner.kvTensor(d.subarray(first * size, (first + rows) * size), rows, this.capacity));
+      this.views.set(key, feeds);
+    }
+    return feeds;
+  }
+
+  /**
+   * Writes a run's new K/V ([rows, kv_heads, seq, head_dim] each) into slots
+   * first..: row b's first counts[b] tokens (all `seq` without counts) at column starts[b].
+   */
+  write(fresh: readonly Tensor[], first: number, rows: number, seq: number, counts: ArrayLike<number> | null, starts: ArrayLike<number>): void {
+    const { kvHeads, headDim } = this.runner.io;
+    const cap = this.capacity;
+    for (let t = 0; t < fresh.length; t++) {
+      const src = fresh[t].data as Float32Array;
+      const dst = this.data[t] as Float32Array;
+      for (let b = 0; b < rows; b++) {
+        const n = (counts ? counts[b] : seq) * headDim;
+        if (n === 0) continue;
+        for (let h = 0; h < kvHeads; h++) {
+          const from = (b * kvHeads + h) * seq * headDim;
+          dst.set(src.subarray(from, from + n), (((first + b) * kvHeads + h) * cap + starts[b]) * headDim);
+        }
+      }
+    }
+  }
+
+  /** Moves a row's first `length` tokens from one slot to another. */
+  move(from: number, to: number, length: number): void {
+    const { kvHeads, headDim } = this.runner.io;
+    const size = kvHeads * this.capacity * headDim;
+    for (const d of this.data) {
+      for (let h = 0; h < kvHeads; h++) {
+        const src = from * size + h * this.capacity * headDim;
+        d.copyWithin(to * size + h * this.capacity * headDim, src, src + length * headDim);
+      }
+    }
+  }
+}
+
+/** Where a prefill puts its rows: slots first.., in `order` (indices of the admitted rows, most tokens to run first). */
+export interface SlotPlacement {
+  first: number;
+  order: number[];
+}
+
+/**
+ * A batch of rows in consecutive slots of a SlotCache: the running batch
+ * (from slot 0) or the rows of a prefill (after it). Joins and leaves move
+ * no cache but the rows that fill holes (SlotBatch.repack).
+ */
+export class SlotBatch<R extends BatchRow = BatchRow> implements RunningBatch<R> {
+  private constructor(
+    private readonly cache: SlotCache,
+    readonly rows: R[],
+    /** The slot of row 0; row i is in slot first + i. */
+    private readonly first: number,
+    private readonly lengths: number[],
+  ) {}
+
+  static empty<R extends BatchRow>(cache: SlotCache): SlotBatch<R> {
+    return new SlotBatch<R>(cache, [], 0, []);
+  }
+
+  get size(): number {
+    return this.rows.length;
+  }
+
+  get kvTokens(): number {
+    let sum = 0;
+    for (const n of this.lengths) sum += n;
+    return sum;
+  }
+
+  get pastLength(): number {
+    let longest = 0;
+    for (const n of this.lengths) longest = Math.max(longest, n);
+    return longest;
+  }
+
+  rowLength(r: number): number {
+    return this.lengths[r];
+  }
+
+  /**
+   * Places `remaining.length` rows after the running ones, most tokens to
+   * run first (so the rows still running in a chunk are always the first
+   * ones: one contiguous view), making room for `capacity` tokens a slot.
+   */
+  static place<R extends BatchRow>(cache: SlotCache, running: SlotBatch<R>, remaining: readonly number[], capacity: number): SlotPlacement {
+    cache.reserve(running.size + remaining.length, capacity, running.lengths);
+    const order = remaining.map((_, i) => i).sort((a, b) => remaining[b] - remaining[a]);
+    return { first: running.size, order };
+  }
+
+  /**
+   * Runs the prompts of `rows` into their placed slots, after the first
+   * cached[i] tokens of each (copied in from the prefix cache), at most
+   * `chunkTokens` tokens a run (rows right-padded to the longest left in
+   * the run). Returns the batch of the new rows (in placement order), each
+   * row's logits after its last prompt token and each chunk's timing.
+   */
+  static async prefill<R extends BatchRow>(
+    runner: ModelRunner,
+    cache: SlotCache,
+    at: SlotPlacement,
+    rows: readonly R[],
+    prompts: readonly (readonly number[])[],
+    cached: readonly number[],
+    chunkTokens: number,
+  ): Promise<{ batch: SlotBatch<R>; logits: RowLogits; chunks: ChunkTiming[] }> {
+    const k = at.order.length;
+    const prompt = at.order.map((i) => prompts[i]);
+    const done = at.order.map((i) => cached[i]);
+    const vocab = runner.vocabSize;
+    const logits = new Float32Array(k * vocab);
+    const chunks: ChunkTiming[] = [];
+    // Rows are ordered by tokens left, so the rows with any left are always the first `active`.
+    for (let active = k; active > 0; ) {
+      const prepareStart = now();
+      const seq = Math.min(prompt[0].length - done[0], Math.max(1, Math.floor(chunkTokens / active)));
+      const inputIds = new BigInt64Array(active * seq);
+      const positionIds = new BigInt64Array(active * seq);
+      const cacheLengths = new BigInt64Array(active);
+      const lastIndex = new BigInt64Array(active);
+      const counts = new Int32Array(active);
+      for (let b = 0; b < active; b++) {
+        const n = Math.min(seq, prompt[b].length - done[b]);
+        counts[b] = n;
+        cacheLengths[b] = BigInt(done[b]);
+        lastIndex[b] = BigInt(n - 1);
+        for (let j = 0; j < n; j++) {
+          inputIds[b * seq + j] = BigInt(prompt[b][done[b] + j]);
+          positionIds[b * seq + j] = BigInt(done[b] + j);
+        }
+      }
+      const runStart = now();
+      const out = await runner.forwardSlots({ batch: active, seq, inputIds, positionIds, cacheLengths, lastIndex, past: cache.view(at.first, active) });
+      cache.write(out.present, at.first, active, seq, counts, done);
+      let still = 0;
+      for (let b = 0; b < active; b++) {
+        done[b] += counts[b];
+        if (done[b] < prompt[b].length) still++;
+        else logits.set(out.logits.data.subarray(out.logits.offset(b), out.logits.offset(b) + vocab), b * vocab);
+      }
+      chunks.push({ prepareStart, runStart, runEnd: now() });
+      active = still;
+    }
+    const batch = new SlotBatch<R>(cache, at.order.map((i) => rows[i]), at.first, done);
+    return { batch, logits: { data: logits, vocabSize: vocab, offset: (row) => row * vocab }, chunks };
+  }
+
+  /** One decode step over the running rows (slots 0..n-1): feeds each row's last token, writes its K/V into its slot. */
+  async decode(runner: ModelRunner): Promise<{ logits: RowLogits; preparedAt: number }> {
+    const n = this.rows.length;
+    const inputIds = new BigInt64Array(n);
+    const positionIds = new BigInt64Array(n);
+    const lastIndex = new BigInt64Array(n);
+    for (let r = 0; r < n; r++) {
+      inputIds[r] = BigInt(this.rows[r].lastToken);
+      positionIds[r] = BigInt(this.lengths[r]);
+    }
+    const preparedAt = now();
+    const out = await runner.forwardSlots({ batch: n, seq: 1, inputIds, positionIds, cacheLengths: positionIds, lastIndex, past: this.cache.view(this.first, n) });
+    this.cache.write(out.present, this.first, n, 1, null, this.lengths);
+    for (let r = 0; r < n; r++) this.lengths[r]++;
+    return { logits: out.logits, preparedAt };
+  }
+
+  async kvSource(): Promise<KvSource> {
+    return { data: this.cache.data, length: this.cache.capacity, row: (i) => this.first + i, start: () => 0 };
+  }
+
+  /** The slots are the cache's: a batch that no longer lists a row has freed its slot. */
+  release(): void {}
+
+  /**
+   * The chosen rows of batches of one cache as the running batch (slots
+   * 0..n-1): rows already below n stay where they are; the others move into
+   * the free slots below n, lowest first. Only moved rows' tokens are copied.
+   */
+  static repack<R extends BatchRow>(parts: readonly { batch: SlotBatch<R>; keep: readonly number[] }[]): SlotBatch<R> {
+    const kept: { row: R; slot: number; length: number }[] = [];
+    let cache: SlotCache | null = null;
+    for (const { batch, keep } of parts) {
+      cache = batch.cache;
+      for (const i of keep) kept.push({ row: batch.rows[i], slot: batch.first + i, length: batch.lengths[i] });
+    }
+    if (!cache || kept.length === 0) return new SlotBatch<R>(cache!, [], 0, []);
+    const n = kept.length;
+    const rows = new Array<R>(n);
+    const lengths = new Array<number>(n);
+    const taken = new Uint8Array(n);
+    for (const k of kept) if (k.slot < n) taken[k.slot] = 1;
+    let hole = 0;
+    for (const k of kept) {
+      let slot = k.slot;
+      if (slot >= n) {
+        while (taken[hole]) hole++;
+        taken[hole] = 1;
+        cache.move(slot, hole, k.length);
+        slot = hole;
+      }
+      rows[slot] = k.row;
+      lengths[slot] = k.length;
+    }
+    return new SlotBatch<R>(cache, rows, 0, lengths);
+  }
+}
