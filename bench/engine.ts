@@ -6,11 +6,17 @@
  *
  *   npx tsx bench/engine.ts [--preset small|base] [--tokens 64] [--concurrency 16] [--threads N] [--flood N (0: skip)]
  *   npx tsx bench/engine.ts --device webgpu [--preset tiny] [--tokens 16] [--concurrency 16]
+ *   npx tsx bench/engine.ts --sweep [--preset base] [--prompt-tokens 1500] [--sweep-rows 1,2,4,8,16,32] [--tokens 32] [--compare-dense]
  *
  * With --device it compares that device with the CPU instead, rounds
  * alternating: batch-1 decode and concurrent throughput side by side, and
  * the bytes that cross between host and device per decode step (counted
  * from the tensors each run hands over and gets back).
+ *
+ * With --sweep it runs R requests at once for each R and prints each decode
+ * step against its memory-bandwidth floor (bench/kv_sweep.ts); with
+ * --compare-dense the same sweep runs on the dense layout of the same
+ * weights (generator 2) after it, for the before/after.
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -20,16 +26,21 @@ import { loadModelSpec } from '../src/lib/engine/model_dir.js';
 import { timedGeneration } from '../src/lib/engine/timed_generation.js';
 import { TextTokenizer } from '../src/lib/engine/tokenizer.js';
 import { BareOrtLoop, TransformersJs } from './baselines.js';
+import { printSweep, sweep } from './kv_sweep.js';
 import { presetModel } from './preset.js';
 
 const { values: opts } = parseArgs({
   options: {
     preset: { type: 'string', default: 'base' },
-    tokens: { type: 'string', default: '64' },
+    tokens: { type: 'string', default: process.argv.includes('--sweep') ? '32' : '64' },
     concurrency: { type: 'string', default: '16' },
     threads: { type: 'string', default: String(availableParallelism()) },
     flood: { type: 'string', default: '48' },
     device: { type: 'string', default: 'cpu' },
+    sweep: { type: 'boolean', default: false },
+    'prompt-tokens': { type: 'string', default: '1500' },
+    'sweep-rows': { type: 'string', default: '1,2,4,8,16,32' },
+    'compare-dense': { type: 'boolean', default: false },
   },
 });
 const maxTokens = Number(opts.tokens);
@@ -43,16 +54,42 @@ const PROMPTS = [
 ];
 const greedy = { temperature: 0, maxTokens, ignoreEos: true };
 
-const { dir } = presetModel(opts.preset!);
-const spec = loadModelSpec(dir);
-const tokenizer = new TextTokenizer(spec);
-console.log(`model ${spec.id}, ${maxTokens} tokens per request, ${session.intraOpThreads} intra-op threads\n`);
-
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const row = (name: string, value: string): void => {
   console.log(`${name.padEnd(52)} ${value}`);
 };
 const ratio = (a: number, b: number, target: string): string => `${(a / b).toFixed(2)}x   (target ${target})`;
+
+if (opts.sweep) {
+  const rows = opts['sweep-rows']!.split(',').map(Number);
+  const layouts = opts['compare-dense'] ? (['slots', 'dense'] as const) : (['slots'] as const);
+  const results = [];
+  for (const layout of layouts) {
+    const { preset, dir } = presetModel(opts.preset!, layout);
+    const o = { dir, preset, rows, promptTokens: Number(opts['prompt-tokens']), outputTokens: Number(opts.tokens), threads: session.intraOpThreads, label: `${layout} KV layout` };
+    const r = await sweep(o);
+    printSweep(o, r);
+    results.push({ layout, r });
+  }
+  console.log('\nratios');
+  for (const { layout, r } of results) {
+    const one = r.find((x) => x.rows === 1);
+    const most = r[r.length - 1];
+    const worst = Math.max(...r.map((x) => x.stepMs / x.floorMs));
+    row(`${layout}: worst step / its floor`, ratio(worst, 1, '<= 2x'));
+    if (one && most !== one) {
+      row(`${layout}: decode throughput R=${most.rows} / R=1`, ratio(most.decodeTokPerS, one.decodeTokPerS, '>= 4x at R=32'));
+      row(`${layout}: output throughput R=${most.rows} / R=1 (prefills included)`, ratio(most.outputTokPerS, one.outputTokPerS, 'prefill-bound'));
+    }
+  }
+  process.exit(0);
+}
+
+const { dir } = presetModel(opts.preset!);
+const spec = loadModelSpec(dir);
+const tokenizer = new TextTokenizer(spec);
+console.log(`model ${spec.id}, ${maxTokens} tokens per request, ${session.intraOpThreads} intra-op threads\n`);
+
 
 /** `device` against the CPU, side by side; what crosses between host and device per decode step. */
 async function compareDevices(device: Device): Promise<void> {

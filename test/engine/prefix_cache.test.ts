@@ -4,6 +4,7 @@ import { PrefixCache } from '../../src/lib/engine/prefix_cache.js';
 import type { GenerateRequest } from '../../src/lib/protocol.js';
 import { Rng } from '../../src/lib/stats/rng.js';
 import { collect } from '../helpers/collect.js';
+import { tinySlotModel } from '../helpers/models.js';
 import type { Collected } from '../helpers/collect.js';
 
 /** Two KV tensors, two heads, head_dim 1: a token's value in head h of tensor t is t·1000 + h·100 + its id. */
@@ -96,7 +97,11 @@ describe('the prefix cache', () => {
   });
 });
 
-describe('the engine with its prefix cache', () => {
+for (const [layout, modelPath] of [
+  ['dense', undefined],
+  ['slot', tinySlotModel()],
+] as const) {
+describe(`the engine with its prefix cache (${layout} KV layout)`, () => {
   const greedy = (inputIds: number[], maxTokens = 10): GenerateRequest => ({ inputIds, sampling: { temperature: 0, maxTokens, ignoreEos: true } });
   const rng = new Rng(42);
   const ids = (n: number): number[] => Array.from({ length: n }, () => 10 + Math.floor(rng.next() * 5000));
@@ -114,7 +119,7 @@ describe('the engine with its prefix cache', () => {
   afterAll(() => cold?.shutdown());
 
   it('gives the same greedy tokens as prefilling from scratch, one request at a time, and says how much it reused', async () => {
-    const engine = await Engine.create({});
+    const engine = await Engine.create({ modelPath });
     try {
       expect(engine.info.prefixCache.on).toBe(true);
       const got: Collected[] = [];
@@ -131,7 +136,7 @@ describe('the engine with its prefix cache', () => {
   });
 
   it('gives the same tokens when prompts that share prefixes run in one batch, each from its own match', async () => {
-    const engine = await Engine.create({ maxRunningRequests: 8 });
+    const engine = await Engine.create({ modelPath, maxRunningRequests: 8 });
     try {
       await collect(engine, greedy(prompts[0], 2));
       const together = await Promise.all(prompts.map((p) => collect(engine, greedy(p))));
@@ -143,7 +148,7 @@ describe('the engine with its prefix cache', () => {
   });
 
   it('sent all at once, prompts sharing a system prompt wait a run for it rather than all computing it', async () => {
-    const engine = await Engine.create({});
+    const engine = await Engine.create({ modelPath });
     try {
       const systems = [ids(64), ids(64)];
       // Two groups of four, interleaved: run together, every row would compute its group's system prompt.
@@ -160,7 +165,7 @@ describe('the engine with its prefix cache', () => {
 
   it('evicts under a budget that forces it every few steps without corrupting a running request', async () => {
     // 0.06 MiB of the tiny model's 256-byte tokens: 245 tokens for the batch and the cache together.
-    const engine = await Engine.create({ kvCacheMb: 0.06, maxRunningRequests: 3 });
+    const engine = await Engine.create({ modelPath, kvCacheMb: 0.06, maxRunningRequests: 3 });
     // Shared prefixes (hits) and prompts of their own (every insert evicts).
     const longer = [...prompts.map((p) => p.slice(0, 40)), ...Array.from({ length: 5 }, () => ids(40))];
     const expected: number[][] = [];
@@ -180,3 +185,4 @@ describe('the engine with its prefix cache', () => {
     }
   });
 });
+}

@@ -1,9 +1,23 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { PRESETS } from '../../src/lib/engine/generator/llama_weights.js';
+import { writeLlamaModel } from '../../src/lib/engine/generator/model_writer.js';
 import { DEFAULT_MODEL_DIR } from '../../src/lib/engine/model_dir.js';
 
+/** The embedded model: the tiny preset in the dense KV layout (generator 2). */
 export const TINY_MODEL = DEFAULT_MODEL_DIR;
+
+let slotTiny: string | null = null;
+
+/** The tiny preset's weights in the slot KV layout (generator 3), written once per test file into a temporary directory. */
+export function tinySlotModel(): string {
+  if (!slotTiny) {
+    slotTiny = mkdtempSync(join(tmpdir(), 'sgl-slots-'));
+    writeLlamaModel(slotTiny, 'tiny', PRESETS.tiny, 'slots');
+  }
+  return slotTiny;
+}
 
 /** The third-party export kept in ../shared (never copied into the repository). */
 export const SHARED_MODEL = resolve(import.meta.dirname, '../../../shared/models/tiny-random-llama-fp16');

@@ -2,7 +2,8 @@ import { Args, Flags } from '@oclif/core';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
 import type { PresetName } from '../../lib/engine/generator/llama_weights.js';
 import { PRESETS, parameterCount } from '../../lib/engine/generator/llama_weights.js';
-import { isGenerated, presetDir } from '../../lib/engine/generator/model_cache.js';
+import type { KvLayoutKind } from '../../lib/engine/generator/llama_graph.js';
+import { GENERATOR_VERSION, isGenerated, presetDir } from '../../lib/engine/generator/model_cache.js';
 
 interface GenerateResult {
   preset: PresetName;
@@ -27,20 +28,26 @@ export default class ModelGenerate extends SglCommand {
     output: Flags.string({ char: 'o', description: 'Directory to write (default: the sgl cache, $SGL_CACHE_DIR or ~/.cache/sgl).' }),
     seed: Flags.integer({ min: 0, description: 'Weight seed (default: the preset seed).' }),
     force: Flags.boolean({ description: 'Write even if the directory already holds a model.' }),
+    'kv-layout': Flags.string({
+      options: ['slots', 'dense'],
+      default: 'slots',
+      description: 'How the graph meets the KV cache: slots (read in place, only new tokens come out: batches well) or dense (the Optimum interface, the whole cache in and out every step).',
+    }),
   };
 
   async run(): Promise<GenerateResult> {
     const { args, flags } = await this.parse(ModelGenerate);
     const preset = args.preset as PresetName;
     const config = { ...PRESETS[preset], ...(flags.seed === undefined ? {} : { seed: flags.seed }) };
-    const dir = flags.output ?? presetDir(preset);
-    if (isGenerated(dir) && !flags.force) {
+    const layout = flags['kv-layout'] as KvLayoutKind;
+    const dir = flags.output ?? presetDir(preset, layout);
+    if (isGenerated(dir, GENERATOR_VERSION[layout]) && !flags.force) {
       this.say(`${dir} already holds a model; --force writes it again.\n`);
       return { preset, dir, parameters: parameterCount(config), generated: false };
     }
     this.say(`Generating ${preset} (${(parameterCount(config) / 1e6).toFixed(1)}M parameters) into ${dir} ...\n`);
     const { writeLlamaModel } = await import('../../lib/engine/generator/model_writer.js');
-    const written = writeLlamaModel(dir, preset, config);
+    const written = writeLlamaModel(dir, preset, config, layout);
     this.say(`Done: ${(written.onnxBytes / 2 ** 20).toFixed(1)} MiB ONNX graph. Use it with --model-path ${dir}\n`);
     return { preset, dir, parameters: written.parameters, generated: true };
   }

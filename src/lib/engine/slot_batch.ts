@@ -33,6 +33,8 @@ export class SlotCache {
     private readonly maxSlots: number,
     /** No row grows past the model's context length. */
     private readonly maxCapacity: number,
+    /** The KV budget in tokens: slack (spare slots, rounded capacity) is allocated only within it. */
+    private readonly budget: number,
   ) {}
 
   /**
@@ -40,11 +42,14 @@ export class SlotCache {
    * slots 0..live.length-1 keep their first live[s] tokens.
    */
   reserve(slots: number, capacity: number, live: readonly number[]): void {
-    const need = Math.min(this.maxCapacity, Math.ceil(capacity / CAPACITY_STEP) * CAPACITY_STEP);
+    const need = Math.min(this.maxCapacity, capacity);
     if (slots <= this.slots && need <= this.capacity && this.capacity <= 2 * need) return;
-    // Slots grow by half again, so that a stream of joins reallocates a few times, not at each one.
-    const newSlots = slots <= this.slots ? this.slots : Math.min(this.maxSlots, Math.max(slots, Math.ceil(this.slots * 1.5)));
-    const newCapacity = need;
+    // Slots grow by half again and capacity in steps, so that a stream of joins reallocates a few times, not at
+    // each one; that slack stays within the budget (the scheduler keeps slots × need within it).
+    const spareSlots = Math.min(this.maxSlots, Math.ceil(this.slots * 1.5), Math.floor(this.budget / need));
+    const newSlots = slots <= this.slots ? this.slots : Math.max(slots, spareSlots);
+    const rounded = Math.min(this.maxCapacity, Math.ceil(need / CAPACITY_STEP) * CAPACITY_STEP, Math.floor(this.budget / newSlots));
+    const newCapacity = Math.max(need, rounded);
     const { kvHeads, headDim, pastNames } = this.runner.io;
     const data = pastNames.map(() => this.runner.newKvData(newSlots * kvHeads * newCapacity * headDim));
     for (let t = 0; t < data.length; t++) {

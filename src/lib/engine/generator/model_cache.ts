@@ -1,7 +1,15 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { KvLayoutKind } from './llama_graph.js';
 import type { PresetName } from './llama_weights.js';
+
+/**
+ * What wrote a generated model, by KV layout. 2: the graph returns the logits
+ * of the last position only (dense). 3: the slot layout: the cache is read in
+ * place and only the new tokens' K/V come out.
+ */
+export const GENERATOR_VERSION: Record<KvLayoutKind, number> = { dense: 2, slots: 3 };
 
 /** Where generated presets live: $SGL_CACHE_DIR, else $XDG_CACHE_HOME/sgl, else ~/.cache/sgl. */
 export function cacheDir(): string {
@@ -9,11 +17,21 @@ export function cacheDir(): string {
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sgl');
 }
 
-export function presetDir(preset: PresetName): string {
-  return join(cacheDir(), 'models', `sgl-llama-${preset}`);
+/** A preset's directory in the cache; the dense layout (generator 2) has its own, so both can be kept side by side. */
+export function presetDir(preset: PresetName, layout: KvLayoutKind = 'slots'): string {
+  return join(cacheDir(), 'models', layout === 'slots' ? `sgl-llama-${preset}` : `sgl-llama-${preset}-dense`);
 }
 
-/** A directory is complete once config.json is written (the writer writes it last). */
-export function isGenerated(dir: string): boolean {
-  return existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'onnx', 'model.onnx'));
+/**
+ * A directory is complete once config.json is written (the writer writes it
+ * last); with `generator`, only if that generator version wrote it.
+ */
+export function isGenerated(dir: string, generator?: number): boolean {
+  if (!existsSync(join(dir, 'config.json')) || !existsSync(join(dir, 'onnx', 'model.onnx'))) return false;
+  if (generator === undefined) return true;
+  try {
+    return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).sgl?.generator === generator;
+  } catch {
+    return false;
+  }
 }

@@ -6,13 +6,9 @@ import { buildLlamaGraph } from './llama_graph.js';
 import type { KvLayoutKind } from './llama_graph.js';
 import type { LlamaConfig, PresetName } from './llama_weights.js';
 import { GPT2_EOS, generateWeights, parameterCount } from './llama_weights.js';
+import { GENERATOR_VERSION } from './model_cache.js';
 import { encodeModel } from './onnx_proto.js';
 
-/**
- * 2: the graph returns the logits of the last position only (the dense layout).
- * 3: the slot layout: the cache is read in place and only the new tokens' K/V come out.
- */
-export const GENERATOR_VERSION: Record<KvLayoutKind, number> = { dense: 2, slots: 3 };
 
 /** A chat template for the GPT-2 vocabulary, which has no chat tokens of its own. */
 const CHAT_TEMPLATE =

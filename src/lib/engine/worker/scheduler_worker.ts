@@ -48,7 +48,7 @@ export class SchedulerWorker {
     private readonly cache: PrefixCache | null = null,
   ) {
     this.sampler = new Sampler(runner.vocabSize);
-    this.slots = runner.io.slots ? new SlotCache(runner, scheduler.limits.maxRunningRequests, contextLength) : null;
+    this.slots = runner.io.slots ? new SlotCache(runner, scheduler.limits.maxRunningRequests, contextLength, scheduler.limits.maxTotalTokens) : null;
     this.batch = this.emptyBatch();
   }
 

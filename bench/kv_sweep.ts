@@ -1,0 +1,116 @@
+/**
+ * The batching sweep (bench/engine.ts --sweep): R requests of P-token
+ * prompts at once, R = 1, 2, 4, ..., each step's time against the floor
+ * the memory allows, measured in the same run.
+ *
+ * A decode step must read every weight once and every live KV token once:
+ * its floor is those bytes over the read bandwidth, which a probe measures
+ * here (onnxruntime summing a buffer of the step's size on the same
+ * threads: the fastest this machine reads that many bytes). The step time
+ * is the median interval between one request's tokens while all R are
+ * decoding (after the last prefill).
+ */
+import * as ort from 'onnxruntime-node';
+import { Engine } from '../src/lib/engine/engine.js';
+import { parameterCount, PRESETS } from '../src/lib/engine/generator/llama_weights.js';
+import type { PresetName } from '../src/lib/engine/generator/llama_weights.js';
+import { DataType, encodeModel } from '../src/lib/engine/generator/onnx_proto.js';
+import { Rng } from '../src/lib/stats/rng.js';
+
+export interface SweepOptions {
+  dir: string;
+  preset: PresetName;
+  rows: number[];
+  promptTokens: number;
+  outputTokens: number;
+  threads: number;
+  label: string;
+}
+
+export interface SweepRow {
+  rows: number;
+  stepMs: number;
+  floorMs: number;
+  /** R / step: output tokens per second while every row decodes. */
+  decodeTokPerS: number;
+  /** All output tokens over the whole run, prefills included. */
+  outputTokPerS: number;
+  peakRssMiB: number;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/** Seconds onnxruntime takes to read `bytes` (a ReduceSum over a buffer that size), median of a few runs. */
+export async function readSeconds(bytes: number, threads: number): Promise<number> {
+  const n = Math.max(1, Math.floor(bytes / 4));
+  const graph = encodeModel({
+    graphName: 'read_probe',
+    producer: 'sgl-bench',
+    opset: 17,
+    nodes: [{ op: 'ReduceSum', inputs: ['x'], outputs: ['y'], name: 'sum', attributes: { keepdims: 0 } }],
+    initializers: [],
+    inputs: [{ name: 'x', dataType: DataType.FLOAT, shape: [n] }],
+    outputs: [{ name: 'y', dataType: DataType.FLOAT, shape: [] }],
+  });
+  const session = await ort.InferenceSession.create(graph, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+  const x = new ort.Tensor('float32', new Float32Array(n).fill(1), [n]);
+  const times: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const start = performance.now();
+    await session.run({ x });
+    times.push((performance.now() - start) / 1000);
+  }
+  await session.release();
+  return median(times.slice(2));
+}
+
+export async function sweep(o: SweepOptions): Promise<SweepRow[]> {
+  const c = PRESETS[o.preset];
+  const weightBytes = parameterCount(c) * 4;
+  const kvBytesPerToken = c.numLayers * 2 * c.numKvHeads * c.headDim * 4;
+  const out: SweepRow[] = [];
+  const rng = new Rng(7);
+  for (const rows of o.rows) {
+    const kvCacheMb = Math.ceil((rows * (o.promptTokens + o.outputTokens) * kvBytesPerToken * 1.5) / 2 ** 20) + 64;
+    const engine = await Engine.create({ modelPath: o.dir, threads: o.threads, interOpThreads: 1, kvCacheMb, maxRunningRequests: Math.max(64, rows), disablePrefixCache: true });
+    // One request to warm the session's kernels for this shape.
+    for await (const chunk of await engine.generate({ inputIds: Array.from({ length: 16 }, () => 1000 + Math.floor(rng.next() * 40000)), sampling: { temperature: 0, maxTokens: 4, ignoreEos: true } })) void chunk;
+    let peakRss = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
+    const times: number[][] = Array.from({ length: rows }, () => []);
+    const start = performance.now();
+    await Promise.all(
+      times.map(async (t) => {
+        const inputIds = Array.from({ length: o.promptTokens }, () => 1000 + Math.floor(rng.next() * 40000));
+        for await (const chunk of await engine.generate({ inputIds, sampling: { temperature: 0, maxTokens: o.outputTokens, ignoreEos: true } })) {
+          void chunk;
+          t.push(performance.now());
+        }
+      }),
+    );
+    const wall = (performance.now() - start) / 1000;
+    clearInterval(sampler);
+    await engine.shutdown();
+    // Steps while every row decodes: after the last row's first token.
+    const allIn = Math.max(...times.map((t) => t[0]));
+    const steps: number[] = [];
+    for (const t of times) for (let i = 1; i < t.length; i++) if (t[i - 1] >= allIn) steps.push(t[i] - t[i - 1]);
+    const stepMs = median(steps);
+    const liveTokens = rows * (o.promptTokens + o.outputTokens / 2);
+    const floorMs = (await readSeconds(weightBytes + liveTokens * kvBytesPerToken, o.threads)) * 1000;
+    out.push({ rows, stepMs, floorMs, decodeTokPerS: (rows * 1000) / stepMs, outputTokPerS: (rows * o.outputTokens) / wall, peakRssMiB: peakRss / 2 ** 20 });
+  }
+  return out;
+}
+
+export function printSweep(o: SweepOptions, rows: SweepRow[]): void {
+  const c = PRESETS[o.preset];
+  const weightMiB = (parameterCount(c) * 4) / 2 ** 20;
+  console.log(`\n${o.label}: ${o.promptTokens}-token prompts, ${o.outputTokens} output tokens, R at once (weights ${weightMiB.toFixed(0)} MiB)`);
+  console.log('   R   step ms   floor ms   step/floor   decode tok/s   output tok/s   peak RSS');
+  for (const r of rows) {
+    console.log(
+      `${String(r.rows).padStart(4)}  ${r.stepMs.toFixed(1).padStart(8)}  ${r.floorMs.toFixed(1).padStart(9)}  ${(r.stepMs / r.floorMs).toFixed(2).padStart(10)}x  ${r.decodeTokPerS.toFixed(1).padStart(12)}  ${r.outputTokPerS.toFixed(1).padStart(13)}  ${r.peakRssMiB.toFixed(0).padStart(6)} MiB`,
+    );
+  }
+}
