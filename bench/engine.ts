@@ -77,6 +77,8 @@ if (opts.sweep) {
     const most = r[r.length - 1];
     const worst = Math.max(...r.map((x) => x.stepMs / x.floorMs));
     row(`${layout}: worst step / its floor`, ratio(worst, 1, '<= 2x'));
+    const rss = Math.max(...r.map((x) => x.peakRssMiB / (x.startRssMiB + x.liveKvMiB)));
+    row(`${layout}: worst peak RSS / (loaded engine + live KV)`, ratio(rss, 1, '<= 1.3x'));
     if (one && most !== one) {
       row(`${layout}: decode throughput R=${most.rows} / R=1`, ratio(most.decodeTokPerS, one.decodeTokPerS, '>= 4x at R=32'));
       row(`${layout}: output throughput R=${most.rows} / R=1 (prefills included)`, ratio(most.outputTokPerS, one.outputTokPerS, 'prefill-bound'));

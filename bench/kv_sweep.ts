@@ -36,6 +36,10 @@ export interface SweepRow {
   /** All output tokens over the whole run, prefills included. */
   outputTokPerS: number;
   peakRssMiB: number;
+  /** RSS once the engine is loaded and warm, before the R requests. */
+  startRssMiB: number;
+  /** The KV the rows hold at the end: R × (prompt + output) tokens. */
+  liveKvMiB: number;
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -75,7 +79,8 @@ export async function sweep(o: SweepOptions): Promise<SweepRow[]> {
     const engine = await Engine.create({ modelPath: o.dir, threads: o.threads, interOpThreads: 1, kvCacheMb, maxRunningRequests: Math.max(64, rows), disablePrefixCache: true });
     // One request to warm the session's kernels for this shape.
     for await (const chunk of await engine.generate({ inputIds: Array.from({ length: 16 }, () => 1000 + Math.floor(rng.next() * 40000)), sampling: { temperature: 0, maxTokens: 4, ignoreEos: true } })) void chunk;
-    let peakRss = process.memoryUsage().rss;
+    const startRss = process.memoryUsage().rss;
+    let peakRss = startRss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
     const times: number[][] = Array.from({ length: rows }, () => []);
     const start = performance.now();
@@ -98,7 +103,8 @@ export async function sweep(o: SweepOptions): Promise<SweepRow[]> {
     const stepMs = median(steps);
     const liveTokens = rows * (o.promptTokens + o.outputTokens / 2);
     const floorMs = (await readSeconds(weightBytes + liveTokens * kvBytesPerToken, o.threads)) * 1000;
-    out.push({ rows, stepMs, floorMs, decodeTokPerS: (rows * 1000) / stepMs, outputTokPerS: (rows * o.outputTokens) / wall, peakRssMiB: peakRss / 2 ** 20 });
+    const liveKvMiB = (rows * (o.promptTokens + o.outputTokens) * kvBytesPerToken) / 2 ** 20;
+    out.push({ rows, stepMs, floorMs, decodeTokPerS: (rows * 1000) / stepMs, outputTokPerS: (rows * o.outputTokens) / wall, peakRssMiB: peakRss / 2 ** 20, startRssMiB: startRss / 2 ** 20, liveKvMiB });
   }
   return out;
 }
@@ -107,10 +113,10 @@ export function printSweep(o: SweepOptions, rows: SweepRow[]): void {
   const c = PRESETS[o.preset];
   const weightMiB = (parameterCount(c) * 4) / 2 ** 20;
   console.log(`\n${o.label}: ${o.promptTokens}-token prompts, ${o.outputTokens} output tokens, R at once (weights ${weightMiB.toFixed(0)} MiB)`);
-  console.log('   R   step ms   floor ms   step/floor   decode tok/s   output tok/s   peak RSS');
+  console.log('   R   step ms   floor ms   step/floor   decode tok/s   output tok/s   RSS start -> peak (live KV)   peak / (start + live KV)');
   for (const r of rows) {
     console.log(
-      `${String(r.rows).padStart(4)}  ${r.stepMs.toFixed(1).padStart(8)}  ${r.floorMs.toFixed(1).padStart(9)}  ${(r.stepMs / r.floorMs).toFixed(2).padStart(10)}x  ${r.decodeTokPerS.toFixed(1).padStart(12)}  ${r.outputTokPerS.toFixed(1).padStart(13)}  ${r.peakRssMiB.toFixed(0).padStart(6)} MiB`,
+      `${String(r.rows).padStart(4)}  ${r.stepMs.toFixed(1).padStart(8)}  ${r.floorMs.toFixed(1).padStart(9)}  ${(r.stepMs / r.floorMs).toFixed(2).padStart(10)}x  ${r.decodeTokPerS.toFixed(1).padStart(12)}  ${r.outputTokPerS.toFixed(1).padStart(13)}  ${`${r.startRssMiB.toFixed(0)} -> ${r.peakRssMiB.toFixed(0)} MiB (${r.liveKvMiB.toFixed(0)})`.padStart(27)}  ${(r.peakRssMiB / (r.startRssMiB + r.liveKvMiB)).toFixed(2).padStart(10)}x`,
     );
   }
 }

@@ -44,10 +44,9 @@ export class SlotCache {
   reserve(slots: number, capacity: number, live: readonly number[]): void {
     const need = Math.min(this.maxCapacity, capacity);
     if (slots <= this.slots && need <= this.capacity && this.capacity <= 2 * need) return;
-    // Slots grow by half again and capacity in steps, so that a stream of joins reallocates a few times, not at
-    // each one; that slack stays within the budget (the scheduler keeps slots × need within it).
-    const spareSlots = Math.min(this.maxSlots, Math.ceil(this.slots * 1.5), Math.floor(this.budget / need));
-    const newSlots = slots <= this.slots ? this.slots : Math.max(slots, spareSlots);
+    // As many slots as the budget holds at this capacity, and capacity in steps, so that joins reallocate
+    // only when a request needs a longer slot. Pages of slots never written stay untouched (not resident).
+    const newSlots = Math.max(slots, Math.min(this.maxSlots, Math.floor(this.budget / need)));
     const rounded = Math.min(this.maxCapacity, Math.ceil(need / CAPACITY_STEP) * CAPACITY_STEP, Math.floor(this.budget / newSlots));
     const newCapacity = Math.max(need, rounded);
     const { kvHeads, headDim, pastNames } = this.runner.io;
