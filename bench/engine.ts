@@ -87,7 +87,10 @@ if (opts.sweep) {
   process.exit(0);
 }
 
-const { dir } = presetModel(opts.preset!);
+// The baselines (a bare onnxruntime loop, transformers.js) and the device comparison drive the dense layout, the
+// interface exports have; the slot layout (the generator's default) runs beside them on the same weights.
+const { dir } = presetModel(opts.preset!, 'dense');
+const { dir: slotDir } = presetModel(opts.preset!, 'slots');
 const spec = loadModelSpec(dir);
 const tokenizer = new TextTokenizer(spec);
 console.log(`model ${spec.id}, ${maxTokens} tokens per request, ${session.intraOpThreads} intra-op threads\n`);
@@ -150,6 +153,7 @@ if (opts.device !== 'cpu') {
 // warm-up and machine noise fall on each alike.
 const bare = await BareOrtLoop.load(spec.onnxPath, session);
 const engine = await Engine.create({ modelPath: dir, threads: session.intraOpThreads, interOpThreads: session.interOpThreads });
+const slotEngine = await Engine.create({ modelPath: slotDir, threads: session.intraOpThreads, interOpThreads: session.interOpThreads });
 let tjs: TransformersJs | null = null;
 try {
   tjs = await TransformersJs.load(dir, session);
@@ -185,19 +189,25 @@ const concurrentThroughput = async (run: (prompt: string) => Promise<number>): P
   return (counts.reduce((a, b) => a + b, 0) * 1000) / (performance.now() - start);
 };
 const engineRun = async (prompt: string): Promise<number> => (await timedGeneration(engine, { prompt, sampling: greedy })).usage.completionTokens;
+const slotRun = async (prompt: string): Promise<number> => (await timedGeneration(slotEngine, { prompt, sampling: greedy })).usage.completionTokens;
+const slotConcurrent: number[] = [];
 const tjsRun = async (prompt: string): Promise<number> => (await tjs!.generate(prompt, maxTokens), maxTokens);
 const engineConcurrent: number[] = [];
 const tjsConcurrent: number[] = [];
 for (let i = 0; i < 3; i++) {
   const e = await concurrentThroughput(engineRun);
+  const sl = await concurrentThroughput(slotRun);
   const t = tjs ? await concurrentThroughput(tjsRun) : null;
   if (i === 0) continue;
   engineConcurrent.push(e);
+  slotConcurrent.push(sl);
   if (t !== null) tjsConcurrent.push(t);
 }
 row(`engine, ${concurrency} concurrent: output tok/s`, median(engineConcurrent).toFixed(1));
+row(`engine (slot layout), ${concurrency} concurrent: output tok/s`, median(slotConcurrent).toFixed(1));
 if (tjs) row(`transformers.js, ${concurrency} concurrent: output tok/s`, median(tjsConcurrent).toFixed(1));
 await engine.shutdown();
+await slotEngine.shutdown();
 
 // --- peak RSS while a flood of long prompts waits for KV memory. Run at two
 // flood sizes: with a real budget the peak does not grow with the flood.
@@ -207,7 +217,7 @@ const longPrompt = Array.from({ length: promptTokens }, (_, i) => 1000 + ((i * 7
 const mb = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
 async function floodRun(count: number): Promise<void> {
-  const flood = await Engine.create({ modelPath: dir, threads: session.intraOpThreads, interOpThreads: session.interOpThreads, kvCacheMb, maxRunningRequests: 256 });
+  const flood = await Engine.create({ modelPath: slotDir, threads: session.intraOpThreads, interOpThreads: session.interOpThreads, kvCacheMb, maxRunningRequests: 256 });
   const rssBefore = process.memoryUsage().rss;
   let peakRss = rssBefore;
   let peakWaiting = 0;
@@ -240,6 +250,7 @@ if (Number(opts.flood) > 0) {
 console.log('\nratios');
 row('engine / bare onnxruntime loop, batch-1 decode', ratio(median(engineDecode), median(bareDecode), '>= 0.9x'));
 row(`engine ${concurrency} concurrent / engine single stream, throughput`, ratio(median(engineConcurrent), median(engineSingle), '>= 4x'));
+row(`slot layout / dense layout, ${concurrency} concurrent short prompts`, ratio(median(slotConcurrent), median(engineConcurrent), '>= 1x: no regression'));
 if (tjs) {
   row('engine / transformers.js, single stream', ratio(median(engineSingle), median(tjsSingle), '>= 1x'));
   row(`engine / transformers.js, ${concurrency} concurrent`, ratio(median(engineConcurrent), median(tjsConcurrent), 'well above 1x'));

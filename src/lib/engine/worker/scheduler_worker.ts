@@ -162,6 +162,8 @@ export class SchedulerWorker {
    * moving, never the worker.
    */
   private async rebatch(parts: { batch: RunningBatch<LiveRequest>; keep: readonly number[] }[], t: number): Promise<void> {
+    // A slot repack only moves the rows that fill holes: its slice is that move, not what ran since `t`.
+    if (this.slots) t = now();
     try {
       // Every batch of the worker has its layout.
       this.batch = this.slots
