@@ -6,7 +6,7 @@
  *
  *   npx tsx bench/engine.ts [--preset small|base] [--tokens 64] [--concurrency 16] [--threads N] [--flood N (0: skip)]
  *   npx tsx bench/engine.ts --device webgpu [--preset tiny] [--tokens 16] [--concurrency 16]
- *   npx tsx bench/engine.ts --sweep [--preset base] [--prompt-tokens 1500] [--sweep-rows 1,2,4,8,16,32] [--tokens 32] [--compare-dense]
+ *   npx tsx bench/engine.ts --sweep [--preset base] [--prompt-tokens 1500] [--sweep-rows 1,2,4,8,16,32] [--tokens 32] [--rounds 2] [--compare-dense]
  *
  * With --device it compares that device with the CPU instead, rounds
  * alternating: batch-1 decode and concurrent throughput side by side, and
@@ -41,6 +41,7 @@ const { values: opts } = parseArgs({
     'prompt-tokens': { type: 'string', default: '1500' },
     'sweep-rows': { type: 'string', default: '1,2,4,8,16,32' },
     'compare-dense': { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '2' },
   },
 });
 const maxTokens = Number(opts.tokens);
@@ -66,7 +67,7 @@ if (opts.sweep) {
   const results = [];
   for (const layout of layouts) {
     const { preset, dir } = presetModel(opts.preset!, layout);
-    const o = { dir, preset, rows, promptTokens: Number(opts['prompt-tokens']), outputTokens: Number(opts.tokens), threads: session.intraOpThreads, label: `${layout} KV layout` };
+    const o = { dir, preset, rows, promptTokens: Number(opts['prompt-tokens']), outputTokens: Number(opts.tokens), threads: session.intraOpThreads, label: `${layout} KV layout`, rounds: Number(opts.rounds) };
     const r = await sweep(o);
     printSweep(o, r);
     results.push({ layout, r });

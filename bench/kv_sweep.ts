@@ -25,6 +25,8 @@ export interface SweepOptions {
   outputTokens: number;
   threads: number;
   label: string;
+  /** Passes over the row counts, alternately up and down; each figure is the median over them. */
+  rounds: number;
 }
 
 export interface SweepRow {
@@ -68,7 +70,33 @@ export async function readSeconds(bytes: number, threads: number): Promise<numbe
   return median(times.slice(2));
 }
 
+/**
+ * Runs every row count `rounds` times, up the list then down it, and keeps
+ * each figure's median: this VM runs whole minutes 20-35% faster or slower,
+ * and one pass would hand that drift to whichever R ran then.
+ */
 export async function sweep(o: SweepOptions): Promise<SweepRow[]> {
+  const runs = new Map<number, SweepRow[]>(o.rows.map((r) => [r, []]));
+  for (let round = 0; round < o.rounds; round++) {
+    for (const r of await sweepOnce({ ...o, rows: round % 2 ? [...o.rows].reverse() : o.rows })) runs.get(r.rows)!.push(r);
+  }
+  const mid = (xs: SweepRow[], f: (r: SweepRow) => number): number => median(xs.map(f));
+  return o.rows.map((rows) => {
+    const xs = runs.get(rows)!;
+    return {
+      rows,
+      stepMs: mid(xs, (r) => r.stepMs),
+      floorMs: mid(xs, (r) => r.floorMs),
+      decodeTokPerS: mid(xs, (r) => r.decodeTokPerS),
+      outputTokPerS: mid(xs, (r) => r.outputTokPerS),
+      peakRssMiB: Math.max(...xs.map((r) => r.peakRssMiB)),
+      startRssMiB: mid(xs, (r) => r.startRssMiB),
+      liveKvMiB: xs[0].liveKvMiB,
+    };
+  });
+}
+
+async function sweepOnce(o: SweepOptions): Promise<SweepRow[]> {
   const c = PRESETS[o.preset];
   const weightBytes = parameterCount(c) * 4;
   const kvBytesPerToken = c.numLayers * 2 * c.numKvHeads * c.headDim * 4;
@@ -112,7 +140,7 @@ export async function sweep(o: SweepOptions): Promise<SweepRow[]> {
 export function printSweep(o: SweepOptions, rows: SweepRow[]): void {
   const c = PRESETS[o.preset];
   const weightMiB = (parameterCount(c) * 4) / 2 ** 20;
-  console.log(`\n${o.label}: ${o.promptTokens}-token prompts, ${o.outputTokens} output tokens, R at once (weights ${weightMiB.toFixed(0)} MiB)`);
+  console.log(`\n${o.label}: ${o.promptTokens}-token prompts, ${o.outputTokens} output tokens, R at once (weights ${weightMiB.toFixed(0)} MiB; medians of ${o.rounds} rounds)`);
   console.log('   R   step ms   floor ms   step/floor   decode tok/s   output tok/s   RSS start -> peak (live KV)   peak / (start + live KV)');
   for (const r of rows) {
     console.log(

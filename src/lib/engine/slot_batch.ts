@@ -98,6 +98,25 @@ export class SlotCache {
     }
   }
 
+  /**
+   * The past feeds of a prefill chunk over slots first..first+rows-1: only
+   * the first `columns` columns of each slot, copied into arrays of that
+   * width (none when no row has any). A chunk of many tokens attends over
+   * every column it is given, so the slots' whole capacity (mostly empty
+   * while a prompt is being prefilled) would cost far more than the copy.
+   */
+  prefix(first: number, rows: number, columns: number): Tensor[] {
+    const { kvHeads, headDim } = this.runner.io;
+    return this.data.map((d) => {
+      const out = this.runner.newKvData(rows * kvHeads * columns * headDim);
+      for (let r = 0; r < rows * kvHeads; r++) {
+        const from = (first * kvHeads + r) * this.capacity * headDim;
+        (out as Float32Array).set((d as Float32Array).subarray(from, from + columns * headDim), r * columns * headDim);
+      }
+      return this.runner.kvTensor(out, rows, columns);
+    });
+  }
+
   /** Moves a row's first `length` tokens from one slot to another. */
   move(from: number, to: number, length: number): void {
     const { kvHeads, headDim } = this.runner.io;
@@ -207,8 +226,11 @@ export class SlotBatch<R extends BatchRow = BatchRow> implements RunningBatch<R>
           positionIds[b * seq + j] = BigInt(done[b] + j);
         }
       }
+      let columns = 0;
+      for (let b = 0; b < active; b++) columns = Math.max(columns, done[b]);
+      const past = seq > 1 ? cache.prefix(at.first, active, columns) : cache.view(at.first, active);
       const runStart = now();
-      const out = await runner.forwardSlots({ batch: active, seq, inputIds, positionIds, cacheLengths, lastIndex, past: cache.view(at.first, active) });
+      const out = await runner.forwardSlots({ batch: active, seq, inputIds, positionIds, cacheLengths, lastIndex, past });
       cache.write(out.present, at.first, active, seq, counts, done);
       let still = 0;
       for (let b = 0; b < active; b++) {
