@@ -44,7 +44,11 @@ export interface SweepRow {
   liveKvMiB: number;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 /** Seconds onnxruntime takes to read `bytes` (a ReduceSum over a buffer that size), median of a few runs. */
 export async function readSeconds(bytes: number, threads: number): Promise<number> {
