@@ -82,7 +82,7 @@ export default class Serve extends SglCommand {
       ...tracing.metricsDestinations.map((d) => `GenAI metrics to ${d}${fromEnv('metrics')}`),
     ];
     this.log(`sgl serve listening on ${url}`);
-    this.log(`  model    ${engine.spec.id} (${engine.spec.dir}) on ${engine.device}${engine.info.deviceWhy ? ` (auto: ${engine.info.deviceWhy})` : ''}`);
+    this.log(`  model    ${engine.spec.id} (${engine.spec.dir}) on ${engine.device}${engine.info.deviceWhy ? ` (auto: ${engine.info.deviceWhy})` : ''}, ${engine.info.kvLayout} KV layout`);
     this.log(`  tracing  ${tracingLine}`);
     this.log(`  export   ${exporters.length ? exporters.join('; ') : 'none'}`);
     if (flags['enable-metrics']) this.log(`  metrics  ${url}/metrics`);

@@ -173,6 +173,8 @@ export interface RunnerInfo {
   vocabSize: number;
   hasPositionIds: boolean;
   kvBytesPerToken: number;
+  /** How the model meets the KV cache: slots written in place, or the dense batch (engine/running_batch.ts). */
+  kvLayout: 'slots' | 'dense';
   limits: EngineLimits;
   /** The prefix cache: on, off (asked so), or unsupported and why. */
   prefixCache: { on: boolean; why: string };

@@ -168,7 +168,7 @@ export class Engine {
       model: { id: spec.id, dir: spec.dir, onnxPath: spec.onnxPath },
       device,
       version: SGL_VERSION,
-      engine: { intraOpThreads: cfg.intraOpThreads, interOpThreads: cfg.interOpThreads, ...info.limits, kvCacheMb: options.kvCacheMb ?? ENGINE_DEFAULTS.kvCacheMb, prefixCache: info.prefixCache.on ? 1 : 0 },
+      engine: { intraOpThreads: cfg.intraOpThreads, interOpThreads: cfg.interOpThreads, ...info.limits, kvCacheMb: options.kvCacheMb ?? ENGINE_DEFAULTS.kvCacheMb, prefixCache: info.prefixCache.on ? 1 : 0, kvLayout: info.kvLayout },
     }, tracing.exporting ? await fileSha256(spec.onnxPath) : undefined);
     if (tracing.metrics) tracing.metrics.maxTotalTokens = info.limits.maxTotalTokens;
     const maxPromptBytes = options.maxPromptBytes ?? spec.contextLength * tokenizer.maxTokenBytes;

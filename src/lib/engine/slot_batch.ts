@@ -101,9 +101,7 @@ export class SlotCache {
   /**
    * The past feeds of a prefill chunk over slots first..first+rows-1: only
    * the first `columns` columns of each slot, copied into arrays of that
-   * width (none when no row has any). A chunk of many tokens attends over
-   * every column it is given, so the slots' whole capacity (mostly empty
-   * while a prompt is being prefilled) would cost far more than the copy.
+   * width (none when no row has any).
    */
   prefix(first: number, rows: number, columns: number): Tensor[] {
     const { kvHeads, headDim } = this.runner.io;
@@ -228,7 +226,9 @@ export class SlotBatch<R extends BatchRow = BatchRow> implements RunningBatch<R>
       }
       let columns = 0;
       for (let b = 0; b < active; b++) columns = Math.max(columns, done[b]);
-      const past = seq > 1 ? cache.prefix(at.first, active, columns) : cache.view(at.first, active);
+      // A chunk attends over every column it is given: over the slots in place, seq × capacity; over a copy of
+      // the columns the rows hold, seq × columns plus the copy. The copy wins unless the slots are mostly full.
+      const past = seq * (cache.capacity - columns) > 16 * columns ? cache.prefix(at.first, active, columns) : cache.view(at.first, active);
       const runStart = now();
       const out = await runner.forwardSlots({ batch: active, seq, inputIds, positionIds, cacheLengths, lastIndex, past });
       cache.write(out.present, at.first, active, seq, counts, done);
