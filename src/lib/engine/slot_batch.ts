@@ -16,10 +16,13 @@ const CAPACITY_STEP = 128;
  * that any run reads one contiguous view; a leave moves the highest rows
  * into the holes (one row's live tokens each, never the batch).
  *
- * The arrays are allocated when first needed and again only when a request
- * needs more slots or a longer capacity than they have (or when they have
- * twice the capacity the running rows need: a step reads every slot's whole
- * capacity, so a stale long one would slow every step).
+ * The arrays are allocated when first needed and again when a request
+ * needs more slots or a longer capacity than they have, growing by half
+ * again at least, so that a stream of longer requests reallocates (copying
+ * the running rows) a few times, not at each join; or when they have over
+ * three times the capacity the running rows need (a step reads every slot's
+ * whole capacity, so a stale long one would slow every step), and whenever
+ * no row is running (nothing to copy).
  */
 export class SlotCache {
   data: KvData[] = [];
@@ -43,11 +46,12 @@ export class SlotCache {
    */
   reserve(slots: number, capacity: number, live: readonly number[]): void {
     const need = Math.min(this.maxCapacity, capacity);
-    if (slots <= this.slots && need <= this.capacity && this.capacity <= 2 * need) return;
-    // As many slots as the budget holds at this capacity, and capacity in steps, so that joins reallocate
-    // only when a request needs a longer slot. Pages of slots never written stay untouched (not resident).
+    const oversized = this.capacity > (live.length ? 3 : 1) * Math.ceil(need / CAPACITY_STEP) * CAPACITY_STEP;
+    if (slots <= this.slots && need <= this.capacity && !oversized) return;
+    const grown = need > this.capacity && live.length ? Math.max(need, Math.ceil((this.capacity * 1.5) / CAPACITY_STEP) * CAPACITY_STEP) : need;
+    // As many slots as the budget holds at this capacity (pages of slots never written stay untouched, not resident).
     const newSlots = Math.max(slots, Math.min(this.maxSlots, Math.floor(this.budget / need)));
-    const rounded = Math.min(this.maxCapacity, Math.ceil(need / CAPACITY_STEP) * CAPACITY_STEP, Math.floor(this.budget / newSlots));
+    const rounded = Math.min(this.maxCapacity, Math.ceil(grown / CAPACITY_STEP) * CAPACITY_STEP, Math.floor(this.budget / newSlots));
     const newCapacity = Math.max(need, rounded);
     const { kvHeads, headDim, pastNames } = this.runner.io;
     const data = pastNames.map(() => this.runner.newKvData(newSlots * kvHeads * newCapacity * headDim));
