@@ -13,7 +13,7 @@ import { TraceFileWriter } from '../../src/lib/tracing/trace_file/writer.js';
 import { Tracing } from '../../src/lib/tracing/tracing.js';
 import { runCli } from '../helpers/cli.js';
 import { collect } from '../helpers/collect.js';
-import { SHARED_MODEL, TINY_MODEL, hasSharedModel } from '../helpers/models.js';
+import { SHARED_MODEL, TINY_MODEL, hasSharedModel, tinySlotModel } from '../helpers/models.js';
 
 /** Whether onnxruntime's WebGPU provider finds an adapter here (Linux: a Vulkan driver; see README). */
 async function webgpuAdapter(): Promise<string | null> {
@@ -45,9 +45,13 @@ describe.skipIf(noAdapter !== null)('the engine on WebGPU', () => {
     return engine;
   };
 
-  for (const [name, modelPath] of [['the embedded model', TINY_MODEL], ['the shared third-party fp16 model', SHARED_MODEL]] as const) {
-    it.runIf(modelPath === TINY_MODEL || hasSharedModel)(`gives the CPU's greedy tokens on ${name}, alone and batched with requests joining and leaving`, async () => {
-      const file = join(dir, `${modelPath === TINY_MODEL ? 'tiny' : 'shared'}.json`);
+  for (const [key, name, modelPath] of [
+    ['tiny', 'the embedded model', TINY_MODEL],
+    ['slots', 'the tiny preset in the slot KV layout (its cache on the host)', tinySlotModel()],
+    ['shared', 'the shared third-party fp16 model', SHARED_MODEL],
+  ] as const) {
+    it.runIf(modelPath !== SHARED_MODEL || hasSharedModel)(`gives the CPU's greedy tokens on ${name}, alone and batched with requests joining and leaving`, async () => {
+      const file = join(dir, `${key}.json`);
       const tracing = new Tracing({ level: 3, modules: ['request', 'scheduler', 'engine'], exporters: [new TraceFileWriter(file)] });
       const gpu = await start(modelPath, 'webgpu', tracing);
       expect(gpu.device).toBe('webgpu');

@@ -104,11 +104,12 @@ export class SlotCache {
 
   /**
    * The past feeds of a prefill chunk over slots first..first+rows-1: only
-   * the first `columns` columns of each slot, copied into arrays of that
-   * width (none when no row has any).
+   * the first `held` columns of each slot, copied into arrays of that width.
    */
-  prefix(first: number, rows: number, columns: number): Tensor[] {
+  prefix(first: number, rows: number, held: number): Tensor[] {
     const { kvHeads, headDim } = this.runner.io;
+    // At least one column (masked: no row holds it): a zero-sized input crashes the WebGPU provider.
+    const columns = Math.max(1, held);
     return this.data.map((d) => {
       const out = this.runner.newKvData(rows * kvHeads * columns * headDim);
       for (let r = 0; r < rows * kvHeads; r++) {
