@@ -106,4 +106,29 @@ describe('the slot KV layout', () => {
     while (together.length < 4) await new Promise((r) => setTimeout(r, 1));
     expect([...first, await together[3]]).toEqual([alone[0], alone[1], alone[2], alone[3]]);
   });
+
+  it("runs a long prompt's prefill a chunk at a time, the running rows decoding between chunks", async () => {
+    const engine = await Engine.create({ modelPath: tinySlotModel(), maxPrefillTokens: 16 });
+    try {
+      const long = PROMPTS.join(' ') + ' ' + PROMPTS.join(' ');
+      expect(engine.tokenizer.encode(long).length).toBeGreaterThan(5 * 16);
+      const expected = (await collect(dense, greedy(long, 4))).tokens;
+      // The long prompt arrives while the first request decodes; count that request's tokens until the long one's first.
+      let sent = false;
+      let longStarted = false;
+      let during = 0;
+      let joined: Promise<number[]> | null = null;
+      await collect(engine, greedy(PROMPTS[0], 40), (_, n) => {
+        if (n === 1 && !sent) {
+          sent = true;
+          joined = collect(engine, greedy(long, 4), () => (longStarted = true)).then((r) => r.tokens);
+        } else if (sent && !longStarted) during++;
+      });
+      expect(await joined!).toEqual(expected);
+      // Seven chunks: interleaved, the running request gets a token after each; without, it waits through all of them (2 tokens came in that window).
+      expect(during).toBeGreaterThanOrEqual(5);
+    } finally {
+      await engine.shutdown();
+    }
+  });
 });

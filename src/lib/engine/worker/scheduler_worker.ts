@@ -10,7 +10,7 @@ import type { ChunkTiming, RunningBatch } from '../running_batch.js';
 import { Sampler } from '../sampler.js';
 import { reservation } from '../scheduler.js';
 import type { Scheduler } from '../scheduler.js';
-import { SlotBatch, SlotCache } from '../slot_batch.js';
+import { SlotBatch, SlotCache, SlotPrefill } from '../slot_batch.js';
 import type { SlotPlacement } from '../slot_batch.js';
 import { live, recordsOf } from './live_request.js';
 import type { LiveRequest } from './live_request.js';
@@ -30,6 +30,8 @@ export class SchedulerWorker {
   private readonly aborted = new Map<string, 'stop' | 'abort'>();
   /** Requests whose prefill is running: in neither the queue nor the batch, and an abort must still find them. */
   private prefilling: readonly LiveRequest[] = [];
+  /** A slot prefill between its chunks: the running rows decode a step after each chunk. */
+  private pending: SlotPrefill<LiveRequest> | null = null;
   private readonly sampler: Sampler;
   private looping = false;
   private batchId = 0;
@@ -85,10 +87,16 @@ export class SchedulerWorker {
   private async loop(): Promise<void> {
     for (;;) {
       if (this.aborted.size) await this.dropAborted();
-      const next = this.admit();
-      if (next) await this.prefill(next.admitted, next.matches);
-      else if (this.batch.size) await this.decode();
-      else return;
+      if (this.pending) {
+        // Chunked prefill beside decoding (slots): a chunk, then a step of the rows already running.
+        await this.stepPrefill(this.pending);
+        if (this.pending && this.batch.size) await this.decode();
+      } else {
+        const next = this.admit();
+        if (next) await this.prefill(next.admitted, next.matches);
+        else if (this.batch.size) await this.decode();
+        else return;
+      }
       // Let 'add' and 'abort' messages in between steps; one posted during the step waited for this moment.
       this.freeAt = now();
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -143,10 +151,14 @@ export class SchedulerWorker {
     const keep: number[] = [];
     this.batch.rows.forEach((r, i) => {
       const reason = this.aborted.get(r.rid);
-      if (reason) this.sendAborted(r, reason);
-      else keep.push(i);
+      if (reason) {
+        this.sendAborted(r, reason);
+        this.aborted.delete(r.rid);
+      } else keep.push(i);
     });
-    this.aborted.clear();
+    // A row still prefilling keeps its entry until it has joined the batch.
+    for (const rid of this.aborted.keys()) if (!this.prefilling.some((r) => r.rid === rid)) this.aborted.delete(rid);
+    if (keep.length === this.batch.size) return;
     await this.repack(keep, now());
     this.report([]);
   }
@@ -188,25 +200,54 @@ export class SchedulerWorker {
     const admittedAt = now();
     const batchId = ++this.batchId;
     for (const r of admitted) recordScheduled(r.trace, admittedAt, batchId, admitted.length);
-    let result;
-    const outputs: TokenOutput[] = [];
     // Until the fresh rows are in the running batch, an abort finds them here (on a GPU, the prefix cache's
-    // download and the join are runs of their own, and messages come in while they run).
+    // download and the join are runs of their own, and messages come in while they run; slot prefills
+    // run a chunk at a time, with decode steps between).
     this.prefilling = admitted;
+    let result;
     try {
-      try {
-        result = this.slots ? await this.prefillSlots(this.slots, admitted, matches) : await this.prefillDense(admitted, matches);
-      } catch (err) {
-        this.sendFailed(admitted, (err as Error).message);
-        return;
+      if (this.slots) {
+        this.pending = this.startSlotPrefill(this.slots, admitted, matches);
+        return await this.stepPrefill(this.pending);
       }
+      result = await this.prefillDense(admitted, matches);
+    } catch (err) {
+      this.prefilling = [];
+      this.sendFailed(admitted, (err as Error).message);
+      return;
+    }
+    await this.join(result);
+  }
+
+  /** Runs a slot prefill's next chunk; once it has run them all, its rows join the batch. */
+  private async stepPrefill(prefill: SlotPrefill<LiveRequest>): Promise<void> {
+    const admitted = this.prefilling;
+    try {
+      await prefill.step();
+    } catch (err) {
+      this.pending = null;
+      this.prefilling = [];
+      this.sendFailed(admitted, (err as Error).message);
+      return;
+    }
+    if (!prefill.finished) return;
+    this.pending = null;
+    await this.join(prefill.result());
+  }
+
+  /** The prefilled rows sample their first tokens, go into the prefix cache, and join the running batch. */
+  private async join(result: { batch: RunningBatch<LiveRequest>; logits: RowLogits; chunks: ChunkTiming[] }): Promise<void> {
+    const admitted = this.prefilling;
+    const outputs: TokenOutput[] = [];
+    try {
       const { batch: fresh, logits, chunks } = result;
       const keepFresh = this.sampleRows(fresh.rows, logits, outputs);
       const sampled = now();
       for (const r of admitted) recordPrefill(r.trace, chunks, admitted.length, sampled);
       if (this.cache) await this.insertPrompts(this.cache, fresh);
       const keepOld = this.batch.rows.map((_, i) => i);
-      if (this.batch.size || keepFresh.length < fresh.size) {
+      // Slots: the fresh rows sit after where the running ones were when they were placed; the batch must start at slot 0.
+      if (this.batch.size || keepFresh.length < fresh.size || this.slots) {
         await this.rebatch([{ batch: this.batch, keep: keepOld }, { batch: fresh, keep: keepFresh }], sampled);
       } else {
         this.batch = fresh;
@@ -223,18 +264,18 @@ export class SchedulerWorker {
   }
 
   /**
-   * Prefills the admitted rows into slots after the running ones: each row
-   * starts after its own cached prefix (copied straight into its slot), so
-   * no row recomputes what the prefix cache holds.
+   * Places the admitted rows in slots after the running ones and starts
+   * their prefill: each row starts after its own cached prefix (copied
+   * straight into its slot), so no row recomputes what the prefix cache holds.
    */
-  private prefillSlots(slots: SlotCache, admitted: LiveRequest[], matches: readonly PrefixMatch[] | null): Promise<{ batch: RunningBatch<LiveRequest>; logits: RowLogits; chunks: ChunkTiming[] }> {
+  private startSlotPrefill(slots: SlotCache, admitted: LiveRequest[], matches: readonly PrefixMatch[] | null): SlotPrefill<LiveRequest> {
     const cached = admitted.map((_, i) => matches?.[i].length ?? 0);
     let capacity = 0;
     for (const r of this.batch.rows) capacity = Math.max(capacity, reservation(r));
     for (const r of admitted) capacity = Math.max(capacity, reservation(r));
     const at = SlotBatch.place(slots, this.batch as SlotBatch<LiveRequest>, admitted.map((r, i) => r.promptLength - cached[i]), capacity);
     if (this.cache && matches) this.copyInSlots(this.cache, slots, at, admitted, matches);
-    return SlotBatch.prefill(this.runner, slots, at, admitted, admitted.map((r) => r.inputIds), cached, this.scheduler.limits.maxPrefillTokens);
+    return new SlotPrefill(this.runner, slots, at, admitted, admitted.map((r) => r.inputIds), cached, this.scheduler.limits.maxPrefillTokens);
   }
 
   /** Copies each admitted row's cached prefix into its slot (SlotBatch.place chose the slots). */
