@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import type { DeviceChoice, EngineOptions } from '../engine/engine.js';
-import { ENGINE_DEFAULTS } from '../engine/engine.js';
+import { ENGINE_DEFAULTS } from '../engine/engine_defaults.js';
 import { DEVICE_CHOICES } from '../engine/devices.js';
 import { numberFlag } from './number_flag.js';
 

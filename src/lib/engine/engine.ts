@@ -19,8 +19,10 @@ import { startThread } from '../thread.js';
 import { SGL_VERSION } from '../version.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { ENGINE_DEFAULTS } from './engine_defaults.js';
 
 export type { Device, DeviceChoice } from './devices.js';
+export { ENGINE_DEFAULTS } from './engine_defaults.js';
 
 export interface EngineOptions {
   /** A model directory; the embedded default model when absent. */
@@ -69,14 +71,6 @@ export interface RequestContext {
 
 const NO_TRACING = new Tracing();
 
-export const ENGINE_DEFAULTS = {
-  device: 'cpu' as DeviceChoice,
-  maxRunningRequests: 32,
-  maxPrefillTokens: 1024,
-  kvCacheMb: 1024,
-  tokenizerProcesses: 2,
-  tokenizeTimeoutMs: 5000,
-};
 
 const ERROR_KINDS: Record<string, new (message: string) => SglError> = { ModelError, DeviceError };
 
