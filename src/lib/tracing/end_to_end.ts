@@ -1,6 +1,7 @@
 import type { FinishedRequest } from './finished_request.js';
 import { slices } from './records.js';
 import { STAGES } from './stages.js';
+import { unionOf, uncoveredLength } from '../stats/intervals.js';
 
 /** Where one request's time went, as its client saw it: every millisecond of the client's E2E in exactly one place. */
 export interface EndToEnd {
@@ -30,30 +31,6 @@ const PRIORITY = [...STAGES.filter((s) => s.thread === 'worker'), ...STAGES.filt
   .filter((s) => s.module !== 'client' && s.level <= 2 && !s.nested)
   .map((s) => s.id);
 
-/** Sorted, disjoint [start, end] pairs: the union of `pairs` clipped to [lo, hi]. */
-function union(pairs: [number, number][], lo: number, hi: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (const [a, b] of pairs.map(([a, b]) => [Math.max(a, lo), Math.min(b, hi)] as [number, number]).filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0])) {
-    const last = out[out.length - 1];
-    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
-    else out.push([a, b]);
-  }
-  return out;
-}
-
-/** The length of `pairs` not covered by `taken`, both sorted and disjoint: one sweep, so a request of thousands of slices stays linear. */
-function uncovered(pairs: [number, number][], taken: [number, number][]): number {
-  let total = 0;
-  let j = 0;
-  for (const [a, b] of pairs) {
-    let len = b - a;
-    while (j < taken.length && taken[j][1] <= a) j++;
-    for (let k = j; k < taken.length && taken[k][0] < b; k++) len -= Math.min(b, taken[k][1]) - Math.max(a, taken[k][0]);
-    total += len;
-  }
-  return total;
-}
-
 /**
  * A merged request's client E2E split into network/HTTP and the server's
  * stages; null for a request that has no server side (not from a merged
@@ -75,8 +52,8 @@ export function endToEnd(req: FinishedRequest): EndToEnd | null {
       }
     }
   }
-  const server = union(extents, cs, ce);
-  const serverMs = uncovered(server, []);
+  const server = unionOf(extents, cs, ce);
+  const serverMs = uncoveredLength(server, []);
   const serverStages: Record<string, number> = {};
   let taken: [number, number][] = [];
   let attributed = 0;
@@ -84,13 +61,13 @@ export function endToEnd(req: FinishedRequest): EndToEnd | null {
     const pairs = byStage.get(id);
     if (!pairs) continue;
     // Only server time counts: a stage is clipped to the server's handling, and to the client's view of it (sorted, disjoint).
-    const mine = union(pairs, cs, ce).flatMap(([a, b]) => server.map(([c, d]) => [Math.max(a, c), Math.min(b, d)] as [number, number])).filter(([a, b]) => b > a);
-    const ms = uncovered(mine, taken);
+    const mine = unionOf(pairs, cs, ce).flatMap(([a, b]) => server.map(([c, d]) => [Math.max(a, c), Math.min(b, d)] as [number, number])).filter(([a, b]) => b > a);
+    const ms = uncoveredLength(mine, taken);
     if (ms > 0) {
       serverStages[STAGES[id].name] = ms;
       attributed += ms;
     }
-    taken = union([...taken, ...mine], -Infinity, Infinity);
+    taken = unionOf([...taken, ...mine], -Infinity, Infinity);
   }
   const last = req.remote[req.remote.length - 1];
   const transit = req.workload.ttftMs === null || last.workload.ttftMs === null ? null : cs + req.workload.ttftMs - (last.start + last.workload.ttftMs);

@@ -1,6 +1,7 @@
 import type { RequestTiming } from '../protocol.js';
 import { slices } from './records.js';
 import { S, STAGES } from './stages.js';
+import { lengthOf, unionOf } from '../stats/intervals.js';
 
 /** Stages a response's timing lists: those up to level 2, the top-level stages of every module that is on. */
 const LISTED = Uint8Array.from(STAGES, (s) => (s.level <= 2 ? 1 : 0));
@@ -21,15 +22,8 @@ export function requestTiming(main: Float64Array, worker: Float64Array, spanStag
     ...slices(worker, visible).map((s) => ({ s, thread: 'worker' as const })),
   ].sort((a, b) => a.s.start - b.s.start || b.s.end - a.s.end);
   let queue = 0;
-  let covered = 0;
-  let reach = start;
-  for (const { s } of listed) {
-    if (s.id === S.queue_wait) queue += s.end - s.start;
-    const from = Math.max(s.start, reach);
-    const to = Math.min(s.end, end);
-    if (to > from) covered += to - from;
-    reach = Math.max(reach, Math.min(s.end, end));
-  }
+  for (const { s } of listed) if (s.id === S.queue_wait) queue += s.end - s.start;
+  const covered = lengthOf(unionOf(listed.map(({ s }) => [s.start, s.end]), start, end));
   const e2e = end - start;
   return {
     e2e_ms: ms(e2e),

@@ -2,6 +2,8 @@ import type { FinishedRequest } from '../tracing/finished_request.js';
 import { STAGES } from '../tracing/stages.js';
 import type { Thread } from '../tracing/stages.js';
 import { slices } from '../tracing/records.js';
+import { lengthOf, unionOf } from '../stats/intervals.js';
+import type { Interval } from '../stats/intervals.js';
 
 /** One stage of one request: every slice of it, in ms from the request's start. */
 export interface StageRow {
@@ -17,22 +19,11 @@ export interface StageRow {
   wallMs: number;
 }
 
-/** The length of the union of [start, end] pairs. */
+/** The length of the union of [start, end] pairs, given flat (start, end, start, end, ...). */
 export function unionMs(intervals: readonly number[]): number {
-  const pairs: [number, number][] = [];
+  const pairs: Interval[] = [];
   for (let i = 0; i < intervals.length; i += 2) pairs.push([intervals[i], intervals[i + 1]]);
-  pairs.sort((a, b) => a[0] - b[0]);
-  let total = 0;
-  let from = -Infinity;
-  let to = -Infinity;
-  for (const [a, b] of pairs) {
-    if (a > to) {
-      if (to > from) total += to - from;
-      from = a;
-      to = b;
-    } else to = Math.max(to, b);
-  }
-  return total + (to > from ? to - from : 0);
+  return lengthOf(unionOf(pairs));
 }
 
 /**
