@@ -241,9 +241,7 @@ export class SglServer {
   private metrics(res: ServerResponse): void {
     const metrics = this.tracing.metrics;
     if (!this.options.enableMetrics || !metrics) throw new HttpError(404, 'Metrics are off; start the server with --enable-metrics.', 'invalid_request_error', null, 'not_found');
-    const stats = this.engine.stats();
-    metrics.running = stats.running;
-    metrics.queued = stats.waiting;
+    // The engine keeps the running/queued gauges current from each step's stats.
     const text = metrics.render();
     res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
