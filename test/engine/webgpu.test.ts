@@ -15,7 +15,7 @@ import { runCli } from '../helpers/cli.js';
 import { collect } from '../helpers/collect.js';
 import { SHARED_MODEL, TINY_MODEL, hasSharedModel, tinySlotModel } from '../helpers/models.js';
 
-/** Whether onnxruntime's WebGPU provider finds an adapter here (Linux: a Vulkan driver; see README). */
+/** Whether onnxruntime's WebGPU provider finds an adapter here (Linux: a Vulkan driver; see docs/engine.md). */
 async function webgpuAdapter(): Promise<string | null> {
   try {
     const session = await ort.InferenceSession.create(join(TINY_MODEL, 'onnx/model.onnx'), { executionProviders: ['webgpu'], logSeverityLevel: 4 });

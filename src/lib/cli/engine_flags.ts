@@ -7,7 +7,7 @@ import { numberFlag } from './number_flag.js';
 /** Flags of every command that starts the in-process engine. */
 export const engineFlags = {
   'model-path': Flags.string({ description: 'Model directory (Hugging Face / onnx-community or onnxruntime-genai layout). Default: the embedded tiny model.', helpGroup: 'ENGINE' }),
-  device: Flags.option({ options: DEVICE_CHOICES, default: ENGINE_DEFAULTS.device, description: 'Execution provider. webgpu ships with onnxruntime-node and needs a GPU driver (Vulkan, Metal or D3D12); cuda needs the CUDA provider libraries; auto takes a GPU provider that starts, else the CPU (see README).', helpGroup: 'ENGINE' })(),
+  device: Flags.option({ options: DEVICE_CHOICES, default: ENGINE_DEFAULTS.device, description: 'Execution provider. webgpu ships with onnxruntime-node and needs a GPU driver (Vulkan, Metal or D3D12); cuda needs the CUDA provider libraries; auto takes a GPU provider that starts, else the CPU (see docs/engine.md).', helpGroup: 'ENGINE' })(),
   threads: Flags.integer({ min: 1, description: 'onnxruntime intra-op threads (default: all cores).', helpGroup: 'ENGINE' }),
   'max-running-requests': Flags.integer({ min: 1, default: ENGINE_DEFAULTS.maxRunningRequests, description: 'Most requests in the running batch.', helpGroup: 'ENGINE' }),
   'max-prefill-tokens': Flags.integer({ min: 1, default: ENGINE_DEFAULTS.maxPrefillTokens, description: 'Padded prompt tokens per prefill run; longer prompts are prefilled in chunks.', helpGroup: 'ENGINE' }),
