@@ -5,16 +5,16 @@ import type { TraceModule } from '../../tracing/stages.js';
 import { KvBatch } from '../kv_batch.js';
 import type { PrefixCache, PrefixMatch } from '../prefix_cache.js';
 import type { ModelRunner, RowLogits } from '../model_runner.js';
-import type { Tensor } from 'onnxruntime-node';
 import type { ChunkTiming, RunningBatch } from '../running_batch.js';
 import { Sampler } from '../sampler.js';
 import { reservation } from '../scheduler.js';
 import type { Scheduler } from '../scheduler.js';
 import { SlotBatch, SlotCache, SlotPrefill } from '../slot_batch.js';
-import type { SlotPlacement } from '../slot_batch.js';
+import { copyIntoDense, copyIntoSlots } from './copy_in.js';
 import { live, recordsOf } from './live_request.js';
+import { betterNextRun } from './prefix_admission.js';
 import type { LiveRequest } from './live_request.js';
-import { recordAborted, recordBatchChange, recordCacheInsert, recordCopyIn, recordDecodeStep, recordFinished, recordPrefill, recordScheduled } from './step_trace.js';
+import { recordAborted, recordBatchChange, recordCacheInsert, recordDecodeStep, recordFinished, recordPrefill, recordScheduled } from './step_trace.js';
 import type { DecodeTiming } from './step_trace.js';
 
 /**
@@ -259,7 +259,7 @@ export class SchedulerWorker {
   }
 
   private prefillDense(admitted: LiveRequest[], matches: readonly PrefixMatch[] | null): Promise<{ batch: RunningBatch<LiveRequest>; logits: RowLogits; chunks: ChunkTiming[] }> {
-    const cached = this.cache && matches ? this.copyIn(this.cache, admitted, matches) : null;
+    const cached = this.cache && matches ? copyIntoDense(this.cache, this.runner, admitted, matches, this.overBudget(admitted)) : null;
     return KvBatch.prefill(this.runner, admitted, admitted.map((r) => r.inputIds), this.scheduler.limits.maxPrefillTokens, cached);
   }
 
@@ -274,57 +274,13 @@ export class SchedulerWorker {
     for (const r of this.batch.rows) capacity = Math.max(capacity, reservation(r));
     for (const r of admitted) capacity = Math.max(capacity, reservation(r));
     const at = SlotBatch.place(slots, this.batch as SlotBatch<LiveRequest>, admitted.map((r, i) => r.promptLength - cached[i]), capacity);
-    if (this.cache && matches) this.copyInSlots(this.cache, slots, at, admitted, matches);
+    if (this.cache && matches) copyIntoSlots(this.cache, slots, at, admitted, matches, this.overBudget(admitted));
     return new SlotPrefill(this.runner, slots, at, admitted, admitted.map((r) => r.inputIds), cached, this.scheduler.limits.maxPrefillTokens);
   }
 
-  /** Copies each admitted row's cached prefix into its slot (SlotBatch.place chose the slots). */
-  private copyInSlots(cache: PrefixCache, slots: SlotCache, at: SlotPlacement, admitted: readonly LiveRequest[], matches: readonly PrefixMatch[]): void {
-    const start = now();
-    for (const m of matches) cache.acquire(m);
-    const over = cache.size + this.scheduler.reserved([...this.batch.rows, ...admitted]) - this.scheduler.limits.maxTotalTokens;
-    const evicted = over > 0 ? cache.evict(over) : 0;
-    at.order.forEach((i, k) => {
-      const r = admitted[i];
-      r.cachedTokens = matches[i].length;
-      if (r.cachedTokens > 0) cache.copyOut(matches[i], r.cachedTokens, slots.data, at.first + k, slots.capacity, r.cachedTokens);
-    });
-    for (const m of matches) cache.release(m);
-    const done = now();
-    admitted.forEach((r, i) => recordCopyIn(r.trace, start, done, r.cachedTokens, matches[i].length, evicted, cache.size));
-  }
-
-  /**
-   * The KV of the admitted prompts' cached prefixes, as the first columns of
-   * their prefill. The batch is dense and left-padded, so all rows start
-   * prefilling at one column: the widest prompt less the most tokens any row
-   * still needs. A row whose match reaches past that column recomputes the
-   * difference. Null when no row has anything cached.
-   */
-  private copyIn(cache: PrefixCache, admitted: readonly LiveRequest[], matches: readonly PrefixMatch[]): { past: Tensor[]; length: number } | null {
-    const start = now();
-    for (const m of matches) cache.acquire(m);
-    // The batch and the cache share one budget: the running and admitted rows may grow to their reservations.
-    const over = cache.size + this.scheduler.reserved([...this.batch.rows, ...admitted]) - this.scheduler.limits.maxTotalTokens;
-    const evicted = over > 0 ? cache.evict(over) : 0;
-    let width = 0;
-    let need = 0;
-    admitted.forEach((r, i) => {
-      width = Math.max(width, r.promptLength);
-      need = Math.max(need, r.promptLength - matches[i].length);
-    });
-    const length = width - need;
-    const n = admitted.length;
-    const { kvHeads, headDim, pastNames } = this.runner.io;
-    const data = length > 0 ? pastNames.map(() => this.runner.newKvData(n * kvHeads * length * headDim)) : [];
-    admitted.forEach((r, i) => {
-      r.cachedTokens = Math.max(0, r.promptLength - need);
-      if (r.cachedTokens > 0) cache.copyOut(matches[i], r.cachedTokens, data, i, length, length);
-    });
-    for (const m of matches) cache.release(m);
-    const done = now();
-    admitted.forEach((r, i) => recordCopyIn(r.trace, start, done, r.cachedTokens, matches[i].length, evicted, cache.size));
-    return length > 0 ? { past: data.map((d) => this.runner.kvTensor(d, n, length)), length } : null;
+  /** Tokens the prefix cache holds beyond what the budget leaves it once the running and admitted rows may grow to their reservations. */
+  private overBudget(admitted: readonly LiveRequest[]): number {
+    return this.cache!.size + this.scheduler.reserved([...this.batch.rows, ...admitted]) - this.scheduler.limits.maxTotalTokens;
   }
 
   /** Puts the fresh rows' prompts into the cache, within what the running rows leave of the budget. */
@@ -416,33 +372,4 @@ export class SchedulerWorker {
       },
     });
   }
-}
-
-/** Cached tokens worth waiting a run for (SGLang's in-batch prefix check uses the same 32). */
-const WORTH_WAITING = 32;
-
-/**
- * Whether `r` does better in the next prefill run than in this one. Rows
- * of a run start prefilling at one column (KvBatch.prefill), so a row that
- * needs more tokens than the others costs them their cached ones, and a
- * row with a cache hit beside one that needs its whole prompt loses its
- * own; and `r` may share a prefix with a row already taken that the cache
- * does not hold yet, but will once this run is done.
- */
-function betterNextRun(r: LiveRequest, taken: readonly LiveRequest[], cached: (r: LiveRequest) => number): boolean {
-  let need = 0;
-  for (const t of taken) need = Math.max(need, t.promptLength - cached(t));
-  const own = r.promptLength - cached(r);
-  const next = Math.max(need, own);
-  // Reuse lost by the rows taken, and by r itself, if r joins.
-  let lost = Math.max(0, r.promptLength - own) - Math.max(0, r.promptLength - next);
-  for (const t of taken) lost += Math.max(0, t.promptLength - need) - Math.max(0, t.promptLength - next);
-  if (lost >= WORTH_WAITING) return true;
-  for (const t of taken) {
-    let k = 0;
-    const n = Math.min(t.inputIds.length, r.inputIds.length - 1);
-    while (k < n && t.inputIds[k] === r.inputIds[k]) k++;
-    if (k - cached(r) >= WORTH_WAITING) return true;
-  }
-  return false;
 }

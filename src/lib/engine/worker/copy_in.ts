@@ -1,0 +1,61 @@
+import type { Tensor } from 'onnxruntime-node';
+import { now } from '../../tracing/clock.js';
+import type { ModelRunner } from '../model_runner.js';
+import type { KvData, PrefixCache, PrefixMatch } from '../prefix_cache.js';
+import type { SlotCache, SlotPlacement } from '../slot_batch.js';
+import type { LiveRequest } from './live_request.js';
+import { recordCopyIn } from './step_trace.js';
+
+/**
+ * Copies the admitted rows' cached prefixes into their prefill: holds the
+ * matches while it evicts what the budget cannot keep (`over` tokens) and
+ * `copy` runs, then records each row's copy-in.
+ */
+function withMatches(cache: PrefixCache, admitted: readonly LiveRequest[], matches: readonly PrefixMatch[], over: number, copy: () => void): void {
+  const start = now();
+  for (const m of matches) cache.acquire(m);
+  const evicted = over > 0 ? cache.evict(over) : 0;
+  copy();
+  for (const m of matches) cache.release(m);
+  const done = now();
+  admitted.forEach((r, i) => recordCopyIn(r.trace, start, done, r.cachedTokens, matches[i].length, evicted, cache.size));
+}
+
+/** Slots: each admitted row's whole match, straight into its slot (SlotBatch.place chose the slots). */
+export function copyIntoSlots(cache: PrefixCache, slots: SlotCache, at: SlotPlacement, admitted: readonly LiveRequest[], matches: readonly PrefixMatch[], over: number): void {
+  withMatches(cache, admitted, matches, over, () => {
+    at.order.forEach((i, k) => {
+      const r = admitted[i];
+      r.cachedTokens = matches[i].length;
+      if (r.cachedTokens > 0) cache.copyOut(matches[i], r.cachedTokens, slots.data, at.first + k, slots.capacity, r.cachedTokens);
+    });
+  });
+}
+
+/**
+ * Dense: the KV of the admitted prompts' cached prefixes, as the first
+ * columns of their prefill. The batch is left-padded, so all rows start
+ * prefilling at one column: the widest prompt less the most tokens any row
+ * still needs. A row whose match reaches past that column recomputes the
+ * difference. Null when no row has anything cached.
+ */
+export function copyIntoDense(cache: PrefixCache, runner: ModelRunner, admitted: readonly LiveRequest[], matches: readonly PrefixMatch[], over: number): { past: Tensor[]; length: number } | null {
+  let width = 0;
+  let need = 0;
+  admitted.forEach((r, i) => {
+    width = Math.max(width, r.promptLength);
+    need = Math.max(need, r.promptLength - matches[i].length);
+  });
+  const length = width - need;
+  const n = admitted.length;
+  const { kvHeads, headDim, pastNames } = runner.io;
+  let data: KvData[] = [];
+  withMatches(cache, admitted, matches, over, () => {
+    if (length > 0) data = pastNames.map(() => runner.newKvData(n * kvHeads * length * headDim));
+    admitted.forEach((r, i) => {
+      r.cachedTokens = Math.max(0, r.promptLength - need);
+      if (r.cachedTokens > 0) cache.copyOut(matches[i], r.cachedTokens, data, i, length, length);
+    });
+  });
+  return length > 0 ? { past: data.map((d) => runner.kvTensor(d, n, length)), length } : null;
+}
