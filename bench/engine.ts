@@ -32,7 +32,7 @@ import { presetModel } from './preset.js';
 const { values: opts } = parseArgs({
   options: {
     preset: { type: 'string', default: 'base' },
-    tokens: { type: 'string', default: process.argv.includes('--sweep') ? '32' : '64' },
+    tokens: { type: 'string' },
     concurrency: { type: 'string', default: '16' },
     threads: { type: 'string', default: String(availableParallelism()) },
     flood: { type: 'string', default: '48' },
@@ -44,7 +44,8 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '2' },
   },
 });
-const maxTokens = Number(opts.tokens);
+// The sweep's steps are measured over 32 tokens a request; the other figures over 64.
+const maxTokens = Number(opts.tokens ?? (opts.sweep ? 32 : 64));
 const concurrency = Number(opts.concurrency);
 const session = { intraOpThreads: Number(opts.threads), interOpThreads: 1 };
 const PROMPTS = [
@@ -67,7 +68,7 @@ if (opts.sweep) {
   const results = [];
   for (const layout of layouts) {
     const { preset, dir } = presetModel(opts.preset!, layout);
-    const o = { dir, preset, rows, promptTokens: Number(opts['prompt-tokens']), outputTokens: Number(opts.tokens), threads: session.intraOpThreads, label: `${layout} KV layout`, rounds: Number(opts.rounds) };
+    const o = { dir, preset, rows, promptTokens: Number(opts['prompt-tokens']), outputTokens: maxTokens, threads: session.intraOpThreads, label: `${layout} KV layout`, rounds: Number(opts.rounds) };
     const r = await sweep(o);
     printSweep(o, r);
     results.push({ layout, r });

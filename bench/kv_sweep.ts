@@ -15,6 +15,7 @@ import { Engine } from '../src/lib/engine/engine.js';
 import { parameterCount, PRESETS } from '../src/lib/engine/generator/llama_weights.js';
 import type { PresetName } from '../src/lib/engine/generator/llama_weights.js';
 import { DataType, encodeModel } from '../src/lib/engine/generator/onnx_proto.js';
+import { percentile } from '../src/lib/stats/distribution.js';
 import { Rng } from '../src/lib/stats/rng.js';
 
 export interface SweepOptions {
@@ -44,11 +45,7 @@ export interface SweepRow {
   liveKvMiB: number;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
+const median = (xs: readonly number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
 
 /** Seconds onnxruntime takes to read `bytes` (a ReduceSum over a buffer that size), median of a few runs. */
 export async function readSeconds(bytes: number, threads: number): Promise<number> {

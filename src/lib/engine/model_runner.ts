@@ -323,18 +323,23 @@ export class ModelRunner {
     const names = this.io.pastNames;
     for (let i = 0; i < names.length; i++) feeds[names[i]] = x.past ? x.past[i] : this.empty(x.batch);
 
+    const out = await this.run(feeds, quiet);
+    // Logits of every position ([batch, seq, vocab], most exports) or of the last only ([batch, 1, vocab], sgl's generated models).
+    return { logits: this.lastLogits(out.logits, x.batch, out.logits.dims[1]), present: this.io.presentNames.map((n) => out[n]) };
+  }
+
+  /** One decoder run, counted: the runs so far and, on a GPU, the bytes its host tensors moved. */
+  private async run(feeds: Record<string, Tensor>, quiet = false): Promise<InferenceSession.OnnxValueMapType> {
     // onnxruntime runs the graph off this thread: from here until it is done the event loop can read messages.
     this.yieldedAt = now();
     const out = await (quiet ? this.session.run(feeds, { logSeverityLevel: 4 }) : this.session.run(feeds));
-    const present = this.io.presentNames.map((n) => out[n]);
     this.transfers.runs++;
     // On a GPU every input held by the host goes up, every output the host holds came down.
     if (this.device !== 'cpu') {
       for (const name in feeds) this.transfers.toDevice += hostBytes(feeds[name]);
       for (const name in out) this.transfers.fromDevice += hostBytes(out[name]);
     }
-    // Logits of every position ([batch, seq, vocab], most exports) or of the last only ([batch, 1, vocab], sgl's generated models).
-    return { logits: this.lastLogits(out.logits, x.batch, out.logits.dims[1]), present };
+    return out;
   }
 
   /** A run of a slot model: the caches are read in place; returns each row's logits and the new tokens' K/V ([batch, kv_heads, seq, head_dim] each). */
@@ -348,13 +353,7 @@ export class ModelRunner {
     };
     const names = this.io.pastNames;
     for (let i = 0; i < names.length; i++) feeds[names[i]] = x.past[i];
-    this.yieldedAt = now();
-    const out = await this.session.run(feeds);
-    this.transfers.runs++;
-    if (this.device !== 'cpu') {
-      for (const name in feeds) this.transfers.toDevice += hostBytes(feeds[name]);
-      for (const name in out) this.transfers.fromDevice += hostBytes(out[name]);
-    }
+    const out = await this.run(feeds);
     return { logits: this.lastLogits(out.logits, x.batch, 1), present: this.io.presentNames.map((n) => out[n]) };
   }
 
