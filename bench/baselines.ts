@@ -5,8 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
-import type { DecoderIo } from '../src/lib/engine/model_runner.js';
-import { readDecoderIo } from '../src/lib/engine/model_runner.js';
+import type { DecoderIo } from '../src/lib/engine/onnx/model_runner.js';
+import { readDecoderIo } from '../src/lib/engine/onnx/model_runner.js';
 
 export interface SessionSettings {
   intraOpThreads: number;

@@ -6,9 +6,9 @@
  *   npx tsx bench/bench_driver.ts [--requests 20000] [--concurrency 64]
  */
 import { parseArgs } from 'node:util';
-import { BenchDriver } from '../src/lib/load/driver.js';
-import { summarize } from '../src/lib/bench/statistics.js';
-import type { BenchTarget } from '../src/lib/load/targets.js';
+import { BenchDriver } from '../src/lib/target/driver.js';
+import { summarize } from '../src/lib/benchmark/statistics.js';
+import type { BenchTarget } from '../src/lib/target/targets.js';
 import type { RequestSpec } from '../src/lib/workload/request_spec.js';
 
 const { values: opts } = parseArgs({ options: { requests: { type: 'string', default: '20000' }, concurrency: { type: 'string', default: '64' } } });

@@ -22,7 +22,7 @@ import { pathToFileURL } from 'node:url';
 import { writeSyntheticCapture } from './synthetic_capture.js';
 import type * as DatasetFiles from '../src/lib/workload/dataset_files.js';
 import type * as ModelDir from '../src/lib/engine/model_dir.js';
-import type * as Tokenizer from '../src/lib/engine/tokenizer.js';
+import type * as Tokenizer from '../src/lib/engine/tokenizer/tokenizer.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const GB = 1e9;

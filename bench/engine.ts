@@ -24,7 +24,7 @@ import { Engine } from '../src/lib/engine/engine.js';
 import type { Device } from '../src/lib/engine/engine.js';
 import { loadModelSpec } from '../src/lib/engine/model_dir.js';
 import { timedGeneration } from '../src/lib/engine/timed_generation.js';
-import { TextTokenizer } from '../src/lib/engine/tokenizer.js';
+import { TextTokenizer } from '../src/lib/engine/tokenizer/tokenizer.js';
 import { BareOrtLoop, TransformersJs } from './baselines.js';
 import { printSweep, sweep } from './kv_sweep.js';
 import { presetModel } from './preset.js';

@@ -5,13 +5,13 @@
  *
  *   npx tsx bench/level_noise.ts [prompts per run ...]   (default 16 50 100 200)
  */
-import { EngineSession } from '../src/lib/load/engine_session.js';
-import { EngineTarget } from '../src/lib/load/targets.js';
-import { BenchDriver } from '../src/lib/load/driver.js';
-import { summarize } from '../src/lib/bench/statistics.js';
+import { EngineSession } from '../src/lib/target/engine_session.js';
+import { EngineTarget } from '../src/lib/target/targets.js';
+import { BenchDriver } from '../src/lib/target/driver.js';
+import { summarize } from '../src/lib/benchmark/statistics.js';
 import { loadWorkload } from '../src/lib/workload/load_workload.js';
 import { loadModelSpec } from '../src/lib/engine/model_dir.js';
-import { TextTokenizer } from '../src/lib/engine/tokenizer.js';
+import { TextTokenizer } from '../src/lib/engine/tokenizer/tokenizer.js';
 const spec = loadModelSpec(undefined); const tok = new TextTokenizer(spec);
 const setup = { level: 0 as const, modules: ['request' as const], sampleRate: 1, includeContent: false };
 const sizes = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [16, 50, 100, 200];

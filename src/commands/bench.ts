@@ -6,7 +6,7 @@ import { numberFlag } from '../lib/cli/number_flag.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
 import { targetFlags } from '../lib/cli/target_flags.js';
 import { tracingFlags, tracingSetup } from '../lib/cli/tracing_flags.js';
-import type { BenchResult } from '../lib/bench/run_bench.js';
+import type { BenchResult } from '../lib/benchmark/run_bench.js';
 import { DATASETS, GSP_DEFAULTS } from '../lib/workload/load_workload.js';
 import { COMPARE_DEFAULTS } from '../lib/cli/bench_flags.js';
 
@@ -57,7 +57,7 @@ export default class Bench extends SglCommand {
     const compare = flags['compare-trace-levels'];
     if (!compare && (flags['target-ci'] !== undefined || flags.repeats !== undefined)) this.error('--repeats and --target-ci belong to --compare-trace-levels; add it, or drop them.', { exit: 2 });
     if (flags.output === '-' && this.jsonEnabled()) this.error('--json and -o - would both write to stdout; -o - already writes the JSON (with every outcome).', { exit: 2 });
-    const { runBench } = await import('../lib/bench/run_bench.js');
+    const { runBench } = await import('../lib/benchmark/run_bench.js');
     const { formatBenchMetrics, formatLevelComparison, formatTargets } = await import('../lib/report/bench_report.js');
     const { formatStageTable } = await import('../lib/report/stage_table.js');
     const bar = process.stderr.isTTY && !this.jsonEnabled() ? (done: number, total: number) => process.stderr.write(`\r${'█'.repeat(Math.round((30 * done) / total)).padEnd(30, '░')} ${done}/${total}`) : undefined;
@@ -91,7 +91,7 @@ export default class Bench extends SglCommand {
     if (result.targets) report('\nPer server\n' + formatTargets(result.targets) + '\n');
     if (result.stages) report('\nPer-stage breakdown (from the tracing layer)\n' + formatStageTable(result.stages) + '\n');
     if (result.levels && result.comparison) report('\nTrace level comparison\n' + formatLevelComparison(result.levels, result.comparison) + '\n');
-    const { benchServingFields } = await import('../lib/bench/statistics.js');
+    const { benchServingFields } = await import('../lib/benchmark/statistics.js');
     const { outcomes, ...rest } = result;
     const summary = { ...rest, metrics: { ...rest.metrics, ...benchServingFields(rest.metrics) } };
     if (flags.output) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { IncrementalDetokenizer } from '../../src/lib/engine/detokenizer.js';
+import { IncrementalDetokenizer } from '../../src/lib/engine/tokenizer/detokenizer.js';
 import { loadModelSpec } from '../../src/lib/engine/model_dir.js';
-import { TextTokenizer } from '../../src/lib/engine/tokenizer.js';
+import { TextTokenizer } from '../../src/lib/engine/tokenizer/tokenizer.js';
 import { SHARED_MODEL, TINY_MODEL, hasSharedModel } from '../helpers/models.js';
 
 const TEXT = 'Grüße, 世界! 😀👍🏽 naïve café — done.';

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { encodeModel } from '../../src/lib/engine/generator/onnx_proto.js';
-import { buildRepackGraph } from '../../src/lib/engine/kv_repack_graph.js';
-import { onnxOutputNames } from '../../src/lib/engine/onnx_outputs.js';
+import { buildRepackGraph } from '../../src/lib/engine/onnx/kv_repack_graph.js';
+import { onnxOutputNames } from '../../src/lib/engine/onnx/onnx_outputs.js';
 import { SHARED_MODEL, TINY_MODEL, hasSharedModel } from '../helpers/models.js';
 
 describe('reading an ONNX file\'s output names without loading it', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine/engine.js';
-import { PrefixCache } from '../../src/lib/engine/prefix_cache.js';
+import { PrefixCache } from '../../src/lib/engine/policy/prefix_cache.js';
 import type { GenerateRequest } from '../../src/lib/protocol.js';
 import { Rng } from '../../src/lib/stats/rng.js';
 import { collect } from '../helpers/collect.js';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ModelRunner } from '../../src/lib/engine/model_runner.js';
-import { Scheduler } from '../../src/lib/engine/scheduler.js';
+import { ModelRunner } from '../../src/lib/engine/onnx/model_runner.js';
+import { Scheduler } from '../../src/lib/engine/policy/scheduler.js';
 import type { LiveRequest } from '../../src/lib/engine/worker/live_request.js';
 import { SchedulerWorker } from '../../src/lib/engine/worker/scheduler_worker.js';
 import type { FromWorker, WorkerRequest } from '../../src/lib/protocol.js';

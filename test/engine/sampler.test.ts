@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/lib/stats/rng.js';
-import { Sampler, argmax } from '../../src/lib/engine/sampler.js';
+import { Sampler, argmax } from '../../src/lib/engine/worker/sampler.js';
 
 const V = 1000;
 function logitsWithPeaks(peaks: Record<number, number>): Float32Array {

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine/engine.js';
 import { loadModelSpec } from '../../src/lib/engine/model_dir.js';
-import { TextTokenizer } from '../../src/lib/engine/tokenizer.js';
+import { TextTokenizer } from '../../src/lib/engine/tokenizer/tokenizer.js';
 import { InvalidRequestError, ModelError } from '../../src/lib/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { collect } from '../helpers/collect.js';

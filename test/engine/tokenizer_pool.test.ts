@@ -2,8 +2,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../../src/lib/errors.js';
-import { TextTokenizer } from '../../src/lib/engine/tokenizer.js';
-import { TokenizerPool } from '../../src/lib/engine/tokenizer_pool.js';
+import { TextTokenizer } from '../../src/lib/engine/tokenizer/tokenizer.js';
+import { TokenizerPool } from '../../src/lib/engine/tokenizer/tokenizer_pool.js';
 import { DEFAULT_MODEL_DIR, loadModelSpec } from '../../src/lib/engine/model_dir.js';
 import { modelWithTemplate } from '../helpers/models.js';
 

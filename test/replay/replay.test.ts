@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runBench } from '../../src/lib/bench/run_bench.js';
+import { runBench } from '../../src/lib/benchmark/run_bench.js';
 import { percentile } from '../../src/lib/stats/distribution.js';
 import { runReplay } from '../../src/lib/replay/run_replay.js';
 import { beyondTolerance, compareTimings } from '../../src/lib/replay/fidelity.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endToEnd } from '../../src/lib/tracing/end_to_end.js';
+import { endToEnd } from '../../src/lib/analysis/end_to_end.js';
 import type { FinishedRequest } from '../../src/lib/tracing/finished_request.js';
 import { Capture } from '../../src/lib/tracing/trace_file/capture.js';
 import { readTraceFile } from '../../src/lib/tracing/trace_file/reader.js';

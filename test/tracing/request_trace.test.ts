@@ -6,9 +6,9 @@ import { Tracing } from '../../src/lib/tracing/tracing.js';
 import type { FinishedRequest } from '../../src/lib/tracing/finished_request.js';
 import { MemoryExporter } from '../../src/lib/tracing/exporters/memory_exporter.js';
 import { spanNames } from '../helpers/tracing.js';
-import { nestedRows, stageRows, unionMs } from '../../src/lib/tracing/stage_rows.js';
+import { nestedRows, stageRows, unionMs } from '../../src/lib/analysis/stage_rows.js';
 import { formatWaterfall } from '../../src/lib/report/waterfall.js';
-import { summarizeStages } from '../../src/lib/tracing/stage_summary.js';
+import { summarizeStages } from '../../src/lib/analysis/stage_summary.js';
 
 function slices(req: FinishedRequest): { name: string; start: number; end: number; aborted: boolean }[] {
   const out = [];

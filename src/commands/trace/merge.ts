@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
-import type { MergeResult } from '../../lib/tracing/trace_file/merge.js';
+import type { MergeResult } from '../../lib/analysis/merge.js';
 
 export default class TraceMerge extends SglCommand {
   static override summary = 'Join a client\'s capture (sgl bench or replay with --url and --trace-file) and its servers\' captures into one trace file by trace id.';
@@ -14,7 +14,7 @@ export default class TraceMerge extends SglCommand {
     const { argv, flags } = await this.parse(TraceMerge);
     const files = argv as string[];
     if (files.length < 2) this.error('Give at least two captures to merge: a client\'s and the servers\' it sent to.', { exit: 2 });
-    const { mergeCaptures } = await import('../../lib/tracing/trace_file/merge.js');
+    const { mergeCaptures } = await import('../../lib/analysis/merge.js');
     const { writeOutput } = await import('../../lib/output_file.js');
     const result: MergeResult = { captures: [], joined: 0, clientOnly: 0, serverOnly: 0 };
     await writeOutput(flags.output, mergeCaptures(files, (m) => this.warn(m), result));

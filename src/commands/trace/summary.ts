@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
 import type { Distribution } from '../../lib/stats/distribution.js';
-import type { StageSummary } from '../../lib/tracing/stage_summary.js';
-import type { EndToEnd } from '../../lib/tracing/end_to_end.js';
+import type { StageSummary } from '../../lib/analysis/stage_summary.js';
+import type { EndToEnd } from '../../lib/analysis/end_to_end.js';
 import { printable } from '../../lib/report/terminal_text.js';
 
 interface Summary {
@@ -30,7 +30,7 @@ export default class TraceSummary extends SglCommand {
     const { args, flags } = await this.parse(TraceSummary);
     const { Capture } = await import('../../lib/tracing/trace_file/capture.js');
     const { formatStageTable } = await import('../../lib/report/stage_table.js');
-    const { StageSummarizer } = await import('../../lib/tracing/stage_summary.js');
+    const { StageSummarizer } = await import('../../lib/analysis/stage_summary.js');
     const { distribution, tpotMs } = await import('../../lib/stats/distribution.js');
     const { Slowest } = await import('../../lib/stats/slowest.js');
     const capture = new Capture(args.file, (m) => this.warn(m));
@@ -40,7 +40,7 @@ export default class TraceSummary extends SglCommand {
     const tpot: number[] = [];
     const e2e: number[] = [];
     const slowest = new Slowest<Summary['slowest'][number]>(flags.slowest);
-    const { endToEnd } = await import('../../lib/tracing/end_to_end.js');
+    const { endToEnd } = await import('../../lib/analysis/end_to_end.js');
     // A merged capture: per joined request, its client time split into network/HTTP and the server's stages (a few numbers each).
     const joined: EndToEnd[] = [];
     const slowestJoined = new Slowest<EndToEnd>(flags.slowest);

@@ -1,5 +1,5 @@
 import { Errors, Flags } from '@oclif/core';
-import type { Slo } from '../bench/statistics.js';
+import type { Slo } from '../benchmark/statistics.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
 
 const usage = (message: string): never => {

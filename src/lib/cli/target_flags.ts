@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { FLEET_POLICIES } from '../load/fleet.js';
+import { FLEET_POLICIES } from '../target/fleet.js';
 
 /** Flags of the commands that can send their workload to a server instead of the in-process engine. */
 export const targetFlags = {

@@ -8,9 +8,9 @@ import { loadModelSpec } from './model_dir.js';
 import { prepareRequest } from './request.js';
 import type { Tokenize } from './request.js';
 import { RequestStream } from './request_stream.js';
-import { NoTokenizer, TextTokenizer } from './tokenizer.js';
-import type { ModelTokenizer } from './tokenizer.js';
-import { TokenizerPool } from './tokenizer_pool.js';
+import { NoTokenizer, TextTokenizer } from './tokenizer/tokenizer.js';
+import type { ModelTokenizer } from './tokenizer/tokenizer.js';
+import { TokenizerPool } from './tokenizer/tokenizer_pool.js';
 import { now } from '../tracing/clock.js';
 import { S } from '../tracing/stages.js';
 import { parseTraceparent } from '../tracing/traceparent.js';
@@ -124,7 +124,7 @@ export class Engine {
         maxPrefillTokens: options.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens,
       },
     };
-    const worker = startThread(import.meta.url, 'worker', cfg);
+    const worker = startThread(import.meta.url, 'worker/worker_main', cfg);
     const workerReady = new Promise<RunnerInfo>((resolve, reject) => {
       const onMessage = (msg: FromWorker): void => {
         if (msg.type === 'ready') resolve(msg.info);

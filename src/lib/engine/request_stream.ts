@@ -2,8 +2,8 @@ import type { FinishReason, GenerateChunk, TokenLogprob } from '../protocol.js';
 import { now } from '../tracing/clock.js';
 import type { RequestTrace } from '../tracing/request_trace.js';
 import { S } from '../tracing/stages.js';
-import { IncrementalDetokenizer } from './detokenizer.js';
-import type { ModelTokenizer } from './tokenizer.js';
+import { IncrementalDetokenizer } from './tokenizer/detokenizer.js';
+import type { ModelTokenizer } from './tokenizer/tokenizer.js';
 
 /**
  * One request's state on the main thread (SGLang's tokenizer-manager side):

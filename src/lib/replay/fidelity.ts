@@ -1,6 +1,6 @@
 import { percentile, tpotMs } from '../stats/distribution.js';
 import { sampleVerdict } from '../stats/significance.js';
-import type { RequestOutcome } from '../load/driver.js';
+import type { RequestOutcome } from '../target/driver.js';
 import type { WorkloadRecord } from '../tracing/finished_request.js';
 
 /** One request's timings, captured or replayed. */

@@ -1,18 +1,18 @@
 import { existsSync } from 'node:fs';
-import { BenchDriver } from '../load/driver.js';
-import type { BenchRun, RequestOutcome } from '../load/driver.js';
-import { summarize } from '../bench/statistics.js';
-import type { BenchMetrics } from '../bench/statistics.js';
-import { EngineTarget, HttpTarget } from '../load/targets.js';
-import type { Endpoint } from '../load/targets.js';
+import { BenchDriver } from '../target/driver.js';
+import type { BenchRun, RequestOutcome } from '../target/driver.js';
+import { summarize } from '../benchmark/statistics.js';
+import type { BenchMetrics } from '../benchmark/statistics.js';
+import { EngineTarget, HttpTarget } from '../target/targets.js';
+import type { Endpoint } from '../target/targets.js';
 import { ENGINE_DEFAULTS } from '../engine/engine.js';
 import type { EngineOptions } from '../engine/engine.js';
 import { SglError, WorkloadError } from '../errors.js';
 import { loadModelSpec } from '../engine/model_dir.js';
-import { TextTokenizer } from '../engine/tokenizer.js';
+import { TextTokenizer } from '../engine/tokenizer/tokenizer.js';
 import type { TraceModule } from '../tracing/stages.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
-import { EngineSession } from '../load/engine_session.js';
+import { EngineSession } from '../target/engine_session.js';
 import { azureWorkload, burstGptWorkload, capturedWorkload, detectFormat, mooncakeWorkload } from '../workload/dataset_files.js';
 import { fillInputs } from '../workload/load_workload.js';
 import { fitToContext } from '../workload/fit_context.js';
@@ -30,8 +30,8 @@ import { impliedHitRate } from '../workload/hash_blocks.js';
 import { TraceReader } from '../tracing/trace_file/reader.js';
 import { createTracing } from '../tracing/tracing_setup.js';
 import type { DeviceChoice } from '../engine/devices.js';
-import { connectTargets } from '../load/fleet.js';
-import type { Connected, FleetPolicy } from '../load/fleet.js';
+import { connectTargets } from '../target/fleet.js';
+import type { Connected, FleetPolicy } from '../target/fleet.js';
 
 export interface ReplayOptions {
   file: string;

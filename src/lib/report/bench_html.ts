@@ -1,7 +1,7 @@
-import type { LevelRow } from '../bench/compare_levels.js';
-import type { RequestOutcome } from '../load/driver.js';
-import type { BenchMetrics } from '../bench/statistics.js';
-import type { StageSummary } from '../tracing/stage_summary.js';
+import type { LevelRow } from '../benchmark/compare_levels.js';
+import type { RequestOutcome } from '../target/driver.js';
+import type { BenchMetrics } from '../benchmark/statistics.js';
+import type { StageSummary } from '../analysis/stage_summary.js';
 import { bars, cdfFigure, htmlPage } from './html_kit.js';
 
 export interface BenchHtmlInput {

@@ -2,9 +2,9 @@ import chalk from 'chalk';
 import Table from 'cli-table3';
 import { compactTable } from './compact_table.js';
 import { printable } from './terminal_text.js';
-import type { LevelComparison, LevelRow } from '../bench/compare_levels.js';
-import type { TargetRow } from '../bench/run_bench.js';
-import type { BenchMetrics, FailureKind } from '../bench/statistics.js';
+import type { LevelComparison, LevelRow } from '../benchmark/compare_levels.js';
+import type { TargetRow } from '../benchmark/run_bench.js';
+import type { BenchMetrics, FailureKind } from '../benchmark/statistics.js';
 import type { Distribution, MeanCi } from '../stats/distribution.js';
 import type { Verdict } from '../stats/significance.js';
 

@@ -1,4 +1,4 @@
-import type { EndToEnd } from '../tracing/end_to_end.js';
+import type { EndToEnd } from '../analysis/end_to_end.js';
 import { S } from '../tracing/stages.js';
 import type { StageName } from '../tracing/stages.js';
 import { percentile } from '../stats/distribution.js';

@@ -1,5 +1,5 @@
 import { compactTable } from './compact_table.js';
-import type { StageSummary } from '../tracing/stage_summary.js';
+import type { StageSummary } from '../analysis/stage_summary.js';
 
 export function formatStageTable(rows: readonly StageSummary[]): string {
   const table = compactTable(['stage', 'module', 'thread', 'requests', 'slices', 'mean ms', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', '% of e2e'], 3);

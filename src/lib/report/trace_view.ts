@@ -1,7 +1,7 @@
 import type { FinishedRequest } from '../tracing/finished_request.js';
 import { slices } from '../tracing/records.js';
 import { STAGES } from '../tracing/stages.js';
-import { StageSummarizer } from '../tracing/stage_summary.js';
+import { StageSummarizer } from '../analysis/stage_summary.js';
 import { COLORS, esc, htmlPage } from './html_kit.js';
 import { formatStageTable } from './stage_table.js';
 

@@ -3,7 +3,7 @@ import type { ChalkInstance } from 'chalk';
 import type { FinishedRequest } from '../tracing/finished_request.js';
 import { EVENTS } from '../tracing/stages.js';
 import { events } from '../tracing/records.js';
-import { nestedRows } from '../tracing/stage_rows.js';
+import { nestedRows } from '../analysis/stage_rows.js';
 import { printable } from './terminal_text.js';
 
 const PALETTE: ChalkInstance[] = [chalk.cyan, chalk.yellow, chalk.magenta, chalk.green, chalk.blue, chalk.red, chalk.cyanBright, chalk.yellowBright, chalk.magentaBright, chalk.greenBright, chalk.blueBright, chalk.redBright, chalk.white];

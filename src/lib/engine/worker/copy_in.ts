@@ -1,8 +1,8 @@
 import type { Tensor } from 'onnxruntime-node';
 import { now } from '../../tracing/clock.js';
-import type { ModelRunner } from '../model_runner.js';
-import type { KvData, PrefixCache, PrefixMatch } from '../prefix_cache.js';
-import type { SlotCache, SlotPlacement } from '../slot_batch.js';
+import type { ModelRunner } from '../onnx/model_runner.js';
+import type { KvData, PrefixCache, PrefixMatch } from '../policy/prefix_cache.js';
+import type { SlotCache, SlotPlacement } from '../kv/slot_batch.js';
 import type { LiveRequest } from './live_request.js';
 import { recordCopyIn } from './step_trace.js';
 

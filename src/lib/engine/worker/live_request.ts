@@ -6,9 +6,9 @@ import type { TraceModule } from '../../tracing/stages.js';
 import { traceMask } from '../../tracing/trace_config.js';
 import { NULL_CONTEXT, TraceMetricContext } from '../../tracing/trace_context.js';
 import type { TraceContext } from '../../tracing/trace_context.js';
-import type { BatchRow } from '../running_batch.js';
-import type { SamplingConfig } from '../sampler.js';
-import type { Schedulable } from '../scheduler.js';
+import type { BatchRow } from '../kv/running_batch.js';
+import type { SamplingConfig } from './sampler.js';
+import type { Schedulable } from '../policy/scheduler.js';
 
 /** A request as the scheduler thread holds it, from its arrival to its last token. */
 export interface LiveRequest extends BatchRow, Schedulable {

@@ -1,6 +1,6 @@
 import { E, S } from '../../tracing/stages.js';
 import type { TraceContext } from '../../tracing/trace_context.js';
-import type { ChunkTiming } from '../running_batch.js';
+import type { ChunkTiming } from '../kv/running_batch.js';
 
 /** Where the scheduler loop's stage boundaries go, so the loop itself reads as scheduling. */
 

@@ -1,6 +1,6 @@
-import type { FinishedRequest } from './finished_request.js';
-import { slices } from './records.js';
-import { STAGES } from './stages.js';
+import type { FinishedRequest } from '../tracing/finished_request.js';
+import { slices } from '../tracing/records.js';
+import { STAGES } from '../tracing/stages.js';
 import { unionOf, uncoveredLength } from '../stats/intervals.js';
 
 /** Where one request's time went, as its client saw it: every millisecond of the client's E2E in exactly one place. */

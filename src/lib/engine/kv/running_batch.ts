@@ -1,5 +1,5 @@
-import type { ModelRunner, RowLogits } from './model_runner.js';
-import type { KvData } from './prefix_cache.js';
+import type { ModelRunner, RowLogits } from '../onnx/model_runner.js';
+import type { KvData } from '../policy/prefix_cache.js';
 
 /** A row of a batch: which request it is and the last token it produced or was given. */
 export interface BatchRow {

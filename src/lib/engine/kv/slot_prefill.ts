@@ -1,5 +1,5 @@
-import { now } from '../tracing/clock.js';
-import type { ModelRunner, RowLogits } from './model_runner.js';
+import { now } from '../../tracing/clock.js';
+import type { ModelRunner, RowLogits } from '../onnx/model_runner.js';
 import type { BatchRow, ChunkTiming } from './running_batch.js';
 import { SlotBatch } from './slot_batch.js';
 import type { SlotCache, SlotPlacement } from './slot_batch.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { BenchDriver } from '../../src/lib/load/driver.js';
-import { summarize } from '../../src/lib/bench/statistics.js';
+import { BenchDriver } from '../../src/lib/target/driver.js';
+import { summarize } from '../../src/lib/benchmark/statistics.js';
 import { distribution, meanCi, percentile } from '../../src/lib/stats/distribution.js';
-import type { BenchTarget } from '../../src/lib/load/targets.js';
+import type { BenchTarget } from '../../src/lib/target/targets.js';
 import type { RequestSpec } from '../../src/lib/workload/request_spec.js';
 
 /** A target with known delays: first token after `ttft` ms, then one token every `gap` ms. */

@@ -4,14 +4,14 @@
  * talks to it only through protocol.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { FromWorker, RunnerInfo, ToWorker, WorkerConfig } from '../protocol.js';
-import { alignClock } from '../tracing/clock.js';
-import type { TraceModule } from '../tracing/stages.js';
-import { ModelRunner } from './model_runner.js';
-import { PrefixCache } from './prefix_cache.js';
-import { Scheduler } from './scheduler.js';
-import type { LiveRequest } from './worker/live_request.js';
-import { SchedulerWorker } from './worker/scheduler_worker.js';
+import type { FromWorker, RunnerInfo, ToWorker, WorkerConfig } from '../../protocol.js';
+import { alignClock } from '../../tracing/clock.js';
+import type { TraceModule } from '../../tracing/stages.js';
+import { ModelRunner } from '../onnx/model_runner.js';
+import { PrefixCache } from '../policy/prefix_cache.js';
+import { Scheduler } from '../policy/scheduler.js';
+import type { LiveRequest } from './live_request.js';
+import { SchedulerWorker } from './scheduler_worker.js';
 
 async function main(): Promise<void> {
   const port = parentPort!;

@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { EngineClosedError, InvalidRequestError, ModelError } from '../errors.js';
-import type { ChatMessage } from '../protocol.js';
+import { EngineClosedError, InvalidRequestError, ModelError } from '../../errors.js';
+import type { ChatMessage } from '../../protocol.js';
 
 export type TokenizeJob = { id: number; op: 'encode'; text: string } | { id: number; op: 'chat'; messages: readonly ChatMessage[] };
 export type TokenizeReply = { type: 'done'; id: number; ids: number[] } | { type: 'failed'; id: number; message: string; param: string | null };

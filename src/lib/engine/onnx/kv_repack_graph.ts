@@ -1,5 +1,5 @@
-import { DataType, int64Tensor } from './generator/onnx_proto.js';
-import type { ModelInit, NodeInit, ValueInit } from './generator/onnx_proto.js';
+import { DataType, int64Tensor } from '../generator/onnx_proto.js';
+import type { ModelInit, NodeInit, ValueInit } from '../generator/onnx_proto.js';
 
 /** Inputs of one source batch, per part `p` of a repack graph. */
 export const rowsInput = (p: number): string => `p${p}_rows`;

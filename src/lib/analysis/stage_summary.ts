@@ -1,5 +1,5 @@
 import { percentile } from '../stats/distribution.js';
-import type { FinishedRequest } from './finished_request.js';
+import type { FinishedRequest } from '../tracing/finished_request.js';
 import { stageRows } from './stage_rows.js';
 
 export interface StageSummary {

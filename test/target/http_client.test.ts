@@ -2,11 +2,11 @@ import { Agent, createServer, request } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runBench } from '../../src/lib/bench/run_bench.js';
+import { runBench } from '../../src/lib/benchmark/run_bench.js';
 import { loadModelSpec } from '../../src/lib/engine/model_dir.js';
-import { TextTokenizer } from '../../src/lib/engine/tokenizer.js';
-import type { BenchOptions } from '../../src/lib/bench/run_bench.js';
-import type { Endpoint } from '../../src/lib/load/openai_stream.js';
+import { TextTokenizer } from '../../src/lib/engine/tokenizer/tokenizer.js';
+import type { BenchOptions } from '../../src/lib/benchmark/run_bench.js';
+import type { Endpoint } from '../../src/lib/target/openai_stream.js';
 
 /**
  * A scripted OpenAI-compatible server: every response streams CHUNKS events

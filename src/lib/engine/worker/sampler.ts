@@ -1,4 +1,4 @@
-import type { Rng } from '../stats/rng.js';
+import type { Rng } from '../../stats/rng.js';
 
 export interface SamplingConfig {
   temperature: number;

@@ -1,7 +1,7 @@
 import type { Tensor } from 'onnxruntime-node';
-import { now } from '../tracing/clock.js';
-import type { ModelRunner, RowLogits } from './model_runner.js';
-import type { KvData } from './prefix_cache.js';
+import { now } from '../../tracing/clock.js';
+import type { ModelRunner, RowLogits } from '../onnx/model_runner.js';
+import type { KvData } from '../policy/prefix_cache.js';
 import type { BatchRow, ChunkTiming, KvSource, RunningBatch } from './running_batch.js';
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compareTraceLevels } from '../../src/lib/bench/compare_levels.js';
-import type { LevelRun } from '../../src/lib/bench/compare_levels.js';
-import type { BenchMetrics } from '../../src/lib/bench/statistics.js';
+import { compareTraceLevels } from '../../src/lib/benchmark/compare_levels.js';
+import type { LevelRun } from '../../src/lib/benchmark/compare_levels.js';
+import type { BenchMetrics } from '../../src/lib/benchmark/statistics.js';
 import { distribution, meanCi } from '../../src/lib/stats/distribution.js';
 import { Rng } from '../../src/lib/stats/rng.js';
 import type { TraceLevel } from '../../src/lib/tracing/trace_config.js';

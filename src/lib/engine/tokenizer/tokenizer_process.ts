@@ -4,10 +4,10 @@
  * template that allocates without bound ends in a V8 fatal error, which
  * would take a whole process down with it; here that is only this one.
  */
-import { loadModelSpec } from './model_dir.js';
+import { loadModelSpec } from '../model_dir.js';
 import type { TokenizeJob, TokenizeReply } from './tokenizer_pool.js';
 import { TextTokenizer } from './tokenizer.js';
-import { InvalidRequestError } from '../errors.js';
+import { InvalidRequestError } from '../../errors.js';
 
 const send = (msg: TokenizeReply | { type: 'ready' } | { type: 'fatal'; message: string }): void => {
   process.send!(msg);

@@ -1,10 +1,10 @@
-import { TraceFileError } from '../../errors.js';
-import type { WorkloadRecord } from '../finished_request.js';
-import type { TraceHeader } from '../tracing.js';
-import { HEADER_EVENT, PART_WORKLOAD_EVENT, PID_MAIN, WORKLOAD_EVENT, isRequestSlice, mainPid } from './format.js';
-import type { MergedCapture, TraceEventLine } from './format.js';
-import { TraceReader } from './reader.js';
-import { dur } from './writer.js';
+import { TraceFileError } from '../errors.js';
+import type { WorkloadRecord } from '../tracing/finished_request.js';
+import type { TraceHeader } from '../tracing/tracing.js';
+import { HEADER_EVENT, PART_WORKLOAD_EVENT, PID_MAIN, WORKLOAD_EVENT, isRequestSlice, mainPid } from '../tracing/trace_file/format.js';
+import type { MergedCapture, TraceEventLine } from '../tracing/trace_file/format.js';
+import { TraceReader } from '../tracing/trace_file/reader.js';
+import { dur } from '../tracing/trace_file/writer.js';
 
 /** What pass 1 learns of one capture: its header, its clock origin, and each request's ids and extent. */
 interface Scan {

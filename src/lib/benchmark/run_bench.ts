@@ -1,27 +1,27 @@
 import type { EngineOptions } from '../engine/engine.js';
 import { loadModelSpec } from '../engine/model_dir.js';
-import { TextTokenizer } from '../engine/tokenizer.js';
+import { TextTokenizer } from '../engine/tokenizer/tokenizer.js';
 import { SglError } from '../errors.js';
-import { summarizeStages } from '../tracing/stage_summary.js';
-import type { StageSummary } from '../tracing/stage_summary.js';
+import { summarizeStages } from '../analysis/stage_summary.js';
+import type { StageSummary } from '../analysis/stage_summary.js';
 import { spanCount } from '../tracing/records.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
 import { createTracing } from '../tracing/tracing_setup.js';
 import type { TracingSetup } from '../tracing/tracing_setup.js';
-import { EngineSession } from '../load/engine_session.js';
+import { EngineSession } from '../target/engine_session.js';
 import { loadWorkload } from '../workload/load_workload.js';
 import type { WorkloadOptions, WorkloadTokenizer } from '../workload/load_workload.js';
 import type { Workload } from '../workload/request_spec.js';
 import { baseLevel, compareTraceLevels } from './compare_levels.js';
 import type { LevelComparison, LevelRow, LevelRun } from './compare_levels.js';
-import { BenchDriver } from '../load/driver.js';
-import type { DriverOptions, RequestOutcome } from '../load/driver.js';
+import { BenchDriver } from '../target/driver.js';
+import type { DriverOptions, RequestOutcome } from '../target/driver.js';
 import type { BenchMetrics, Slo } from './statistics.js';
 import { summarize } from './statistics.js';
-import { EngineTarget, HttpTarget } from '../load/targets.js';
-import { connectTargets } from '../load/fleet.js';
-import type { Connected, FleetPolicy } from '../load/fleet.js';
-import type { Endpoint } from '../load/targets.js';
+import { EngineTarget, HttpTarget } from '../target/targets.js';
+import { connectTargets } from '../target/fleet.js';
+import type { Connected, FleetPolicy } from '../target/fleet.js';
+import type { Endpoint } from '../target/targets.js';
 
 export interface BenchOptions {
   /** Servers to send to (--url, once or more) instead of the in-process engine. */

@@ -1,6 +1,6 @@
 import { distribution, tpotMs } from '../stats/distribution.js';
 import type { Distribution } from '../stats/distribution.js';
-import type { BenchRun, RequestOutcome } from '../load/driver.js';
+import type { BenchRun, RequestOutcome } from '../target/driver.js';
 
 export interface Slo {
   ttftMs?: number;

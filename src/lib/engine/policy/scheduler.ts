@@ -1,4 +1,4 @@
-import type { EngineLimits } from '../protocol.js';
+import type { EngineLimits } from '../../protocol.js';
 
 /** What the scheduler needs to know of a request to admit it. */
 export interface Schedulable {

@@ -1,9 +1,9 @@
 import { Template } from '@huggingface/jinja';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { InvalidRequestError, ModelError } from '../errors.js';
-import type { ChatMessage } from '../protocol.js';
-import type { ModelSpec } from './model_dir.js';
+import { InvalidRequestError, ModelError } from '../../errors.js';
+import type { ChatMessage } from '../../protocol.js';
+import type { ModelSpec } from '../model_dir.js';
 
 function tokenText(value: unknown): string {
   if (typeof value === 'string') return value;

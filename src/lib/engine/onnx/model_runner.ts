@@ -1,15 +1,15 @@
 import type { InferenceSession, Tensor, TypedTensor } from 'onnxruntime-node';
-import { now } from '../tracing/clock.js';
+import { now } from '../../tracing/clock.js';
 import type * as OrtModule from 'onnxruntime-node';
-import { ModelError } from '../errors.js';
-import { openSession } from './devices.js';
-import type { Device } from './devices.js';
-import type { WorkerConfig } from '../protocol.js';
-import { halvesToFloats } from './fp16.js';
-import { encodeModel } from './generator/onnx_proto.js';
+import { ModelError } from '../../errors.js';
+import { openSession } from '../devices.js';
+import type { Device } from '../devices.js';
+import type { WorkerConfig } from '../../protocol.js';
+import { halvesToFloats } from '../fp16.js';
+import { encodeModel } from '../generator/onnx_proto.js';
 import { buildRepackGraph, DONE_OUTPUT, kvInput, kvOutput, padsInput, rowsInput, TAIL_INPUT } from './kv_repack_graph.js';
 import { onnxOutputNames } from './onnx_outputs.js';
-import type { KvData } from './prefix_cache.js';
+import type { KvData } from '../policy/prefix_cache.js';
 
 type Ort = typeof OrtModule;
 
