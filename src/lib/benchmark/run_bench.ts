@@ -1,16 +1,11 @@
 import type { EngineOptions } from '../engine/engine.js';
 import { loadModelSpec } from '../engine/model_dir.js';
-import { TextTokenizer } from '../engine/tokenizer/tokenizer.js';
-import { SglError } from '../errors.js';
 import { summarizeStages } from '../analysis/stage_summary.js';
 import type { StageSummary } from '../analysis/stage_summary.js';
 import { spanCount } from '../tracing/records.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
-import { createTracing } from '../tracing/tracing_setup.js';
 import type { TracingSetup } from '../tracing/tracing_setup.js';
-import { EngineSession } from '../target/engine_session.js';
 import { loadWorkload } from '../workload/load_workload.js';
-import type { WorkloadOptions, WorkloadTokenizer } from '../workload/load_workload.js';
 import type { Workload } from '../workload/request_spec.js';
 import { baseLevel, compareTraceLevels } from './compare_levels.js';
 import type { LevelComparison, LevelRow, LevelRun } from './compare_levels.js';
@@ -18,10 +13,12 @@ import { BenchDriver } from '../target/driver.js';
 import type { DriverOptions, RequestOutcome } from '../target/driver.js';
 import type { BenchMetrics, Slo } from './statistics.js';
 import { summarize } from './statistics.js';
-import { EngineTarget, HttpTarget } from '../target/targets.js';
-import { connectTargets } from '../target/fleet.js';
-import type { Connected, FleetPolicy } from '../target/fleet.js';
-import type { Endpoint } from '../target/targets.js';
+import type { Endpoint, HttpTarget } from '../target/targets.js';
+import type { FleetPolicy } from '../target/fleet.js';
+import type { WorkloadOptions } from '../workload/load_workload.js';
+import { withTarget, workloadTokenizer } from '../target/with_target.js';
+import type { OpenTarget, TargetSetup } from '../target/with_target.js';
+import { SglError } from '../errors.js';
 
 export interface BenchOptions {
   /** Servers to send to (--url, once or more) instead of the in-process engine. */
@@ -83,86 +80,55 @@ function perTarget(urls: readonly string[], outcomes: readonly RequestOutcome[],
   });
 }
 
-function workloadTokenizer(tokenizer: TextTokenizer, vocabSize: number, specialIds: readonly number[]): WorkloadTokenizer {
-  return { vocabSize, specialIds, encode: (t) => tokenizer.encode(t, false), decode: (ids) => tokenizer.decode(ids) };
-}
-
 /**
  * One bench session: builds the workload, runs it against the in-process
  * engine or a server (once, or once per trace level and repeat), and
  * returns plain results for the printers. `onProgress` sees every response.
  */
 export async function runBench(o: BenchOptions, onProgress?: (done: number, total: number) => void): Promise<BenchResult> {
-  const spec = loadModelSpec(o.engine.modelPath);
-  const tokenizer = workloadTokenizer(new TextTokenizer(spec), spec.vocabSize ?? 32000, spec.eosTokenIds);
-  const workload = loadWorkload(o.workload, tokenizer);
+  const workload = loadWorkload(o.workload, workloadTokenizer(loadModelSpec(o.engine.modelPath)));
   const driver = new BenchDriver(o.driver);
   if (onProgress) driver.on('progress', onProgress);
-
-  if (o.urls?.length) {
-    // The client's side of each request, traced at the run's level into its file or collector, under the trace id the server continues.
-    const tracing = await createTracing({ ...o.tracing, modules: ['client'], keep: undefined });
-    let fleet: Connected | null = null;
-    try {
-      const options = { apiKey: o.apiKey, countTokens: (t: string) => tokenizer.encode(t).length, sendIds: o.tokenizePrompt ?? false, serverTiming: o.serverTiming ?? false, tracing };
-      const connected = (fleet = await connectTargets(o.urls, (url) => HttpTarget.connect(url, o.endpoint, options), o.policy ?? 'round-robin', tracing));
-      const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[] }> => {
-        const warm = await driver.warmup(connected.target, workload);
-        if (level !== null) for (const server of connected.servers) await setServerLevel(server, level, o.apiKey);
-        const run = await driver.run(connected.target, workload);
-        return { metrics: summarize(run, o.slo, warm), outcomes: run.outcomes, spansPerRequest: null };
-      };
-      const result = await finish(connected.target.name, workload, o, once);
-      return { ...result, warnings: connected.warnings, targets: connected.servers.length > 1 ? perTarget(connected.servers.map((t) => t.url), result.outcomes, result.metrics.duration_s * 1000, o.slo) : null };
-    } finally {
-      fleet?.target.close();
-      await tracing.shutdown();
-    }
-  }
-
-  let targetName = '';
-  const once = async (level: TraceLevel | null): Promise<LevelRun & { outcomes: RequestOutcome[]; stages: StageSummary[] }> => {
-    const setup = level === null ? o.tracing : { ...o.tracing, level, traceFile: undefined };
-    const session = await EngineSession.start(o.engine, setup);
-    try {
-      const target = new EngineTarget(session.engine);
-      targetName = target.name;
-      const warm = await session.untraced(() => driver.warmup(target, workload));
-      const run = await driver.run(target, workload);
-      const traced = await session.traced();
-      return {
-        metrics: summarize(run, o.slo, warm),
-        outcomes: run.outcomes,
-        spansPerRequest: traced.length ? traced.reduce((a, r) => a + spanCount(r), 0) / run.outcomes.length : 0,
-        stages: summarizeStages(traced),
-      };
-    } finally {
-      await session.close();
-    }
+  const setup: TargetSetup = { urls: o.urls, policy: o.policy, endpoint: o.endpoint, apiKey: o.apiKey, sendIds: o.tokenizePrompt, serverTiming: o.serverTiming, engine: o.engine, tracing: o.tracing };
+  const measure = async (t: OpenTarget, level: TraceLevel | null): Promise<Measured> => {
+    // A server changes level in place; the in-process engine was started at it.
+    if (level !== null) for (const server of t.servers) await setServerLevel(server, level, o.apiKey);
+    const warm = await t.untraced(() => driver.warmup(t.target, workload));
+    const run = await driver.run(t.target, workload);
+    const traced = await t.traced();
+    const spansPerRequest = t.session ? (traced.length ? traced.reduce((a, r) => a + spanCount(r), 0) / run.outcomes.length : 0) : null;
+    return { metrics: summarize(run, o.slo, warm), outcomes: run.outcomes, spansPerRequest, stages: summarizeStages(traced), target: t.target.name };
   };
-  const result = await finish('', workload, o, once);
-  return { ...result, target: targetName };
+  if (o.urls?.length) {
+    // One set of connections for every run; the servers' own level is set per run.
+    return withTarget(setup, async (t) => {
+      const result = await finish(workload, o, (level) => measure(t, level));
+      const targets = t.servers.length > 1 ? perTarget(t.servers.map((s) => s.url), result.outcomes, result.metrics.duration_s * 1000, o.slo) : null;
+      return { ...result, warnings: t.warnings, targets };
+    });
+  }
+  // In-process, a fresh engine per run; a compared level is traced to memory only (no trace file).
+  return finish(workload, o, (level) => withTarget(level === null ? setup : { ...setup, tracing: { ...o.tracing, level, traceFile: undefined } }, (t) => measure(t, null)));
 }
 
-async function finish(
-  target: string,
-  workload: Workload,
-  o: BenchOptions,
-  once: (level: TraceLevel | null) => Promise<LevelRun & { outcomes: RequestOutcome[]; stages?: StageSummary[] }>,
-): Promise<BenchResult> {
+type Measured = LevelRun & { outcomes: RequestOutcome[]; stages: StageSummary[]; target: string };
+
+async function finish(workload: Workload, o: BenchOptions, once: (level: TraceLevel | null) => Promise<Measured>): Promise<BenchResult> {
   if (!o.compareLevels) {
     const run = await once(null);
-    return { target, workload: workload.name, metrics: run.metrics, outcomes: run.outcomes, stages: run.stages?.length ? run.stages : null, levels: null, comparison: null };
+    return { target: run.target, workload: workload.name, metrics: run.metrics, outcomes: run.outcomes, stages: run.stages.length ? run.stages : null, levels: null, comparison: null };
   }
   const levels = o.compareLevels;
   const top = Math.max(...levels);
   // The summary table and the CDFs show the base level's first run; the stage table the highest level's last.
   let baseOutcomes: RequestOutcome[] = [];
   let stages: StageSummary[] | null = null;
+  let target = '';
   const { rows, ...comparison } = await compareTraceLevels({ levels, repeats: o.repeats, targetCi: o.targetCi, budgetMs: o.budgetMs }, async (level, round) => {
     const run = await once(level);
+    target = run.target;
     if (level === baseLevel(levels) && round === 0) baseOutcomes = run.outcomes;
-    if (run.stages?.length && level === top) stages = run.stages;
+    if (run.stages.length && level === top) stages = run.stages;
     return run;
   });
   return { target, workload: workload.name, metrics: rows[0].runs[0].metrics, outcomes: baseOutcomes, stages, levels: rows, comparison };

@@ -225,8 +225,11 @@ export function burstGptWorkload(path: string, select: Selection | number): Work
 
 export const REPLAY_FORMATS = ['sgl trace (Chrome JSON)', 'Mooncake JSONL', 'Azure LLM inference CSV', 'BurstGPT CSV'] as const;
 
+/** The workload files sgl reads. */
+export type WorkloadFormat = 'trace' | 'mooncake' | 'azure' | 'burstgpt';
+
 /** Which workload format a file holds, judged from its first 4 KiB. */
-export function detectFormat(path: string): 'trace' | 'mooncake' | 'azure' | 'burstgpt' {
+export function detectFormat(path: string): WorkloadFormat {
   let head: string;
   try {
     head = inputHead(path);
