@@ -1,13 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
-import { failureVerdict, levelsFlag, maxFailuresFlag, requestRateFlag, sloFlag } from '../lib/cli/bench_flags.js';
+import { compareFlags, failureVerdict, maxFailuresFlag, requestRateFlag, sloFlag } from '../lib/cli/bench_flags.js';
 import { numberFlag } from '../lib/cli/number_flag.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
 import { targetFlags } from '../lib/cli/target_flags.js';
 import { tracingFlags, tracingSetup } from '../lib/cli/tracing_flags.js';
 import type { BenchResult } from '../lib/benchmark/run_bench.js';
-import { DATASETS, GSP_DEFAULTS } from '../lib/workload/load_workload.js';
+import { workloadFlags, workloadOptions } from '../lib/cli/workload_flags.js';
 import { COMPARE_DEFAULTS } from '../lib/cli/bench_flags.js';
 
 export default class Bench extends SglCommand {
@@ -25,29 +25,14 @@ export default class Bench extends SglCommand {
     ...targetFlags,
     'server-timing': Flags.boolean({ description: 'With --url to an sgl server: ask for each request\'s own timing (include_timing) and report client TTFT less server TTFT as transport time.', helpGroup: 'TARGET' }),
     'tokenize-prompt': Flags.boolean({ description: 'With --url and --endpoint completions: send token ids instead of text, leaving the server\'s tokenizer out of TTFT.', helpGroup: 'TARGET' }),
-    dataset: Flags.option({ options: DATASETS, default: 'random' as const, description: 'Workload: random lengths, ShareGPT JSON, an sgl trace file, Mooncake JSONL, or groups of prompts sharing a system prompt (generated-shared-prefix, as SGLang\'s bench_serving).', helpGroup: 'WORKLOAD' })(),
-    'dataset-path': Flags.string({ description: 'The dataset file (sharegpt, trace, mooncake).', helpGroup: 'WORKLOAD' }),
-    'num-prompts': Flags.integer({ min: 1, description: `Requests to send (default: 50; ${COMPARE_DEFAULTS.numPrompts} per run with --compare-trace-levels; generated-shared-prefix sends groups × prompts per group).`, helpGroup: 'WORKLOAD' }),
-    'random-input-len': Flags.integer({ min: 1, default: 64, helpGroup: 'WORKLOAD', description: 'Input tokens (random dataset).' }),
-    'random-output-len': Flags.integer({ min: 1, default: 32, helpGroup: 'WORKLOAD', description: 'Output tokens (random dataset).' }),
-    'random-range-ratio': numberFlag({ min: 0, max: 1, default: 0.5, helpGroup: 'WORKLOAD', description: 'Lengths are uniform in [len × ratio, len].' }),
-    'gsp-num-groups': Flags.integer({ min: 1, default: GSP_DEFAULTS.groups, helpGroup: 'WORKLOAD', description: 'generated-shared-prefix: groups, each with its own system prompt.' }),
-    'gsp-prompts-per-group': Flags.integer({ min: 1, default: GSP_DEFAULTS.promptsPerGroup, helpGroup: 'WORKLOAD', description: 'generated-shared-prefix: prompts per group (the requests sent: groups × this).' }),
-    'gsp-system-prompt-len': Flags.integer({ min: 0, default: GSP_DEFAULTS.systemPromptLen, helpGroup: 'WORKLOAD', description: 'generated-shared-prefix: tokens of each group\'s system prompt.' }),
-    'gsp-question-len': Flags.integer({ min: 1, default: GSP_DEFAULTS.questionLen, helpGroup: 'WORKLOAD', description: 'generated-shared-prefix: tokens of each prompt\'s question.' }),
-    'gsp-output-len': Flags.integer({ min: 1, default: GSP_DEFAULTS.outputLen, helpGroup: 'WORKLOAD', description: 'generated-shared-prefix: output tokens.' }),
-    seed: Flags.integer({ min: 0, default: 1, description: 'Seed of the workload and the arrivals.', helpGroup: 'WORKLOAD' }),
+    ...workloadFlags,
     'request-rate': requestRateFlag,
     burstiness: numberFlag({ min: 0, exclusiveMin: true, default: 1, description: 'Gamma shape of inter-arrival times; 1 is Poisson, lower is burstier.' }),
     'max-concurrency': Flags.integer({ min: 1, description: 'Most requests in flight (default: no cap).' }),
     warmup: Flags.integer({ min: 0, default: 2, description: 'Copies of the first requests sent first, one at a time, not measured; to a server they carry ids warmup-… (X-Request-Id) and X-Sgl-Warmup: 1.' }),
     'max-failures': maxFailuresFlag,
     slo: sloFlag,
-    'compare-trace-levels': Flags.boolean({ description: 'Run the same workload at each trace level (fresh engine per run, levels interleaved) and say per level whether tracing costs throughput or latency.', helpGroup: 'COMPARE' }),
-    levels: levelsFlag,
-    repeats: Flags.integer({ min: 1, description: `Rounds of --compare-trace-levels (default: ${COMPARE_DEFAULTS.repeats}); with --target-ci, the fewest.`, helpGroup: 'COMPARE' }),
-    'target-ci': numberFlag({ min: 0, exclusiveMin: true, max: 100, description: `--compare-trace-levels: add rounds until every throughput ratio's 95% CI is within ± this many percent (default: ${COMPARE_DEFAULTS.targetCiPct}).`, helpGroup: 'COMPARE' }),
-    'max-duration': numberFlag({ min: 0, exclusiveMin: true, default: COMPARE_DEFAULTS.maxDurationS, description: 'Seconds --target-ci may take; when they run out first, the comparison is reported as inconclusive.', helpGroup: 'COMPARE' }),
+    ...compareFlags,
     output: Flags.string({ char: 'o', description: 'Write the results, every request\'s outcome included, as JSON to this file, or to stdout with - (the report then goes to stderr).' }),
     html: Flags.string({ description: 'Write a self-contained HTML report with charts to this file.' }),
   };
@@ -55,12 +40,10 @@ export default class Bench extends SglCommand {
   async run(): Promise<Omit<BenchResult, 'outcomes'>> {
     const { flags } = await this.parse(Bench);
     const compare = flags['compare-trace-levels'];
-    if (!compare && (flags['target-ci'] !== undefined || flags.repeats !== undefined)) this.error('--repeats and --target-ci belong to --compare-trace-levels; add it, or drop them.', { exit: 2 });
     if (flags.output === '-' && this.jsonEnabled()) this.error('--json and -o - would both write to stdout; -o - already writes the JSON (with every outcome).', { exit: 2 });
     const { runBench } = await import('../lib/benchmark/run_bench.js');
-    const { formatBenchMetrics, formatLevelComparison, formatTargets } = await import('../lib/report/bench_report.js');
-    const { formatStageTable } = await import('../lib/report/stage_table.js');
-    const bar = process.stderr.isTTY && !this.jsonEnabled() ? (done: number, total: number) => process.stderr.write(`\r${'█'.repeat(Math.round((30 * done) / total)).padEnd(30, '░')} ${done}/${total}`) : undefined;
+    const { formatBench } = await import('../lib/report/bench_report.js');
+    const bar = this.progressBar();
     const result = await runBench(
       {
         urls: flags.url,
@@ -71,8 +54,7 @@ export default class Bench extends SglCommand {
         serverTiming: flags['server-timing'],
         engine: engineOptions(flags),
         tracing: tracingSetup(flags),
-        workload: { dataset: flags.dataset, path: flags['dataset-path'], count: flags['num-prompts'] ?? (compare ? COMPARE_DEFAULTS.numPrompts : 50), seed: flags.seed, inputLen: flags['random-input-len'], outputLen: flags['random-output-len'], rangeRatio: flags['random-range-ratio'],
-          sharedPrefix: { groups: flags['gsp-num-groups'], promptsPerGroup: flags['gsp-prompts-per-group'], systemPromptLen: flags['gsp-system-prompt-len'], questionLen: flags['gsp-question-len'], outputLen: flags['gsp-output-len'] } },
+        workload: workloadOptions(flags, compare ? COMPARE_DEFAULTS.numPrompts : 50),
         driver: { requestRate: flags['request-rate'], burstiness: flags.burstiness, maxConcurrency: flags['max-concurrency'] ?? Infinity, seed: flags.seed, warmup: flags.warmup, replayArrivals: false },
         slo: flags.slo ?? null,
         compareLevels: compare ? (flags.levels ?? [0, 1, 2, 3]) : null,
@@ -81,16 +63,13 @@ export default class Bench extends SglCommand {
         targetCi: compare && (flags['target-ci'] !== undefined || flags.repeats === undefined) ? (flags['target-ci'] ?? COMPARE_DEFAULTS.targetCiPct) / 100 : null,
         budgetMs: flags['max-duration'] * 1000,
       },
-      bar,
+      bar?.update,
     );
-    if (bar) process.stderr.write('\n');
+    bar?.done();
     // With -o - the data owns stdout and the report moves to stderr.
     const report = (text: string): void => (flags.output === '-' ? void process.stderr.write(text) : this.say(text));
     for (const warning of result.warnings ?? []) this.warn(warning);
-    report(formatBenchMetrics(result.metrics, result.target, result.workload) + '\n');
-    if (result.targets) report('\nPer server\n' + formatTargets(result.targets) + '\n');
-    if (result.stages) report('\nPer-stage breakdown (from the tracing layer)\n' + formatStageTable(result.stages) + '\n');
-    if (result.levels && result.comparison) report('\nTrace level comparison\n' + formatLevelComparison(result.levels, result.comparison) + '\n');
+    report(formatBench(result));
     const { benchServingFields } = await import('../lib/benchmark/statistics.js');
     const { outcomes, ...rest } = result;
     const summary = { ...rest, metrics: { ...rest.metrics, ...benchServingFields(rest.metrics) } };

@@ -1,9 +1,9 @@
-import { Errors, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
 import { numberFlag } from '../lib/cli/number_flag.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
 import { tracingFlags, tracingFromFlags, tracingSetup } from '../lib/cli/tracing_flags.js';
-import { SERVER_DEFAULTS } from '../lib/server/server_defaults.js';
+import { serverFlags, serverOptions } from '../lib/cli/server_flags.js';
 import { now } from '../lib/tracing/clock.js';
 import { otlpTargets } from '../lib/tracing/tracing_setup.js';
 
@@ -18,22 +18,7 @@ export default class Serve extends SglCommand {
   static override flags = {
     ...engineFlags,
     ...tracingFlags(0),
-    host: Flags.string({ default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 to accept remote clients).' }),
-    port: Flags.integer({ min: 0, max: 65535, default: 30000, description: 'Port to listen on (0: any free port).' }),
-    'api-key': Flags.string({
-      description: 'Require Authorization: Bearer <key> on every route but the probes /health and /ready.',
-      parse: async (key) => {
-        if (key === '') throw new Errors.CLIError('--api-key is empty, which would let every client in; give a key or leave the flag out.', { exit: 2 });
-        return key;
-      },
-    }),
-    'max-queued-requests': Flags.integer({ min: 0, default: 256, description: 'Requests that may wait beyond the running batch; more get 503 with Retry-After.' }),
-    'max-body-size': Flags.integer({ min: 1024, default: 4 * 2 ** 20, description: 'Largest request body in bytes.' }),
-    'enable-metrics': Flags.boolean({ description: 'Serve Prometheus metrics on /metrics.' }),
-    'allowed-origins': Flags.string({ multiple: true, delimiter: ',', description: 'Web page origins (e.g. http://localhost:5173, or *) whose requests are served, with CORS headers. Default: none; curl and SDKs send no Origin and are not affected.' }),
-    'max-connections': Flags.integer({ min: 1, default: SERVER_DEFAULTS.maxConnections, description: 'Open connections beyond which new ones get 503 with Retry-After.' }),
-    'headers-timeout': Flags.integer({ min: 1, default: SERVER_DEFAULTS.headersTimeoutMs / 1000, description: 'Seconds a client may take to send its request headers (then 408).' }),
-    'request-timeout': Flags.integer({ min: 1, default: SERVER_DEFAULTS.requestTimeoutMs / 1000, description: 'Seconds a client may take to send its whole request, body included (then 408). Generation time does not count.' }),
+    ...serverFlags,
     'drain-timeout': Flags.integer({ min: 0, default: 30, description: 'Seconds from SIGTERM/SIGINT to exit: running requests finish and exporters flush within it.' }),
     'shutdown-delay': numberFlag({ min: 0, default: 0, description: 'Seconds after SIGTERM/SIGINT during which GET /ready answers 503 but requests are still accepted, so a load balancer that checks /ready stops sending before the listener closes; taken out of --drain-timeout.' }),
   };
@@ -49,18 +34,7 @@ export default class Serve extends SglCommand {
     const { Engine } = await import('../lib/engine/engine.js');
     const { SglServer } = await import('../lib/server/sgl_server.js');
     const engine = await Engine.create({ ...engineOptions(flags), tracing });
-    const server = new SglServer(engine, tracing, {
-      host: flags.host,
-      port: flags.port,
-      apiKey: flags['api-key'],
-      maxQueuedRequests: flags['max-queued-requests'],
-      maxBodyBytes: flags['max-body-size'],
-      enableMetrics: flags['enable-metrics'],
-      maxConnections: flags['max-connections'],
-      allowedOrigins: flags['allowed-origins'] ?? [],
-      headersTimeoutMs: flags['headers-timeout'] * 1000,
-      requestTimeoutMs: flags['request-timeout'] * 1000,
-    });
+    const server = new SglServer(engine, tracing, serverOptions(flags));
     // Listen for signals before announcing the address, so a signal sent on seeing it is never missed.
     const signal = new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));

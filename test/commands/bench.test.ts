@@ -95,7 +95,7 @@ describe('sgl bench', () => {
     expect((await runCli(['bench', '--levels', '0,5'])).code).toBe(2);
     const stray = await runCli(['bench', '--target-ci', '2']);
     expect(stray.code).toBe(2);
-    expect(stray.stderr).toMatch(/belong to --compare-trace-levels/);
+    expect(stray.stderr).toMatch(/must be provided when using --target-ci[\s\S]*--compare-trace-levels/);
     expect((await runCli(['bench', '--compare-trace-levels', '--target-ci', '0'])).code).toBe(2);
     // With --json, oclif reports even a usage error as JSON on stdout (and exits 1).
     const both = await runCli(['bench', '-o', '-', '--json']);

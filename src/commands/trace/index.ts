@@ -1,6 +1,6 @@
-import { Args, Errors, Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../../lib/cli/engine_flags.js';
-import { numberFlag } from '../../lib/cli/number_flag.js';
+import { samplingFlags, samplingParams } from '../../lib/cli/sampling_flags.js';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
 import { tracingFlags, tracingSetup } from '../../lib/cli/tracing_flags.js';
 import type { GenerationResult } from '../../lib/engine/timed_generation.js';
@@ -38,21 +38,7 @@ export default class Trace extends SglCommand {
     ...engineFlags,
     ...tracingFlags(2),
     prompts: Flags.string({ description: 'A text file with one prompt per line; all run concurrently.' }),
-    'input-ids': Flags.custom<number[]>({
-      description: 'The prompt as comma-separated token ids, tokenized already (works with --skip-tokenizer-init).',
-      parse: async (input) => {
-        const ids = input.split(',').map((s) => s.trim());
-        if (!ids.every((s) => /^\d+$/.test(s))) throw new Errors.CLIError(`--input-ids takes comma-separated token ids (e.g. 15496,11,616), got ${JSON.stringify(input)}.`, { exit: 2 });
-        return ids.map(Number);
-      },
-    })(),
-    'max-tokens': Flags.integer({ min: 1, default: 32, description: 'Most tokens to generate.' }),
-    temperature: numberFlag({ min: 0, default: 0, description: 'Sampling temperature; 0 is greedy.' }),
-    'top-p': numberFlag({ min: 0, exclusiveMin: true, max: 1, description: 'Nucleus sampling mass (0, 1].' }),
-    'top-k': Flags.integer({ min: 0, description: 'Sample from the k most likely tokens (0: off).' }),
-    seed: Flags.integer({ min: 0, description: 'Seed; the same seed gives the same tokens.' }),
-    stop: Flags.string({ multiple: true, description: 'Stop when this text appears (repeatable).' }),
-    'ignore-eos': Flags.boolean({ description: 'Keep generating past the end-of-sequence token.' }),
+    ...samplingFlags,
     chat: Flags.boolean({ description: "Wrap the prompt as a user message with the model's chat template." }),
   };
 
@@ -66,7 +52,7 @@ export default class Trace extends SglCommand {
     const { timedGeneration } = await import('../../lib/engine/timed_generation.js');
     const session = await EngineSession.start(engineOptions(flags), tracingSetup(flags));
     const engine = session.engine;
-    const sampling = { maxTokens: flags['max-tokens'], temperature: flags.temperature, topP: flags['top-p'], topK: flags['top-k'], seed: flags.seed, stop: flags.stop, ignoreEos: flags['ignore-eos'] };
+    const sampling = samplingParams(flags);
     let results: GenerationResult[];
     let traced;
     try {

@@ -1,6 +1,7 @@
 import { Errors, Flags } from '@oclif/core';
 import type { Slo } from '../benchmark/statistics.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
+import { numberFlag } from './number_flag.js';
 
 const usage = (message: string): never => {
   throw new Errors.CLIError(message, { exit: 2 });
@@ -34,9 +35,10 @@ export const sloFlag = Flags.custom<Slo>({
 })();
 
 /** `--levels 0,1,2,3` for --compare-trace-levels. */
-export const levelsFlag = Flags.custom<TraceLevel[]>({
+const levelsFlag = Flags.custom<TraceLevel[]>({
   description: 'Trace levels --compare-trace-levels runs (default 0,1,2,3).',
   helpGroup: 'COMPARE',
+  dependsOn: ['compare-trace-levels'],
   parse: async (v) => {
     const levels = v.split(',').map((s) => Number(s.trim()));
     if (levels.length === 0 || levels.some((l) => !Number.isInteger(l) || l < 0 || l > 3)) usage(`--levels takes trace levels 0-3 separated by commas, got ${v}.`);
@@ -84,3 +86,14 @@ export function failureVerdict(failed: number, total: number, limit: FailureLimi
   if (failed > allowed) return `${failed} of ${total} requests failed, more than --max-failures allows (${limit.count ?? `${((limit.fraction ?? 0) * 100).toFixed(0)}%, ${allowed}`}); the figures above describe only the requests that completed.`;
   return null;
 }
+
+const compare = { helpGroup: 'COMPARE', dependsOn: ['compare-trace-levels'] };
+
+/** --compare-trace-levels and the flags that belong to it (oclif refuses them without it). */
+export const compareFlags = {
+  'compare-trace-levels': Flags.boolean({ description: 'Run the same workload at each trace level (fresh engine per run, levels interleaved) and say per level whether tracing costs throughput or latency.', helpGroup: 'COMPARE' }),
+  levels: levelsFlag,
+  repeats: Flags.integer({ min: 1, description: `Rounds of --compare-trace-levels (default: ${COMPARE_DEFAULTS.repeats}); with --target-ci, the fewest.`, ...compare }),
+  'target-ci': numberFlag({ min: 0, exclusiveMin: true, max: 100, description: `--compare-trace-levels: add rounds until every throughput ratio's 95% CI is within ± this many percent (default: ${COMPARE_DEFAULTS.targetCiPct}).`, ...compare }),
+  'max-duration': numberFlag({ min: 0, exclusiveMin: true, default: COMPARE_DEFAULTS.maxDurationS, description: 'Seconds --target-ci may take; when they run out first, the comparison is reported as inconclusive.', helpGroup: 'COMPARE' }),
+};

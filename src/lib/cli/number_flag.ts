@@ -8,6 +8,8 @@ interface NumberFlagOptions {
   exclusiveMin?: boolean;
   default?: number;
   helpGroup?: string;
+  /** Flags this one needs (oclif's dependsOn): a usage error names them when they are missing. */
+  dependsOn?: string[];
 }
 
 /**
@@ -21,6 +23,7 @@ export function numberFlag(options: NumberFlagOptions) {
     description: options.description,
     default: options.default,
     helpGroup: options.helpGroup,
+    dependsOn: options.dependsOn,
     parse: async (input) => {
       const n = Number(input);
       const ok = input.trim() !== '' && Number.isFinite(n)

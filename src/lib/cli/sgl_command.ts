@@ -21,6 +21,15 @@ export abstract class SglCommand extends Command {
     return super.catch(err);
   }
 
+  /** A progress bar on stderr for runs that take a while: only on a terminal, and never with --json. */
+  protected progressBar(): { update: (done: number, total: number) => void; done: () => void } | undefined {
+    if (!process.stderr.isTTY || this.jsonEnabled()) return undefined;
+    return {
+      update: (done, total) => void process.stderr.write(`\r${'█'.repeat(Math.round((30 * done) / total)).padEnd(30, '░')} ${done}/${total}`),
+      done: () => void process.stderr.write('\n'),
+    };
+  }
+
   /** Writes progress or human output unless --json asked for machine output only. */
   protected say(text: string): void {
     if (!this.jsonEnabled()) process.stdout.write(text);

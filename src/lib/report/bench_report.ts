@@ -3,7 +3,8 @@ import Table from 'cli-table3';
 import { compactTable } from './compact_table.js';
 import { printable } from './terminal_text.js';
 import type { LevelComparison, LevelRow } from '../benchmark/compare_levels.js';
-import type { TargetRow } from '../benchmark/run_bench.js';
+import type { BenchResult, TargetRow } from '../benchmark/run_bench.js';
+import { formatStageTable } from './stage_table.js';
 import type { BenchMetrics, FailureKind } from '../benchmark/statistics.js';
 import type { Distribution, MeanCi } from '../stats/distribution.js';
 import type { Verdict } from '../stats/significance.js';
@@ -87,4 +88,13 @@ export function formatLevelComparison(rows: readonly LevelRow[], how: Omit<Level
     lines.push(chalk.yellow(`Inconclusive: after ${how.rounds} rounds (${secs(how.elapsedMs)} of the ${secs(t.budgetMs)} budget) the widest throughput CI is ±${pct(how.widestCi)}, not the ±${pct(t.ci)} asked for; a difference smaller than that cannot be told from noise here. Give it more time (--max-duration) or a quieter machine.`));
   else if (how.widestCi > 0.05) lines.push(chalk.yellow(`${how.rounds} rounds leave throughput CIs as wide as ±${pct(how.widestCi)}: a difference smaller than that cannot be told from noise. --target-ci PCT adds rounds until the CIs are narrow enough.`));
   return lines.join('\n');
+}
+
+/** Bench's whole terminal report: the summary, per server, per stage and the level comparison, each when the run has it. */
+export function formatBench(r: Pick<BenchResult, 'metrics' | 'target' | 'workload' | 'targets' | 'stages' | 'levels' | 'comparison'>): string {
+  let out = formatBenchMetrics(r.metrics, r.target, r.workload) + '\n';
+  if (r.targets) out += '\nPer server\n' + formatTargets(r.targets) + '\n';
+  if (r.stages) out += '\nPer-stage breakdown (from the tracing layer)\n' + formatStageTable(r.stages) + '\n';
+  if (r.levels && r.comparison) out += '\nTrace level comparison\n' + formatLevelComparison(r.levels, r.comparison) + '\n';
+  return out;
 }

@@ -1,0 +1,38 @@
+import { Flags } from '@oclif/core';
+import type { Interfaces } from '@oclif/core';
+import { DATASETS, GSP_DEFAULTS } from '../workload/load_workload.js';
+import type { WorkloadOptions } from '../workload/load_workload.js';
+import { COMPARE_DEFAULTS } from './bench_flags.js';
+import { numberFlag } from './number_flag.js';
+
+const helpGroup = 'WORKLOAD';
+
+/** The flags that choose and shape bench's workload, named as SGLang's bench_serving names them. */
+export const workloadFlags = {
+  dataset: Flags.option({ options: DATASETS, default: 'random' as const, description: 'Workload: random lengths, ShareGPT JSON, an sgl trace file, Mooncake JSONL, or groups of prompts sharing a system prompt (generated-shared-prefix, as SGLang\'s bench_serving).', helpGroup })(),
+  'dataset-path': Flags.string({ description: 'The dataset file (sharegpt, trace, mooncake).', helpGroup }),
+  'num-prompts': Flags.integer({ min: 1, description: `Requests to send (default: 50; ${COMPARE_DEFAULTS.numPrompts} per run with --compare-trace-levels; generated-shared-prefix sends groups × prompts per group).`, helpGroup }),
+  'random-input-len': Flags.integer({ min: 1, default: 64, helpGroup, description: 'Input tokens (random dataset).' }),
+  'random-output-len': Flags.integer({ min: 1, default: 32, helpGroup, description: 'Output tokens (random dataset).' }),
+  'random-range-ratio': numberFlag({ min: 0, max: 1, default: 0.5, helpGroup, description: 'Lengths are uniform in [len × ratio, len].' }),
+  'gsp-num-groups': Flags.integer({ min: 1, default: GSP_DEFAULTS.groups, helpGroup, description: 'generated-shared-prefix: groups, each with its own system prompt.' }),
+  'gsp-prompts-per-group': Flags.integer({ min: 1, default: GSP_DEFAULTS.promptsPerGroup, helpGroup, description: 'generated-shared-prefix: prompts per group (the requests sent: groups × this).' }),
+  'gsp-system-prompt-len': Flags.integer({ min: 0, default: GSP_DEFAULTS.systemPromptLen, helpGroup, description: 'generated-shared-prefix: tokens of each group\'s system prompt.' }),
+  'gsp-question-len': Flags.integer({ min: 1, default: GSP_DEFAULTS.questionLen, helpGroup, description: 'generated-shared-prefix: tokens of each prompt\'s question.' }),
+  'gsp-output-len': Flags.integer({ min: 1, default: GSP_DEFAULTS.outputLen, helpGroup, description: 'generated-shared-prefix: output tokens.' }),
+  seed: Flags.integer({ min: 0, default: 1, description: 'Seed of the workload and the arrivals.', helpGroup }),
+};
+
+/** The parsed workload flags as the workload loader takes them; `count` when --num-prompts is not given. */
+export function workloadOptions(f: Interfaces.InferredFlags<typeof workloadFlags>, count: number): WorkloadOptions {
+  return {
+    dataset: f.dataset,
+    path: f['dataset-path'],
+    count: f['num-prompts'] ?? count,
+    seed: f.seed,
+    inputLen: f['random-input-len'],
+    outputLen: f['random-output-len'],
+    rangeRatio: f['random-range-ratio'],
+    sharedPrefix: { groups: f['gsp-num-groups'], promptsPerGroup: f['gsp-prompts-per-group'], systemPromptLen: f['gsp-system-prompt-len'], questionLen: f['gsp-question-len'], outputLen: f['gsp-output-len'] },
+  };
+}
