@@ -1,14 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
-import { compareFlags, failureVerdict, maxFailuresFlag, requestRateFlag, sloFlag } from '../lib/cli/bench_flags.js';
-import { numberFlag } from '../lib/cli/number_flag.js';
+import { COMPARE_DEFAULTS, arrivalFlags, compareFlags, driverOptions, failureVerdict, maxFailuresFlag, sloFlag } from '../lib/cli/bench_flags.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
-import { targetFlags } from '../lib/cli/target_flags.js';
+import { httpBenchFlags, targetFlags } from '../lib/cli/target_flags.js';
 import { tracingFlags, tracingSetup } from '../lib/cli/tracing_flags.js';
 import type { BenchResult } from '../lib/benchmark/run_bench.js';
 import { workloadFlags, workloadOptions } from '../lib/cli/workload_flags.js';
-import { COMPARE_DEFAULTS } from '../lib/cli/bench_flags.js';
 
 export default class Bench extends SglCommand {
   static override summary = 'Load-benchmark the engine or any OpenAI-compatible server; compare tracing overhead per level.';
@@ -23,13 +21,9 @@ export default class Bench extends SglCommand {
     ...engineFlags,
     ...tracingFlags(1),
     ...targetFlags,
-    'server-timing': Flags.boolean({ description: 'With --url to an sgl server: ask for each request\'s own timing (include_timing) and report client TTFT less server TTFT as transport time.', helpGroup: 'TARGET' }),
-    'tokenize-prompt': Flags.boolean({ description: 'With --url and --endpoint completions: send token ids instead of text, leaving the server\'s tokenizer out of TTFT.', helpGroup: 'TARGET' }),
+    ...httpBenchFlags,
     ...workloadFlags,
-    'request-rate': requestRateFlag,
-    burstiness: numberFlag({ min: 0, exclusiveMin: true, default: 1, description: 'Gamma shape of inter-arrival times; 1 is Poisson, lower is burstier.' }),
-    'max-concurrency': Flags.integer({ min: 1, description: 'Most requests in flight (default: no cap).' }),
-    warmup: Flags.integer({ min: 0, default: 2, description: 'Copies of the first requests sent first, one at a time, not measured; to a server they carry ids warmup-… (X-Request-Id) and X-Sgl-Warmup: 1.' }),
+    ...arrivalFlags,
     'max-failures': maxFailuresFlag,
     slo: sloFlag,
     ...compareFlags,
@@ -55,7 +49,7 @@ export default class Bench extends SglCommand {
         engine: engineOptions(flags),
         tracing: tracingSetup(flags),
         workload: workloadOptions(flags, compare ? COMPARE_DEFAULTS.numPrompts : 50),
-        driver: { requestRate: flags['request-rate'], burstiness: flags.burstiness, maxConcurrency: flags['max-concurrency'] ?? Infinity, seed: flags.seed, warmup: flags.warmup, replayArrivals: false },
+        driver: driverOptions(flags),
         slo: flags.slo ?? null,
         compareLevels: compare ? (flags.levels ?? [0, 1, 2, 3]) : null,
         repeats: flags.repeats ?? COMPARE_DEFAULTS.repeats,

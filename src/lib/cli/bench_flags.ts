@@ -1,4 +1,6 @@
 import { Errors, Flags } from '@oclif/core';
+import type { Interfaces } from '@oclif/core';
+import type { DriverOptions } from '../target/driver.js';
 import type { Slo } from '../benchmark/statistics.js';
 import type { TraceLevel } from '../tracing/trace_config.js';
 import { numberFlag } from './number_flag.js';
@@ -97,3 +99,16 @@ export const compareFlags = {
   'target-ci': numberFlag({ min: 0, exclusiveMin: true, max: 100, description: `--compare-trace-levels: add rounds until every throughput ratio's 95% CI is within ± this many percent (default: ${COMPARE_DEFAULTS.targetCiPct}).`, ...compare }),
   'max-duration': numberFlag({ min: 0, exclusiveMin: true, default: COMPARE_DEFAULTS.maxDurationS, description: 'Seconds --target-ci may take; when they run out first, the comparison is reported as inconclusive.', helpGroup: 'COMPARE' }),
 };
+
+/** When requests are sent: the arrival process, the concurrency cap and the warm-up. */
+export const arrivalFlags = {
+  'request-rate': requestRateFlag,
+  burstiness: numberFlag({ min: 0, exclusiveMin: true, default: 1, description: 'Gamma shape of inter-arrival times; 1 is Poisson, lower is burstier.' }),
+  'max-concurrency': Flags.integer({ min: 1, description: 'Most requests in flight (default: no cap).' }),
+  warmup: Flags.integer({ min: 0, default: 2, description: 'Copies of the first requests sent first, one at a time, not measured; to a server they carry ids warmup-… (X-Request-Id) and X-Sgl-Warmup: 1.' }),
+};
+
+/** The parsed arrival flags (and the workload's seed) as the driver takes them. */
+export function driverOptions(f: Interfaces.InferredFlags<typeof arrivalFlags> & { seed: number }): DriverOptions {
+  return { requestRate: f['request-rate'], burstiness: f.burstiness, maxConcurrency: f['max-concurrency'] ?? Infinity, seed: f.seed, warmup: f.warmup, replayArrivals: false };
+}

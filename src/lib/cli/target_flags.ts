@@ -8,3 +8,9 @@ export const targetFlags = {
   endpoint: Flags.option({ options: ['completions', 'chat'] as const, default: 'completions' as const, description: 'Streaming endpoint to use with --url.', helpGroup: 'TARGET' })(),
   'api-key': Flags.string({ description: 'Bearer key for --url.', helpGroup: 'TARGET' }),
 };
+
+/** Bench's options for a server given with --url. */
+export const httpBenchFlags = {
+  'server-timing': Flags.boolean({ description: 'With --url to an sgl server: ask for each request\'s own timing (include_timing) and report client TTFT less server TTFT as transport time.', helpGroup: 'TARGET', dependsOn: ['url'] }),
+  'tokenize-prompt': Flags.boolean({ description: 'With --url and --endpoint completions: send token ids instead of text, leaving the server\'s tokenizer out of TTFT.', helpGroup: 'TARGET', dependsOn: ['url'] }),
+};
