@@ -22,7 +22,10 @@ export interface LoopResult {
 
 /** Greedy decoding of one prompt, feeding `present` straight back as `past`. */
 export class BareOrtLoop {
-  private constructor(private readonly session: ort.InferenceSession, private readonly io: DecoderIo) {}
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly io: DecoderIo,
+  ) {}
 
   static async load(onnxPath: string, s: SessionSettings): Promise<BareOrtLoop> {
     const session = await ort.InferenceSession.create(onnxPath, {
@@ -54,7 +57,12 @@ export class BareOrtLoop {
         attention_mask: new ort.Tensor('int64', new BigInt64Array(pos + n).fill(1n), [1, pos + n]),
         ...past,
       };
-      if (io.hasPositionIds) feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(pos + i)), [1, n]);
+      if (io.hasPositionIds)
+        feeds.position_ids = new ort.Tensor(
+          'int64',
+          BigInt64Array.from({ length: n }, (_, i) => BigInt(pos + i)),
+          [1, n],
+        );
       const out = await this.session.run(feeds);
       const logits = out.logits;
       const vocab = logits.dims[2];
@@ -94,7 +102,10 @@ async function importTransformersJs(): Promise<TransformersModule> {
   } catch {
     const spec = `${TRANSFORMERS_JS}@${TRANSFORMERS_JS_VERSION}`;
     console.log(`Installing ${spec} for the transformers.js baseline (npm install --no-save; the next npm ci removes it)...`);
-    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', spec], { stdio: 'inherit', env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
+    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', spec], {
+      stdio: 'inherit',
+      env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
+    });
     return (await import(name)) as TransformersModule;
   }
 }

@@ -32,6 +32,8 @@ const statsStart = performance.now();
 summarize(run);
 const statsMs = performance.now() - statsStart;
 console.log(`${N} requests x ${CHUNKS} chunks against an instant target, concurrency ${opts.concurrency}`);
-console.log(`driver: ${((N * 1000) / wall).toFixed(0)} requests/s, ${((wall * 1000) / N).toFixed(1)} us per request (${((wall * 1e6) / (N * CHUNKS)).toFixed(0)} ns per chunk)`);
+console.log(
+  `driver: ${((N * 1000) / wall).toFixed(0)} requests/s, ${((wall * 1000) / N).toFixed(1)} us per request (${((wall * 1e6) / (N * CHUNKS)).toFixed(0)} ns per chunk)`,
+);
 console.log(`statistics over all of them: ${statsMs.toFixed(1)} ms`);
 console.log('target: thousands of requests per second');

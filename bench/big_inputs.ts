@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeSyntheticCapture } from './synthetic_capture.js';
 import type * as DatasetFiles from '../src/lib/workload/dataset_files.js';
+import type * as CsvTraces from '../src/lib/workload/csv_traces.js';
 import type * as ModelDir from '../src/lib/engine/model_dir.js';
 import type * as Tokenizer from '../src/lib/engine/tokenizer/tokenizer.js';
 
@@ -34,10 +35,11 @@ async function child(kind: string, path: string): Promise<void> {
   const t0 = performance.now();
   let what: string;
   if (kind === 'csv') {
-    what = `${files.burstGptWorkload(path, 100).requests.length} requests`;
+    const csv = (await dist('workload/csv_traces.js')) as unknown as typeof CsvTraces;
+    what = `${csv.burstGptWorkload(path, 100).requests.length} requests`;
   } else if (kind === 'sharegpt') {
     const { loadModelSpec } = (await dist('engine/model_dir.js')) as unknown as typeof ModelDir;
-    const { TextTokenizer } = (await dist('engine/tokenizer.js')) as unknown as typeof Tokenizer;
+    const { TextTokenizer } = (await dist('engine/tokenizer/tokenizer.js')) as unknown as typeof Tokenizer;
     const tok = new TextTokenizer(loadModelSpec(undefined));
     what = `${files.shareGptWorkload(path, (t) => tok.encode(t, false), 10).requests.length} requests`;
   } else {
@@ -72,10 +74,22 @@ async function main(): Promise<void> {
     await writeSyntheticCapture(capture, synthetic);
     console.log(`wrote ${capture}: ${synthetic.requests} requests, ${size(capture)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-  if (!existsSync(csv)) await writeLines(csv, 1_000_000, (i) => `${(i * 0.05).toFixed(3)},ChatGPT,${(i * 7919) % 2000 + 1},${(i * 104729) % 500 + 1},1,Conversation log\n`, 'Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n');
+  if (!existsSync(csv))
+    await writeLines(
+      csv,
+      1_000_000,
+      (i) => `${(i * 0.05).toFixed(3)},ChatGPT,${((i * 7919) % 2000) + 1},${((i * 104729) % 500) + 1},1,Conversation log\n`,
+      'Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n',
+    );
   if (!existsSync(sharegpt) || statSync(sharegpt).size < 0.6 * GB) {
     const text = 'The quick brown fox jumps over the lazy dog. '.repeat(44);
-    await writeLines(sharegpt, 310_000, (i) => `${i ? ',' : ''}{"id":"c${i}","conversations":[{"from":"human","value":"Question ${i}: ${text}"},{"from":"gpt","value":"Answer ${i}: ${text}"}]}\n`, '[');
+    await writeLines(
+      sharegpt,
+      310_000,
+      (i) =>
+        `${i ? ',' : ''}{"id":"c${i}","conversations":[{"from":"human","value":"Question ${i}: ${text}"},{"from":"gpt","value":"Answer ${i}: ${text}"}]}\n`,
+      '[',
+    );
     const out = createWriteStream(sharegpt, { flags: 'a' });
     await new Promise<void>((done) => out.end(']\n', () => done()));
   }
@@ -83,7 +97,10 @@ async function main(): Promise<void> {
 
   // The CLI's own process: /usr/bin/time gives its peak RSS (kB) and wall time.
   const run = (args: string[]): { stdout: string; rssMb: number; s: number } => {
-    const r = execFileSync('/bin/sh', ['-c', `/usr/bin/time -f '%M %e' "$@" 2>&1 >/dev/null | tail -1`, 'sh', ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const r = execFileSync('/bin/sh', ['-c', `/usr/bin/time -f '%M %e' "$@" 2>&1 >/dev/null | tail -1`, 'sh', ...args], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    });
     const [kb, s] = r.trim().split(' ').map(Number);
     return { stdout: r, rssMb: kb / 1024, s };
   };
@@ -95,7 +112,11 @@ async function main(): Promise<void> {
     ['csv', csv, 'replay --limit 100 of the 1,000,000-row CSV (reading)', ' (target < 1 s)'],
     ['sharegpt', sharegpt, `bench --num-prompts 10 of the ${size(sharegpt)} ShareGPT file (reading, tokenizing)`, ''],
   ] as const) {
-    const r = JSON.parse(execFileSync(tsx, [join(ROOT, 'bench/big_inputs.ts'), '--child', kind, path], { encoding: 'utf8' })) as { ms: number; rssMb: number; what: string };
+    const r = JSON.parse(execFileSync(tsx, [join(ROOT, 'bench/big_inputs.ts'), '--child', kind, path], { encoding: 'utf8' })) as {
+      ms: number;
+      rssMb: number;
+      what: string;
+    };
     console.log(`${label}: ${r.what} in ${(r.ms / 1000).toFixed(2)} s${target}, peak RSS ${r.rssMb.toFixed(0)} MB`);
   }
 }

@@ -68,7 +68,16 @@ if (opts.sweep) {
   const results = [];
   for (const layout of layouts) {
     const { preset, dir } = presetModel(opts.preset!, layout);
-    const o = { dir, preset, rows, promptTokens: Number(opts['prompt-tokens']), outputTokens: maxTokens, threads: session.intraOpThreads, label: `${layout} KV layout`, rounds: Number(opts.rounds) };
+    const o = {
+      dir,
+      preset,
+      rows,
+      promptTokens: Number(opts['prompt-tokens']),
+      outputTokens: maxTokens,
+      threads: session.intraOpThreads,
+      label: `${layout} KV layout`,
+      rounds: Number(opts.rounds),
+    };
     const r = await sweep(o);
     printSweep(o, r);
     results.push({ layout, r });
@@ -82,7 +91,10 @@ if (opts.sweep) {
     const rss = Math.max(...r.map((x) => x.peakRssMiB / (x.startRssMiB + x.liveKvMiB)));
     row(`${layout}: worst peak RSS / (loaded engine + live KV)`, ratio(rss, 1, '<= 1.3x'));
     if (one && most !== one) {
-      row(`${layout}: decode throughput R=${most.rows} / R=1`, ratio(most.decodeTokPerS, one.decodeTokPerS, '>= 4x at R=32 of 1,500 tokens; >= 3x at R=8 of 600'));
+      row(
+        `${layout}: decode throughput R=${most.rows} / R=1`,
+        ratio(most.decodeTokPerS, one.decodeTokPerS, '>= 4x at R=32 of 1,500 tokens; >= 3x at R=8 of 600'),
+      );
       row(`${layout}: output throughput R=${most.rows} / R=1 (prefills included)`, ratio(most.outputTokPerS, one.outputTokPerS, 'prefill-bound'));
     }
   }
@@ -97,7 +109,6 @@ const spec = loadModelSpec(dir);
 const tokenizer = new TextTokenizer(spec);
 console.log(`model ${spec.id}, ${maxTokens} tokens per request, ${session.intraOpThreads} intra-op threads\n`);
 
-
 /** `device` against the CPU, side by side; what crosses between host and device per decode step. */
 async function compareDevices(device: Device): Promise<void> {
   const cpu = await Engine.create({ modelPath: dir, device: 'cpu', threads: session.intraOpThreads, interOpThreads: session.interOpThreads });
@@ -106,12 +117,20 @@ async function compareDevices(device: Device): Promise<void> {
   const concurrent: Record<'cpu' | 'gpu', number[]> = { cpu: [], gpu: [] };
   const throughput = async (engine: Engine): Promise<number> => {
     const start = performance.now();
-    const counts = await Promise.all(Array.from({ length: concurrency }, async (_, i) => (await timedGeneration(engine, { prompt: PROMPTS[i % PROMPTS.length], sampling: greedy })).usage.completionTokens));
+    const counts = await Promise.all(
+      Array.from(
+        { length: concurrency },
+        async (_, i) => (await timedGeneration(engine, { prompt: PROMPTS[i % PROMPTS.length], sampling: greedy })).usage.completionTokens,
+      ),
+    );
     return (counts.reduce((a, b) => a + b, 0) * 1000) / (performance.now() - start);
   };
   // The first round compiles the device's kernels and is not counted.
   for (let i = 0; i < 1 + 3; i++) {
-    for (const [key, engine] of [['cpu', cpu], ['gpu', gpu]] as const) {
+    for (const [key, engine] of [
+      ['cpu', cpu],
+      ['gpu', gpu],
+    ] as const) {
       const one = await timedGeneration(engine, { prompt: PROMPTS[i % PROMPTS.length], sampling: greedy });
       const many = await throughput(engine);
       if (i === 0) continue;
@@ -139,7 +158,10 @@ async function compareDevices(device: Device): Promise<void> {
   row(`${device}, batch 1: decode tok/s`, median(decode.gpu).toFixed(1));
   row(`cpu, ${concurrency} concurrent: output tok/s`, median(concurrent.cpu).toFixed(1));
   row(`${device}, ${concurrency} concurrent: output tok/s`, median(concurrent.gpu).toFixed(1));
-  row(`${device}: bytes host<->device per decode step (batch 1)`, `${(perStep / 1024).toFixed(1)} KiB (up ${((long.up - short.up) / steps / 1024).toFixed(1)}, down ${((long.down - short.down) / steps / 1024).toFixed(1)}), past ${maxTokens}-${2 * maxTokens} tokens`);
+  row(
+    `${device}: bytes host<->device per decode step (batch 1)`,
+    `${(perStep / 1024).toFixed(1)} KiB (up ${((long.up - short.up) / steps / 1024).toFixed(1)}, down ${((long.down - short.down) / steps / 1024).toFixed(1)}), past ${maxTokens}-${2 * maxTokens} tokens`,
+  );
   console.log('\nratios');
   row(`${device} / cpu, batch-1 decode`, ratio(median(decode.gpu), median(decode.cpu), '> 1x on a real GPU'));
   row(`${device} / cpu, ${concurrency} concurrent`, ratio(median(concurrent.gpu), median(concurrent.cpu), '> 1x on a real GPU'));
@@ -219,7 +241,13 @@ const longPrompt = Array.from({ length: promptTokens }, (_, i) => 1000 + ((i * 7
 const mb = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
 async function floodRun(count: number): Promise<void> {
-  const flood = await Engine.create({ modelPath: slotDir, threads: session.intraOpThreads, interOpThreads: session.interOpThreads, kvCacheMb, maxRunningRequests: 256 });
+  const flood = await Engine.create({
+    modelPath: slotDir,
+    threads: session.intraOpThreads,
+    interOpThreads: session.interOpThreads,
+    kvCacheMb,
+    maxRunningRequests: 256,
+  });
   const rssBefore = process.memoryUsage().rss;
   let peakRss = rssBefore;
   let peakWaiting = 0;
@@ -231,9 +259,11 @@ async function floodRun(count: number): Promise<void> {
     peakRunning = Math.max(peakRunning, s.running);
   }, 5);
   const start = performance.now();
-  await Promise.all(Array.from({ length: count }, async () => {
-    for await (const chunk of await flood.generate({ inputIds: longPrompt, sampling: { temperature: 0, maxTokens: 8, ignoreEos: true } })) void chunk;
-  }));
+  await Promise.all(
+    Array.from({ length: count }, async () => {
+      for await (const chunk of await flood.generate({ inputIds: longPrompt, sampling: { temperature: 0, maxTokens: 8, ignoreEos: true } })) void chunk;
+    }),
+  );
   clearInterval(sampler);
   const seconds = (performance.now() - start) / 1000;
   const admittedAtOnce = (count * (promptTokens + 8) * flood.info.kvBytesPerToken) / 2 ** 20;

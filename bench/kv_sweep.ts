@@ -45,7 +45,11 @@ export interface SweepRow {
   liveKvMiB: number;
 }
 
-const median = (xs: readonly number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+const median = (xs: readonly number[]): number =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 
 /** Seconds onnxruntime takes to read `bytes` (a ReduceSum over a buffer that size), median of a few runs. */
 export async function readSeconds(bytes: number, threads: number): Promise<number> {
@@ -105,9 +109,20 @@ async function sweepOnce(o: SweepOptions): Promise<SweepRow[]> {
   const rng = new Rng(7);
   for (const rows of o.rows) {
     const kvCacheMb = Math.ceil((rows * (o.promptTokens + o.outputTokens) * kvBytesPerToken * 1.5) / 2 ** 20) + 64;
-    const engine = await Engine.create({ modelPath: o.dir, threads: o.threads, interOpThreads: 1, kvCacheMb, maxRunningRequests: Math.max(64, rows), disablePrefixCache: true });
+    const engine = await Engine.create({
+      modelPath: o.dir,
+      threads: o.threads,
+      interOpThreads: 1,
+      kvCacheMb,
+      maxRunningRequests: Math.max(64, rows),
+      disablePrefixCache: true,
+    });
     // One request to warm the session's kernels for this shape.
-    for await (const chunk of await engine.generate({ inputIds: Array.from({ length: 16 }, () => 1000 + Math.floor(rng.next() * 40000)), sampling: { temperature: 0, maxTokens: 4, ignoreEos: true } })) void chunk;
+    for await (const chunk of await engine.generate({
+      inputIds: Array.from({ length: 16 }, () => 1000 + Math.floor(rng.next() * 40000)),
+      sampling: { temperature: 0, maxTokens: 4, ignoreEos: true },
+    }))
+      void chunk;
     const startRss = process.memoryUsage().rss;
     let peakRss = startRss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
@@ -133,7 +148,16 @@ async function sweepOnce(o: SweepOptions): Promise<SweepRow[]> {
     const liveTokens = rows * (o.promptTokens + o.outputTokens / 2);
     const floorMs = (await readSeconds(weightBytes + liveTokens * kvBytesPerToken, o.threads)) * 1000;
     const liveKvMiB = (rows * (o.promptTokens + o.outputTokens) * kvBytesPerToken) / 2 ** 20;
-    out.push({ rows, stepMs, floorMs, decodeTokPerS: (rows * 1000) / stepMs, outputTokPerS: (rows * o.outputTokens) / wall, peakRssMiB: peakRss / 2 ** 20, startRssMiB: startRss / 2 ** 20, liveKvMiB });
+    out.push({
+      rows,
+      stepMs,
+      floorMs,
+      decodeTokPerS: (rows * 1000) / stepMs,
+      outputTokPerS: (rows * o.outputTokens) / wall,
+      peakRssMiB: peakRss / 2 ** 20,
+      startRssMiB: startRss / 2 ** 20,
+      liveKvMiB,
+    });
   }
   return out;
 }
@@ -141,7 +165,9 @@ async function sweepOnce(o: SweepOptions): Promise<SweepRow[]> {
 export function printSweep(o: SweepOptions, rows: SweepRow[]): void {
   const c = PRESETS[o.preset];
   const weightMiB = (parameterCount(c) * 4) / 2 ** 20;
-  console.log(`\n${o.label}: ${o.promptTokens}-token prompts, ${o.outputTokens} output tokens, R at once (weights ${weightMiB.toFixed(0)} MiB; medians of ${o.rounds} rounds)`);
+  console.log(
+    `\n${o.label}: ${o.promptTokens}-token prompts, ${o.outputTokens} output tokens, R at once (weights ${weightMiB.toFixed(0)} MiB; medians of ${o.rounds} rounds)`,
+  );
   console.log('   R   step ms   floor ms   step/floor   decode tok/s   output tok/s   RSS start -> peak (live KV)   peak / (start + live KV)');
   for (const r of rows) {
     console.log(

@@ -119,14 +119,18 @@ function tracingFor(c: Omit<Config, 'name'>, file: string): Promise<Tracing> {
 async function runOnce(c: Config, round: number, capture?: MemoryExporter): Promise<RunFigures> {
   const file = join(dir, `${round}-${configs.indexOf(c)}.json`);
   const tracing = await tracingFor(c, file);
-  if (c.exporter === 'otlp-main') tracing.addExporter(await createOtlpExporter({ protocol: 'http/protobuf', url: `${receiver.url}/v1/traces`, from: 'flag' }, tracing.metrics));
+  if (c.exporter === 'otlp-main')
+    tracing.addExporter(await createOtlpExporter({ protocol: 'http/protobuf', url: `${receiver.url}/v1/traces`, from: 'flag' }, tracing.metrics));
   if (capture) tracing.addExporter(capture);
   const engine = await Engine.create({ modelPath: modelDir, tracing });
   const one = async (i: number): Promise<{ n: number; ttft: number; e2e: number }> => {
     const t0 = performance.now();
     let first = 0;
     let n = 0;
-    for await (const ch of await engine.generate({ prompt: PROMPTS[i % PROMPTS.length] + ` ${i}`, sampling: { maxTokens: tokens, temperature: 0, ignoreEos: true } })) {
+    for await (const ch of await engine.generate({
+      prompt: PROMPTS[i % PROMPTS.length] + ` ${i}`,
+      sampling: { maxTokens: tokens, temperature: 0, ignoreEos: true },
+    })) {
       if (ch.tokenIds.length && n === 0) first = performance.now();
       n += ch.tokenIds.length;
     }
@@ -135,9 +139,11 @@ async function runOnce(c: Config, round: number, capture?: MemoryExporter): Prom
   const pool = async (count: number, offset: number): Promise<{ n: number; ttft: number; e2e: number }[]> => {
     const out: { n: number; ttft: number; e2e: number }[] = [];
     let next = 0;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next < count) out.push(await one(offset + next++));
-    }));
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < count) out.push(await one(offset + next++));
+      }),
+    );
     return out;
   };
   await pool(concurrency, 10000);
@@ -178,7 +184,13 @@ function nsPerPoint(): number {
 }
 
 /** Process CPU (all threads: the hub, file writes, the OTLP exporter thread, the in-process receiver) per replayed request, in µs. */
-async function accountingRep(tracing: Tracing, captured: readonly FinishedRequest[], infos: readonly RequestInfo[], workerMask: TraceMask, count: number): Promise<number> {
+async function accountingRep(
+  tracing: Tracing,
+  captured: readonly FinishedRequest[],
+  infos: readonly RequestInfo[],
+  workerMask: TraceMask,
+  count: number,
+): Promise<number> {
   const cpu = process.cpuUsage();
   for (let i = 0; i < count; i++) replayRequest(tracing, captured[i % captured.length], infos[i % infos.length], workerMask);
   await tracing.flush();
@@ -196,7 +208,10 @@ async function accountingRep(tracing: Tracing, captured: readonly FinishedReques
 function replayRequest(tracing: Tracing, q: FinishedRequest, info: RequestInfo, workerMask: TraceMask): void {
   const trace = tracing.startRequest(null, q.start);
   trace.describe(info);
-  const replay = (records: Float64Array, ctx: { begin(s: number, t: number): void; end(s: number, t: number): void; event(e: number, t: number, a: number, b: number): void }): void => {
+  const replay = (
+    records: Float64Array,
+    ctx: { begin(s: number, t: number): void; end(s: number, t: number): void; event(e: number, t: number, a: number, b: number): void },
+  ): void => {
     for (let i = 0; i < records.length; i += RECORD) {
       if (records[i] === KIND_EVENT) ctx.event(records[i + 1], records[i + 2], records[i + 5], records[i + 6]);
       else {
@@ -225,11 +240,12 @@ async function accounting(reqPerSecond: MeanCi): Promise<void> {
     sampling: { ...q.workload.sampling, stop: [] },
     chat: false,
   }));
-  const points = captured.reduce((a, q) => {
-    let n = 0;
-    for (const records of [q.main, q.worker]) for (let i = 0; i < records.length; i += RECORD) n += records[i] === KIND_EVENT ? 1 : 2;
-    return a + n;
-  }, 0) / captured.length;
+  const points =
+    captured.reduce((a, q) => {
+      let n = 0;
+      for (const records of [q.main, q.worker]) for (let i = 0; i < records.length; i += RECORD) n += records[i] === KIND_EVENT ? 1 : 2;
+      return a + n;
+    }, 0) / captured.length;
   const workerMask = traceMask(3, MODULES, false);
   const reps = Number(opts['accounting-reps']);
   const count = 2000;
@@ -240,8 +256,12 @@ async function accounting(reqPerSecond: MeanCi): Promise<void> {
     { name: 'L3 rate 1 file', exporter: 'file' },
     { name: 'L3 rate 1 otlp', exporter: 'otlp' },
   ];
-  console.log(`\nCPU accounting: ${captured.length} level-3 requests of a real run (${points.toFixed(0)} instrumentation points each, both threads), replayed ${count} at a time, ${reps} repetitions per configuration.`);
-  console.log(`Tracing off finished ${reqPerSecond.mean.toFixed(2)} ± ${reqPerSecond.ci95.toFixed(2)} requests/s; the bound is the tracing CPU per second at that rate (as a share of one core: every nanosecond of it on the critical path).\n`);
+  console.log(
+    `\nCPU accounting: ${captured.length} level-3 requests of a real run (${points.toFixed(0)} instrumentation points each, both threads), replayed ${count} at a time, ${reps} repetitions per configuration.`,
+  );
+  console.log(
+    `Tracing off finished ${reqPerSecond.mean.toFixed(2)} ± ${reqPerSecond.ci95.toFixed(2)} requests/s; the bound is the tracing CPU per second at that rate (as a share of one core: every nanosecond of it on the critical path).\n`,
+  );
   console.log(`| configuration | CPU per request | bound on throughput loss |`);
   console.log(`|---|---|---|`);
   for (const c of cases) {
@@ -254,12 +274,14 @@ async function accounting(reqPerSecond: MeanCi): Promise<void> {
     await tracing.shutdown();
     rmSync(file, { force: true });
     const cost = meanCi(us);
-    const share = cost.mean * reqPerSecond.mean / 1e6;
+    const share = (cost.mean * reqPerSecond.mean) / 1e6;
     // Relative errors of a product add in quadrature.
     const half = share * Math.hypot(cost.ci95 / cost.mean, reqPerSecond.ci95 / reqPerSecond.mean);
     console.log(`| ${c.name} | ${cost.mean.toFixed(1)} ± ${cost.ci95.toFixed(1)} µs | ${(share * 100).toFixed(3)}% ± ${(half * 100).toFixed(3)} |`);
   }
-  console.log("\n(The replay runs tracing as the engine does, but in a tight loop: warm caches and a JIT that has seen nothing else. What it cannot show is how much tracing slows the engine's own work by sharing its caches; the interleaved runs above are the check on that, within their noise.)");
+  console.log(
+    "\n(The replay runs tracing as the engine does, but in a tight loop: warm caches and a JIT that has seen nothing else. What it cannot show is how much tracing slows the engine's own work by sharing its caches; the interleaved runs above are the check on that, within their noise.)",
+  );
 }
 
 const rounds = Number(opts.rounds);
@@ -279,14 +301,20 @@ const reqPerSecond = meanCi(base.map((f) => f.throughput / tokens));
 const ratio = (c: Config, pick: (f: RunFigures) => number): MeanCi => meanCi(runs.get(c)!.map((f, i) => pick(f) / pick(base[i])));
 const pct = (m: MeanCi): string => `${((m.mean - 1) * 100).toFixed(1).padStart(6)}% ± ${(m.ci95 * 100).toFixed(1)}`;
 const baseTput = meanCi(base.map((f) => f.throughput));
-console.log(`\nsgl tracing overhead: engine on ${preset}, ${requests} requests x ${tokens} tokens at concurrency ${concurrency}, modules ${MODULES.join(',')}; ${rounds} interleaved rounds, a fresh engine per run; tracing off: ${baseTput.mean.toFixed(1)} ± ${baseTput.ci95.toFixed(1)} output tok/s`);
-console.log(`level 3 hot path: ${nsPerPoint().toFixed(1)} ns per instrumentation point (a 200-step decode loop recorded into a fresh context, its growth included; bench/tracing.ts has the full breakdown)\n`);
+console.log(
+  `\nsgl tracing overhead: engine on ${preset}, ${requests} requests x ${tokens} tokens at concurrency ${concurrency}, modules ${MODULES.join(',')}; ${rounds} interleaved rounds, a fresh engine per run; tracing off: ${baseTput.mean.toFixed(1)} ± ${baseTput.ci95.toFixed(1)} output tok/s`,
+);
+console.log(
+  `level 3 hot path: ${nsPerPoint().toFixed(1)} ns per instrumentation point (a 200-step decode loop recorded into a fresh context, its growth included; bench/tracing.ts has the full breakdown)\n`,
+);
 if (rounds > 0) {
   console.log(`| configuration | throughput vs off | TTFT vs off | TPOT vs off | bytes exported / request |`);
   console.log(`|---|---|---|---|---|`);
   for (const c of configs.slice(1)) {
     const bytes = runs.get(c)!.reduce((a, f) => a + f.bytesPerRequest, 0) / rounds;
-    console.log(`| ${c.name} | ${pct(ratio(c, (f) => f.throughput))} | ${pct(ratio(c, (f) => f.ttft))} | ${pct(ratio(c, (f) => f.tpot))} | ${c.exporter === 'none' ? '-' : bytes.toFixed(0)} |`);
+    console.log(
+      `| ${c.name} | ${pct(ratio(c, (f) => f.throughput))} | ${pct(ratio(c, (f) => f.ttft))} | ${pct(ratio(c, (f) => f.tpot))} | ${c.exporter === 'none' ? '-' : bytes.toFixed(0)} |`,
+    );
   }
   console.log('\n(± is the 95% confidence half-width of the per-round ratio, in percentage points.)');
 }

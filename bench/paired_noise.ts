@@ -40,12 +40,18 @@ async function block(engine: Engine, n: number): Promise<{ throughput: number; s
   let produced = 0;
   let next = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) {
-      const i = next++;
-      for await (const ch of await engine.generate({ prompt: `${PROMPTS[i % PROMPTS.length]} ${i}`, sampling: { maxTokens: tokens, temperature: 0, ignoreEos: true } })) produced += ch.tokenIds.length;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        for await (const ch of await engine.generate({
+          prompt: `${PROMPTS[i % PROMPTS.length]} ${i}`,
+          sampling: { maxTokens: tokens, temperature: 0, ignoreEos: true },
+        }))
+          produced += ch.tokenIds.length;
+      }
+    }),
+  );
   const seconds = (performance.now() - t0) / 1000;
   return { throughput: produced / seconds, seconds };
 }
@@ -70,7 +76,7 @@ const m = meanCi(ratios);
 const sd = Math.sqrt(ratios.reduce((a, v) => a + (v - m.mean) ** 2, 0) / (ratios.length - 1));
 const perBlock = seconds / (2 * blocks);
 // Pairs for a 0.5-point half-width: (t · sd / 0.005)², t ≈ 2 for many pairs.
-const pairs = (2 * sd / 0.005) ** 2;
+const pairs = ((2 * sd) / 0.005) ** 2;
 console.log(`${preset}: ${blocks} block pairs of ${requests} requests x ${tokens} tokens at concurrency ${concurrency}, ${perBlock.toFixed(2)} s a block`);
 console.log(`ratio of two identical engines: ${((m.mean - 1) * 100).toFixed(2)}% ± ${(m.ci95 * 100).toFixed(2)} (sd per pair ${(sd * 100).toFixed(2)}%)`);
 console.log(`a half-width of 0.5% would take about ${pairs.toFixed(0)} pairs, ${((pairs * 2 * perBlock) / 60).toFixed(0)} minutes of blocks`);

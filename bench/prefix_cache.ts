@@ -32,18 +32,25 @@ interface Metrics {
 }
 
 const sgl = (args: string[]): Metrics =>
-  (JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bin/run.js'), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] })) as { metrics: Metrics }).metrics;
+  (
+    JSON.parse(
+      execFileSync(process.execPath, [join(ROOT, 'bin/run.js'), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] }),
+    ) as { metrics: Metrics }
+  ).metrics;
 
 // The analytical share depends only on the sizes (the token ids do not matter).
 const analytical = sharedPrefixWorkload({ ...GSP_DEFAULTS, seed: 1, vocabSize: 1000 }).reusableShare;
 for (const name of opts.presets!.split(',')) {
   const { dir } = presetModel(name);
   const rate = rates.get(name) ?? '1';
-  const run = (extra: string[]): Metrics => sgl(['bench', '--model-path', dir, '--dataset', 'generated-shared-prefix', '--request-rate', rate, '--warmup', '0', '--json', ...extra]);
+  const run = (extra: string[]): Metrics =>
+    sgl(['bench', '--model-path', dir, '--dataset', 'generated-shared-prefix', '--request-rate', rate, '--warmup', '0', '--json', ...extra]);
   const on = run([]);
   const off = run(['--disable-prefix-cache']);
   const pct = (x: number | null): string => (x === null ? '-' : `${(x * 100).toFixed(2)}%`);
-  console.log(`\n${name} preset, generated-shared-prefix (${GSP_DEFAULTS.groups} groups × ${GSP_DEFAULTS.promptsPerGroup} prompts, system prompt ${GSP_DEFAULTS.systemPromptLen}, question ${GSP_DEFAULTS.questionLen}, output ${GSP_DEFAULTS.outputLen}) at ${rate} req/s`);
+  console.log(
+    `\n${name} preset, generated-shared-prefix (${GSP_DEFAULTS.groups} groups × ${GSP_DEFAULTS.promptsPerGroup} prompts, system prompt ${GSP_DEFAULTS.systemPromptLen}, question ${GSP_DEFAULTS.questionLen}, output ${GSP_DEFAULTS.outputLen}) at ${rate} req/s`,
+  );
   console.log('                      cache on   cache off');
   console.log(`TTFT p50 (ms)      ${on.ttft_ms.median.toFixed(1).padStart(11)} ${off.ttft_ms.median.toFixed(1).padStart(11)}`);
   console.log(`throughput (tok/s) ${on.total_throughput.toFixed(1).padStart(11)} ${off.total_throughput.toFixed(1).padStart(11)}`);
@@ -52,5 +59,7 @@ for (const name of opts.presets!.split(',')) {
   const ratio = on.ttft_ms.median / off.ttft_ms.median;
   console.log(`TTFT p50 on ÷ off: ${ratio.toFixed(3)} (target at most 0.3: ${ratio <= 0.3 ? 'met' : 'MISSED'})`);
   const gap = on.cache_hit_rate === null ? Infinity : Math.abs(on.cache_hit_rate - analytical);
-  console.log(`hit rate ${pct(on.cache_hit_rate)} against the analytical ${pct(analytical)} of reusable prompt tokens (target within 1 point: ${gap <= 0.01 ? 'met' : 'MISSED'})`);
+  console.log(
+    `hit rate ${pct(on.cache_hit_rate)} against the analytical ${pct(analytical)} of reusable prompt tokens (target within 1 point: ${gap <= 0.01 ? 'met' : 'MISSED'})`,
+  );
 }

@@ -39,13 +39,15 @@ async function drive(one: (prompt: string) => Promise<[number, number]>): Promis
   let tokens = 0;
   let next = 0;
   const start = performance.now();
-  await Promise.all(Array.from({ length: C }, async () => {
-    while (next < N) {
-      const [ms, n] = await one(PROMPTS[next++ % PROMPTS.length]);
-      e2eMs.push(ms);
-      tokens += n;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: C }, async () => {
+      while (next < N) {
+        const [ms, n] = await one(PROMPTS[next++ % PROMPTS.length]);
+        e2eMs.push(ms);
+        tokens += n;
+      }
+    }),
+  );
   return { e2eMs, tokens, wallMs: performance.now() - start };
 }
 
@@ -60,14 +62,20 @@ async function inProcess(engine: Engine, prompt: string): Promise<[number, numbe
 
 async function overHttp(url: string, prompt: string): Promise<[number, number]> {
   const t0 = performance.now();
-  const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }) });
+  const res = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
+  });
   const text = await res.text();
   const usage = /"completion_tokens":(\d+)/.exec(text);
   return [performance.now() - t0, usage ? Number(usage[1]) : 0];
 }
 
 // The server runs as its own process, as users run it; the same model and engine settings.
-const child = spawn(process.execPath, [resolve(import.meta.dirname, '../bin/run.js'), 'serve', '--port', '0', '--model-path', modelDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, [resolve(import.meta.dirname, '../bin/run.js'), 'serve', '--port', '0', '--model-path', modelDir], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 const url = await new Promise<string>((done) => {
   let out = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -98,7 +106,8 @@ const summary = (rs: Run[]): { mean: number; p99: number; tps: number } => {
 };
 const e = summary(runs.engine);
 const h = summary(runs.http);
-const row = (name: string, a: string, b: string, ratio: string): void => console.log(`${name.padEnd(24)}${a.padStart(14)}${b.padStart(14)}${ratio.padStart(12)}`);
+const row = (name: string, a: string, b: string, ratio: string): void =>
+  console.log(`${name.padEnd(24)}${a.padStart(14)}${b.padStart(14)}${ratio.padStart(12)}`);
 console.log(`model ${preset}, ${N} requests x ${maxTokens} tokens, ${C} concurrent, ${opts.rounds} interleaved rounds (HTTP: streamed SSE to sgl serve)\n`);
 row('', 'in-process', 'HTTP', 'HTTP/engine');
 row('mean e2e latency (ms)', e.mean.toFixed(1), h.mean.toFixed(1), `${(h.mean / e.mean).toFixed(3)}x`);

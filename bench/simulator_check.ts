@@ -26,7 +26,13 @@ import { presetModel } from './preset.js';
 import { Rng } from '../src/lib/stats/rng.js';
 
 const { values: opts } = parseArgs({
-  options: { presets: { type: 'string', default: 'small,base' }, requests: { type: 'string', default: '120' }, rate: { type: 'string', default: '0.5' }, 'profile-rate': { type: 'string' }, keep: { type: 'string' } },
+  options: {
+    presets: { type: 'string', default: 'small,base' },
+    requests: { type: 'string', default: '120' },
+    rate: { type: 'string', default: '0.5' },
+    'profile-rate': { type: 'string' },
+    keep: { type: 'string' },
+  },
 });
 const ROOT = resolve(import.meta.dirname, '..');
 const dir = opts.keep ?? mkdtempSync(join(tmpdir(), 'sgl-simcheck-'));
@@ -44,7 +50,8 @@ interface Metrics {
   peak_concurrency: number;
 }
 
-const sgl = (args: string[]): string => execFileSync(process.execPath, [join(ROOT, 'bin/run.js'), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] });
+const sgl = (args: string[]): string =>
+  execFileSync(process.execPath, [join(ROOT, 'bin/run.js'), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] });
 
 /** A Mooncake-format trace: Poisson arrivals at `rate`/s, long prompts (the fit scales them into the context). */
 function mooncakeTrace(path: string, seed: number): void {
@@ -53,7 +60,14 @@ function mooncakeTrace(path: string, seed: number): void {
   const lines: string[] = [];
   for (let i = 0; i < requests; i++) {
     t += (-Math.log(1 - rng.next()) / rate) * 1000;
-    lines.push(JSON.stringify({ timestamp: Math.round(t), input_length: 200 + Math.floor(rng.next() * 1800), output_length: 20 + Math.floor(rng.next() * 100), hash_ids: [] }));
+    lines.push(
+      JSON.stringify({
+        timestamp: Math.round(t),
+        input_length: 200 + Math.floor(rng.next() * 1800),
+        output_length: 20 + Math.floor(rng.next() * 100),
+        hash_ids: [],
+      }),
+    );
   }
   writeFileSync(path, lines.join('\n') + '\n');
 }
@@ -66,8 +80,34 @@ for (const name of opts.presets!.split(',')) {
   mooncakeTrace(trace, 7);
   const t0 = performance.now();
   // The profile: the same engine, random prompts over the range of lengths the trace has (2,000 × [0.1, 1]; outputs 12 to 120), at its rate.
-  const profiled = JSON.parse(sgl(['bench', '--model-path', model, '--trace-level', '3', '--trace-module', 'request,scheduler,engine', '--trace-file', profile, '--num-prompts', String(requests), '--request-rate', String(profileRate), '--random-input-len', '2000', '--random-output-len', '120', '--random-range-ratio', '0.1', '--json'])) as { metrics?: Metrics };
-  const executed = JSON.parse(sgl(['replay', trace, '--model-path', model, '--output', join(dir, `${name}-replay.json`), '--json'])) as { metrics: Metrics; fit: { factor: number } };
+  const profiled = JSON.parse(
+    sgl([
+      'bench',
+      '--model-path',
+      model,
+      '--trace-level',
+      '3',
+      '--trace-module',
+      'request,scheduler,engine',
+      '--trace-file',
+      profile,
+      '--num-prompts',
+      String(requests),
+      '--request-rate',
+      String(profileRate),
+      '--random-input-len',
+      '2000',
+      '--random-output-len',
+      '120',
+      '--random-range-ratio',
+      '0.1',
+      '--json',
+    ]),
+  ) as { metrics?: Metrics };
+  const executed = JSON.parse(sgl(['replay', trace, '--model-path', model, '--output', join(dir, `${name}-replay.json`), '--json'])) as {
+    metrics: Metrics;
+    fit: { factor: number };
+  };
   const simulated = JSON.parse(sgl(['replay', trace, '--model-path', model, '--simulate', '--profile', profile, '--json'])) as { metrics: Metrics };
   writeFileSync(join(dir, `${name}-executed.json`), JSON.stringify(executed));
   writeFileSync(join(dir, `${name}-simulated.json`), JSON.stringify(simulated));
@@ -75,10 +115,13 @@ for (const name of opts.presets!.split(',')) {
   const s = simulated.metrics;
   const e2e = s.e2e_latency_ms.median / e.e2e_latency_ms.median;
   const ttft = s.ttft_ms.p90 / e.ttft_ms.p90;
-  console.log(`\n${name} preset: ${requests} requests at ${rate}/s, lengths scaled by ${executed.fit.factor.toFixed(4)}, profile at ${profileRate}/s (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  console.log(
+    `\n${name} preset: ${requests} requests at ${rate}/s, lengths scaled by ${executed.fit.factor.toFixed(4)}, profile at ${profileRate}/s (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+  );
   if (profiled.metrics) console.log(`profile: peak concurrency ${profiled.metrics.peak_concurrency}, mean ${profiled.metrics.mean_concurrency.toFixed(1)}`);
   console.log('                 executed   simulated   simulated ÷ executed');
-  const line = (label: string, a: number, b: number, target: string): void => console.log(`${label.padEnd(16)} ${a.toFixed(2).padStart(9)} ${b.toFixed(2).padStart(11)}   ${pct(b / a).padStart(8)} ${target}`);
+  const line = (label: string, a: number, b: number, target: string): void =>
+    console.log(`${label.padEnd(16)} ${a.toFixed(2).padStart(9)} ${b.toFixed(2).padStart(11)}   ${pct(b / a).padStart(8)} ${target}`);
   line('E2E p50 (ms)', e.e2e_latency_ms.median, s.e2e_latency_ms.median, `(target ±10%: ${Math.abs(e2e - 1) <= 0.1 ? 'met' : 'MISSED'})`);
   line('E2E p90 (ms)', e.e2e_latency_ms.p90, s.e2e_latency_ms.p90, '');
   line('TTFT p50 (ms)', e.ttft_ms.median, s.ttft_ms.median, '');

@@ -60,10 +60,32 @@ function finished(ctx: TraceMetricContext, i: number): FinishedRequest {
   const start = records[2];
   const end = records[records.length - 4];
   return {
-    rid: `r${i}`, traceId: '0af7651916cd43dd8448eb211c80319c', rootSpanId: 'b7ad6b7169203331', parentSpanId: null, level: 3, modules: ALL,
-    spanStages: mask3.stages, spanEvents: mask3.events, start, end, main: new Float64Array(0), worker: records,
-    error: null, model: 'bench', operation: 'text_completion',
-    workload: { rid: `r${i}`, arrivalMs: start, inputTokens: 8, sampling: { maxTokens: 200, temperature: 0, topP: 1, topK: 0, seed: 1, ignoreEos: true, stop: [] }, outputTokens: 200, finishReason: 'length', ttftMs: 1, e2eMs: end - start, stages: {} },
+    rid: `r${i}`,
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    rootSpanId: 'b7ad6b7169203331',
+    parentSpanId: null,
+    level: 3,
+    modules: ALL,
+    spanStages: mask3.stages,
+    spanEvents: mask3.events,
+    start,
+    end,
+    main: new Float64Array(0),
+    worker: records,
+    error: null,
+    model: 'bench',
+    operation: 'text_completion',
+    workload: {
+      rid: `r${i}`,
+      arrivalMs: start,
+      inputTokens: 8,
+      sampling: { maxTokens: 200, temperature: 0, topP: 1, topK: 0, seed: 1, ignoreEos: true, stop: [] },
+      outputTokens: 200,
+      finishReason: 'length',
+      ttftMs: 1,
+      e2eMs: end - start,
+      stages: {},
+    },
   };
 }
 
@@ -142,7 +164,8 @@ async function throughput(variant: Variant, round: number): Promise<number> {
   const engine = await Engine.create({ modelPath: modelDir, tracing });
   const run = async (i: number): Promise<number> => {
     let n = 0;
-    for await (const c of await engine.generate({ prompt: PROMPTS[i % PROMPTS.length], sampling: { maxTokens, temperature: 0, ignoreEos: true } })) n += c.tokenIds.length;
+    for await (const c of await engine.generate({ prompt: PROMPTS[i % PROMPTS.length], sampling: { maxTokens, temperature: 0, ignoreEos: true } }))
+      n += c.tokenIds.length;
     return n;
   };
   await Promise.all(Array.from({ length: concurrency }, (_, i) => run(i))); // warm-up
@@ -172,9 +195,19 @@ const ci95 = (xs: number[]): number => {
   return (1.96 * sd) / Math.sqrt(xs.length);
 };
 console.log(`\nengine on ${preset}, ${concurrency} concurrent requests x ${maxTokens} tokens, ${rounds} rotated rounds, a fresh engine per run\n`);
-for (const v of VARIANTS) row(`${v}: output tok/s per round`, results.get(v)!.map((x) => x.toFixed(1)).join(', '));
+for (const v of VARIANTS)
+  row(
+    `${v}: output tok/s per round`,
+    results
+      .get(v)!
+      .map((x) => x.toFixed(1))
+      .join(', '),
+  );
 const base = results.get('level 0')!;
 for (const v of VARIANTS.slice(1)) {
   const ratios = results.get(v)!.map((x, i) => x / base[i]);
-  row(`${v} / level 0, throughput`, `${mean(ratios).toFixed(3)}x ± ${ci95(ratios).toFixed(3)} (95% CI; rounds ${ratios.map((x) => x.toFixed(3)).join(', ')})   (target >= 0.98x)`);
+  row(
+    `${v} / level 0, throughput`,
+    `${mean(ratios).toFixed(3)}x ± ${ci95(ratios).toFixed(3)} (95% CI; rounds ${ratios.map((x) => x.toFixed(3)).join(', ')})   (target >= 0.98x)`,
+  );
 }

@@ -27,14 +27,18 @@ export default class Bench extends SglCommand {
     'max-failures': maxFailuresFlag,
     slo: sloFlag,
     ...compareFlags,
-    output: Flags.string({ char: 'o', description: 'Write the results, every request\'s outcome included, as JSON to this file, or to stdout with - (the report then goes to stderr).' }),
+    output: Flags.string({
+      char: 'o',
+      description: "Write the results, every request's outcome included, as JSON to this file, or to stdout with - (the report then goes to stderr).",
+    }),
     html: Flags.string({ description: 'Write a self-contained HTML report with charts to this file.' }),
   };
 
   async run(): Promise<Omit<BenchResult, 'outcomes'>> {
     const { flags } = await this.parse(Bench);
     const compare = flags['compare-trace-levels'];
-    if (flags.output === '-' && this.jsonEnabled()) this.error('--json and -o - would both write to stdout; -o - already writes the JSON (with every outcome).', { exit: 2 });
+    if (flags.output === '-' && this.jsonEnabled())
+      this.error('--json and -o - would both write to stdout; -o - already writes the JSON (with every outcome).', { exit: 2 });
     const { runBench } = await import('../lib/benchmark/run_bench.js');
     const { formatBench } = await import('../lib/report/bench_report.js');
     const bar = this.progressBar();
@@ -54,7 +58,8 @@ export default class Bench extends SglCommand {
         compareLevels: compare ? (flags.levels ?? [0, 1, 2, 3]) : null,
         repeats: flags.repeats ?? COMPARE_DEFAULTS.repeats,
         // A fixed --repeats without --target-ci runs exactly that many rounds.
-        targetCi: compare && (flags['target-ci'] !== undefined || flags.repeats === undefined) ? (flags['target-ci'] ?? COMPARE_DEFAULTS.targetCiPct) / 100 : null,
+        targetCi:
+          compare && (flags['target-ci'] !== undefined || flags.repeats === undefined) ? (flags['target-ci'] ?? COMPARE_DEFAULTS.targetCiPct) / 100 : null,
         budgetMs: flags['max-duration'] * 1000,
       },
       bar?.update,
@@ -76,11 +81,26 @@ export default class Bench extends SglCommand {
       const { benchHtml } = await import('../lib/report/bench_html.js');
       // The CDFs show the first run (with --compare-trace-levels, the first level's first repeat).
       const series = [{ name: result.levels ? `level ${result.levels[0].level}` : 'run', outcomes }];
-      writeFileSync(flags.html, benchHtml({ title: 'sgl bench', target: result.target, workload: result.workload, metrics: result.metrics, series, levels: result.levels ?? undefined, stages: result.stages ?? undefined }));
+      writeFileSync(
+        flags.html,
+        benchHtml({
+          title: 'sgl bench',
+          target: result.target,
+          workload: result.workload,
+          metrics: result.metrics,
+          series,
+          levels: result.levels ?? undefined,
+          stages: result.stages ?? undefined,
+        }),
+      );
     }
     const runs = result.levels ? result.levels.flatMap((l) => l.runs.map((r) => r.metrics)) : [result.metrics];
     const failed = runs.reduce((a, m) => a + m.failed, 0);
-    const why = failureVerdict(failed, runs.reduce((a, m) => a + m.failed + m.completed, 0), flags['max-failures']);
+    const why = failureVerdict(
+      failed,
+      runs.reduce((a, m) => a + m.failed + m.completed, 0),
+      flags['max-failures'],
+    );
     if (why) this.error(why, { exit: 1 });
     return summary;
   }

@@ -19,8 +19,17 @@ export default class Serve extends SglCommand {
     ...engineFlags,
     ...tracingFlags(0),
     ...serverFlags,
-    'drain-timeout': Flags.integer({ min: 0, default: 30, description: 'Seconds from SIGTERM/SIGINT to exit: running requests finish and exporters flush within it.' }),
-    'shutdown-delay': numberFlag({ min: 0, default: 0, description: 'Seconds after SIGTERM/SIGINT during which GET /ready answers 503 but requests are still accepted, so a load balancer that checks /ready stops sending before the listener closes; taken out of --drain-timeout.' }),
+    'drain-timeout': Flags.integer({
+      min: 0,
+      default: 30,
+      description: 'Seconds from SIGTERM/SIGINT to exit: running requests finish and exporters flush within it.',
+    }),
+    'shutdown-delay': numberFlag({
+      min: 0,
+      default: 0,
+      description:
+        'Seconds after SIGTERM/SIGINT during which GET /ready answers 503 but requests are still accepted, so a load balancer that checks /ready stops sending before the listener closes; taken out of --drain-timeout.',
+    }),
   };
 
   async run(): Promise<{ url: string; drained: boolean; droppedSpans: number }> {
@@ -48,15 +57,21 @@ export default class Serve extends SglCommand {
       this.error(`Cannot listen on ${flags.host}:${flags.port}: ${(err as Error).message}. Pick another --port or --host.`, { exit: 1 });
     }
     const url = `http://${address.address}:${address.port}`;
-    const tracingLine = flags['trace-level'] === 0 ? 'off (raise it with POST /set_trace_level?level=N)' : `level ${flags['trace-level']}${levelWhy}, modules ${(flags['trace-module'] ?? ['request']).join(',')}, sample rate ${flags['trace-sample-rate']}`;
-    const fromEnv = (what: 'traces' | 'metrics'): string => (otlpTargets(tracingSetup(flags))[what]?.from === 'environment' ? ' (from OTEL_EXPORTER_OTLP_*)' : '');
+    const tracingLine =
+      flags['trace-level'] === 0
+        ? 'off (raise it with POST /set_trace_level?level=N)'
+        : `level ${flags['trace-level']}${levelWhy}, modules ${(flags['trace-module'] ?? ['request']).join(',')}, sample rate ${flags['trace-sample-rate']}`;
+    const fromEnv = (what: 'traces' | 'metrics'): string =>
+      otlpTargets(tracingSetup(flags))[what]?.from === 'environment' ? ' (from OTEL_EXPORTER_OTLP_*)' : '';
     const exporters = [
       ...(flags['trace-file'] ? [`trace file ${flags['trace-file']}`] : []),
       ...(otlp ? [`spans over OTLP ${otlp.protocol} to ${otlp.url}${fromEnv('traces')}`] : []),
       ...tracing.metricsDestinations.map((d) => `GenAI metrics to ${d}${fromEnv('metrics')}`),
     ];
     this.log(`sgl serve listening on ${url}`);
-    this.log(`  model    ${engine.spec.id} (${engine.spec.dir}) on ${engine.device}${engine.info.deviceWhy ? ` (auto: ${engine.info.deviceWhy})` : ''}, ${engine.info.kvLayout} KV layout`);
+    this.log(
+      `  model    ${engine.spec.id} (${engine.spec.dir}) on ${engine.device}${engine.info.deviceWhy ? ` (auto: ${engine.info.deviceWhy})` : ''}, ${engine.info.kvLayout} KV layout`,
+    );
     this.log(`  tracing  ${tracingLine}`);
     this.log(`  export   ${exporters.length ? exporters.join('; ') : 'none'}`);
     if (flags['enable-metrics']) this.log(`  metrics  ${url}/metrics`);
@@ -75,7 +90,9 @@ export default class Serve extends SglCommand {
     await engine.shutdown();
     const losses = await tracing.shutdown(deadline);
     for (const loss of losses) this.warn(`${loss.dropped} spans were dropped: ${loss.destination} did not take them in time.`);
-    this.log(`${drained ? 'Drained' : 'Drain timeout: unfinished requests were cut off'}; trace file closed, exporters ${losses.length ? 'stopped at the deadline' : 'flushed'}. Bye.`);
+    this.log(
+      `${drained ? 'Drained' : 'Drain timeout: unfinished requests were cut off'}; trace file closed, exporters ${losses.length ? 'stopped at the deadline' : 'flushed'}. Bye.`,
+    );
     // A collector that never answers leaves gRPC handles open; the deadline is the deadline.
     setTimeout(() => process.exit(), 200).unref();
     return { url, drained, droppedSpans: losses.reduce((n, l) => n + l.dropped, 0) };

@@ -39,7 +39,7 @@ export const SAMPLING_FIELDS = {
 
 /** The wire name of a request field path (`maxTokens` → `max_tokens`, `inputIds[3]` → `prompt[3]`: token ids are the prompt). */
 export function wireName(path: string): string {
-  return path.replace(/^[A-Za-z]+/, (head) => (head === 'inputIds' ? 'prompt' : (SAMPLING_FIELDS as Record<string, string>)[head] ?? head));
+  return path.replace(/^[A-Za-z]+/, (head) => (head === 'inputIds' ? 'prompt' : ((SAMPLING_FIELDS as Record<string, string>)[head] ?? head)));
 }
 
 /** What a caller asks for: exactly one of prompt, inputIds or messages. */

@@ -8,7 +8,11 @@ import type { RequestSpec } from '../../src/lib/workload/request_spec.js';
 /** A target with known delays: first token after `ttft` ms, then one token every `gap` ms. */
 class FakeTarget implements BenchTarget {
   readonly name = 'fake';
-  constructor(private readonly ttft: number, private readonly gap: number, private readonly failEvery = 0) {}
+  constructor(
+    private readonly ttft: number,
+    private readonly gap: number,
+    private readonly failEvery = 0,
+  ) {}
   private calls = 0;
   async send(spec: RequestSpec, onChunk: (atMs: number) => void): Promise<{ outputTokens: number }> {
     this.calls++;
@@ -23,7 +27,8 @@ class FakeTarget implements BenchTarget {
   }
 }
 
-const specs = (n: number, out: number): RequestSpec[] => Array.from({ length: n }, (_, i) => ({ id: `r${i}`, inputIds: [1, 2, 3], inputTokens: 3, outputTokens: out }));
+const specs = (n: number, out: number): RequestSpec[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `r${i}`, inputIds: [1, 2, 3], inputTokens: 3, outputTokens: out }));
 
 describe('bench statistics', () => {
   it('computes percentiles and spread as numpy does', () => {
@@ -39,7 +44,18 @@ describe('bench statistics', () => {
 
   it('derives TTFT, TPOT, E2E, throughput and goodput from hand-made outcomes', () => {
     const outcomes = [
-      { id: 'a', inputTokens: 10, outputTokens: 5, ttftMs: 100, e2eMs: 500, itlMs: [100, 100, 100, 100], sentAtMs: 0, error: null, cachedTokens: 0, serverTtftMs: 90 },
+      {
+        id: 'a',
+        inputTokens: 10,
+        outputTokens: 5,
+        ttftMs: 100,
+        e2eMs: 500,
+        itlMs: [100, 100, 100, 100],
+        sentAtMs: 0,
+        error: null,
+        cachedTokens: 0,
+        serverTtftMs: 90,
+      },
       { id: 'b', inputTokens: 20, outputTokens: 3, ttftMs: 300, e2eMs: 500, itlMs: [100, 100], sentAtMs: 0, error: null, cachedTokens: 15, serverTtftMs: 280 },
       { id: 'c', inputTokens: 5, outputTokens: 0, ttftMs: null, e2eMs: 50, itlMs: [], sentAtMs: 0, error: 'HTTP 500', cachedTokens: null, serverTtftMs: null },
     ];

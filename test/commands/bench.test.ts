@@ -11,7 +11,22 @@ import { startOpenAiStub } from '../helpers/openai_stub.js';
 import { readTraceFile } from '../../src/lib/tracing/trace_file/reader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sgl-bench-cli-'));
-const WORKLOAD = ['--num-prompts', '8', '--random-input-len', '16', '--random-output-len', '6', '--random-range-ratio', '1', '--max-concurrency', '4', '--warmup', '1', '--seed', '5'];
+const WORKLOAD = [
+  '--num-prompts',
+  '8',
+  '--random-input-len',
+  '16',
+  '--random-output-len',
+  '6',
+  '--random-range-ratio',
+  '1',
+  '--max-concurrency',
+  '4',
+  '--warmup',
+  '1',
+  '--seed',
+  '5',
+];
 
 describe('sgl bench', () => {
   it('runs against the in-process engine and against sgl serve with consistent JSON', async () => {
@@ -50,7 +65,18 @@ describe('sgl bench', () => {
 
   it('--compare-trace-levels gives one row per level, spans per request growing with the level', async () => {
     const html = join(dir, 'report.html');
-    const r = await runCli(['bench', ...WORKLOAD, '--compare-trace-levels', '--repeats', '2', '--trace-module', 'request,scheduler,engine', '--html', html, '--json']);
+    const r = await runCli([
+      'bench',
+      ...WORKLOAD,
+      '--compare-trace-levels',
+      '--repeats',
+      '2',
+      '--trace-module',
+      'request,scheduler,engine',
+      '--html',
+      html,
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const { levels, comparison } = JSON.parse(r.stdout);
     expect(levels.map((l: { level: number }) => l.level)).toEqual([0, 1, 2, 3]);
@@ -111,7 +137,20 @@ describe('sgl bench', () => {
 
     const receiver = await OtlpReceiver.start();
     try {
-      const r = await runCli(['bench', ...WORKLOAD, '--compare-trace-levels', '--levels', '3', '--repeats', '1', '--trace-module', 'scheduler,engine', '--otlp-traces-endpoint', receiver.url, '--json']);
+      const r = await runCli([
+        'bench',
+        ...WORKLOAD,
+        '--compare-trace-levels',
+        '--levels',
+        '3',
+        '--repeats',
+        '1',
+        '--trace-module',
+        'scheduler,engine',
+        '--otlp-traces-endpoint',
+        receiver.url,
+        '--json',
+      ]);
       expect(r.code, r.stderr).toBe(0);
       const row = JSON.parse(r.stdout).levels.find((l: { level: number }) => l.level === 3);
       expect(receiver.spans.length).toBeGreaterThan(0);
@@ -123,11 +162,30 @@ describe('sgl bench', () => {
 });
 
 describe('sgl bench when requests fail', () => {
-  const FEW = ['--num-prompts', '9', '--random-input-len', '8', '--random-output-len', '3', '--random-range-ratio', '1', '--max-concurrency', '1', '--warmup', '0'];
+  const FEW = [
+    '--num-prompts',
+    '9',
+    '--random-input-len',
+    '8',
+    '--random-output-len',
+    '3',
+    '--random-range-ratio',
+    '1',
+    '--max-concurrency',
+    '1',
+    '--warmup',
+    '0',
+  ];
 
   it('groups failures by kind with counts (text and JSON) and exits 1 past --max-failures', async () => {
     // Every third request is too long (its length in the message), every third after it finds the server full.
-    const stub = await startOpenAiStub((n) => (n % 3 === 0 ? { status: 400, message: `prompt has ${2000 + n * 7} tokens; the context is 2048` } : n % 3 === 1 ? { status: 503, message: `The server is full (${n} requests running or queued); retry shortly.` } : { tokens: 3 }));
+    const stub = await startOpenAiStub((n) =>
+      n % 3 === 0
+        ? { status: 400, message: `prompt has ${2000 + n * 7} tokens; the context is 2048` }
+        : n % 3 === 1
+          ? { status: 503, message: `The server is full (${n} requests running or queued); retry shortly.` }
+          : { tokens: 3 },
+    );
     try {
       const output = join(dir, 'failures.json');
       const r = await runCli(['bench', ...FEW, '--url', stub.url, '--output', output]);

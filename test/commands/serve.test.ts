@@ -41,7 +41,11 @@ async function serve(args: string[]): Promise<Served> {
 /** A streamed completion; resolves with its text and finish reason once the stream ends. */
 function streamed(url: string, onFirst: () => void): Promise<{ text: string; finish: string | null }> {
   return (async () => {
-    const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Tell me a story', max_tokens: 120, ignore_eos: true, stream: true }) });
+    const res = await fetch(`${url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'Tell me a story', max_tokens: 120, ignore_eos: true, stream: true }),
+    });
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let buf = '';
@@ -117,7 +121,11 @@ describe('sgl serve as a process', () => {
   it('keeps serving when the OTLP collector is unreachable, and says so once', async () => {
     const s = await serve(['--trace-level', '2', '--otlp-traces-endpoint', 'http://127.0.0.1:9', '--enable-metrics']);
     for (let i = 0; i < 3; i++) {
-      const res = await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Hi', max_tokens: 3 }) });
+      const res = await fetch(`${s.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'Hi', max_tokens: 3 }),
+      });
       expect(res.status).toBe(200);
     }
     s.child.kill('SIGTERM');
@@ -135,25 +143,40 @@ describe('sgl serve as a process', () => {
     await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
     const port = (silent.address() as AddressInfo).port;
     const file = join(mkdtempSync(join(tmpdir(), 'sgl-serve-')), 'trace.json');
-    const s = await serve(['--trace-level', '1', '--otlp-traces-endpoint', `http://127.0.0.1:${port}`, '--trace-file', file, '--drain-timeout', '2', '--max-queued-requests', '4096']);
+    const s = await serve([
+      '--trace-level',
+      '1',
+      '--otlp-traces-endpoint',
+      `http://127.0.0.1:${port}`,
+      '--trace-file',
+      file,
+      '--drain-timeout',
+      '2',
+      '--max-queued-requests',
+      '4096',
+    ]);
     try {
       const body = JSON.stringify({ prompt: 'Hi', max_tokens: 1 });
       // 400 requests of 7 spans each: more than two batches (1,024 spans) stuck with the silent collector, and more queued behind them.
       const REQUESTS = 400;
       let next = 0;
-      await Promise.all(Array.from({ length: 16 }, async () => {
-        while (next < REQUESTS) {
-          next++;
-          const res = await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-          expect(res.status).toBe(200);
-          await res.arrayBuffer();
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < REQUESTS) {
+            next++;
+            const res = await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+            expect(res.status).toBe(200);
+            await res.arrayBuffer();
+          }
+        }),
+      );
       const signalled = performance.now();
       s.child.kill('SIGTERM');
       expect(await s.exited).toBe(0);
       expect(performance.now() - signalled).toBeLessThan(2000 + 2000);
-      const dropped = /(\d+) spans were dropped: the OTLP collector at http:\/\/127\.0\.0\.1:\d+ \(grpc\) did not take them in time/.exec(s.stderr().replace(/\s*\n ›\s+/g, ' '));
+      const dropped = /(\d+) spans were dropped: the OTLP collector at http:\/\/127\.0\.0\.1:\d+ \(grpc\) did not take them in time/.exec(
+        s.stderr().replace(/\s*\n ›\s+/g, ' '),
+      );
       expect(dropped, s.stderr()).not.toBeNull();
       expect(Number(dropped![1])).toBeGreaterThanOrEqual(5 * REQUESTS);
       // The trace file was closed whatever the collector did, and is for the owner's eyes only.

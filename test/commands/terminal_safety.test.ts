@@ -15,7 +15,12 @@ const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2
 describe('strings from files never reach the terminal raw', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sgl-terminal-'));
   const file = join(dir, 'hostile.json');
-  writeFileSync(file, capture().replaceAll('"rid":"a"', `"rid":${JSON.stringify(HOSTILE_RID)}`).replaceAll('request a', `request ${JSON.stringify(HOSTILE_RID).slice(1, -1)}`));
+  writeFileSync(
+    file,
+    capture()
+      .replaceAll('"rid":"a"', `"rid":${JSON.stringify(HOSTILE_RID)}`)
+      .replaceAll('request a', `request ${JSON.stringify(HOSTILE_RID).slice(1, -1)}`),
+  );
 
   it.each([
     ['trace summary', ['trace', 'summary', file]],

@@ -100,7 +100,19 @@ describe('sgl trace with tracing', () => {
     const prompts = join(dir, 'prompts.txt');
     writeFileSync(prompts, 'Hello, my name is\n\nThe weather today\nOnce upon a time\n');
     const file = join(dir, 'trace.json');
-    const r = await runCli(['trace', '--prompts', prompts, '--max-tokens', '4', '--trace-level', '3', '--trace-module', 'request,scheduler,engine', '--trace-file', file]);
+    const r = await runCli([
+      'trace',
+      '--prompts',
+      prompts,
+      '--max-tokens',
+      '4',
+      '--trace-level',
+      '3',
+      '--trace-module',
+      'request,scheduler,engine',
+      '--trace-file',
+      file,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.match(/^request [0-9a-f]+ /gm)).toHaveLength(3);
     expect(r.stdout).toMatch(/decode_forward\s+worker\s+│/);

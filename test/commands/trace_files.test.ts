@@ -62,7 +62,14 @@ describe('sgl trace subcommands on captured files', () => {
     const r = await runCli(['trace', 'convert', a, '--to', 'otlp-json', '--output', out]);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(readFileSync(out, 'utf8'));
-    const spans = doc.resourceSpans[0].scopeSpans[0].spans as { traceId: string; spanId: string; parentSpanId?: string; name: string; startTimeUnixNano: string; endTimeUnixNano: string }[];
+    const spans = doc.resourceSpans[0].scopeSpans[0].spans as {
+      traceId: string;
+      spanId: string;
+      parentSpanId?: string;
+      name: string;
+      startTimeUnixNano: string;
+      endTimeUnixNano: string;
+    }[];
     expect(doc.resourceSpans[0].resource.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'sgl' } });
     for (const sp of spans) {
       expect(sp.traceId).toMatch(/^[0-9a-f]{32}$/);
@@ -92,7 +99,12 @@ describe('sgl trace subcommands on captured files', () => {
     const finishes = traceEvents.filter((e) => e.ph === 'f');
     expect(starts).toHaveLength(4);
     expect(finishes.map((e) => e.id).sort()).toEqual(starts.map((e) => e.id).sort());
-    expect(starts.filter((e) => e.pid === 1).map((e) => e.ts).sort((x, y) => x - y)).toEqual([1000, 5000]);
+    expect(
+      starts
+        .filter((e) => e.pid === 1)
+        .map((e) => e.ts)
+        .sort((x, y) => x - y),
+    ).toEqual([1000, 5000]);
   });
 
   describe('export', () => {
@@ -108,7 +120,10 @@ describe('sgl trace subcommands on captured files', () => {
       const r = await runCli(['trace', 'export', a, '--otlp-traces-endpoint', receiver.url]);
       expect(r.code, r.stderr).toBe(0);
       const roots = receiver.spans.filter((s) => s.parentSpanId === '');
-      expect(roots.map((s) => [s.traceId, s.spanId]).sort()).toEqual([[TRACE_A, 'b7ad6b7169203331'], [TRACE_B, '00f067aa0ba902b7']]);
+      expect(roots.map((s) => [s.traceId, s.spanId]).sort()).toEqual([
+        [TRACE_A, 'b7ad6b7169203331'],
+        [TRACE_B, '00f067aa0ba902b7'],
+      ]);
       const decode = receiver.spans.find((s) => s.traceId === TRACE_A && s.name === 'decode_loop')!;
       expect(Number(decode.endNs - decode.startNs)).toBe(9_000_000);
       const tokenize = receiver.spans.find((s) => s.traceId === TRACE_A && s.name === 'tokenize')!;

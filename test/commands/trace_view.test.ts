@@ -21,7 +21,10 @@ interface ViewState {
 
 async function withPage(html: string, use: (page: Page, errors: string[]) => Promise<void>): Promise<void> {
   const { chromium } = await import('playwright-core');
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  const browser: Browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
@@ -35,10 +38,11 @@ async function withPage(html: string, use: (page: Page, errors: string[]) => Pro
   }
 }
 
-const state = (page: Page): Promise<ViewState> => page.evaluate(() => {
-  const v = (globalThis as unknown as { sglView: ViewState }).sglView;
-  return { range: v.range, ticks: [...v.ticks], bars: v.bars, rows: v.rows };
-});
+const state = (page: Page): Promise<ViewState> =>
+  page.evaluate(() => {
+    const v = (globalThis as unknown as { sglView: ViewState }).sglView;
+    return { range: v.range, ticks: [...v.ticks], bars: v.bars, rows: v.rows };
+  });
 
 describe('sgl trace view', () => {
   const small = join(dir, 'a.json');
@@ -50,9 +54,14 @@ describe('sgl trace view', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ requests: 2 });
     const html = readFileSync(out, 'utf8');
-    const data = JSON.parse(/<script type="application\/json" id="data">([^<]*)<\/script>/.exec(html)![1]) as { rows: [string, number, number, number[], number[]][] };
+    const data = JSON.parse(/<script type="application\/json" id="data">([^<]*)<\/script>/.exec(html)![1]) as {
+      rows: [string, number, number, number[], number[]][];
+    };
     // Both requests, in order of arrival, times in whole µs from the first: a at 1 ms for 10 ms, b at 5 ms for 30 ms.
-    expect(data.rows.map((row) => row.slice(0, 3))).toEqual([['a', 0, 10000], ['b', 4000, 30000]]);
+    expect(data.rows.map((row) => row.slice(0, 3))).toEqual([
+      ['a', 0, 10000],
+      ['b', 4000, 30000],
+    ]);
     expect(html).not.toMatch(/(src|href)="https?:/);
   });
 
@@ -80,38 +89,42 @@ describe('sgl trace view', () => {
     });
   });
 
-  it.skipIf(!existsSync(CHROMIUM))('opens 10,000 requests; zooming keeps the labels in place and relabels the time axis', async () => {
-    const big = join(dir, 'big.json');
-    await writeSyntheticCapture(big, { requests: 10_000, tokens: 4, concurrency: 16 });
-    const out = join(dir, 'big.html');
-    const r = await runCli(['trace', 'view', big, '--output', out, '--json']);
-    expect(r.code, r.stderr).toBe(0);
-    const { bytes } = JSON.parse(r.stdout) as { bytes: number };
-    // Compact data: well under a kilobyte a request (the SVG page took about 2 KB).
-    expect(bytes / 10_000).toBeLessThan(500);
-    await withPage(out, async (page, errors) => {
-      const labels = { x: 0, y: 40, width: 180, height: 400 };
-      const box = (await page.locator('#timeline').boundingBox())!;
-      const clip = { ...labels, x: box.x + 1, y: box.y + labels.y };
-      const wide = await state(page);
-      expect(wide.rows).toBe(10_000);
-      expect(wide.ticks.length).toBeGreaterThan(1);
-      const labelsBefore = await page.screenshot({ clip });
-      await page.screenshot({ path: join(dir, 'zoomed-out.png') });
-      await page.mouse.move(box.x + 195, box.y + 200);
-      for (let i = 0; i < 6; i++) await page.mouse.wheel(0, -400);
-      await expect.poll(async () => (await state(page)).ticks).not.toEqual(wide.ticks);
-      const near = await state(page);
-      expect(near.range[1] - near.range[0]).toBeLessThan((wide.range[1] - wide.range[0]) / 10);
-      expect(near.bars).toBeGreaterThan(0);
-      expect(near.ticks.every((t) => /^\d+(\.\d+)? (s|ms|µs)$/.test(t))).toBe(true);
-      await page.screenshot({ path: join(dir, 'zoomed-in.png') });
-      // The label column is the same picture at both zoom levels: zoom touches time, not rows or text.
-      expect((await page.screenshot({ clip })).equals(labelsBefore)).toBe(true);
-      // Scrolling reaches the last request.
-      await page.locator('#timeline').evaluate((el) => el.scrollTo(0, el.scrollHeight));
-      await expect.poll(() => page.locator('#timeline').evaluate((el) => el.scrollTop)).toBeGreaterThan(200_000);
-      expect(errors).toEqual([]);
-    });
-  }, 120_000);
+  it.skipIf(!existsSync(CHROMIUM))(
+    'opens 10,000 requests; zooming keeps the labels in place and relabels the time axis',
+    async () => {
+      const big = join(dir, 'big.json');
+      await writeSyntheticCapture(big, { requests: 10_000, tokens: 4, concurrency: 16 });
+      const out = join(dir, 'big.html');
+      const r = await runCli(['trace', 'view', big, '--output', out, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const { bytes } = JSON.parse(r.stdout) as { bytes: number };
+      // Compact data: well under a kilobyte a request (the SVG page took about 2 KB).
+      expect(bytes / 10_000).toBeLessThan(500);
+      await withPage(out, async (page, errors) => {
+        const labels = { x: 0, y: 40, width: 180, height: 400 };
+        const box = (await page.locator('#timeline').boundingBox())!;
+        const clip = { ...labels, x: box.x + 1, y: box.y + labels.y };
+        const wide = await state(page);
+        expect(wide.rows).toBe(10_000);
+        expect(wide.ticks.length).toBeGreaterThan(1);
+        const labelsBefore = await page.screenshot({ clip });
+        await page.screenshot({ path: join(dir, 'zoomed-out.png') });
+        await page.mouse.move(box.x + 195, box.y + 200);
+        for (let i = 0; i < 6; i++) await page.mouse.wheel(0, -400);
+        await expect.poll(async () => (await state(page)).ticks).not.toEqual(wide.ticks);
+        const near = await state(page);
+        expect(near.range[1] - near.range[0]).toBeLessThan((wide.range[1] - wide.range[0]) / 10);
+        expect(near.bars).toBeGreaterThan(0);
+        expect(near.ticks.every((t) => /^\d+(\.\d+)? (s|ms|µs)$/.test(t))).toBe(true);
+        await page.screenshot({ path: join(dir, 'zoomed-in.png') });
+        // The label column is the same picture at both zoom levels: zoom touches time, not rows or text.
+        expect((await page.screenshot({ clip })).equals(labelsBefore)).toBe(true);
+        // Scrolling reaches the last request.
+        await page.locator('#timeline').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+        await expect.poll(() => page.locator('#timeline').evaluate((el) => el.scrollTop)).toBeGreaterThan(200_000);
+        expect(errors).toEqual([]);
+      });
+    },
+    120_000,
+  );
 });

@@ -79,7 +79,10 @@ describe('the slot KV layout', () => {
   let dense: Engine;
   let slots: Engine;
   beforeAll(async () => {
-    [dense, slots] = await Promise.all([Engine.create({ maxRunningRequests: 4, maxPrefillTokens: 64 }), Engine.create({ modelPath: tinySlotModel(), maxRunningRequests: 4, maxPrefillTokens: 64 })]);
+    [dense, slots] = await Promise.all([
+      Engine.create({ maxRunningRequests: 4, maxPrefillTokens: 64 }),
+      Engine.create({ modelPath: tinySlotModel(), maxRunningRequests: 4, maxPrefillTokens: 64 }),
+    ]);
   });
   afterAll(() => Promise.all([dense?.shutdown(), slots?.shutdown()]));
 
@@ -97,9 +100,11 @@ describe('the slot KV layout', () => {
     // The short rows start decoding in small slots; the long one joins once they run (the slots grow to its
     // 300-token reservation, copying the rows' tokens) and the second row leaves first, leaving a hole.
     const together: Promise<number[]>[] = [];
-    together.push(collect(slots, requests[0], (_, n) => {
-      if (n === 2) together.push(collect(slots, requests[3]).then((r) => r.tokens));
-    }).then((r) => r.tokens));
+    together.push(
+      collect(slots, requests[0], (_, n) => {
+        if (n === 2) together.push(collect(slots, requests[3]).then((r) => r.tokens));
+      }).then((r) => r.tokens),
+    );
     together.push(collect(slots, requests[1]).then((r) => r.tokens));
     together.push(collect(slots, requests[2]).then((r) => r.tokens));
     const first = await Promise.all(together.slice(0, 3));

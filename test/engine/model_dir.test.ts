@@ -29,7 +29,11 @@ describe('model directories', () => {
   it.each([
     ['a missing directory', () => join(tmp, 'nope'), /does not exist/],
     ['no config', () => modelDir('no-config', ['tokenizer.json', 'tokenizer_config.json']), /neither config\.json .* nor genai_config\.json/],
-    ['no ONNX file', () => modelDir('no-onnx', ['tokenizer.json', 'tokenizer_config.json', 'config.json']), /no ONNX decoder: looked for onnx\/model\.onnx and model\.onnx/],
+    [
+      'no ONNX file',
+      () => modelDir('no-onnx', ['tokenizer.json', 'tokenizer_config.json', 'config.json']),
+      /no ONNX decoder: looked for onnx\/model\.onnx and model\.onnx/,
+    ],
   ])('explains %s', (_, make, message) => {
     expect(() => loadModelSpec(make())).toThrow(ModelError);
     expect(() => loadModelSpec(make())).toThrow(message);
@@ -56,7 +60,13 @@ describe('model directories', () => {
 });
 
 const cudaInstalled = existsSync(
-  join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')), 'bin/napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so'),
+  join(
+    dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')),
+    'bin/napi-v6',
+    process.platform,
+    process.arch,
+    'libonnxruntime_providers_cuda.so',
+  ),
 );
 
 describe.skipIf(cudaInstalled)('--device cuda without the CUDA provider', () => {

@@ -8,7 +8,7 @@ import { buildRepackGraph } from '../../src/lib/engine/onnx/kv_repack_graph.js';
 import { onnxOutputNames } from '../../src/lib/engine/onnx/onnx_outputs.js';
 import { SHARED_MODEL, TINY_MODEL, hasSharedModel } from '../helpers/models.js';
 
-describe('reading an ONNX file\'s output names without loading it', () => {
+describe("reading an ONNX file's output names without loading it", () => {
   const models = [join(TINY_MODEL, 'onnx/model.onnx'), ...(hasSharedModel ? [join(SHARED_MODEL, 'model.onnx')] : [])];
   it.each(models)('names what onnxruntime names, in its order: %s', async (path) => {
     const session = await ort.InferenceSession.create(path);

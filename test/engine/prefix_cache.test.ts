@@ -85,7 +85,7 @@ describe('the prefix cache', () => {
     expect(cache.insert([1, 2, 9], rowOf([1, 2, 9]), 0, 3, 0, 100).inserted).toBe(1);
   });
 
-  it('a leaf evicted leaves its parent evictable at the parent\'s own age', () => {
+  it("a leaf evicted leaves its parent evictable at the parent's own age", () => {
     const cache = new PrefixCache(LAYOUT);
     cache.insert([1, 2, 3, 4], rowOf([1, 2, 3, 4]), 0, 4, 0, 100);
     cache.insert([1, 2, 7, 7], rowOf([1, 2, 7, 7]), 0, 4, 0, 100); // splits: [1,2] → [3,4], [7,7]
@@ -101,88 +101,93 @@ for (const [layout, modelPath] of [
   ['dense', undefined],
   ['slot', tinySlotModel()],
 ] as const) {
-describe(`the engine with its prefix cache (${layout} KV layout)`, () => {
-  const greedy = (inputIds: number[], maxTokens = 10): GenerateRequest => ({ inputIds, sampling: { temperature: 0, maxTokens, ignoreEos: true } });
-  const rng = new Rng(42);
-  const ids = (n: number): number[] => Array.from({ length: n }, () => 10 + Math.floor(rng.next() * 5000));
-  const shared = ids(48);
-  /** Prompts that hit, miss and partly hit: a shared prefix with different tails, one prompt again, one of a prefix of another. */
-  const prompts = [[...shared, ...ids(12)], [...shared, ...ids(7)], [...shared.slice(0, 30), ...ids(20)], ids(40), [...shared, ...ids(3)]];
-  prompts.push([...prompts[0]], prompts[1].slice(0, 52));
-  let cold: Engine;
-  let reference: number[][];
-  beforeAll(async () => {
-    cold = await Engine.create({ disablePrefixCache: true });
-    reference = [];
-    for (const p of prompts) reference.push((await collect(cold, greedy(p))).tokens);
-  });
-  afterAll(() => cold?.shutdown());
+  describe(`the engine with its prefix cache (${layout} KV layout)`, () => {
+    const greedy = (inputIds: number[], maxTokens = 10): GenerateRequest => ({ inputIds, sampling: { temperature: 0, maxTokens, ignoreEos: true } });
+    const rng = new Rng(42);
+    const ids = (n: number): number[] => Array.from({ length: n }, () => 10 + Math.floor(rng.next() * 5000));
+    const shared = ids(48);
+    /** Prompts that hit, miss and partly hit: a shared prefix with different tails, one prompt again, one of a prefix of another. */
+    const prompts = [[...shared, ...ids(12)], [...shared, ...ids(7)], [...shared.slice(0, 30), ...ids(20)], ids(40), [...shared, ...ids(3)]];
+    prompts.push([...prompts[0]], prompts[1].slice(0, 52));
+    let cold: Engine;
+    let reference: number[][];
+    beforeAll(async () => {
+      cold = await Engine.create({ disablePrefixCache: true });
+      reference = [];
+      for (const p of prompts) reference.push((await collect(cold, greedy(p))).tokens);
+    });
+    afterAll(() => cold?.shutdown());
 
-  it('gives the same greedy tokens as prefilling from scratch, one request at a time, and says how much it reused', async () => {
-    const engine = await Engine.create({ modelPath });
-    try {
-      expect(engine.info.prefixCache.on).toBe(true);
-      const got: Collected[] = [];
-      for (const p of prompts) got.push(await collect(engine, greedy(p)));
-      expect(got.map((g) => g.tokens)).toEqual(reference);
-      const cached = got.map((g) => g.chunks[g.chunks.length - 1].usage.cachedTokens);
-      // Nothing for the first and the unrelated one; the shared 48, then 30; a repeated prompt all but its last token.
-      expect(cached).toEqual([0, 48, 30, 0, 48, prompts[0].length - 1, 51]);
-      expect(engine.stats().cacheTokens).toBeGreaterThan(0);
-    } finally {
-      await engine.shutdown();
-    }
-    expect((await collect(cold, greedy(prompts[0]))).chunks.at(-1)!.usage.cachedTokens).toBe(0);
-  });
+    it('gives the same greedy tokens as prefilling from scratch, one request at a time, and says how much it reused', async () => {
+      const engine = await Engine.create({ modelPath });
+      try {
+        expect(engine.info.prefixCache.on).toBe(true);
+        const got: Collected[] = [];
+        for (const p of prompts) got.push(await collect(engine, greedy(p)));
+        expect(got.map((g) => g.tokens)).toEqual(reference);
+        const cached = got.map((g) => g.chunks[g.chunks.length - 1].usage.cachedTokens);
+        // Nothing for the first and the unrelated one; the shared 48, then 30; a repeated prompt all but its last token.
+        expect(cached).toEqual([0, 48, 30, 0, 48, prompts[0].length - 1, 51]);
+        expect(engine.stats().cacheTokens).toBeGreaterThan(0);
+      } finally {
+        await engine.shutdown();
+      }
+      expect((await collect(cold, greedy(prompts[0]))).chunks.at(-1)!.usage.cachedTokens).toBe(0);
+    });
 
-  it('gives the same tokens when prompts that share prefixes run in one batch, each from its own match', async () => {
-    const engine = await Engine.create({ modelPath, maxRunningRequests: 8 });
-    try {
-      await collect(engine, greedy(prompts[0], 2));
-      const together = await Promise.all(prompts.map((p) => collect(engine, greedy(p))));
-      expect(together.map((g) => g.tokens)).toEqual(reference);
-      expect(together.some((g) => g.chunks.at(-1)!.usage.cachedTokens > 0)).toBe(true);
-    } finally {
-      await engine.shutdown();
-    }
-  });
+    it('gives the same tokens when prompts that share prefixes run in one batch, each from its own match', async () => {
+      const engine = await Engine.create({ modelPath, maxRunningRequests: 8 });
+      try {
+        await collect(engine, greedy(prompts[0], 2));
+        const together = await Promise.all(prompts.map((p) => collect(engine, greedy(p))));
+        expect(together.map((g) => g.tokens)).toEqual(reference);
+        expect(together.some((g) => g.chunks.at(-1)!.usage.cachedTokens > 0)).toBe(true);
+      } finally {
+        await engine.shutdown();
+      }
+    });
 
-  it('sent all at once, prompts sharing a system prompt wait a run for it rather than all computing it', async () => {
-    const engine = await Engine.create({ modelPath });
-    try {
-      const systems = [ids(64), ids(64)];
-      // Two groups of four, interleaved: run together, every row would compute its group's system prompt.
-      const batch = [0, 1, 0, 1, 0, 1, 0, 1].map((g) => [...systems[g], ...ids(8)]);
-      const runs = await Promise.all(batch.map((p) => collect(engine, greedy(p, 4))));
-      const cached = runs.map((r) => r.chunks.at(-1)!.usage.cachedTokens);
-      // The first of each group computes it; the other three find it, whole.
-      expect(cached.reduce((a, b) => a + b, 0)).toBe(6 * 64);
-      expect(cached.filter((c) => c === 0)).toHaveLength(2);
-    } finally {
-      await engine.shutdown();
-    }
-  });
+    it('sent all at once, prompts sharing a system prompt wait a run for it rather than all computing it', async () => {
+      const engine = await Engine.create({ modelPath });
+      try {
+        const systems = [ids(64), ids(64)];
+        // Two groups of four, interleaved: run together, every row would compute its group's system prompt.
+        const batch = [0, 1, 0, 1, 0, 1, 0, 1].map((g) => [...systems[g], ...ids(8)]);
+        const runs = await Promise.all(batch.map((p) => collect(engine, greedy(p, 4))));
+        const cached = runs.map((r) => r.chunks.at(-1)!.usage.cachedTokens);
+        // The first of each group computes it; the other three find it, whole.
+        expect(cached.reduce((a, b) => a + b, 0)).toBe(6 * 64);
+        expect(cached.filter((c) => c === 0)).toHaveLength(2);
+      } finally {
+        await engine.shutdown();
+      }
+    });
 
-  it('evicts under a budget that forces it every few steps without corrupting a running request', async () => {
-    // 0.06 MiB of the tiny model's 256-byte tokens: 245 tokens for the batch and the cache together.
-    const engine = await Engine.create({ modelPath, kvCacheMb: 0.06, maxRunningRequests: 3 });
-    // Shared prefixes (hits) and prompts of their own (every insert evicts).
-    const longer = [...prompts.map((p) => p.slice(0, 40)), ...Array.from({ length: 5 }, () => ids(40))];
-    const expected: number[][] = [];
-    for (const p of longer) expected.push((await collect(cold, greedy(p, 20))).tokens);
-    try {
-      let peakCache = 0;
-      const runs = await Promise.all(
-        [...longer, ...longer].map((p, i) => new Promise<Collected>((resolve) => setTimeout(() => resolve(collect(engine, greedy(p, 20), () => (peakCache = Math.max(peakCache, engine.stats().cacheTokens)))), 3 * i))),
-      );
-      expect(runs.map((r) => r.tokens)).toEqual([...expected, ...expected]);
-      expect(peakCache).toBeGreaterThan(0);
-      // Room for about one prompt beside three running rows: prompt after prompt pushes older ones out.
-      expect(engine.stats().evictedTokens).toBeGreaterThan(10 * 40);
-      expect(engine.stats().cacheTokens + engine.stats().kvTokens).toBeLessThanOrEqual(engine.info.limits.maxTotalTokens);
-    } finally {
-      await engine.shutdown();
-    }
+    it('evicts under a budget that forces it every few steps without corrupting a running request', async () => {
+      // 0.06 MiB of the tiny model's 256-byte tokens: 245 tokens for the batch and the cache together.
+      const engine = await Engine.create({ modelPath, kvCacheMb: 0.06, maxRunningRequests: 3 });
+      // Shared prefixes (hits) and prompts of their own (every insert evicts).
+      const longer = [...prompts.map((p) => p.slice(0, 40)), ...Array.from({ length: 5 }, () => ids(40))];
+      const expected: number[][] = [];
+      for (const p of longer) expected.push((await collect(cold, greedy(p, 20))).tokens);
+      try {
+        let peakCache = 0;
+        const runs = await Promise.all(
+          [...longer, ...longer].map(
+            (p, i) =>
+              new Promise<Collected>((resolve) =>
+                setTimeout(() => resolve(collect(engine, greedy(p, 20), () => (peakCache = Math.max(peakCache, engine.stats().cacheTokens)))), 3 * i),
+              ),
+          ),
+        );
+        expect(runs.map((r) => r.tokens)).toEqual([...expected, ...expected]);
+        expect(peakCache).toBeGreaterThan(0);
+        // Room for about one prompt beside three running rows: prompt after prompt pushes older ones out.
+        expect(engine.stats().evictedTokens).toBeGreaterThan(10 * 40);
+        expect(engine.stats().cacheTokens + engine.stats().kvTokens).toBeLessThanOrEqual(engine.info.limits.maxTotalTokens);
+      } finally {
+        await engine.shutdown();
+      }
+    });
   });
-});
 }

@@ -9,20 +9,43 @@ import { TINY_MODEL } from '../helpers/models.js';
 import { until } from '../helpers/server.js';
 
 const request = (rid: string, maxTokens: number): WorkerRequest => ({
-  rid, inputIds: [15496, 11, 616], maxTokens, temperature: 0, topP: 1, topK: 0, seed: 0, stopTokenIds: [], logprobs: -1, trace: null,
+  rid,
+  inputIds: [15496, 11, 616],
+  maxTokens,
+  temperature: 0,
+  topP: 1,
+  topK: 0,
+  seed: 0,
+  stopTokenIds: [],
+  logprobs: -1,
+  trace: null,
 });
 
 describe('a KV repack that fails', () => {
   it('ends the requests whose cache it was moving, and the scheduler goes on serving', async () => {
     const runner = await ModelRunner.load({
-      onnxPath: join(TINY_MODEL, 'onnx/model.onnx'), device: 'cpu', intraOpThreads: 1, interOpThreads: 1, contextLength: 1024, kvCacheBytes: 2 ** 24,
-      limits: { maxRunningRequests: 4, maxPrefillTokens: 512 }, timeOrigin: performance.timeOrigin, traceModules: [], prefixCache: false,
+      onnxPath: join(TINY_MODEL, 'onnx/model.onnx'),
+      device: 'cpu',
+      intraOpThreads: 1,
+      interOpThreads: 1,
+      contextLength: 1024,
+      kvCacheBytes: 2 ** 24,
+      limits: { maxRunningRequests: 4, maxPrefillTokens: 512 },
+      timeOrigin: performance.timeOrigin,
+      traceModules: [],
+      prefixCache: false,
     });
     // What a GPU that fails mid-run looks like to the scheduler: the cache lives on the device, and moving it throws.
     Object.defineProperty(runner, 'kvOnDevice', { value: true });
     runner.repackKv = () => Promise.reject(new Error('the device was lost'));
     const sent: FromWorker[] = [];
-    const worker = new SchedulerWorker(runner, new Scheduler<LiveRequest>({ maxRunningRequests: 4, maxPrefillTokens: 512, maxTotalTokens: 4096 }), 1024, [], (m) => sent.push(m));
+    const worker = new SchedulerWorker(
+      runner,
+      new Scheduler<LiveRequest>({ maxRunningRequests: 4, maxPrefillTokens: 512, maxTotalTokens: 4096 }),
+      1024,
+      [],
+      (m) => sent.push(m),
+    );
     const finished = (rid: string): boolean => sent.some((m) => m.type === 'tokens' && m.outputs.some((o) => o.rid === rid && o.finish));
     const failed = (): Extract<FromWorker, { type: 'failed' }>[] => sent.filter((m): m is Extract<FromWorker, { type: 'failed' }> => m.type === 'failed');
     try {

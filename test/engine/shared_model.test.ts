@@ -22,7 +22,8 @@ async function greedyWithoutCache(steps: number): Promise<number[]> {
       attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, n]),
     };
-    for (let l = 0; l < 2; l++) for (const k of ['key', 'value']) feeds[`past_key_values.${l}.${k}`] = new ort.Tensor('float16', new Uint16Array(0), [1, 1, 0, 16]);
+    for (let l = 0; l < 2; l++)
+      for (const k of ['key', 'value']) feeds[`past_key_values.${l}.${k}`] = new ort.Tensor('float16', new Uint16Array(0), [1, 1, 0, 16]);
     const logits = (await session.run(feeds)).logits.data as Uint16Array;
     let best = 0;
     for (let v = 1; v < vocab; v++) if (halfToFloat(logits[(n - 1) * vocab + v]) > halfToFloat(logits[(n - 1) * vocab + best])) best = v;

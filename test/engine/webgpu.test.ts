@@ -26,7 +26,8 @@ async function webgpuAdapter(): Promise<string | null> {
   }
 }
 const noAdapter = await webgpuAdapter();
-if (noAdapter) console.warn(`WebGPU tests skipped: ${noAdapter} (on Debian 12, mesa-vulkan-drivers from bookworm-backports gives a software adapter; .ci/run installs it).`);
+if (noAdapter)
+  console.warn(`WebGPU tests skipped: ${noAdapter} (on Debian 12, mesa-vulkan-drivers from bookworm-backports gives a software adapter; .ci/run installs it).`);
 
 const dir = mkdtempSync(join(tmpdir(), 'sgl-webgpu-'));
 const greedy = (prompt: string, maxTokens: number): GenerateRequest => ({ prompt, sampling: { temperature: 0, maxTokens, ignoreEos: true } });
@@ -50,56 +51,70 @@ describe.skipIf(noAdapter !== null)('the engine on WebGPU', () => {
     ['slots', 'the tiny preset in the slot KV layout (its cache on the host)', tinySlotModel()],
     ['shared', 'the shared third-party fp16 model', SHARED_MODEL],
   ] as const) {
-    it.runIf(modelPath !== SHARED_MODEL || hasSharedModel)(`gives the CPU's greedy tokens on ${name}, alone and batched with requests joining and leaving`, async () => {
-      const file = join(dir, `${key}.json`);
-      const tracing = new Tracing({ level: 3, modules: ['request', 'scheduler', 'engine'], exporters: [new TraceFileWriter(file)] });
-      const gpu = await start(modelPath, 'webgpu', tracing);
-      expect(gpu.device).toBe('webgpu');
-      const cpu = await start(modelPath, 'cpu');
-      const onCpu: number[][] = [];
-      for (let i = 0; i < PROMPTS.length; i++) onCpu.push((await collect(cpu, greedy(PROMPTS[i], TOKENS[i]))).tokens);
-      const alone: number[][] = [];
-      for (let i = 0; i < PROMPTS.length; i++) alone.push((await collect(gpu, greedy(PROMPTS[i], TOKENS[i]))).tokens);
-      expect(alone).toEqual(onCpu);
-      // The second joins once the first is decoding, and leaves first.
-      const results: Promise<number[]>[] = [];
-      const launch = (i: number): void => {
-        if (i >= PROMPTS.length) return;
-        let next = false;
-        results[i] = collect(gpu, greedy(PROMPTS[i], TOKENS[i]), (_, n) => {
-          if (n === 1 && !next) {
-            next = true;
-            launch(i + 1);
-          }
-        }).then((r) => r.tokens);
-      };
-      launch(0);
-      const batched: number[][] = [];
-      for (let i = 0; i < PROMPTS.length; i++) {
-        while (!results[i]) await new Promise((r) => setTimeout(r, 1));
-        batched.push(await results[i]);
-      }
-      expect(batched).toEqual(onCpu);
-      // A level-3 capture made on the GPU reads back in the trace tools, device in its header.
-      await tracing.shutdown();
-      const capture = new Capture(file, () => {});
-      const requests = [...capture.requests()];
-      expect(requests).toHaveLength(2 * PROMPTS.length);
-      expect(capture.reader.header?.device).toBe('webgpu');
-      const summary = await runCli(['trace', 'summary', file, '--json']);
-      expect(summary.code, summary.stderr).toBe(0);
-      expect((JSON.parse(summary.stdout) as { stages: { stage: string }[] }).stages.map((s) => s.stage)).toContain('ort_run');
-    }, 240_000);
+    it.runIf(modelPath !== SHARED_MODEL || hasSharedModel)(
+      `gives the CPU's greedy tokens on ${name}, alone and batched with requests joining and leaving`,
+      async () => {
+        const file = join(dir, `${key}.json`);
+        const tracing = new Tracing({ level: 3, modules: ['request', 'scheduler', 'engine'], exporters: [new TraceFileWriter(file)] });
+        const gpu = await start(modelPath, 'webgpu', tracing);
+        expect(gpu.device).toBe('webgpu');
+        const cpu = await start(modelPath, 'cpu');
+        const onCpu: number[][] = [];
+        for (let i = 0; i < PROMPTS.length; i++) onCpu.push((await collect(cpu, greedy(PROMPTS[i], TOKENS[i]))).tokens);
+        const alone: number[][] = [];
+        for (let i = 0; i < PROMPTS.length; i++) alone.push((await collect(gpu, greedy(PROMPTS[i], TOKENS[i]))).tokens);
+        expect(alone).toEqual(onCpu);
+        // The second joins once the first is decoding, and leaves first.
+        const results: Promise<number[]>[] = [];
+        const launch = (i: number): void => {
+          if (i >= PROMPTS.length) return;
+          let next = false;
+          results[i] = collect(gpu, greedy(PROMPTS[i], TOKENS[i]), (_, n) => {
+            if (n === 1 && !next) {
+              next = true;
+              launch(i + 1);
+            }
+          }).then((r) => r.tokens);
+        };
+        launch(0);
+        const batched: number[][] = [];
+        for (let i = 0; i < PROMPTS.length; i++) {
+          while (!results[i]) await new Promise((r) => setTimeout(r, 1));
+          batched.push(await results[i]);
+        }
+        expect(batched).toEqual(onCpu);
+        // A level-3 capture made on the GPU reads back in the trace tools, device in its header.
+        await tracing.shutdown();
+        const capture = new Capture(file, () => {});
+        const requests = [...capture.requests()];
+        expect(requests).toHaveLength(2 * PROMPTS.length);
+        expect(capture.reader.header?.device).toBe('webgpu');
+        const summary = await runCli(['trace', 'summary', file, '--json']);
+        expect(summary.code, summary.stderr).toBe(0);
+        expect((JSON.parse(summary.stdout) as { stages: { stage: string }[] }).stages.map((s) => s.stage)).toContain('ort_run');
+      },
+      240_000,
+    );
   }
 });
 
 describe.skipIf(noAdapter !== null)('the KV cache on WebGPU', () => {
   const config = (device: 'cpu' | 'webgpu'): WorkerConfig => ({
-    onnxPath: join(TINY_MODEL, 'onnx/model.onnx'), device, intraOpThreads: 1, interOpThreads: 1, contextLength: 1024, kvCacheBytes: 2 ** 20,
-    limits: { maxRunningRequests: 4, maxPrefillTokens: 512 }, timeOrigin: performance.timeOrigin, traceModules: [], prefixCache: false,
+    onnxPath: join(TINY_MODEL, 'onnx/model.onnx'),
+    device,
+    intraOpThreads: 1,
+    interOpThreads: 1,
+    contextLength: 1024,
+    kvCacheBytes: 2 ** 20,
+    limits: { maxRunningRequests: 4, maxPrefillTokens: 512 },
+    timeOrigin: performance.timeOrigin,
+    traceModules: [],
+    prefixCache: false,
   });
   /** Two prompts prefilled apart, then joined (the second padded), then two decode steps, the first row leaving after one: the cache at each point. */
-  async function joinAndLeave(runner: ModelRunner): Promise<{ joined: number[][]; left: number[][]; moves: { repack: { up: number; down: number }; decode: { up: number; down: number } } }> {
+  async function joinAndLeave(
+    runner: ModelRunner,
+  ): Promise<{ joined: number[][]; left: number[][]; moves: { repack: { up: number; down: number }; decode: { up: number; down: number } } }> {
     const row = (rid: string, lastToken: number) => ({ rid, lastToken });
     const a = await KvBatch.prefill(runner, [row('a', 11)], [[15496, 11, 616, 1438, 318]], 512);
     const b = await KvBatch.prefill(runner, [row('b', 12)], [[464, 2068]], 512);
@@ -107,7 +122,12 @@ describe.skipIf(noAdapter !== null)('the KV cache on WebGPU', () => {
       const before = { ...runner.transfers };
       return work().then((result) => ({ result, up: runner.transfers.toDevice - before.toDevice, down: runner.transfers.fromDevice - before.fromDevice }));
     };
-    const repack = await moved(() => KvBatch.repack(runner, [{ batch: a.batch, keep: [0] }, { batch: b.batch, keep: [0] }]));
+    const repack = await moved(() =>
+      KvBatch.repack(runner, [
+        { batch: a.batch, keep: [0] },
+        { batch: b.batch, keep: [0] },
+      ]),
+    );
     const joined = repack.result;
     const decode = await moved(() => joined.decode(runner));
     const snapshot = async (batch: KvBatch): Promise<number[][]> => (await batch.kvSource(runner)).data.map((d) => Array.from(d));
@@ -134,7 +154,10 @@ describe.skipIf(noAdapter !== null)('the KV cache on WebGPU', () => {
       // A decode step of two rows brings down their last-position logits (float32) and nothing else.
       expect(onGpu.moves.decode.down).toBe(2 * gpu.vocabSize * 4);
       // Same cache as the CPU's, padding included (Pad writes zeros, as the host repack does).
-      for (const [kv, want] of [[onGpu.joined, onCpu.joined], [onGpu.left, onCpu.left]]) {
+      for (const [kv, want] of [
+        [onGpu.joined, onCpu.joined],
+        [onGpu.left, onCpu.left],
+      ]) {
         expect(kv.map((t) => t.length)).toEqual(want.map((t) => t.length));
         kv.forEach((t, i) => t.forEach((v, j) => expect(Math.abs(v - want[i][j])).toBeLessThan(1e-4)));
       }
@@ -148,12 +171,18 @@ describe.skipIf(noAdapter !== null)('the KV cache on WebGPU', () => {
 describe('--device webgpu without an adapter', () => {
   it('is a clear error that names the driver to install', async () => {
     // No Vulkan driver to be found: what a machine without a GPU driver sees.
-    const r = await runCli(['trace', 'Hi', '--device', 'webgpu', '--max-tokens', '1'], { VK_ICD_FILENAMES: join(dir, 'none.json'), VK_DRIVER_FILES: join(dir, 'none.json') });
+    const r = await runCli(['trace', 'Hi', '--device', 'webgpu', '--max-tokens', '1'], {
+      VK_ICD_FILENAMES: join(dir, 'none.json'),
+      VK_DRIVER_FILES: join(dir, 'none.json'),
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/could not start the WebGPU provider: Failed to get a WebGPU adapter/);
     expect(r.stderr).toMatch(/Vulkan on Linux/);
     // auto falls back to the CPU and says why.
-    const auto = await runCli(['trace', 'Hi', '--device', 'auto', '--max-tokens', '1', '--json'], { VK_ICD_FILENAMES: join(dir, 'none.json'), VK_DRIVER_FILES: join(dir, 'none.json') });
+    const auto = await runCli(['trace', 'Hi', '--device', 'auto', '--max-tokens', '1', '--json'], {
+      VK_ICD_FILENAMES: join(dir, 'none.json'),
+      VK_DRIVER_FILES: join(dir, 'none.json'),
+    });
     expect(auto.code, auto.stderr).toBe(0);
     expect(JSON.parse(auto.stdout).device).toBe('cpu');
   }, 60_000);

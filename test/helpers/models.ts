@@ -27,7 +27,8 @@ export const hasSharedModel = existsSync(SHARED_MODEL);
 export function modelWithTokenizer(transform: ((json: Record<string, unknown>) => unknown) | null): string {
   const dir = mkdtempSync(join(tmpdir(), 'sgl-tokenizer-'));
   for (const f of ['config.json', 'generation_config.json', 'tokenizer_config.json']) copyFileSync(join(DEFAULT_MODEL_DIR, f), join(dir, f));
-  if (transform) writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(transform(JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, 'tokenizer.json'), 'utf8')))));
+  if (transform)
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(transform(JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, 'tokenizer.json'), 'utf8')))));
   mkdirSync(join(dir, 'onnx'));
   symlinkSync(join(DEFAULT_MODEL_DIR, 'onnx', 'model.onnx'), join(dir, 'onnx', 'model.onnx'));
   return dir;

@@ -16,7 +16,9 @@ export type StubAnswer = { tokens: number } | { status: number; message: string 
  * (path, headers, body) and answers as the test scripts it: a streamed
  * completion with usage, or an OpenAI-style error.
  */
-export async function startOpenAiStub(answer: (n: number, req: StubRequest) => StubAnswer): Promise<{ url: string; log: StubRequest[]; stop(): Promise<void> }> {
+export async function startOpenAiStub(
+  answer: (n: number, req: StubRequest) => StubAnswer,
+): Promise<{ url: string; log: StubRequest[]; stop(): Promise<void> }> {
   const log: StubRequest[] = [];
   const server: Server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/v1/models') {

@@ -157,7 +157,9 @@ export class OtlpReceiver {
         done(null, {});
       },
     });
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
     receiver = new OtlpReceiver(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())), port);
     return receiver;
   }

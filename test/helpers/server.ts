@@ -16,11 +16,22 @@ export interface TestServer {
 }
 
 /** The real server on 127.0.0.1 and a random port, over the embedded model. */
-export async function startServer(options: Partial<ServerOptions> = {}, tracingOptions: TracingOptions = {}, engineOptions: EngineOptions = {}): Promise<TestServer> {
+export async function startServer(
+  options: Partial<ServerOptions> = {},
+  tracingOptions: TracingOptions = {},
+  engineOptions: EngineOptions = {},
+): Promise<TestServer> {
   const memory = new MemoryExporter();
   const tracing = new Tracing({ metrics: true, ...tracingOptions, exporters: [memory, ...(tracingOptions.exporters ?? [])] });
   const engine = await Engine.create({ ...engineOptions, tracing });
-  const server = new SglServer(engine, tracing, { host: '127.0.0.1', port: 0, maxQueuedRequests: 64, maxBodyBytes: 64 * 1024, enableMetrics: true, ...options });
+  const server = new SglServer(engine, tracing, {
+    host: '127.0.0.1',
+    port: 0,
+    maxQueuedRequests: 64,
+    maxBodyBytes: 64 * 1024,
+    enableMetrics: true,
+    ...options,
+  });
   const address = await server.listen();
   return {
     url: `http://127.0.0.1:${address.port}`,
@@ -37,7 +48,11 @@ export async function startServer(options: Partial<ServerOptions> = {}, tracingO
 }
 
 /** A POST with a raw body, for requests no well-behaved client would send. */
-export async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+export async function post(
+  url: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
   const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
   const text = await res.text();
   let json: Record<string, unknown> = {};

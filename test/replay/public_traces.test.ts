@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paced } from '../../src/lib/replay/run_replay.js';
-import { azureWorkload, burstGptWorkload, detectFormat, mooncakeWorkload } from '../../src/lib/workload/dataset_files.js';
+import { azureWorkload, burstGptWorkload } from '../../src/lib/workload/csv_traces.js';
+import { mooncakeWorkload } from '../../src/lib/workload/dataset_files.js';
+import { detectFormat } from '../../src/lib/workload/formats.js';
 import { fitToContext } from '../../src/lib/workload/fit_context.js';
 import { blockPrompt, impliedHitRate } from '../../src/lib/workload/hash_blocks.js';
 import { writeSyntheticCapture } from '../../bench/synthetic_capture.js';
@@ -13,7 +15,11 @@ import { startOpenAiStub } from '../helpers/openai_stub.js';
 const dir = mkdtempSync(join(tmpdir(), 'sgl-public-'));
 const ROWS = 40;
 /** Deterministic lengths and gaps: row 3 has zero output tokens, every 7th row is longer than the tiny model's context. */
-const row = (i: number): { gapMs: number; input: number; output: number } => ({ gapMs: 137 * ((i * 7) % 11) + 1, input: i % 7 === 0 ? 5000 + i * 100 : 20 + i * 3, output: i === 3 ? 0 : 5 + (i % 9) });
+const row = (i: number): { gapMs: number; input: number; output: number } => ({
+  gapMs: 137 * ((i * 7) % 11) + 1,
+  input: i % 7 === 0 ? 5000 + i * 100 : 20 + i * 3,
+  output: i === 3 ? 0 : 5 + (i % 9),
+});
 
 function times(first: number): number[] {
   const out: number[] = [];
@@ -25,15 +31,31 @@ function times(first: number): number[] {
 /** The formats as their public releases write them. */
 const FILES = {
   // Mooncake (FAST'25): conversation, synthetic and toolagent traces share one schema; timestamps in ms.
-  'mooncake-conversation.jsonl': () => times(27_000).map((t, i) => JSON.stringify({ timestamp: t, input_length: row(i).input, output_length: row(i).output, hash_ids: [i, i + 1] })).join('\n') + '\n',
-  'mooncake-toolagent.jsonl': () => times(0).map((t, i) => JSON.stringify({ timestamp: t, input_length: row(i).input, output_length: row(i).output, hash_ids: [7] })).join('\n') + '\n',
+  'mooncake-conversation.jsonl': () =>
+    times(27_000)
+      .map((t, i) => JSON.stringify({ timestamp: t, input_length: row(i).input, output_length: row(i).output, hash_ids: [i, i + 1] }))
+      .join('\n') + '\n',
+  'mooncake-toolagent.jsonl': () =>
+    times(0)
+      .map((t, i) => JSON.stringify({ timestamp: t, input_length: row(i).input, output_length: row(i).output, hash_ids: [7] }))
+      .join('\n') + '\n',
   // Azure LLM inference traces 2023 (code, conv): datetimes with 7-digit fractions.
-  'azure-code.csv': () => 'TIMESTAMP,ContextTokens,GeneratedTokens\n' + times(0).map((t, i) => {
-    const d = new Date(Date.UTC(2023, 10, 16, 18, 15, 0) + Math.floor(t));
-    return `${d.toISOString().slice(0, 19).replace('T', ' ')}.${String(Math.round((t % 1000) * 1e4)).padStart(7, '0')},${row(i).input},${row(i).output}`;
-  }).join('\n') + '\n',
+  'azure-code.csv': () =>
+    'TIMESTAMP,ContextTokens,GeneratedTokens\n' +
+    times(0)
+      .map((t, i) => {
+        const d = new Date(Date.UTC(2023, 10, 16, 18, 15, 0) + Math.floor(t));
+        return `${d.toISOString().slice(0, 19).replace('T', ' ')}.${String(Math.round((t % 1000) * 1e4)).padStart(7, '0')},${row(i).input},${row(i).output}`;
+      })
+      .join('\n') +
+    '\n',
   // BurstGPT: seconds since the trace's start.
-  'burstgpt.csv': () => 'Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n' + times(5000).map((t, i) => `${(t / 1000).toFixed(3)},ChatGPT,${row(i).input},${row(i).output},${row(i).input + row(i).output},Conversation log`).join('\n') + '\n',
+  'burstgpt.csv': () =>
+    'Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n' +
+    times(5000)
+      .map((t, i) => `${(t / 1000).toFixed(3)},ChatGPT,${row(i).input},${row(i).output},${row(i).input + row(i).output},Conversation log`)
+      .join('\n') +
+    '\n',
 };
 
 const path = (name: string): string => join(dir, name);
@@ -51,7 +73,7 @@ describe('replaying public traces', () => {
     ['mooncake-toolagent.jsonl', 'mooncake', mooncakeWorkload],
     ['azure-code.csv', 'azure', azureWorkload],
     ['burstgpt.csv', 'burstgpt', burstGptWorkload],
-  ] as const)('%s: read in its own units and order; the first 30 arrivals keep the file\'s offsets, divided by --speed', (name, format, read) => {
+  ] as const)("%s: read in its own units and order; the first 30 arrivals keep the file's offsets, divided by --speed", (name, format, read) => {
     expect(detectFormat(path(name))).toBe(format);
     const w = paced(read(path(name), Infinity), path(name), 2);
     expect(w.requests).toHaveLength(ROWS);
@@ -61,7 +83,7 @@ describe('replaying public traces', () => {
     expect(w.requests.slice(0, 5).map((r) => [r.inputTokens, r.outputTokens])).toEqual([0, 1, 2, 3, 4].map((i) => [row(i).input, row(i).output]));
   });
 
-  it('--time-window counts in the trace\'s own time, from its first request', () => {
+  it("--time-window counts in the trace's own time, from its first request", () => {
     const t = times(0);
     const w = mooncakeWorkload(path('mooncake-conversation.jsonl'), { count: Infinity, window: [1000, 3000] });
     expect(w.requests.map((r) => r.arrivalMs)).toEqual(t.map((x) => x - t[0]).filter((x) => x >= 1000 && x < 3000));
@@ -82,10 +104,12 @@ describe('replaying public traces', () => {
     expect(fitToContext(w.requests, 1024, 'skip', 'test').requests).toHaveLength(ROWS - 1 - 6);
   });
 
-  it('--simulate --profile simulates a public trace from a capture\'s models, and the report says how it was fitted', async () => {
+  it("--simulate --profile simulates a public trace from a capture's models, and the report says how it was fitted", async () => {
     const r = await runCli(['replay', path('burstgpt.csv'), '--simulate', '--profile', profile]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/Fitted to the model: 1 row with zero input or output tokens was skipped .*every input and output length was scaled by 0\.\d+ \(--fit-context scale: the longest request holds \d+ tokens and the model takes 1024/);
+    expect(r.stdout).toMatch(
+      /Fitted to the model: 1 row with zero input or output tokens was skipped .*every input and output length was scaled by 0\.\d+ \(--fit-context scale: the longest request holds \d+ tokens and the model takes 1024/,
+    );
     expect(r.stdout).toMatch(/Simulated 39 requests/);
     expect(r.stdout).toMatch(/Fitted on 60 requests of .*profile\.json/);
     expect(r.stdout).toMatch(/Successful requests\s*│\s*39/);
@@ -134,7 +158,11 @@ describe('Mooncake hash_ids', () => {
     // Scaled by 280/1105, blocks of 130 tokens: still shared block for block, and different from the third on.
     const c = { ...b, id: 'c', inputTokens: 1100 };
     const scaled = fitToContext([a, b, c], 280, 'scale', 'test').requests;
-    expect(scaled.map((r) => [r.inputTokens, r.blockTokens])).toEqual([[278, 130], [228, 130], [278, 130]]);
+    expect(scaled.map((r) => [r.inputTokens, r.blockTokens])).toEqual([
+      [278, 130],
+      [228, 130],
+      [278, 130],
+    ]);
     const [sa, sb, sc] = scaled.map((r) => blockPrompt(r, 7, 32000, special));
     expect(sb).toEqual(sa.slice(0, 228));
     expect(sc.slice(0, 260)).toEqual(sa.slice(0, 260));

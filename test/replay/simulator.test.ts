@@ -8,14 +8,32 @@ import { engineSteps } from '../../src/lib/replay/engine_steps.js';
 import type { TraceEventLine } from '../../src/lib/tracing/trace_file/format.js';
 
 const EXACT = { low: 1, high: 1 };
-const TRUTH: TimingModel = { prefill: { intercept: 2, perToken: 0.05, spread: EXACT }, decodeStep: { intercept: 1, perRequest: 0.2, perRowToken: 0, spread: EXACT }, repack: { intercept: 0, perRowToken: 0 }, basis: "requests", fittedSteps: 0, covered: { rows: 0, rowTokens: 0 }, fittedOn: 0, beforeQueueMs: 0.5, afterDecodeMs: 0 };
+const TRUTH: TimingModel = {
+  prefill: { intercept: 2, perToken: 0.05, spread: EXACT },
+  decodeStep: { intercept: 1, perRequest: 0.2, perRowToken: 0, spread: EXACT },
+  repack: { intercept: 0, perRowToken: 0 },
+  basis: 'requests',
+  fittedSteps: 0,
+  covered: { rows: 0, rowTokens: 0 },
+  fittedOn: 0,
+  beforeQueueMs: 0.5,
+  afterDecodeMs: 0,
+};
 const LIMITS = { maxRunningRequests: 8, maxPrefillTokens: 512 };
 
 /** A capture produced by a known timing model: the simulator must find the model again. */
 function synthetic(n: number): SimRequest[] {
   const rng = new Rng(11);
   const arrivals = arrivalOffsets(rng, n, 40, 1);
-  const base = arrivals.map((arrivalMs, i) => ({ id: `s${i}`, arrivalMs, inputTokens: 16 + Math.floor(rng.next() * 200), outputTokens: 8 + Math.floor(rng.next() * 40), ttftMs: null, e2eMs: 0, stages: {} }));
+  const base = arrivals.map((arrivalMs, i) => ({
+    id: `s${i}`,
+    arrivalMs,
+    inputTokens: 16 + Math.floor(rng.next() * 200),
+    outputTokens: 8 + Math.floor(rng.next() * 40),
+    ttftMs: null,
+    e2eMs: 0,
+    stages: {},
+  }));
   return simulate(base, TRUTH, LIMITS).map((t, i) => ({ ...base[i], ttftMs: t.ttftMs, e2eMs: t.e2eMs, stages: t.stages }));
 }
 
@@ -26,7 +44,11 @@ describe('the replay simulator', () => {
     expect(fitted.prefill.perToken).toBeCloseTo(TRUTH.prefill.perToken, 2);
     expect(fitted.prefill.intercept).toBeCloseTo(TRUTH.prefill.intercept, 0);
     const predicted = simulate(capture, fitted, LIMITS);
-    const p50 = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+    const p50 = (xs: number[]): number =>
+      percentile(
+        [...xs].sort((a, b) => a - b),
+        50,
+      );
     const truth = p50(capture.map((r) => r.e2eMs));
     expect(Math.abs(p50(predicted.map((r) => r.e2eMs)) - truth) / truth).toBeLessThan(0.05);
     expect(fitted.fittedOn).toBe(300);
@@ -36,7 +58,9 @@ describe('the replay simulator', () => {
     const rng = new Rng(5);
     // The same capture with every prefill ±40% at random: the fit keeps the line, the spread says how far off it can be.
     const clean = fitTimingModel(synthetic(300)).prefill.spread;
-    const noisy = fitTimingModel(synthetic(300).map((r) => ({ ...r, stages: { ...r.stages, prefill_forward: r.stages.prefill_forward * (0.6 + 0.8 * rng.next()) } }))).prefill.spread;
+    const noisy = fitTimingModel(
+      synthetic(300).map((r) => ({ ...r, stages: { ...r.stages, prefill_forward: r.stages.prefill_forward * (0.6 + 0.8 * rng.next()) } })),
+    ).prefill.spread;
     expect(clean.low).toBeLessThanOrEqual(1);
     expect(clean.high).toBeGreaterThanOrEqual(1);
     expect(noisy.high / noisy.low).toBeGreaterThan((clean.high / clean.low) * 1.2);
@@ -50,7 +74,9 @@ describe('the replay simulator', () => {
   });
 
   it('needs stage timings', () => {
-    expect(() => fitTimingModel([{ id: 'a', arrivalMs: 0, inputTokens: 4, outputTokens: 2, ttftMs: 1, e2eMs: 2, stages: {} }])).toThrow(/needs an sgl trace with stage timings/);
+    expect(() => fitTimingModel([{ id: 'a', arrivalMs: 0, inputTokens: 4, outputTokens: 2, ttftMs: 1, e2eMs: 2, stages: {} }])).toThrow(
+      /needs an sgl trace with stage timings/,
+    );
   });
 });
 
@@ -67,7 +93,10 @@ describe('the step-level fit of a level-3 capture', () => {
       events.push({ name: 'chunked_prefill', ph: 'X', pid: 2, tid: 1, ts: at(t), dur: at(5) });
       t += 5;
       const repack = 0.5 + 0.001 * rows * past;
-      events.push({ name: 'kv_repack', ph: 'X', pid: 2, tid: 1, ts: at(t), dur: at(repack) }, { name: 'batch_formed', ph: 'i', pid: 2, tid: 1, ts: at(t + repack), args: { batch_id: batch, batch_size: rows } });
+      events.push(
+        { name: 'kv_repack', ph: 'X', pid: 2, tid: 1, ts: at(t), dur: at(repack) },
+        { name: 'batch_formed', ph: 'i', pid: 2, tid: 1, ts: at(t + repack), args: { batch_id: batch, batch_size: rows } },
+      );
       t += repack + 0.1;
       for (let k = 0; k < 20; k++) {
         const period = (1 + 0.5 * rows + 0.002 * rows * (past + 1)) * (0.97 + 0.06 * rng.next());
@@ -107,8 +136,22 @@ describe('the step-level fit of a level-3 capture', () => {
   });
 
   it('charges each decode step for its rows and the padded cache, and a repack when a row leaves', () => {
-    const model: TimingModel = { ...TRUTH, decodeStep: { intercept: 1, perRequest: 0.2, perRowToken: 0.01, spread: EXACT }, repack: { intercept: 0.5, perRowToken: 0.001 }, basis: 'steps', beforeQueueMs: 0 };
-    const req = (id: string, inputTokens: number, outputTokens: number): SimRequest => ({ id, arrivalMs: 0, inputTokens, outputTokens, ttftMs: null, e2eMs: 0, stages: {} });
+    const model: TimingModel = {
+      ...TRUTH,
+      decodeStep: { intercept: 1, perRequest: 0.2, perRowToken: 0.01, spread: EXACT },
+      repack: { intercept: 0.5, perRowToken: 0.001 },
+      basis: 'steps',
+      beforeQueueMs: 0,
+    };
+    const req = (id: string, inputTokens: number, outputTokens: number): SimRequest => ({
+      id,
+      arrivalMs: 0,
+      inputTokens,
+      outputTokens,
+      ttftMs: null,
+      e2eMs: 0,
+      stages: {},
+    });
     // Alone: 10 steps over a cache of 100 to 109 tokens.
     const [alone] = simulate([req('a', 100, 11)], model, LIMITS);
     expect(alone.stages.decode_loop).toBeCloseTo(10 * 1.2 + 0.01 * (101 + 110) * 5, 9);

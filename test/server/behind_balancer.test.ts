@@ -27,7 +27,7 @@ describe('sgl serve behind a load balancer', () => {
     expect(served.status).toBe(200);
   });
 
-  it('keeps the client\'s X-Request-Id: echoed, and the request\'s id (recorded hashed)', async () => {
+  it("keeps the client's X-Request-Id: echoed, and the request's id (recorded hashed)", async () => {
     s = await startServer({}, { level: 1 });
     const res = await post(`${s.url}/v1/completions`, completion(), { 'x-request-id': 'lb-7f3a' });
     expect(res.status).toBe(200);
@@ -35,7 +35,10 @@ describe('sgl serve behind a load balancer', () => {
     await until(() => s!.memory.requests.length === 1);
     expect(s.memory.requests[0].rid).toBe(hashedRid('lb-7f3a'));
     // Two at once under one id: both are served, both echo it; the second runs under an id of its own.
-    const [a, b] = await Promise.all([post(`${s.url}/v1/completions`, completion(12), { 'x-request-id': 'dup' }), post(`${s.url}/v1/completions`, completion(12), { 'x-request-id': 'dup' })]);
+    const [a, b] = await Promise.all([
+      post(`${s.url}/v1/completions`, completion(12), { 'x-request-id': 'dup' }),
+      post(`${s.url}/v1/completions`, completion(12), { 'x-request-id': 'dup' }),
+    ]);
     expect([a.status, b.status]).toEqual([200, 200]);
     expect([a.headers.get('x-request-id'), b.headers.get('x-request-id')]).toEqual(['dup', 'dup']);
     // An id that could not go into a header or a log as it is, is not used.
@@ -44,7 +47,7 @@ describe('sgl serve behind a load balancer', () => {
     expect(odd.headers.get('x-request-id')).not.toBe(' spaced ');
   });
 
-  it('labels every metric series with the process\'s service.instance.id', async () => {
+  it("labels every metric series with the process's service.instance.id", async () => {
     s = await startServer();
     await post(`${s.url}/v1/completions`, completion());
     const text = await (await fetch(`${s.url}/metrics`)).text();

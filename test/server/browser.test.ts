@@ -54,12 +54,17 @@ describe('browser-origin safety', () => {
       expect(r.status, type).toBe(415);
       expect((r.json.error as { code: string }).code).toBe('unsupported_media_type');
     }
-    expect((await post(`${s.url}/v1/completions`, JSON.stringify({ prompt: 'Hi', max_tokens: 2 }), { 'content-type': 'application/json; charset=utf-8' })).status).toBe(200);
+    expect(
+      (await post(`${s.url}/v1/completions`, JSON.stringify({ prompt: 'Hi', max_tokens: 2 }), { 'content-type': 'application/json; charset=utf-8' })).status,
+    ).toBe(200);
   });
 
   it.skipIf(!existsSync(CHROMIUM))('a page on another origin reaches the engine in no way, unless --allowed-origins names it', async () => {
     const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
     let target = '';
     const page = await servePage(() => hostilePage(target));
     const visit = async (): Promise<unknown> => {

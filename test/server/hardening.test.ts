@@ -8,13 +8,19 @@ import { post, startServer } from '../helpers/server.js';
 
 /** Connections that send headers and one byte of a 100-byte body, then nothing. */
 async function slowBodies(port: number, count: number): Promise<Socket[]> {
-  return Promise.all(Array.from({ length: count }, () => new Promise<Socket>((resolve) => {
-    const socket = connect(port, '127.0.0.1', () => {
-      socket.write('POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
-      resolve(socket);
-    });
-    socket.on('error', () => {});
-  })));
+  return Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Socket>((resolve) => {
+          const socket = connect(port, '127.0.0.1', () => {
+            socket.write('POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+            resolve(socket);
+          });
+          socket.on('error', () => {});
+        }),
+    ),
+  );
 }
 
 const portOf = (s: TestServer): number => Number(new URL(s.url).port);
@@ -30,7 +36,7 @@ describe('slow clients', () => {
   it('slow bodies hold connections, never generation slots', async () => {
     // 2 running + 2 queued slots, and more slow bodies than that.
     s = await startServer({ maxQueuedRequests: 2 }, {}, { maxRunningRequests: 2 });
-    sockets.push(...await slowBodies(portOf(s), 12));
+    sockets.push(...(await slowBodies(portOf(s), 12)));
     const r = await post(`${s.url}/v1/completions`, JSON.stringify({ prompt: 'Hello', max_tokens: 3 }));
     expect(r.status).toBe(200);
     expect(s.server.running).toBe(0);
@@ -38,7 +44,7 @@ describe('slow clients', () => {
 
   it('past --max-connections a new connection gets a 503 that says so', async () => {
     s = await startServer({ maxConnections: 5 });
-    sockets.push(...await slowBodies(portOf(s), 5));
+    sockets.push(...(await slowBodies(portOf(s), 5)));
     const r = await rawRequest(portOf(s), 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     expect(r.status).toBe(503);
     expect(r.text).toMatch(/Retry-After: 1/);
@@ -55,7 +61,11 @@ describe('slow clients', () => {
 
   it('a body that never completes gets a 408 with an OpenAI-style body', async () => {
     s = await startServer({ requestTimeoutMs: 500, headersTimeoutMs: 500 });
-    const r = await rawRequest(portOf(s), 'POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{', { end: false, limitMs: 10_000 });
+    const r = await rawRequest(
+      portOf(s),
+      'POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{',
+      { end: false, limitMs: 10_000 },
+    );
     expect(r.status).toBe(408);
     expect(r.text).toMatch(/"code":"request_timeout"/);
   });
@@ -80,7 +90,7 @@ describe('small hardening items', () => {
     expect((await fetch(`${s.url}/health`)).status).toBe(200);
   });
 
-  it('malformed HTTP and an over-long header get JSON bodies, not Node\'s empty ones', async () => {
+  it("malformed HTTP and an over-long header get JSON bodies, not Node's empty ones", async () => {
     const garbage = await rawRequest(portOf(s), 'GARBAGE\r\n\r\n');
     expect(garbage.status).toBe(400);
     expect(garbage.text).toMatch(/\{"error":\{"message":"The request is not valid HTTP/);
@@ -126,7 +136,12 @@ describe('small hardening items', () => {
   });
 
   it('admin routes answer only their methods, with Allow', async () => {
-    for (const [path, method, allow] of [['/health', 'DELETE', 'GET, HEAD'], ['/v1/models', 'POST', 'GET, HEAD'], ['/metrics', 'PUT', 'GET, HEAD'], ['/set_trace_level?level=1', 'DELETE', 'GET, POST']]) {
+    for (const [path, method, allow] of [
+      ['/health', 'DELETE', 'GET, HEAD'],
+      ['/v1/models', 'POST', 'GET, HEAD'],
+      ['/metrics', 'PUT', 'GET, HEAD'],
+      ['/set_trace_level?level=1', 'DELETE', 'GET, POST'],
+    ]) {
       const r = await fetch(`${s.url}${path}`, { method, headers: auth });
       expect(r.status, `${method} ${path}`).toBe(405);
       expect(r.headers.get('allow')).toBe(allow);

@@ -34,7 +34,14 @@ describe('the OpenAI-compatible API', () => {
   });
 
   it('streams completions as server-sent events, usage last when asked', async () => {
-    const stream = await client.completions.create({ model: 'sgl-llama-tiny', prompt: 'Once upon a time', max_tokens: 5, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const stream = await client.completions.create({
+      model: 'sgl-llama-tiny',
+      prompt: 'Once upon a time',
+      max_tokens: 5,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = '';
     let finish: string | null = null;
     let usage = null;
@@ -52,7 +59,10 @@ describe('the OpenAI-compatible API', () => {
   });
 
   it('answers chat completions through the chat template, streamed and not', async () => {
-    const messages = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Hi there' }];
+    const messages = [
+      { role: 'system' as const, content: 'Be brief.' },
+      { role: 'user' as const, content: 'Hi there' },
+    ];
     const res = await client.chat.completions.create({ model: 'sgl-llama-tiny', messages, max_completion_tokens: 4, temperature: 0, seed: 3 });
     expect(res.object).toBe('chat.completion');
     expect(res.choices[0].message.role).toBe('assistant');
@@ -135,18 +145,27 @@ describe('the OpenAI-compatible API', () => {
     const texts = ['', ''];
     for await (const chunk of stream) for (const c of chunk.choices) texts[c.index] += c.text;
     expect(texts).toEqual(res.choices.map((c) => c.text));
-    const chat = await client.chat.completions.create({ model: 'sgl-llama-tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3, n: 2, temperature: 0 });
+    const chat = await client.chat.completions.create({
+      model: 'sgl-llama-tiny',
+      messages: [{ role: 'user', content: 'Hi' }],
+      max_tokens: 3,
+      n: 2,
+      temperature: 0,
+    });
     expect(chat.choices).toHaveLength(2);
     expect(chat.choices[1].message.content).toBe(chat.choices[0].message.content);
   });
 
-  it('shares a long prompt\'s prefill among its n choices through the prefix cache', async () => {
+  it("shares a long prompt's prefill among its n choices through the prefix cache", async () => {
     const prompt = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
     const res = await client.completions.create({ model: 'sgl-llama-tiny', prompt, max_tokens: 2, n: 3 });
     const promptTokens = res.usage!.prompt_tokens;
     expect(promptTokens).toBeGreaterThan(64);
     await s.tracing.flush();
-    const choices = s.memory.requests.filter((r) => r.workload.inputTokens === promptTokens).map((r) => r.workload.cachedTokens).sort((a, b) => a! - b!);
+    const choices = s.memory.requests
+      .filter((r) => r.workload.inputTokens === promptTokens)
+      .map((r) => r.workload.cachedTokens)
+      .sort((a, b) => a! - b!);
     // The first choice prefills the prompt; the others reuse all of it but the last token.
     expect(choices).toEqual([0, promptTokens - 1, promptTokens - 1]);
   });
@@ -154,13 +173,19 @@ describe('the OpenAI-compatible API', () => {
   it('gives a seeded request the same text alone and among 16 concurrent others', async () => {
     const seeded = { model: 'sgl-llama-tiny', prompt: 'In a quiet village', max_tokens: 12, temperature: 0.9, top_p: 0.95, seed: 1234 };
     const alone = (await client.completions.create(seeded)).choices[0].text;
-    const others = Array.from({ length: 16 }, (_, i) => client.completions.create({ model: 'sgl-llama-tiny', prompt: `Request number ${i} says`, max_tokens: 8 + (i % 5), temperature: 1 }));
+    const others = Array.from({ length: 16 }, (_, i) =>
+      client.completions.create({ model: 'sgl-llama-tiny', prompt: `Request number ${i} says`, max_tokens: 8 + (i % 5), temperature: 1 }),
+    );
     const [crowded] = await Promise.all([client.completions.create(seeded), ...others]);
     expect(crowded.choices[0].text).toBe(alone);
   });
 
   it('reports a request the server aborts as an error, never as a finish_reason OpenAI does not define', async () => {
-    const res = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'Go on' }], max_tokens: 1000, ignore_eos: true, stream: true }) });
+    const res = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'Go on' }], max_tokens: 1000, ignore_eos: true, stream: true }),
+    });
     const reader = res.body!.getReader();
     await reader.read();
     s.engine.abort(res.headers.get('x-request-id')!);
@@ -171,7 +196,13 @@ describe('the OpenAI-compatible API', () => {
       text += Buffer.from(value).toString();
     }
     expect(text).not.toContain('"abort"');
-    const last = JSON.parse(text.trim().split('\n\n').at(-1)!.replace(/^data: /, ''));
+    const last = JSON.parse(
+      text
+        .trim()
+        .split('\n\n')
+        .at(-1)!
+        .replace(/^data: /, ''),
+    );
     expect(last.error).toMatchObject({ type: 'server_error', code: 'request_aborted' });
   });
 
@@ -180,8 +211,15 @@ describe('the OpenAI-compatible API', () => {
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ meta_info: { prompt_tokens: 5, completion_tokens: 4, finish_reason: { type: 'length' } } });
     expect(r.json.output_ids).toHaveLength(4);
-    const res = await fetch(`${s.url}/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input_ids: [15496, 11], sampling_params: { max_new_tokens: 3, temperature: 0 }, stream: true }) });
-    const events = (await res.text()).split('\n\n').filter(Boolean).map((e) => e.replace(/^data: /, ''));
+    const res = await fetch(`${s.url}/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input_ids: [15496, 11], sampling_params: { max_new_tokens: 3, temperature: 0 }, stream: true }),
+    });
+    const events = (await res.text())
+      .split('\n\n')
+      .filter(Boolean)
+      .map((e) => e.replace(/^data: /, ''));
     expect(events.at(-1)).toBe('[DONE]');
     const last = JSON.parse(events.at(-2)!);
     expect(last.meta_info).toMatchObject({ completion_tokens: 3, finish_reason: { type: 'length' } });

@@ -21,10 +21,13 @@ function expectAddsUp(t: RequestTiming): void {
 
 async function streamedEvents(url: string, body: object): Promise<Record<string, unknown>[]> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
-  return (await res.text()).split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)));
+  return (await res.text())
+    .split('\n\n')
+    .filter((e) => e.startsWith('data: {'))
+    .map((e) => JSON.parse(e.slice(6)));
 }
 
-describe('a request\'s own timing in its response (include_timing)', () => {
+describe("a request's own timing in its response (include_timing)", () => {
   let s: TestServer;
   beforeAll(async () => {
     s = await startServer({}, { level: 2 });
@@ -50,7 +53,9 @@ describe('a request\'s own timing in its response (include_timing)', () => {
     // The trace has one more: writing the response, which ends after the timing was taken.
     expect(trace.length).toBe(timing.stages.length + 1);
     expect(trace.filter((x) => !timing.stages.some((st) => st.name === x.name && us(st.start_ms) === x.start)).map((x) => x.name)).toEqual(['respond']);
-    expect(timing.stages.map((st) => st.name)).toEqual(expect.arrayContaining(['parse_request', 'tokenize', 'queue_wait', 'prefill_forward', 'decode_loop', 'detokenize']));
+    expect(timing.stages.map((st) => st.name)).toEqual(
+      expect.arrayContaining(['parse_request', 'tokenize', 'queue_wait', 'prefill_forward', 'decode_loop', 'detokenize']),
+    );
     expect(timing.ttft_ms).toBeCloseTo(traced.workload.ttftMs!, 2);
     expect(timing.queue_ms).toBeGreaterThan(0);
     expect(timing.e2e_ms).toBeLessThanOrEqual(traced.workload.e2eMs);
@@ -70,11 +75,14 @@ describe('a request\'s own timing in its response (include_timing)', () => {
     expect((plain.json.choices as object[])[0]).not.toHaveProperty('timing');
   });
 
-  it('includes the worker\'s stages when a stop string ends the request on the main thread', async () => {
+  it("includes the worker's stages when a stop string ends the request on the main thread", async () => {
     const free = await post(`${s.url}/v1/completions`, JSON.stringify({ prompt: 'Hello', max_tokens: 12, temperature: 0, ignore_eos: true }));
     const text = (free.json.choices as { text: string }[])[0].text;
     const stop = text.slice(6, 9);
-    const r = await post(`${s.url}/v1/completions`, JSON.stringify({ prompt: 'Hello', max_tokens: 12, temperature: 0, ignore_eos: true, stop: [stop], include_timing: true }));
+    const r = await post(
+      `${s.url}/v1/completions`,
+      JSON.stringify({ prompt: 'Hello', max_tokens: 12, temperature: 0, ignore_eos: true, stop: [stop], include_timing: true }),
+    );
     const choice = (r.json.choices as { finish_reason: string; timing: RequestTiming }[])[0];
     expect(choice.finish_reason).toBe('stop');
     expect(choice.timing.stages.map((st) => st.name)).toContain('decode_loop');
@@ -87,7 +95,10 @@ describe('a request\'s own timing in its response (include_timing)', () => {
     // The second-to-last token's text: the main thread finds it while the worker runs its last step, whose records then carry the end.
     const stop = texts.at(-2)!;
     expect(stop.length).toBeGreaterThan(0);
-    const r = await post(`${s.url}/v1/completions`, JSON.stringify({ prompt: 'Once', max_tokens: 10, temperature: 0, ignore_eos: true, stop: [stop], include_timing: true }));
+    const r = await post(
+      `${s.url}/v1/completions`,
+      JSON.stringify({ prompt: 'Once', max_tokens: 10, temperature: 0, ignore_eos: true, stop: [stop], include_timing: true }),
+    );
     const choice = (r.json.choices as { finish_reason: string; timing: RequestTiming }[])[0];
     expect(choice.finish_reason).toBe('stop');
     expectAddsUp(choice.timing);
@@ -110,7 +121,7 @@ describe('a request\'s own timing in its response (include_timing)', () => {
     }
   });
 
-  it('times the worker\'s stages on a server whose trace modules leave out request', async () => {
+  it("times the worker's stages on a server whose trace modules leave out request", async () => {
     // Metrics off: with them on, the worker records its request stages for the histograms anyway.
     const other = await startServer({ enableMetrics: false }, { level: 2, modules: ['scheduler'], metrics: false });
     try {

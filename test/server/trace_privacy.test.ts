@@ -27,7 +27,7 @@ describe('what a trace keeps of a request', () => {
     expect(conversation.workload.messages).toBeUndefined();
   });
 
-  it('with it: the rid as sent, the stop strings, and a chat request\'s messages', async () => {
+  it("with it: the rid as sent, the stop strings, and a chat request's messages", async () => {
     s = await startServer({}, { level: 1, includeContent: true });
     await post(`${s.url}/generate`, native);
     await post(`${s.url}/v1/chat/completions`, chat);
@@ -41,8 +41,14 @@ describe('what a trace keeps of a request', () => {
 
   it('/generate refuses sampling parameters it would ignore, as the OpenAI routes do', async () => {
     s = await startServer();
-    const generate = (params: Record<string, unknown>) => post(`${s.url}/generate`, JSON.stringify({ text: 'Hi', sampling_params: { max_new_tokens: 1, ...params } }));
-    for (const [key, value] of [['frequency_penalty', 0.5], ['repetition_penalty', 1.2], ['regex', 'a+'], ['json_schema', '{}']] as const) {
+    const generate = (params: Record<string, unknown>) =>
+      post(`${s.url}/generate`, JSON.stringify({ text: 'Hi', sampling_params: { max_new_tokens: 1, ...params } }));
+    for (const [key, value] of [
+      ['frequency_penalty', 0.5],
+      ['repetition_penalty', 1.2],
+      ['regex', 'a+'],
+      ['json_schema', '{}'],
+    ] as const) {
       const r = await generate({ [key]: value });
       expect(r.status, key).toBe(400);
       expect((r.json.error as { param: string }).param).toBe(`sampling_params.${key}`);

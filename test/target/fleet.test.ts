@@ -31,11 +31,31 @@ describe('several --url', () => {
       const first = await driver.run(connected.target, { name: 'w', requests: specs(6) });
       expect(first.outcomes.map((x) => x.target)).toEqual([a.url, b.url, a.url, b.url, a.url, b.url]);
       // The command's report: one row per server, the one left out named.
-      const cli = await runCli(['bench', '--url', a.url, '--url', b.url, '--url', 'http://127.0.0.1:9', '--num-prompts', '6', '--max-concurrency', '1', '--warmup', '0', '--random-output-len', '2', '--json']);
+      const cli = await runCli([
+        'bench',
+        '--url',
+        a.url,
+        '--url',
+        b.url,
+        '--url',
+        'http://127.0.0.1:9',
+        '--num-prompts',
+        '6',
+        '--max-concurrency',
+        '1',
+        '--warmup',
+        '0',
+        '--random-output-len',
+        '2',
+        '--json',
+      ]);
       expect(cli.code, cli.stderr).toBe(0);
       const report = JSON.parse(cli.stdout) as { targets: { url: string; completed: number; failed: number }[]; warnings: string[] };
       expect(report.warnings).toEqual([expect.stringMatching(/^http:\/\/127\.0\.0\.1:9 left out/)]);
-      expect(report.targets.map((t) => [t.url, t.completed, t.failed])).toEqual([[a.url, 3, 0], [b.url, 3, 0]]);
+      expect(report.targets.map((t) => [t.url, t.completed, t.failed])).toEqual([
+        [a.url, 3, 0],
+        [b.url, 3, 0],
+      ]);
       // B stops listening: its requests are refused before they reach it, and go to A.
       await b.stop();
       const second = await driver.run(connected.target, { name: 'w', requests: specs(6) });
@@ -59,7 +79,25 @@ async function freePort(): Promise<number> {
 /** `sgl serve` in a process of its own, tracing to a file; resolves with its URL once it listens. */
 function serve(name: string): Promise<{ url: string; proc: ChildProcess; trace: string }> {
   const trace = join(dir, `${name}.json`);
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/run.js'), 'serve', '--port', '0', '--trace-level', '2', '--trace-file', trace, '--shutdown-delay', '1', '--drain-timeout', '20', '--enable-metrics'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+  const proc = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'bin/run.js'),
+      'serve',
+      '--port',
+      '0',
+      '--trace-level',
+      '2',
+      '--trace-file',
+      trace,
+      '--shutdown-delay',
+      '1',
+      '--drain-timeout',
+      '20',
+      '--enable-metrics',
+    ],
+    { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } },
+  );
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -86,14 +124,31 @@ describe.skipIf(!HAPROXY)('two sgl serve replicas behind HAProxy', () => {
     const hostPort = (url: string): string => url.replace('http://', '');
     const config = join(dir, 'haproxy.cfg');
     // Readiness is checked every 100 ms; a request that cannot reach a replica (refused, or closed unanswered) is retried on the other.
-    writeFileSync(config, [
-      'global', '  maxconn 256',
-      'defaults', '  mode http', '  timeout connect 2s', '  timeout client 60s', '  timeout server 60s', '  retries 3', '  option redispatch 1', '  option http-no-delay', '  retry-on conn-failure empty-response 503',
-      `frontend sgl`, `  bind 127.0.0.1:${port}`, '  default_backend replicas',
-      'backend replicas', '  balance roundrobin', '  option httpchk GET /ready', '  http-check expect status 200',
-      `  server a ${hostPort(a.url)} check inter 100ms fall 1 rise 1`,
-      `  server b ${hostPort(b.url)} check inter 100ms fall 1 rise 1`,
-    ].join('\n') + '\n');
+    writeFileSync(
+      config,
+      [
+        'global',
+        '  maxconn 256',
+        'defaults',
+        '  mode http',
+        '  timeout connect 2s',
+        '  timeout client 60s',
+        '  timeout server 60s',
+        '  retries 3',
+        '  option redispatch 1',
+        '  option http-no-delay',
+        '  retry-on conn-failure empty-response 503',
+        `frontend sgl`,
+        `  bind 127.0.0.1:${port}`,
+        '  default_backend replicas',
+        'backend replicas',
+        '  balance roundrobin',
+        '  option httpchk GET /ready',
+        '  http-check expect status 200',
+        `  server a ${hostPort(a.url)} check inter 100ms fall 1 rise 1`,
+        `  server b ${hostPort(b.url)} check inter 100ms fall 1 rise 1`,
+      ].join('\n') + '\n',
+    );
     const lb = spawn(HAPROXY!, ['-f', config, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
     procs.push(lb);
     const url = `http://127.0.0.1:${port}`;
@@ -102,9 +157,27 @@ describe.skipIf(!HAPROXY)('two sgl serve replicas behind HAProxy', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     const client = join(dir, 'client.json');
-    const bench = runCli(['bench', '--url', url, '--num-prompts', '24', '--request-rate', '6', '--random-output-len', '24', '--warmup', '0', '--trace-level', '2', '--trace-file', client, '--json']);
+    const bench = runCli([
+      'bench',
+      '--url',
+      url,
+      '--num-prompts',
+      '24',
+      '--request-rate',
+      '6',
+      '--random-output-len',
+      '24',
+      '--warmup',
+      '0',
+      '--trace-level',
+      '2',
+      '--trace-file',
+      client,
+      '--json',
+    ]);
     // Replica b is told to stop while it runs requests: /ready fails at once, the listener closes a second later, and what runs finishes.
-    const running = async (): Promise<number> => Number(/^sglang:num_running_reqs\{[^}]*\} (\d+)/m.exec(await (await fetch(`${b.url}/metrics`)).text())?.[1] ?? 0);
+    const running = async (): Promise<number> =>
+      Number(/^sglang:num_running_reqs\{[^}]*\} (\d+)/m.exec(await (await fetch(`${b.url}/metrics`)).text())?.[1] ?? 0);
     for (let i = 0; i < 400 && (await running()) < 1; i++) await new Promise((r) => setTimeout(r, 25));
     const stoppedAt = Date.now();
     b.proc.kill('SIGTERM');

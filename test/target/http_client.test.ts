@@ -78,7 +78,8 @@ function scriptedServer(f: Flavour): { start(): Promise<string>; stop(): Promise
       return t;
     };
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    if (f.roleFirst) await send(event({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }));
+    if (f.roleFirst)
+      await send(event({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }));
     if (f.noise) res.write(`: keep-alive${eol}${eol}`);
     const w: Written = { content: [], end: 0 };
     for (let i = 0; i < CHUNKS; i++) {
@@ -162,10 +163,17 @@ async function roundTripMs(url: string): Promise<number> {
 
 function options(url: string, endpoint: Endpoint): BenchOptions {
   return {
-    urls: [url], endpoint, engine: {}, tracing: { level: 0, modules: ['request'], sampleRate: 1, includeContent: false },
+    urls: [url],
+    endpoint,
+    engine: {},
+    tracing: { level: 0, modules: ['request'], sampleRate: 1, includeContent: false },
     workload: { dataset: 'random', count: REQUESTS, seed: 1, inputLen: 8, outputLen: CHUNKS, rangeRatio: 1 },
     driver: { requestRate: Infinity, burstiness: 1, maxConcurrency: 1, seed: 1, warmup: 3, replayArrivals: false },
-    slo: null, compareLevels: null, repeats: 1, targetCi: null, budgetMs: 0,
+    slo: null,
+    compareLevels: null,
+    repeats: 1,
+    targetCi: null,
+    budgetMs: 0,
   };
 }
 
@@ -226,7 +234,10 @@ describe('the bench HTTP client against a scripted SSE server', () => {
   it('counts the output from the text when the server sends no usage', async () => {
     const server = scriptedServer({ name: 'no usage', endpoint: 'completions', tokensPerChunk: 2, usage: false });
     servers.push(server);
-    const result = await runBench({ ...options(await server.start(), 'completions'), workload: { dataset: 'random', count: 3, seed: 1, inputLen: 8, outputLen: CHUNKS, rangeRatio: 1 } });
+    const result = await runBench({
+      ...options(await server.start(), 'completions'),
+      workload: { dataset: 'random', count: 3, seed: 1, inputLen: 8, outputLen: CHUNKS, rangeRatio: 1 },
+    });
     expect(result.metrics.completed).toBe(3);
     const tokenizer = new TextTokenizer(loadModelSpec(undefined));
     const text = Array.from({ length: CHUNKS }, (_, i) => ` w${i}_0 w${i}_1`).join('');

@@ -62,7 +62,10 @@ describe('tail-based sampling rules (--trace-keep)', () => {
   it('exports exactly the slow requests, each with all its spans, writes the rules in the header, and counts every request in the metrics', async () => {
     const file = join(dir, 'kept.json');
     const memory = new MemoryExporter();
-    const tracing = await createTracing({ level: 2, modules: ['request'], sampleRate: 1, includeContent: false, traceFile: file, keep: parseKeepRules('slow:e2e>300ms') }, { metrics: true, exporters: [memory] });
+    const tracing = await createTracing(
+      { level: 2, modules: ['request'], sampleRate: 1, includeContent: false, traceFile: file, keep: parseKeepRules('slow:e2e>300ms') },
+      { metrics: true, exporters: [memory] },
+    );
     const engine = await Engine.create({ tracing });
     // The slow ones have a slow client: it takes 600 ms to come back after the first chunk, so their E2E is over 600 ms on any machine.
     const run = async (slow: boolean): Promise<string> => {

@@ -22,7 +22,19 @@ const REQUEST: Record<TraceLevel, { stages: string[]; events: string[] }> = {
     events: ['first_token', 'finish'],
   },
   3: {
-    stages: ['tokenize', 'dispatch', 'queue_wait', 'prefill_prepare', 'prefill_forward', 'chunked_prefill', 'decode_loop', 'decode_forward', 'detokenize_wait', 'detokenize', 'respond'],
+    stages: [
+      'tokenize',
+      'dispatch',
+      'queue_wait',
+      'prefill_prepare',
+      'prefill_forward',
+      'chunked_prefill',
+      'decode_loop',
+      'decode_forward',
+      'detokenize_wait',
+      'detokenize',
+      'respond',
+    ],
     events: ['first_token', 'finish', 'schedule'],
   },
 };

@@ -27,7 +27,21 @@ describe('client traces and sgl trace merge', () => {
   let s: TestServer;
   beforeAll(async () => {
     s = await startServer({}, { level: 2, exporters: [new TraceFileWriter(serverFile)] });
-    const bench = await runCli(['bench', '--url', s.url, '--num-prompts', String(PROMPTS), '--random-output-len', '6', '--warmup', '1', '--trace-level', '3', '--trace-file', clientFile]);
+    const bench = await runCli([
+      'bench',
+      '--url',
+      s.url,
+      '--num-prompts',
+      String(PROMPTS),
+      '--random-output-len',
+      '6',
+      '--warmup',
+      '1',
+      '--trace-level',
+      '3',
+      '--trace-file',
+      clientFile,
+    ]);
     expect(bench.stderr).not.toMatch(/Error/);
     expect(bench.code).toBe(0);
     await s.stop();
@@ -45,7 +59,11 @@ describe('client traces and sgl trace merge', () => {
     const server = requests(serverFile);
     for (const r of mine) {
       expect(r.client).toBe(true);
-      const names = new Set(readTraceFile(clientFile).events.filter((e) => e.args?.rid === r.rid && e.ph === 'X').map((e) => e.name));
+      const names = new Set(
+        readTraceFile(clientFile)
+          .events.filter((e) => e.args?.rid === r.rid && e.ph === 'X')
+          .map((e) => e.name),
+      );
       for (const stage of ['send', 'wait_response', 'wait_first_token', 'stream']) expect(names).toContain(stage);
       // The server's request is a child of the client's root span, in the client's trace.
       const theirs = server.find((q) => q.traceId === r.traceId);
@@ -101,7 +119,11 @@ describe('client traces and sgl trace merge', () => {
     }
 
     const summary = await runCli(['trace', 'summary', merged, '--json']);
-    const json = JSON.parse(summary.stdout) as { requests: number; serverOnly: number; endToEnd: { joined: number; slowest: { networkMs: number; serverStages: Record<string, number> }[] } };
+    const json = JSON.parse(summary.stdout) as {
+      requests: number;
+      serverOnly: number;
+      endToEnd: { joined: number; slowest: { networkMs: number; serverStages: Record<string, number> }[] };
+    };
     expect(json.endToEnd.joined).toBe(PROMPTS);
     // The headline figures are the client's; the server's warm-up is counted apart.
     expect([json.requests, json.serverOnly]).toEqual([PROMPTS, 1]);
@@ -109,12 +131,19 @@ describe('client traces and sgl trace merge', () => {
     const text = await runCli(['trace', 'summary', merged]);
     expect(text.stdout).toMatch(/Where the client's time went \(6 requests joined/);
     expect(text.stdout).toMatch(/network\/HTTP/);
-    for (const tool of [['show', merged, '--slowest', '1'], ['view', merged, '-o', join(dir, 'm.html')], ['convert', merged, '--to', 'perfetto', '-o', join(dir, 'm.pf.json')], ['convert', merged, '--to', 'otlp-json', '-o', join(dir, 'm.otlp.json')]]) {
+    for (const tool of [
+      ['show', merged, '--slowest', '1'],
+      ['view', merged, '-o', join(dir, 'm.html')],
+      ['convert', merged, '--to', 'perfetto', '-o', join(dir, 'm.pf.json')],
+      ['convert', merged, '--to', 'otlp-json', '-o', join(dir, 'm.otlp.json')],
+    ]) {
       const r = await runCli(['trace', ...tool]);
       expect(r.code, r.stderr).toBe(0);
     }
     // OTLP: the client's root is a CLIENT span, the server's root a SERVER span under it, at the times they ran.
-    const otlp = JSON.parse(readFileSync(join(dir, 'm.otlp.json'), 'utf8')) as { resourceSpans: { scopeSpans: { spans: { kind: number; spanId: string; parentSpanId?: string; startTimeUnixNano: string }[] }[] }[] };
+    const otlp = JSON.parse(readFileSync(join(dir, 'm.otlp.json'), 'utf8')) as {
+      resourceSpans: { scopeSpans: { spans: { kind: number; spanId: string; parentSpanId?: string; startTimeUnixNano: string }[] }[] }[];
+    };
     const spans = otlp.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((x) => x.spans));
     const clients = spans.filter((x) => x.kind === 3);
     expect(clients).toHaveLength(PROMPTS);
@@ -123,11 +152,25 @@ describe('client traces and sgl trace merge', () => {
     expect(Math.abs(started - readTraceFile(clientFile).header!.startedAt)).toBeLessThan(60_000);
   }, 60_000);
 
-  it('sends the client\'s spans over OTLP: a CLIENT root with its stages, whose trace a server continues', async () => {
+  it("sends the client's spans over OTLP: a CLIENT root with its stages, whose trace a server continues", async () => {
     const receiver = await OtlpReceiver.start();
     const server = await startServer({}, { level: 1 });
     try {
-      const r = await runCli(['bench', '--url', server.url, '--num-prompts', '3', '--random-output-len', '4', '--warmup', '0', '--trace-level', '2', '--otlp-traces-endpoint', receiver.url]);
+      const r = await runCli([
+        'bench',
+        '--url',
+        server.url,
+        '--num-prompts',
+        '3',
+        '--random-output-len',
+        '4',
+        '--warmup',
+        '0',
+        '--trace-level',
+        '2',
+        '--otlp-traces-endpoint',
+        receiver.url,
+      ]);
       expect(r.code, r.stderr).toBe(0);
       const roots = receiver.spans.filter((x) => x.kind === 3);
       expect(roots).toHaveLength(3);
@@ -147,25 +190,33 @@ describe('client traces and sgl trace merge', () => {
 
   it.each([
     ['on another machine', 'elsewhere', /^estimated from 6 shared requests, ±/],
-    ['on this machine whose wall clock stepped', null, /^the wall clock of .* contradicts 6 shared requests \(did it step\?\); estimated from 6 shared requests, ±/],
-  ])('estimates the offset of a server %s from the requests both saw', async (_, host, clock) => {
-    // The same server capture, its clock 5 s ahead.
-    const lines = readFileSync(serverFile, 'utf8').split('\n');
-    const header = JSON.parse(lines[1]);
-    if (host) header.args.host = host;
-    header.args.timeOrigin += 5000;
-    lines[1] = JSON.stringify(header);
-    const skewed = join(dir, `server-${host ?? 'stepped'}.json`);
-    writeFileSync(skewed, lines.join('\n'));
-    const merged = join(dir, `merged-${host ?? 'stepped'}.json`);
-    const out = await runCli(['trace', 'merge', clientFile, skewed, '-o', merged, '--json']);
-    expect(out.code, out.stderr).toBe(0);
-    const result = JSON.parse(out.stdout) as { captures: { clock: string }[] };
-    expect(result.captures[1].clock).toMatch(clock);
-    for (const r of requests(merged).filter((q) => q.remote)) {
-      const [server] = r.remote!;
-      expect(server.start).toBeGreaterThanOrEqual(r.start - 1e-6);
-      expect(server.end).toBeLessThanOrEqual(r.end + 1e-6);
-    }
-  }, 30_000);
+    [
+      'on this machine whose wall clock stepped',
+      null,
+      /^the wall clock of .* contradicts 6 shared requests \(did it step\?\); estimated from 6 shared requests, ±/,
+    ],
+  ])(
+    'estimates the offset of a server %s from the requests both saw',
+    async (_, host, clock) => {
+      // The same server capture, its clock 5 s ahead.
+      const lines = readFileSync(serverFile, 'utf8').split('\n');
+      const header = JSON.parse(lines[1]);
+      if (host) header.args.host = host;
+      header.args.timeOrigin += 5000;
+      lines[1] = JSON.stringify(header);
+      const skewed = join(dir, `server-${host ?? 'stepped'}.json`);
+      writeFileSync(skewed, lines.join('\n'));
+      const merged = join(dir, `merged-${host ?? 'stepped'}.json`);
+      const out = await runCli(['trace', 'merge', clientFile, skewed, '-o', merged, '--json']);
+      expect(out.code, out.stderr).toBe(0);
+      const result = JSON.parse(out.stdout) as { captures: { clock: string }[] };
+      expect(result.captures[1].clock).toMatch(clock);
+      for (const r of requests(merged).filter((q) => q.remote)) {
+        const [server] = r.remote!;
+        expect(server.start).toBeGreaterThanOrEqual(r.start - 1e-6);
+        expect(server.end).toBeLessThanOrEqual(r.end + 1e-6);
+      }
+    },
+    30_000,
+  );
 });

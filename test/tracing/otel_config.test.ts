@@ -41,20 +41,37 @@ describe('OpenTelemetry configured by its environment variables', () => {
 
   it('resolves endpoints and protocols as the OpenTelemetry SDKs do', () => {
     expect(otlpTarget('traces', {}, {})).toBeNull();
-    expect(otlpTarget('traces', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toEqual({ protocol: 'http/protobuf', url: 'http://c:4318/v1/traces', from: 'environment' });
+    expect(otlpTarget('traces', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toEqual({
+      protocol: 'http/protobuf',
+      url: 'http://c:4318/v1/traces',
+      from: 'environment',
+    });
     expect(otlpTarget('traces', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317' })).toMatchObject({ protocol: 'grpc', url: 'http://c:4317' });
-    expect(otlpTarget('traces', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:9000/', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' })).toMatchObject({ protocol: 'http/json', url: 'http://c:9000/v1/traces' });
+    expect(otlpTarget('traces', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:9000/', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' })).toMatchObject({
+      protocol: 'http/json',
+      url: 'http://c:9000/v1/traces',
+    });
     // A signal's own endpoint is used as it is.
-    expect(otlpTarget('traces', {}, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:9000/custom', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' })).toMatchObject({ url: 'http://c:9000/custom' });
+    expect(
+      otlpTarget('traces', {}, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:9000/custom', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }),
+    ).toMatchObject({ url: 'http://c:9000/custom' });
     // Metrics take the shared endpoint only when OTEL_METRICS_EXPORTER asks for otlp.
     expect(otlpTarget('metrics', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toBeNull();
-    expect(otlpTarget('metrics', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_METRICS_EXPORTER: 'otlp' })).toMatchObject({ url: 'http://c:4318/v1/metrics' });
+    expect(otlpTarget('metrics', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_METRICS_EXPORTER: 'otlp' })).toMatchObject({
+      url: 'http://c:4318/v1/metrics',
+    });
     expect(otlpTarget('traces', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_EXPORTER: 'none' })).toBeNull();
     expect(otlpTarget('metrics', {}, { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://c:4318/v1/metrics', OTEL_METRICS_EXPORTER: 'none' })).toBeNull();
     expect(otlpTarget('traces', { endpoint: 'http://f:4317' }, { OTEL_TRACES_EXPORTER: 'none' })).toMatchObject({ url: 'http://f:4317' });
     // Flags win; a flag without a path is a base URL over HTTP.
-    expect(otlpTarget('traces', { endpoint: 'http://f:4318', protocol: 'http/json' }, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://e:4317' })).toEqual({ protocol: 'http/json', url: 'http://f:4318/v1/traces', from: 'flag' });
-    expect(() => otlpTarget('traces', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'thrift' })).toThrow(/OTEL_EXPORTER_OTLP_PROTOCOL=thrift is not an OTLP protocol; use one of grpc, http\/protobuf, http\/json/);
+    expect(otlpTarget('traces', { endpoint: 'http://f:4318', protocol: 'http/json' }, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://e:4317' })).toEqual({
+      protocol: 'http/json',
+      url: 'http://f:4318/v1/traces',
+      from: 'flag',
+    });
+    expect(() => otlpTarget('traces', {}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'thrift' })).toThrow(
+      /OTEL_EXPORTER_OTLP_PROTOCOL=thrift is not an OTLP protocol; use one of grpc, http\/protobuf, http\/json/,
+    );
   });
 
   it('sends spans and GenAI metrics over OTLP/HTTP protobuf, with the resource attributes', async () => {
@@ -112,7 +129,12 @@ describe('OpenTelemetry configured by its environment variables', () => {
   it('sends spans and metrics over gRPC to signal endpoints', async () => {
     const receiver = await OtlpReceiver.start();
     try {
-      await serveWith({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_RESOURCE_ATTRIBUTES: 'region=eu' });
+      await serveWith({
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.url,
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: receiver.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+        OTEL_RESOURCE_ATTRIBUTES: 'region=eu',
+      });
       expect(receiver.spans.filter((s) => s.attributes['gen_ai.operation.name'] !== undefined)).toHaveLength(3);
       expect(receiver.spans[0].resource).toMatchObject({ region: 'eu', 'service.name': 'sgl' });
       const ttft = receiver.metrics.find((m) => m.name === 'gen_ai.server.time_to_first_token')!;

@@ -29,7 +29,11 @@ describe('OTLP gRPC export', () => {
     tracing.addExporter(exporter);
     const engine = await Engine.create({ tracing });
     const consume = async (traceparent?: string): Promise<void> => {
-      for await (const c of await engine.generate({ prompt: 'Hello there', sampling: { maxTokens: 4, temperature: 0.5, topP: 0.9, seed: 1, ignoreEos: true } }, { traceparent })) void c;
+      for await (const c of await engine.generate(
+        { prompt: 'Hello there', sampling: { maxTokens: 4, temperature: 0.5, topP: 0.9, seed: 1, ignoreEos: true } },
+        { traceparent },
+      ))
+        void c;
     };
     await Promise.all([consume(`00-${TRACE_ID}-${PARENT}-01`), consume()]);
     await engine.shutdown();
@@ -59,7 +63,10 @@ describe('OTLP gRPC export', () => {
     const trace = spans.filter((s) => s.traceId === TRACE_ID);
     const byId = new Map(trace.map((s) => [s.spanId, s]));
     expect(byId.size).toBe(trace.length);
-    const threads = trace.filter((s) => s.parentSpanId === root.spanId).map((s) => s.name).sort();
+    const threads = trace
+      .filter((s) => s.parentSpanId === root.spanId)
+      .map((s) => s.name)
+      .sort();
     expect(threads).toEqual(['main', 'scheduler']);
     const parentName = (name: string): string[] => [...new Set(trace.filter((s) => s.name === name).map((s) => byId.get(s.parentSpanId)!.name))];
     expect(parentName('tokenize')).toEqual(['main']);

@@ -50,12 +50,17 @@ async function traced(level: 1 | 2 | 3, body: (engine: Engine) => Promise<void>,
 
 describe('request traces', () => {
   it('at level 2 the stages account for the end-to-end time (under 1% unexplained)', async () => {
-    const requests = await traced(2, async (engine) => {
-      const run = async (prompt: string, maxTokens: number): Promise<void> => {
-        for await (const c of await engine.generate({ prompt, sampling: { maxTokens, temperature: 0, ignoreEos: true } })) void c;
-      };
-      await Promise.all([run('The quick brown fox', 24), run('Once upon a time there was', 16), run('Hi', 20)]);
-    }, {}, 3);
+    const requests = await traced(
+      2,
+      async (engine) => {
+        const run = async (prompt: string, maxTokens: number): Promise<void> => {
+          for await (const c of await engine.generate({ prompt, sampling: { maxTokens, temperature: 0, ignoreEos: true } })) void c;
+        };
+        await Promise.all([run('The quick brown fox', 24), run('Once upon a time there was', 16), run('Hi', 20)]);
+      },
+      {},
+      3,
+    );
     expect(requests).toHaveLength(3);
     for (const req of requests) {
       const e2e = req.end - req.start;
@@ -66,12 +71,17 @@ describe('request traces', () => {
   });
 
   it('with 8 concurrent requests no stage covers more than 100% of E2E, and the stages still account for it within 1%', async () => {
-    const requests = await traced(2, async (engine) => {
-      const run = async (prompt: string, n: number): Promise<void> => {
-        for await (const c of await engine.generate({ prompt, sampling: { maxTokens: n, temperature: 0, ignoreEos: true } })) void c;
-      };
-      await Promise.all(Array.from({ length: 8 }, (_, i) => run(`request number ${i} says`, 10 + 2 * i)));
-    }, {}, 8);
+    const requests = await traced(
+      2,
+      async (engine) => {
+        const run = async (prompt: string, n: number): Promise<void> => {
+          for await (const c of await engine.generate({ prompt, sampling: { maxTokens: n, temperature: 0, ignoreEos: true } })) void c;
+        };
+        await Promise.all(Array.from({ length: 8 }, (_, i) => run(`request number ${i} says`, 10 + 2 * i)));
+      },
+      {},
+      8,
+    );
     expect(requests).toHaveLength(8);
     for (const req of requests) {
       const e2e = req.end - req.start;
@@ -83,15 +93,22 @@ describe('request traces', () => {
   });
 
   it('a request sent while the worker runs a long prefill waits under queue_wait, not dispatch', async () => {
-    const requests = await traced(2, async (engine) => {
-      const ids = (n: number, from: number): number[] => Array.from({ length: n }, (_, i) => 100 + ((from + i) % 5000));
-      // 900 prompt tokens in chunks of 64: one long step during which the worker reads no messages.
-      const long = await engine.generate({ rid: 'long', inputIds: ids(900, 0), sampling: { maxTokens: 2, temperature: 0, ignoreEos: true } });
-      const short = await engine.generate({ rid: 'short', inputIds: ids(8, 7), sampling: { maxTokens: 2, temperature: 0, ignoreEos: true } });
-      await Promise.all([long, short].map(async (s) => {
-        for await (const c of s) void c;
-      }));
-    }, { maxPrefillTokens: 64 }, 2);
+    const requests = await traced(
+      2,
+      async (engine) => {
+        const ids = (n: number, from: number): number[] => Array.from({ length: n }, (_, i) => 100 + ((from + i) % 5000));
+        // 900 prompt tokens in chunks of 64: one long step during which the worker reads no messages.
+        const long = await engine.generate({ rid: 'long', inputIds: ids(900, 0), sampling: { maxTokens: 2, temperature: 0, ignoreEos: true } });
+        const short = await engine.generate({ rid: 'short', inputIds: ids(8, 7), sampling: { maxTokens: 2, temperature: 0, ignoreEos: true } });
+        await Promise.all(
+          [long, short].map(async (s) => {
+            for await (const c of s) void c;
+          }),
+        );
+      },
+      { maxPrefillTokens: 64 },
+      2,
+    );
     const byRid = new Map(requests.map((r) => [r.workload.rid, r.workload.stages]));
     const long = byRid.get('long')!;
     const short = byRid.get('short')!;
@@ -102,14 +119,21 @@ describe('request traces', () => {
   });
 
   it('a token waiting for the main thread is detokenize_wait, and detokenize is the work alone', async () => {
-    const requests = await traced(2, async (engine) => {
-      const run = async (prompt: string): Promise<void> => {
-        for await (const c of await engine.generate({ prompt, sampling: { maxTokens: 12, temperature: 0, ignoreEos: true } })) void c;
-      };
-      await Promise.all(['one', 'two words', 'three more words', 'and a fourth', 'five', 'six', 'seven', 'eight'].map(run));
-    }, {}, 8);
+    const requests = await traced(
+      2,
+      async (engine) => {
+        const run = async (prompt: string): Promise<void> => {
+          for await (const c of await engine.generate({ prompt, sampling: { maxTokens: 12, temperature: 0, ignoreEos: true } })) void c;
+        };
+        await Promise.all(['one', 'two words', 'three more words', 'and a fourth', 'five', 'six', 'seven', 'eight'].map(run));
+      },
+      {},
+      8,
+    );
     for (const req of requests) {
-      const own = slices(req).filter((x) => x.name === 'detokenize' || x.name === 'detokenize_wait').sort((a, b) => a.start - b.start);
+      const own = slices(req)
+        .filter((x) => x.name === 'detokenize' || x.name === 'detokenize_wait')
+        .sort((a, b) => a.start - b.start);
       // One request's slices never overlap each other, whatever the others do on the same thread.
       for (let i = 1; i < own.length; i++) expect(own[i].start).toBeGreaterThanOrEqual(own[i - 1].end - 1e-9);
       expect(own.filter((x) => x.name === 'detokenize')).toHaveLength(12);
@@ -166,7 +190,9 @@ describe('request traces', () => {
     const queued = requests.find((r) => r.rid === 'queued')!;
     expect(queued.error).toBe('aborted');
     // Its last queue_wait slice (an earlier one may be the wait for a busy worker) is the one the abort closed.
-    const q = slices(queued).filter((s) => s.name === 'queue_wait').at(-1)!;
+    const q = slices(queued)
+      .filter((s) => s.name === 'queue_wait')
+      .at(-1)!;
     expect(q.aborted).toBe(true);
     expect(slices(queued).some((s) => s.name === 'decode_loop')).toBe(false);
   });
@@ -209,12 +235,17 @@ describe('metrics', () => {
 
 describe('the waterfall tree', () => {
   it('at level 3 with every module, each row sits under a row that contains it in time on the same thread', async () => {
-    const requests = await traced(3, async (engine) => {
-      const run = async (prompt: string, n: number): Promise<void> => {
-        for await (const c of await engine.generate({ prompt, sampling: { maxTokens: n, temperature: 0, ignoreEos: true } })) void c;
-      };
-      await Promise.all([run('The quick brown fox jumps over the lazy dog', 12), run('Hi', 8), run('Once upon a time', 10), run('A B C D', 6)]);
-    }, { maxPrefillTokens: 4 }, 4);
+    const requests = await traced(
+      3,
+      async (engine) => {
+        const run = async (prompt: string, n: number): Promise<void> => {
+          for await (const c of await engine.generate({ prompt, sampling: { maxTokens: n, temperature: 0, ignoreEos: true } })) void c;
+        };
+        await Promise.all([run('The quick brown fox jumps over the lazy dog', 12), run('Hi', 8), run('Once upon a time', 10), run('A B C D', 6)]);
+      },
+      { maxPrefillTokens: 4 },
+      4,
+    );
     let nested = 0;
     for (const req of requests) {
       const rows = nestedRows(req);
@@ -224,7 +255,9 @@ describe('the waterfall tree', () => {
         const parent = rows[row.parent];
         expect(parent.thread, `${row.stage} under ${parent.stage}`).toBe(row.thread);
         for (let i = 0; i < row.intervals.length; i += 2) {
-          const inside = parent.intervals.some((_, j) => j % 2 === 0 && parent.intervals[j] <= row.intervals[i] + 1e-6 && parent.intervals[j + 1] >= row.intervals[i + 1] - 1e-6);
+          const inside = parent.intervals.some(
+            (_, j) => j % 2 === 0 && parent.intervals[j] <= row.intervals[i] + 1e-6 && parent.intervals[j + 1] >= row.intervals[i + 1] - 1e-6,
+          );
           expect(inside, `${row.stage} slice ${i / 2} inside ${parent.stage}`).toBe(true);
         }
       }

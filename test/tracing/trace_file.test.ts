@@ -16,15 +16,25 @@ describe('the trace file', () => {
   beforeAll(async () => {
     const tracing = new Tracing({ level: 3, modules: ['request', 'scheduler', 'engine'], includeContent: true, exporters: [new TraceFileWriter(path)] });
     const engine = await Engine.create({ tracing, maxPrefillTokens: 8 });
-    await Promise.all(PROMPTS.map(async (prompt, i) => {
-      for await (const c of await engine.generate({ rid: `r${i}`, prompt, sampling: { maxTokens: 3 + i, temperature: 0, ignoreEos: true } })) void c;
-    }));
+    await Promise.all(
+      PROMPTS.map(async (prompt, i) => {
+        for await (const c of await engine.generate({ rid: `r${i}`, prompt, sampling: { maxTokens: 3 + i, temperature: 0, ignoreEos: true } })) void c;
+      }),
+    );
     await engine.shutdown();
     await tracing.shutdown();
   });
 
   it('is a Chrome Trace Event JSON array with a header and one workload record per request', () => {
-    const events = JSON.parse(readFileSync(path, 'utf8')) as { name: string; ph: string; ts: number; dur?: number; pid: number; tid: number; args?: Record<string, unknown> }[];
+    const events = JSON.parse(readFileSync(path, 'utf8')) as {
+      name: string;
+      ph: string;
+      ts: number;
+      dur?: number;
+      pid: number;
+      tid: number;
+      args?: Record<string, unknown>;
+    }[];
     expect(Array.isArray(events)).toBe(true);
     for (const e of events) {
       expect(['X', 'i', 'M']).toContain(e.ph);
@@ -33,7 +43,12 @@ describe('the trace file', () => {
       if (e.ph === 'X') expect(e.dur).toBeGreaterThanOrEqual(0);
     }
     const header = events.find((e) => e.name === 'sgl.header')!.args!;
-    expect(header).toMatchObject({ tool: 'sgl', model: { id: 'sgl-llama-tiny' }, device: 'cpu', trace: { level: 3, modules: ['request', 'scheduler', 'engine'] } });
+    expect(header).toMatchObject({
+      tool: 'sgl',
+      model: { id: 'sgl-llama-tiny' },
+      device: 'cpu',
+      trace: { level: 3, modules: ['request', 'scheduler', 'engine'] },
+    });
     expect((header.model as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
     const workloads = events.filter((e) => e.name === 'sgl.workload').map((e) => e.args!);
     expect(workloads.map((w) => w.rid).sort()).toEqual(PROMPTS.map((_, i) => `r${i}`));
@@ -112,6 +127,9 @@ describe('reading a capture as a stream', () => {
     const same = join(dir, 'same-rid.json');
     writeFileSync(same, capture().replaceAll('"request b"', '"request a"').replaceAll('"rid":"b"', '"rid":"a"'));
     const requests = Array.from(new Capture(same, () => undefined).requests());
-    expect(requests.map((r) => [r.rid, r.traceId, r.workload.e2eMs])).toEqual([['a', TRACE_A, 10], ['a', TRACE_B, 30]]);
+    expect(requests.map((r) => [r.rid, r.traceId, r.workload.e2eMs])).toEqual([
+      ['a', TRACE_A, 10],
+      ['a', TRACE_B, 30],
+    ]);
   });
 });

@@ -34,13 +34,20 @@ function partialOverlaps(all: TraceEventLine[], end: (e: TraceEventLine) => numb
   return bad;
 }
 
-describe('a concurrent level-3 capture in other people\'s viewers', () => {
+describe("a concurrent level-3 capture in other people's viewers", () => {
   beforeAll(async () => {
     const tracing = new Tracing({ level: 3, modules: ['request', 'scheduler', 'engine'], exporters: [new TraceFileWriter(path)] });
     const engine = await Engine.create({ tracing, maxPrefillTokens: 16 });
-    await Promise.all(Array.from({ length: REQUESTS }, async (_, i) => {
-      for await (const c of await engine.generate({ rid: `r${i}`, prompt: `Request number ${i} says`, sampling: { maxTokens: 6 + (i % 5), temperature: 0, ignoreEos: true } })) void c;
-    }));
+    await Promise.all(
+      Array.from({ length: REQUESTS }, async (_, i) => {
+        for await (const c of await engine.generate({
+          rid: `r${i}`,
+          prompt: `Request number ${i} says`,
+          sampling: { maxTokens: 6 + (i % 5), temperature: 0, ignoreEos: true },
+        }))
+          void c;
+      }),
+    );
     await engine.shutdown();
     await tracing.shutdown();
     events = JSON.parse(readFileSync(path, 'utf8')) as TraceEventLine[];
@@ -48,11 +55,23 @@ describe('a concurrent level-3 capture in other people\'s viewers', () => {
 
   it('nests every slice in floating point (ts + dur, as DevTools computes ends) and in integer nanoseconds (as Perfetto does)', () => {
     expect(events.filter((e) => e.ph === 'X').length).toBeGreaterThan(REQUESTS * 20);
-    expect(partialOverlaps(events, (e) => e.ts + e.dur!, (e) => e.ts)).toEqual([]);
-    expect(partialOverlaps(events, (e) => Math.round(e.ts * 1000) + Math.round(e.dur! * 1000), (e) => Math.round(e.ts * 1000))).toEqual([]);
+    expect(
+      partialOverlaps(
+        events,
+        (e) => e.ts + e.dur!,
+        (e) => e.ts,
+      ),
+    ).toEqual([]);
+    expect(
+      partialOverlaps(
+        events,
+        (e) => Math.round(e.ts * 1000) + Math.round(e.dur! * 1000),
+        (e) => Math.round(e.ts * 1000),
+      ),
+    ).toEqual([]);
   });
 
-  it('has every slice placed in its thread tree by Chrome DevTools\' trace engine', async () => {
+  it("has every slice placed in its thread tree by Chrome DevTools' trace engine", async () => {
     const { polyfillDOMRect } = await import('@paulirish/trace_engine/analyze-trace.mjs');
     polyfillDOMRect();
     const Trace = await import('@paulirish/trace_engine');

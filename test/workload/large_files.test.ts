@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cdfFigure } from '../../src/lib/report/html_kit.js';
-import { burstGptWorkload, capturedWorkload, mooncakeWorkload, shareGptWorkload } from '../../src/lib/workload/dataset_files.js';
+import { burstGptWorkload } from '../../src/lib/workload/csv_traces.js';
+import { capturedWorkload, mooncakeWorkload, shareGptWorkload } from '../../src/lib/workload/dataset_files.js';
 import { capture } from '../helpers/capture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sgl-large-'));
@@ -41,7 +42,13 @@ describe('inputs of any size', () => {
   });
 
   it('parses a ShareGPT array as it streams, and stops once it has enough conversations', () => {
-    const conv = (i: number): string => JSON.stringify({ conversations: [{ from: 'human', value: `question ${i}` }, { from: 'gpt', value: 'an answer' }] });
+    const conv = (i: number): string =>
+      JSON.stringify({
+        conversations: [
+          { from: 'human', value: `question ${i}` },
+          { from: 'gpt', value: 'an answer' },
+        ],
+      });
     const path = file('sharegpt.json', `[${Array.from({ length: 20 }, (_, i) => conv(i)).join(',')}, {"conversations": [ BROKEN`);
     const encode = (t: string): number[] => t.split(' ').map((_, i) => i + 5);
     expect(shareGptWorkload(path, encode, 5).requests.map((r) => r.prompt)).toEqual([0, 1, 2, 3, 4].map((i) => `question ${i}`));

@@ -51,19 +51,37 @@ describe('workloads', () => {
       expect(r.inputIds).toHaveLength(r.inputTokens);
       expect(r.inputIds!.every((t) => t > 1 && t < 1000)).toBe(true);
     }
-    expect(randomWorkload({ count: 5, inputLen: 10, outputLen: 4, rangeRatio: 0, seed: 9, vocabSize: 1000 })).toEqual(randomWorkload({ count: 5, inputLen: 10, outputLen: 4, rangeRatio: 0, seed: 9, vocabSize: 1000 }));
+    expect(randomWorkload({ count: 5, inputLen: 10, outputLen: 4, rangeRatio: 0, seed: 9, vocabSize: 1000 })).toEqual(
+      randomWorkload({ count: 5, inputLen: 10, outputLen: 4, rangeRatio: 0, seed: 9, vocabSize: 1000 }),
+    );
   });
 
   it('ShareGPT: first human turn is the prompt, the reply sets the output length', () => {
     const path = join(dir, 'sharegpt.json');
-    writeFileSync(path, JSON.stringify([
-      { conversations: [{ from: 'human', value: 'a b c' }, { from: 'gpt', value: 'x y' }] },
-      { conversations: [{ from: 'human', value: 'lonely' }] },
-      { conversations: [{ from: 'human', value: 'd e' }, { from: 'gpt', value: 'z z z z' }] },
-    ]));
+    writeFileSync(
+      path,
+      JSON.stringify([
+        {
+          conversations: [
+            { from: 'human', value: 'a b c' },
+            { from: 'gpt', value: 'x y' },
+          ],
+        },
+        { conversations: [{ from: 'human', value: 'lonely' }] },
+        {
+          conversations: [
+            { from: 'human', value: 'd e' },
+            { from: 'gpt', value: 'z z z z' },
+          ],
+        },
+      ]),
+    );
     const encode = (t: string): number[] => t.split(' ').map((_, i) => i + 5);
     const w = shareGptWorkload(path, encode, 10);
-    expect(w.requests.map((r) => [r.prompt, r.inputTokens, r.outputTokens])).toEqual([['a b c', 3, 2], ['d e', 2, 4]]);
+    expect(w.requests.map((r) => [r.prompt, r.inputTokens, r.outputTokens])).toEqual([
+      ['a b c', 3, 2],
+      ['d e', 2, 4],
+    ]);
     writeFileSync(path, '[{"conversations": "nope"}]');
     expect(() => shareGptWorkload(path, encode, 10)).toThrow(/sharegpt.json:\[0\]: expected an object with a "conversations" array/);
   });
@@ -72,7 +90,10 @@ describe('workloads', () => {
     const path = join(dir, 'mooncake.jsonl');
     writeFileSync(path, '{"timestamp": 1000, "input_length": 12, "output_length": 3}\n{"timestamp": 1250, "input_length": 7, "output_length": 9}\n');
     const w = mooncakeWorkload(path, 10);
-    expect(w.requests.map((r) => [r.arrivalMs, r.inputTokens, r.outputTokens])).toEqual([[0, 12, 3], [250, 7, 9]]);
+    expect(w.requests.map((r) => [r.arrivalMs, r.inputTokens, r.outputTokens])).toEqual([
+      [0, 12, 3],
+      [250, 7, 9],
+    ]);
     writeFileSync(path, '{"timestamp": 1000, "input_length": 12, "output_length": 3}\n{"timestamp": 5, "input_length": "x"}\n');
     expect(() => mooncakeWorkload(path, 10)).toThrow(/mooncake.jsonl:2: expected "input_length" to be an integer from 0 to \d+, got "x"/);
     writeFileSync(path, 'not json\n');

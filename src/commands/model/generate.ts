@@ -31,7 +31,8 @@ export default class ModelGenerate extends SglCommand {
     'kv-layout': Flags.string({
       options: ['slots', 'dense'],
       default: 'slots',
-      description: 'How the graph meets the KV cache: slots (read in place, only new tokens come out: batches well) or dense (the Optimum interface, the whole cache in and out every step).',
+      description:
+        'How the graph meets the KV cache: slots (read in place, only new tokens come out: batches well) or dense (the Optimum interface, the whole cache in and out every step).',
     }),
   };
 

@@ -3,8 +3,13 @@ import { SglCommand } from '../../lib/cli/sgl_command.js';
 
 export default class TraceConvert extends SglCommand {
   static override summary = 'Convert a captured trace to OTLP JSON (what the OpenTelemetry Collector reads back) or a Perfetto file with flow arrows.';
-  static override description = 'Both stream: a capture of any size converts in memory of a few requests. OTLP JSON is written as JSON Lines, one ExportTraceServiceRequest per 1,000 requests (the form the Collector\'s otlpjsonfile receiver reads); up to 1,000 requests it is a single JSON document.';
-  static override examples = ['<%= config.bin %> trace convert trace.json --to otlp-json', '<%= config.bin %> trace convert trace.json --to perfetto --output trace.perfetto.json', '<%= config.bin %> trace convert trace.json --to otlp-json -o - | jq .'];
+  static override description =
+    "Both stream: a capture of any size converts in memory of a few requests. OTLP JSON is written as JSON Lines, one ExportTraceServiceRequest per 1,000 requests (the form the Collector's otlpjsonfile receiver reads); up to 1,000 requests it is a single JSON document.";
+  static override examples = [
+    '<%= config.bin %> trace convert trace.json --to otlp-json',
+    '<%= config.bin %> trace convert trace.json --to perfetto --output trace.perfetto.json',
+    '<%= config.bin %> trace convert trace.json --to otlp-json -o - | jq .',
+  ];
   static override args = { file: Args.string({ required: true, description: 'A trace file written with --trace-file.' }) };
   static override flags = {
     to: Flags.option({ options: ['otlp-json', 'perfetto'] as const, required: true, description: 'Output format.' })(),

@@ -44,7 +44,8 @@ export default class Trace extends SglCommand {
 
   async run(): Promise<TraceResult> {
     const { args, flags } = await this.parse(Trace);
-    if ([args.prompt, flags.prompts, flags['input-ids']].filter((x) => x !== undefined).length !== 1) this.error('Give one of a PROMPT, --prompts FILE or --input-ids IDS.', { exit: 2 });
+    if ([args.prompt, flags.prompts, flags['input-ids']].filter((x) => x !== undefined).length !== 1)
+      this.error('Give one of a PROMPT, --prompts FILE or --input-ids IDS.', { exit: 2 });
     if (flags.chat && flags['input-ids']) this.error('--chat needs text; --input-ids are sent as they are.', { exit: 2 });
     const ids = flags['input-ids'];
     const prompts = flags.prompts ? readPromptFile(flags.prompts) : [args.prompt ?? `[${ids!.join(', ')}]`];

@@ -26,7 +26,13 @@ export default class TraceShow extends SglCommand {
         for (const id of ids) if (!found.has(id) && (r.rid === id || r.rid.startsWith(id))) found.set(id, r);
         if (found.size === ids.length) break;
       }
-      chosen = ids.map((id) => found.get(id) ?? (() => { throw new SglError(`No request ${id} in ${args.file}; \`sgl trace summary ${args.file}\` lists the slowest ones.`); })());
+      chosen = ids.map(
+        (id) =>
+          found.get(id) ??
+          (() => {
+            throw new SglError(`No request ${id} in ${args.file}; \`sgl trace summary ${args.file}\` lists the slowest ones.`);
+          })(),
+      );
     } else {
       const slowest = new Slowest<Request>(flags.slowest);
       for (const r of capture.requests()) slowest.offer(r.end - r.start, () => r);

@@ -61,7 +61,9 @@ export function endToEnd(req: FinishedRequest): EndToEnd | null {
     const pairs = byStage.get(id);
     if (!pairs) continue;
     // Only server time counts: a stage is clipped to the server's handling, and to the client's view of it (sorted, disjoint).
-    const mine = unionOf(pairs, cs, ce).flatMap(([a, b]) => server.map(([c, d]) => [Math.max(a, c), Math.min(b, d)] as [number, number])).filter(([a, b]) => b > a);
+    const mine = unionOf(pairs, cs, ce)
+      .flatMap(([a, b]) => server.map(([c, d]) => [Math.max(a, c), Math.min(b, d)] as [number, number]))
+      .filter(([a, b]) => b > a);
     const ms = uncoveredLength(mine, taken);
     if (ms > 0) {
       serverStages[STAGES[id].name] = ms;
@@ -71,5 +73,12 @@ export function endToEnd(req: FinishedRequest): EndToEnd | null {
   }
   const last = req.remote[req.remote.length - 1];
   const transit = req.workload.ttftMs === null || last.workload.ttftMs === null ? null : cs + req.workload.ttftMs - (last.start + last.workload.ttftMs);
-  return { rid: req.rid, clientE2eMs: ce - cs, networkMs: ce - cs - serverMs, serverStages, serverOtherMs: Math.max(0, serverMs - attributed), firstTokenTransitMs: transit };
+  return {
+    rid: req.rid,
+    clientE2eMs: ce - cs,
+    networkMs: ce - cs - serverMs,
+    serverStages,
+    serverOtherMs: Math.max(0, serverMs - attributed),
+    firstTokenTransitMs: transit,
+  };
 }

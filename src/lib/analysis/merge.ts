@@ -89,12 +89,19 @@ function align(client: Scan | null, s: Scan, warn: (m: string) => void): Alignme
   const sameHost = s.header.host !== undefined && s.header.host === client.header.host;
   // A microsecond of slack: the files round times to the nanosecond.
   if (sameHost && (joined === 0 || (lo <= 1e-3 && hi >= -1e-3))) return { offsetMs: 0, how: `wall clock (same host ${s.header.host})`, joined };
-  if (joined === 0) return { offsetMs: 0, how: `not aligned: it shares no request with the client, and ${s.header.host ?? 'its host'} is another machine`, joined };
+  if (joined === 0)
+    return { offsetMs: 0, how: `not aligned: it shares no request with the client, and ${s.header.host ?? 'its host'} is another machine`, joined };
   const why = sameHost ? `the wall clock of ${s.header.host} contradicts ${joined} shared requests (did it step?); ` : '';
   if (lo <= hi) return { offsetMs: (lo + hi) / 2, how: `${why}estimated from ${joined} shared requests, ±${((hi - lo) / 2).toFixed(3)} ms`, joined };
   mids.sort((a, b) => a - b);
-  warn(`${s.path}: the shared requests do not fit one clock offset (their bounds cross by ${(lo - hi).toFixed(3)} ms); took the median of ${joined} estimates.`);
-  return { offsetMs: mids[joined >> 1], how: `${why}estimated from ${joined} shared requests (median; the bounds cross by ${(lo - hi).toFixed(3)} ms)`, joined };
+  warn(
+    `${s.path}: the shared requests do not fit one clock offset (their bounds cross by ${(lo - hi).toFixed(3)} ms); took the median of ${joined} estimates.`,
+  );
+  return {
+    offsetMs: mids[joined >> 1],
+    how: `${why}estimated from ${joined} shared requests (median; the bounds cross by ${(lo - hi).toFixed(3)} ms)`,
+    joined,
+  };
 }
 
 /** One request's lines in a capture (the writer puts them together), or a line that belongs to no request. */
@@ -144,7 +151,8 @@ export interface MergeResult {
 export function* mergeCaptures(paths: readonly string[], warn: (message: string) => void, result: MergeResult): Generator<string> {
   const scans = paths.map(scan);
   const clients = scans.filter((s) => s.header.role === 'client');
-  if (clients.length > 1) throw new TraceFileError(`${clients.map((c) => c.path).join(' and ')} are both client captures; merge one client's capture with the servers it sent to.`);
+  if (clients.length > 1)
+    throw new TraceFileError(`${clients.map((c) => c.path).join(' and ')} are both client captures; merge one client's capture with the servers it sent to.`);
   const client = clients[0] ?? null;
   // The client first, so its process group is on top and its pids are 1 and 2.
   const order = client ? [client, ...scans.filter((s) => s !== client)] : scans;
@@ -171,8 +179,18 @@ export function* mergeCaptures(paths: readonly string[], warn: (message: string)
   };
   yield '[\n' + out({ name: HEADER_EVENT, ph: 'i', s: 'g', pid: 0, tid: 0, ts: 0, args: header });
   for (const [k, s] of order.entries()) {
-    const who = s.header.role === 'client' ? `client ${s.path} (requests to ${s.header.model.dir})` : `server ${s.header.instanceId?.slice(0, 8) ?? s.path}${s.header.host ? ` on ${s.header.host}` : ''}`;
-    yield out({ name: 'process_name', ph: 'M', pid: mainPid(k), tid: 0, ts: 0, args: { name: s.header.role === 'client' ? who : `${who}: main (tokenizer, detokenizer, API)` } });
+    const who =
+      s.header.role === 'client'
+        ? `client ${s.path} (requests to ${s.header.model.dir})`
+        : `server ${s.header.instanceId?.slice(0, 8) ?? s.path}${s.header.host ? ` on ${s.header.host}` : ''}`;
+    yield out({
+      name: 'process_name',
+      ph: 'M',
+      pid: mainPid(k),
+      tid: 0,
+      ts: 0,
+      args: { name: s.header.role === 'client' ? who : `${who}: main (tokenizer, detokenizer, API)` },
+    });
     yield out({ name: 'process_sort_index', ph: 'M', pid: mainPid(k), tid: 0, ts: 0, args: { sort_index: 2 * k } });
     if (s.header.role === 'client') continue;
     yield out({ name: 'process_name', ph: 'M', pid: mainPid(k) + 1, tid: 0, ts: 0, args: { name: `${who}: scheduler worker (scheduler, onnxruntime)` } });
@@ -246,7 +264,17 @@ export function* mergeCaptures(paths: readonly string[], warn: (message: string)
             const cs = place(clientSlice, 0, null);
             const at = Math.min(Math.max(serverSlice.ts, cs.ts), cs.ts + (cs.dur ?? 0));
             yield out({ name: 'http', cat: 'http', ph: 's', id: flow, pid: cs.pid, tid: cs.tid, ts: at, args: { rid: g.rid } });
-            yield out({ name: 'http', cat: 'http', ph: 'f', bp: 'e', id: flow++, pid: serverSlice.pid, tid: serverSlice.tid, ts: serverSlice.ts, args: { rid: g.rid } });
+            yield out({
+              name: 'http',
+              cat: 'http',
+              ph: 'f',
+              bp: 'e',
+              id: flow++,
+              pid: serverSlice.pid,
+              tid: serverSlice.tid,
+              ts: serverSlice.ts,
+              args: { rid: g.rid },
+            });
           }
         }
       }
@@ -257,7 +285,8 @@ export function* mergeCaptures(paths: readonly string[], warn: (message: string)
   }
   for (const srv of servers) {
     if (!srv) continue;
-    for (const waiting of srv.waiting.values()) for (const events of waiting) yield orphan({ rid: String(events[0].args?.rid), spanId: null, parent: null, events }, srv.k);
+    for (const waiting of srv.waiting.values())
+      for (const events of waiting) yield orphan({ rid: String(events[0].args?.rid), spanId: null, parent: null, events }, srv.k);
     if (srv.done) continue;
     for (const sg of srv.lines) yield 'line' in sg ? (sg.line.ph === 'M' ? out(place(sg.line, srv.k, null)) : '') : orphan(sg, srv.k);
   }

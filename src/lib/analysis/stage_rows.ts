@@ -48,7 +48,9 @@ export function stageRows(req: FinishedRequest): StageRow[] {
       row.depth = Math.min(row.depth, s.depth);
     }
   }
-  return [...rows.values()].sort((a, b) => a.first - b.first || a.depth - b.depth).map(({ first: _first, ...row }) => ({ ...row, wallMs: unionMs(row.intervals) }));
+  return [...rows.values()]
+    .sort((a, b) => a.first - b.first || a.depth - b.depth)
+    .map(({ first: _first, ...row }) => ({ ...row, wallMs: unionMs(row.intervals) }));
 }
 
 /** A waterfall row: one stage's slices under one parent row, with the index of that parent in the list (null at the top). */
@@ -88,7 +90,13 @@ export function nestedRows(req: FinishedRequest): NestedRow[] {
       let node = nodes.get(key);
       if (!node) {
         const def = STAGES[s.id];
-        node = { key, row: { stage: def.name, module: def.module, thread: def.thread, depth: parent ? parent.row.depth + 1 : 0, intervals: [], totalMs: 0, wallMs: 0 }, first: start, parent, children: [] };
+        node = {
+          key,
+          row: { stage: def.name, module: def.module, thread: def.thread, depth: parent ? parent.row.depth + 1 : 0, intervals: [], totalMs: 0, wallMs: 0 },
+          first: start,
+          parent,
+          children: [],
+        };
         nodes.set(key, node);
         (parent ? parent.children : roots).push(node);
       }

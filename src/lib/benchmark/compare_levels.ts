@@ -120,7 +120,10 @@ function rows(order: readonly TraceLevel[], runs: ReadonlyMap<TraceLevel, LevelR
       ttftRatio: r.ttft,
       tpotRatio: r.tpot,
       e2eRatio: r.e2e,
-      verdicts: level === baseLevel ? null : { throughput: ratioVerdict(r.throughput), ttft: ratioVerdict(r.ttft), tpot: ratioVerdict(r.tpot), e2e: ratioVerdict(r.e2e) },
+      verdicts:
+        level === baseLevel
+          ? null
+          : { throughput: ratioVerdict(r.throughput), ttft: ratioVerdict(r.ttft), tpot: ratioVerdict(r.tpot), e2e: ratioVerdict(r.e2e) },
       spansPerRequest: spans.every((s) => s !== null) ? (spans as number[]).reduce((a, b) => a + b, 0) / spans.length : null,
     };
   });

@@ -76,7 +76,15 @@ function perTarget(urls: readonly string[], outcomes: readonly RequestOutcome[],
   return urls.map((url) => {
     const mine = outcomes.filter((x) => x.target === url);
     const m = summarize({ outcomes: mine, durationMs, peakConcurrency: 0, meanConcurrency: 0 }, slo, 0);
-    return { url, completed: m.completed, failed: m.failed, ttftP50Ms: m.ttft_ms.median, ttftP99Ms: m.ttft_ms.p99, e2eP50Ms: m.e2e_latency_ms.median, outputThroughput: m.output_throughput };
+    return {
+      url,
+      completed: m.completed,
+      failed: m.failed,
+      ttftP50Ms: m.ttft_ms.median,
+      ttftP99Ms: m.ttft_ms.p99,
+      e2eP50Ms: m.e2e_latency_ms.median,
+      outputThroughput: m.output_throughput,
+    };
   });
 }
 
@@ -89,7 +97,16 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
   const workload = loadWorkload(o.workload, workloadTokenizer(loadModelSpec(o.engine.modelPath)));
   const driver = new BenchDriver(o.driver);
   if (onProgress) driver.on('progress', onProgress);
-  const setup: TargetSetup = { urls: o.urls, policy: o.policy, endpoint: o.endpoint, apiKey: o.apiKey, sendIds: o.tokenizePrompt, serverTiming: o.serverTiming, engine: o.engine, tracing: o.tracing };
+  const setup: TargetSetup = {
+    urls: o.urls,
+    policy: o.policy,
+    endpoint: o.endpoint,
+    apiKey: o.apiKey,
+    sendIds: o.tokenizePrompt,
+    serverTiming: o.serverTiming,
+    engine: o.engine,
+    tracing: o.tracing,
+  };
   const measure = async (t: OpenTarget, level: TraceLevel | null): Promise<Measured> => {
     // A server changes level in place; the in-process engine was started at it.
     if (level !== null) for (const server of t.servers) await setServerLevel(server, level, o.apiKey);
@@ -103,12 +120,22 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
     // One set of connections for every run; the servers' own level is set per run.
     return withTarget(setup, async (t) => {
       const result = await finish(workload, o, (level) => measure(t, level));
-      const targets = t.servers.length > 1 ? perTarget(t.servers.map((s) => s.url), result.outcomes, result.metrics.duration_s * 1000, o.slo) : null;
+      const targets =
+        t.servers.length > 1
+          ? perTarget(
+              t.servers.map((s) => s.url),
+              result.outcomes,
+              result.metrics.duration_s * 1000,
+              o.slo,
+            )
+          : null;
       return { ...result, warnings: t.warnings, targets };
     });
   }
   // In-process, a fresh engine per run; a compared level is traced to memory only (no trace file).
-  return finish(workload, o, (level) => withTarget(level === null ? setup : { ...setup, tracing: { ...o.tracing, level, traceFile: undefined } }, (t) => measure(t, null)));
+  return finish(workload, o, (level) =>
+    withTarget(level === null ? setup : { ...setup, tracing: { ...o.tracing, level, traceFile: undefined } }, (t) => measure(t, null)),
+  );
 }
 
 type Measured = LevelRun & { outcomes: RequestOutcome[]; stages: StageSummary[]; target: string };
@@ -116,7 +143,15 @@ type Measured = LevelRun & { outcomes: RequestOutcome[]; stages: StageSummary[];
 async function finish(workload: Workload, o: BenchOptions, once: (level: TraceLevel | null) => Promise<Measured>): Promise<BenchResult> {
   if (!o.compareLevels) {
     const run = await once(null);
-    return { target: run.target, workload: workload.name, metrics: run.metrics, outcomes: run.outcomes, stages: run.stages.length ? run.stages : null, levels: null, comparison: null };
+    return {
+      target: run.target,
+      workload: workload.name,
+      metrics: run.metrics,
+      outcomes: run.outcomes,
+      stages: run.stages.length ? run.stages : null,
+      levels: null,
+      comparison: null,
+    };
   }
   const levels = o.compareLevels;
   const top = Math.max(...levels);
@@ -136,5 +171,8 @@ async function finish(workload: Workload, o: BenchOptions, once: (level: TraceLe
 
 async function setServerLevel(target: HttpTarget, level: TraceLevel, apiKey?: string): Promise<void> {
   const res = await fetch(`${target.url}/set_trace_level?level=${level}`, { method: 'POST', headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} });
-  if (!res.ok) throw new SglError(`${target.url} did not accept POST /set_trace_level?level=${level} (${res.status}); --compare-trace-levels with --url needs an sgl or SGLang server.`);
+  if (!res.ok)
+    throw new SglError(
+      `${target.url} did not accept POST /set_trace_level?level=${level} (${res.status}); --compare-trace-levels with --url needs an sgl or SGLang server.`,
+    );
 }

@@ -51,11 +51,14 @@ const KIND_CHARS = 160;
 /** The kind of a failure message: numbers (lengths, ids, ports, durations) masked as N but an HTTP status kept, whitespace collapsed, bounded. */
 export function failureKind(message: string): string {
   const status = /^HTTP \d{3}\b/.exec(message)?.[0] ?? '';
-  const kind = status + message.slice(status.length)
-    .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, 'ID')
-    .replace(/\d+(\.\d+)?/g, 'N')
-    .replace(/\s+/g, ' ')
-    .trim();
+  const kind =
+    status +
+    message
+      .slice(status.length)
+      .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, 'ID')
+      .replace(/\d+(\.\d+)?/g, 'N')
+      .replace(/\s+/g, ' ')
+      .trim();
   return kind.length > KIND_CHARS ? `${kind.slice(0, KIND_CHARS - 1)}…` : kind;
 }
 
@@ -74,9 +77,11 @@ export function groupFailures(outcomes: readonly RequestOutcome[]): FailureKind[
 
 function meetsSlo(o: RequestOutcome, slo: Slo): boolean {
   const t = tpotMs(o);
-  return (slo.ttftMs === undefined || (o.ttftMs !== null && o.ttftMs <= slo.ttftMs))
-    && (slo.tpotMs === undefined || t === null || t <= slo.tpotMs)
-    && (slo.e2eMs === undefined || o.e2eMs <= slo.e2eMs);
+  return (
+    (slo.ttftMs === undefined || (o.ttftMs !== null && o.ttftMs <= slo.ttftMs)) &&
+    (slo.tpotMs === undefined || t === null || t <= slo.tpotMs) &&
+    (slo.e2eMs === undefined || o.e2eMs <= slo.e2eMs)
+  );
 }
 
 export function summarize(run: BenchRun, slo: Slo | null = null, warmup = 0): BenchMetrics {

@@ -43,7 +43,8 @@ const levelsFlag = Flags.custom<TraceLevel[]>({
   dependsOn: ['compare-trace-levels'],
   parse: async (v) => {
     const levels = v.split(',').map((s) => Number(s.trim()));
-    if (levels.length === 0 || levels.some((l) => !Number.isInteger(l) || l < 0 || l > 3)) usage(`--levels takes trace levels 0-3 separated by commas, got ${v}.`);
+    if (levels.length === 0 || levels.some((l) => !Number.isInteger(l) || l < 0 || l > 3))
+      usage(`--levels takes trace levels 0-3 separated by commas, got ${v}.`);
     return [...new Set(levels)] as TraceLevel[];
   },
 })();
@@ -67,7 +68,8 @@ export interface FailureLimit {
 
 /** `--max-failures 10%` or `--max-failures 3`. */
 export const maxFailuresFlag = Flags.custom<FailureLimit>({
-  description: 'Exit 1 when more requests than this fail: a count (3) or a share (10%). Beyond it the figures describe the requests that survived, not the workload asked for; raise it (e.g. 100%) for overload tests that expect refusals. A run where every request failed always exits 1.',
+  description:
+    'Exit 1 when more requests than this fail: a count (3) or a share (10%). Beyond it the figures describe the requests that survived, not the workload asked for; raise it (e.g. 100%) for overload tests that expect refusals. A run where every request failed always exits 1.',
   default: { fraction: 0.1 },
   defaultHelp: async () => '10%',
   helpGroup: 'WORKLOAD',
@@ -85,7 +87,8 @@ export const maxFailuresFlag = Flags.custom<FailureLimit>({
 export function failureVerdict(failed: number, total: number, limit: FailureLimit): string | null {
   if (total > 0 && failed === total) return `All ${total} requests failed; see the failures above.`;
   const allowed = limit.count ?? Math.floor((limit.fraction ?? 0) * total);
-  if (failed > allowed) return `${failed} of ${total} requests failed, more than --max-failures allows (${limit.count ?? `${((limit.fraction ?? 0) * 100).toFixed(0)}%, ${allowed}`}); the figures above describe only the requests that completed.`;
+  if (failed > allowed)
+    return `${failed} of ${total} requests failed, more than --max-failures allows (${limit.count ?? `${((limit.fraction ?? 0) * 100).toFixed(0)}%, ${allowed}`}); the figures above describe only the requests that completed.`;
   return null;
 }
 
@@ -93,11 +96,31 @@ const compare = { helpGroup: 'COMPARE', dependsOn: ['compare-trace-levels'] };
 
 /** --compare-trace-levels and the flags that belong to it (oclif refuses them without it). */
 export const compareFlags = {
-  'compare-trace-levels': Flags.boolean({ description: 'Run the same workload at each trace level (fresh engine per run, levels interleaved) and say per level whether tracing costs throughput or latency.', helpGroup: 'COMPARE' }),
+  'compare-trace-levels': Flags.boolean({
+    description:
+      'Run the same workload at each trace level (fresh engine per run, levels interleaved) and say per level whether tracing costs throughput or latency.',
+    helpGroup: 'COMPARE',
+  }),
   levels: levelsFlag,
-  repeats: Flags.integer({ min: 1, description: `Rounds of --compare-trace-levels (default: ${COMPARE_DEFAULTS.repeats}); with --target-ci, the fewest.`, ...compare }),
-  'target-ci': numberFlag({ min: 0, exclusiveMin: true, max: 100, description: `--compare-trace-levels: add rounds until every throughput ratio's 95% CI is within ± this many percent (default: ${COMPARE_DEFAULTS.targetCiPct}).`, ...compare }),
-  'max-duration': numberFlag({ min: 0, exclusiveMin: true, default: COMPARE_DEFAULTS.maxDurationS, description: 'Seconds --target-ci may take; when they run out first, the comparison is reported as inconclusive.', helpGroup: 'COMPARE' }),
+  repeats: Flags.integer({
+    min: 1,
+    description: `Rounds of --compare-trace-levels (default: ${COMPARE_DEFAULTS.repeats}); with --target-ci, the fewest.`,
+    ...compare,
+  }),
+  'target-ci': numberFlag({
+    min: 0,
+    exclusiveMin: true,
+    max: 100,
+    description: `--compare-trace-levels: add rounds until every throughput ratio's 95% CI is within ± this many percent (default: ${COMPARE_DEFAULTS.targetCiPct}).`,
+    ...compare,
+  }),
+  'max-duration': numberFlag({
+    min: 0,
+    exclusiveMin: true,
+    default: COMPARE_DEFAULTS.maxDurationS,
+    description: 'Seconds --target-ci may take; when they run out first, the comparison is reported as inconclusive.',
+    helpGroup: 'COMPARE',
+  }),
 };
 
 /** When requests are sent: the arrival process, the concurrency cap and the warm-up. */
@@ -105,10 +128,22 @@ export const arrivalFlags = {
   'request-rate': requestRateFlag,
   burstiness: numberFlag({ min: 0, exclusiveMin: true, default: 1, description: 'Gamma shape of inter-arrival times; 1 is Poisson, lower is burstier.' }),
   'max-concurrency': Flags.integer({ min: 1, description: 'Most requests in flight (default: no cap).' }),
-  warmup: Flags.integer({ min: 0, default: 2, description: 'Copies of the first requests sent first, one at a time, not measured; to a server they carry ids warmup-… (X-Request-Id) and X-Sgl-Warmup: 1.' }),
+  warmup: Flags.integer({
+    min: 0,
+    default: 2,
+    description:
+      'Copies of the first requests sent first, one at a time, not measured; to a server they carry ids warmup-… (X-Request-Id) and X-Sgl-Warmup: 1.',
+  }),
 };
 
 /** The parsed arrival flags (and the workload's seed) as the driver takes them. */
 export function driverOptions(f: Interfaces.InferredFlags<typeof arrivalFlags> & { seed: number }): DriverOptions {
-  return { requestRate: f['request-rate'], burstiness: f.burstiness, maxConcurrency: f['max-concurrency'] ?? Infinity, seed: f.seed, warmup: f.warmup, replayArrivals: false };
+  return {
+    requestRate: f['request-rate'],
+    burstiness: f.burstiness,
+    maxConcurrency: f['max-concurrency'] ?? Infinity,
+    seed: f.seed,
+    warmup: f.warmup,
+    replayArrivals: false,
+  };
 }

@@ -26,9 +26,7 @@ export function numberFlag(options: NumberFlagOptions) {
     dependsOn: options.dependsOn,
     parse: async (input) => {
       const n = Number(input);
-      const ok = input.trim() !== '' && Number.isFinite(n)
-        && (min === undefined || (exclusiveMin ? n > min : n >= min))
-        && (max === undefined || n <= max);
+      const ok = input.trim() !== '' && Number.isFinite(n) && (min === undefined || (exclusiveMin ? n > min : n >= min)) && (max === undefined || n <= max);
       if (!ok) throw new Errors.CLIError(`Expected a number${range ? ` ${range}` : ''} but received: ${input}`, { exit: 2 });
       return n;
     },

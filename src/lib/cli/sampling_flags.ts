@@ -6,12 +6,13 @@ import { numberFlag } from './number_flag.js';
 /** The prompt as token ids, and how `sgl trace` samples (the request fields of the OpenAI API, as flags). */
 export const samplingFlags = {
   'input-ids': Flags.custom<number[]>({
-  description: 'The prompt as comma-separated token ids, tokenized already (works with --skip-tokenizer-init).',
-  parse: async (input) => {
-    const ids = input.split(',').map((s) => s.trim());
-    if (!ids.every((s) => /^\d+$/.test(s))) throw new Errors.CLIError(`--input-ids takes comma-separated token ids (e.g. 15496,11,616), got ${JSON.stringify(input)}.`, { exit: 2 });
-    return ids.map(Number);
-  },
+    description: 'The prompt as comma-separated token ids, tokenized already (works with --skip-tokenizer-init).',
+    parse: async (input) => {
+      const ids = input.split(',').map((s) => s.trim());
+      if (!ids.every((s) => /^\d+$/.test(s)))
+        throw new Errors.CLIError(`--input-ids takes comma-separated token ids (e.g. 15496,11,616), got ${JSON.stringify(input)}.`, { exit: 2 });
+      return ids.map(Number);
+    },
   })(),
   'max-tokens': Flags.integer({ min: 1, default: 32, description: 'Most tokens to generate.' }),
   temperature: numberFlag({ min: 0, default: 0, description: 'Sampling temperature; 0 is greedy.' }),

@@ -14,27 +14,48 @@ export const serverFlags = {
       return key;
     },
   }),
-  'max-queued-requests': Flags.integer({ min: 0, default: 256, description: 'Requests that may wait beyond the running batch; more get 503 with Retry-After.' }),
+  'max-queued-requests': Flags.integer({
+    min: 0,
+    default: 256,
+    description: 'Requests that may wait beyond the running batch; more get 503 with Retry-After.',
+  }),
   'max-body-size': Flags.integer({ min: 1024, default: 4 * 2 ** 20, description: 'Largest request body in bytes.' }),
   'enable-metrics': Flags.boolean({ description: 'Serve Prometheus metrics on /metrics.' }),
-  'allowed-origins': Flags.string({ multiple: true, delimiter: ',', description: 'Web page origins (e.g. http://localhost:5173, or *) whose requests are served, with CORS headers. Default: none; curl and SDKs send no Origin and are not affected.' }),
-  'max-connections': Flags.integer({ min: 1, default: SERVER_DEFAULTS.maxConnections, description: 'Open connections beyond which new ones get 503 with Retry-After.' }),
-  'headers-timeout': Flags.integer({ min: 1, default: SERVER_DEFAULTS.headersTimeoutMs / 1000, description: 'Seconds a client may take to send its request headers (then 408).' }),
-  'request-timeout': Flags.integer({ min: 1, default: SERVER_DEFAULTS.requestTimeoutMs / 1000, description: 'Seconds a client may take to send its whole request, body included (then 408). Generation time does not count.' }),
+  'allowed-origins': Flags.string({
+    multiple: true,
+    delimiter: ',',
+    description:
+      'Web page origins (e.g. http://localhost:5173, or *) whose requests are served, with CORS headers. Default: none; curl and SDKs send no Origin and are not affected.',
+  }),
+  'max-connections': Flags.integer({
+    min: 1,
+    default: SERVER_DEFAULTS.maxConnections,
+    description: 'Open connections beyond which new ones get 503 with Retry-After.',
+  }),
+  'headers-timeout': Flags.integer({
+    min: 1,
+    default: SERVER_DEFAULTS.headersTimeoutMs / 1000,
+    description: 'Seconds a client may take to send its request headers (then 408).',
+  }),
+  'request-timeout': Flags.integer({
+    min: 1,
+    default: SERVER_DEFAULTS.requestTimeoutMs / 1000,
+    description: 'Seconds a client may take to send its whole request, body included (then 408). Generation time does not count.',
+  }),
 };
 
 /** The parsed server flags as SglServer takes them. */
 export function serverOptions(f: Interfaces.InferredFlags<typeof serverFlags>): ServerOptions {
   return {
-  host: f.host,
-  port: f.port,
-  apiKey: f['api-key'],
-  maxQueuedRequests: f['max-queued-requests'],
-  maxBodyBytes: f['max-body-size'],
-  enableMetrics: f['enable-metrics'],
-  maxConnections: f['max-connections'],
-  allowedOrigins: f['allowed-origins'] ?? [],
-  headersTimeoutMs: f['headers-timeout'] * 1000,
-  requestTimeoutMs: f['request-timeout'] * 1000,
+    host: f.host,
+    port: f.port,
+    apiKey: f['api-key'],
+    maxQueuedRequests: f['max-queued-requests'],
+    maxBodyBytes: f['max-body-size'],
+    enableMetrics: f['enable-metrics'],
+    maxConnections: f['max-connections'],
+    allowedOrigins: f['allowed-origins'] ?? [],
+    headersTimeoutMs: f['headers-timeout'] * 1000,
+    requestTimeoutMs: f['request-timeout'] * 1000,
   };
 }

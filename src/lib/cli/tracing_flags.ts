@@ -24,30 +24,58 @@ function usage<T>(parse: (input: string) => T, input: string): T {
 /** Tracing flags, the same on every command; `defaultLevel` is the command's own. */
 export function tracingFlags(defaultLevel: TraceLevel) {
   return {
-    'trace-level': Flags.integer({ min: 0, max: 3, default: defaultLevel, description: '0 off, 1 important stages, 2 all but nested ones, 3 everything (each decode step).', helpGroup: 'TRACING' }),
+    'trace-level': Flags.integer({
+      min: 0,
+      max: 3,
+      default: defaultLevel,
+      description: '0 off, 1 important stages, 2 all but nested ones, 3 everything (each decode step).',
+      helpGroup: 'TRACING',
+    }),
     'trace-module': Flags.custom<TraceModule[]>({
       description: `Comma-separated trace modules: ${MODULE_NAMES.join(', ')} (default: request).`,
       helpGroup: 'TRACING',
       parse: async (input) => usage(parseModules, input),
     })(),
-    'trace-sample-rate': numberFlag({ min: 0, max: 1, default: 1, description: 'Fraction of requests traced; metrics still see every request.', helpGroup: 'TRACING' }),
+    'trace-sample-rate': numberFlag({
+      min: 0,
+      max: 1,
+      default: 1,
+      description: 'Fraction of requests traced; metrics still see every request.',
+      helpGroup: 'TRACING',
+    }),
     'trace-keep': Flags.custom<KeepRule[]>({
       description: `Tail-based sampling: record every request, export (file, OTLP) only those a rule keeps: ${KEEP_RULE_HELP}. Metrics still count every request.`,
       helpGroup: 'TRACING',
       parse: async (input) => usage(parseKeepRules, input),
     })(),
-    'trace-file': Flags.string({ description: 'Write a trace file (Chrome Trace Event JSON: opens in Perfetto, replays with sgl replay).', helpGroup: 'TRACING' }),
+    'trace-file': Flags.string({
+      description: 'Write a trace file (Chrome Trace Event JSON: opens in Perfetto, replays with sgl replay).',
+      helpGroup: 'TRACING',
+    }),
     'trace-include-content': Flags.boolean({ description: 'Put prompt and output text and input token ids in the trace file.', helpGroup: 'TRACING' }),
     ...otlpFlags(),
-    'otlp-metrics-endpoint': Flags.string({ description: 'Export the GenAI server metrics over OTLP to this collector (default: $OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, or $OTEL_EXPORTER_OTLP_ENDPOINT with OTEL_METRICS_EXPORTER=otlp).', helpGroup: 'TRACING' }),
+    'otlp-metrics-endpoint': Flags.string({
+      description:
+        'Export the GenAI server metrics over OTLP to this collector (default: $OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, or $OTEL_EXPORTER_OTLP_ENDPOINT with OTEL_METRICS_EXPORTER=otlp).',
+      helpGroup: 'TRACING',
+    }),
   };
 }
 
 /** Where spans go over OTLP, and how: shared with `sgl trace export`. */
 export function otlpFlags() {
   return {
-    'otlp-traces-endpoint': Flags.string({ description: 'Export spans over OTLP to this collector (default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or $OTEL_EXPORTER_OTLP_ENDPOINT plus /v1/traces over HTTP).', helpGroup: 'TRACING' }),
-    'otlp-protocol': Flags.option({ options: OTLP_PROTOCOLS, description: 'OTLP protocol (default: $OTEL_EXPORTER_OTLP_TRACES_PROTOCOL / _METRICS_PROTOCOL / $OTEL_EXPORTER_OTLP_PROTOCOL; else http/protobuf for port 4318 or a /v1/ path, grpc otherwise).', helpGroup: 'TRACING' })(),
+    'otlp-traces-endpoint': Flags.string({
+      description:
+        'Export spans over OTLP to this collector (default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or $OTEL_EXPORTER_OTLP_ENDPOINT plus /v1/traces over HTTP).',
+      helpGroup: 'TRACING',
+    }),
+    'otlp-protocol': Flags.option({
+      options: OTLP_PROTOCOLS,
+      description:
+        'OTLP protocol (default: $OTEL_EXPORTER_OTLP_TRACES_PROTOCOL / _METRICS_PROTOCOL / $OTEL_EXPORTER_OTLP_PROTOCOL; else http/protobuf for port 4318 or a /v1/ path, grpc otherwise).',
+      helpGroup: 'TRACING',
+    })(),
   };
 }
 

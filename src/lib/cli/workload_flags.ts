@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import type { Interfaces } from '@oclif/core';
 import { DATASETS, GSP_DEFAULTS } from '../workload/load_workload.js';
+import { WORKLOAD_FILES, WORKLOAD_FORMATS } from '../workload/formats.js';
 import type { WorkloadOptions } from '../workload/load_workload.js';
 import { COMPARE_DEFAULTS } from './bench_flags.js';
 import { numberFlag } from './number_flag.js';
@@ -9,16 +10,45 @@ const helpGroup = 'WORKLOAD';
 
 /** The flags that choose and shape bench's workload, named as SGLang's bench_serving names them. */
 export const workloadFlags = {
-  dataset: Flags.option({ options: DATASETS, default: 'random' as const, description: 'Workload: random lengths, ShareGPT JSON, an sgl trace file, Mooncake JSONL, or groups of prompts sharing a system prompt (generated-shared-prefix, as SGLang\'s bench_serving).', helpGroup })(),
-  'dataset-path': Flags.string({ description: 'The dataset file (sharegpt, trace, mooncake).', helpGroup }),
-  'num-prompts': Flags.integer({ min: 1, description: `Requests to send (default: 50; ${COMPARE_DEFAULTS.numPrompts} per run with --compare-trace-levels; generated-shared-prefix sends groups × prompts per group).`, helpGroup }),
+  dataset: Flags.option({
+    options: DATASETS,
+    default: 'random' as const,
+    description: `Workload: random lengths, groups of prompts sharing a system prompt (generated-shared-prefix, as SGLang's bench_serving), or a file: ${WORKLOAD_FORMATS.map((f) => `${f} (${WORKLOAD_FILES[f].title})`).join(', ')}. A file's lengths are used; its arrival times are not (--request-rate sets them; sgl replay keeps them).`,
+    helpGroup,
+  })(),
+  'dataset-path': Flags.string({ description: 'The dataset file (every --dataset but random and generated-shared-prefix).', helpGroup }),
+  'num-prompts': Flags.integer({
+    min: 1,
+    description: `Requests to send (default: 50; ${COMPARE_DEFAULTS.numPrompts} per run with --compare-trace-levels; generated-shared-prefix sends groups × prompts per group).`,
+    helpGroup,
+  }),
   'random-input-len': Flags.integer({ min: 1, default: 64, helpGroup, description: 'Input tokens (random dataset).' }),
   'random-output-len': Flags.integer({ min: 1, default: 32, helpGroup, description: 'Output tokens (random dataset).' }),
   'random-range-ratio': numberFlag({ min: 0, max: 1, default: 0.5, helpGroup, description: 'Lengths are uniform in [len × ratio, len].' }),
-  'gsp-num-groups': Flags.integer({ min: 1, default: GSP_DEFAULTS.groups, helpGroup, description: 'generated-shared-prefix: groups, each with its own system prompt.' }),
-  'gsp-prompts-per-group': Flags.integer({ min: 1, default: GSP_DEFAULTS.promptsPerGroup, helpGroup, description: 'generated-shared-prefix: prompts per group (the requests sent: groups × this).' }),
-  'gsp-system-prompt-len': Flags.integer({ min: 0, default: GSP_DEFAULTS.systemPromptLen, helpGroup, description: 'generated-shared-prefix: tokens of each group\'s system prompt.' }),
-  'gsp-question-len': Flags.integer({ min: 1, default: GSP_DEFAULTS.questionLen, helpGroup, description: 'generated-shared-prefix: tokens of each prompt\'s question.' }),
+  'gsp-num-groups': Flags.integer({
+    min: 1,
+    default: GSP_DEFAULTS.groups,
+    helpGroup,
+    description: 'generated-shared-prefix: groups, each with its own system prompt.',
+  }),
+  'gsp-prompts-per-group': Flags.integer({
+    min: 1,
+    default: GSP_DEFAULTS.promptsPerGroup,
+    helpGroup,
+    description: 'generated-shared-prefix: prompts per group (the requests sent: groups × this).',
+  }),
+  'gsp-system-prompt-len': Flags.integer({
+    min: 0,
+    default: GSP_DEFAULTS.systemPromptLen,
+    helpGroup,
+    description: "generated-shared-prefix: tokens of each group's system prompt.",
+  }),
+  'gsp-question-len': Flags.integer({
+    min: 1,
+    default: GSP_DEFAULTS.questionLen,
+    helpGroup,
+    description: "generated-shared-prefix: tokens of each prompt's question.",
+  }),
   'gsp-output-len': Flags.integer({ min: 1, default: GSP_DEFAULTS.outputLen, helpGroup, description: 'generated-shared-prefix: output tokens.' }),
   seed: Flags.integer({ min: 0, default: 1, description: 'Seed of the workload and the arrivals.', helpGroup }),
 };
@@ -33,6 +63,12 @@ export function workloadOptions(f: Interfaces.InferredFlags<typeof workloadFlags
     inputLen: f['random-input-len'],
     outputLen: f['random-output-len'],
     rangeRatio: f['random-range-ratio'],
-    sharedPrefix: { groups: f['gsp-num-groups'], promptsPerGroup: f['gsp-prompts-per-group'], systemPromptLen: f['gsp-system-prompt-len'], questionLen: f['gsp-question-len'], outputLen: f['gsp-output-len'] },
+    sharedPrefix: {
+      groups: f['gsp-num-groups'],
+      promptsPerGroup: f['gsp-prompts-per-group'],
+      systemPromptLen: f['gsp-system-prompt-len'],
+      questionLen: f['gsp-question-len'],
+      outputLen: f['gsp-output-len'],
+    },
   };
 }

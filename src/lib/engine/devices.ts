@@ -25,7 +25,7 @@ export const CUDA_INSTALL_HINT =
   'install it with: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --foreground-scripts (npm 11 also needs: npm install-scripts approve onnxruntime-node).';
 
 export const WEBGPU_DRIVER_HINT =
-  'The WebGPU provider ships with onnxruntime-node and reaches the GPU through the system\'s driver: Vulkan on Linux (a GPU vendor\'s driver, ' +
+  "The WebGPU provider ships with onnxruntime-node and reaches the GPU through the system's driver: Vulkan on Linux (a GPU vendor's driver, " +
   'or Mesa 25 or later: on Debian 12, mesa-vulkan-drivers from bookworm-backports; `vulkaninfo --summary` lists the adapters), Metal on macOS, D3D12 on Windows.';
 
 export interface OpenedSession {
@@ -49,17 +49,21 @@ export async function openSession(
   /** Options that apply on one device only (where outputs stay on a GPU). */
   perDevice: Partial<Record<Device, InferenceSession.SessionOptions>> = {},
 ): Promise<OpenedSession> {
-  const open = (device: Device): Promise<InferenceSession> => ort.InferenceSession.create(onnxPath, { ...options, ...perDevice[device], executionProviders: [device] });
+  const open = (device: Device): Promise<InferenceSession> =>
+    ort.InferenceSession.create(onnxPath, { ...options, ...perDevice[device], executionProviders: [device] });
   if (choice !== 'auto') {
     if (choice === 'cuda' && !existsSync(cudaProviderPath())) {
-      throw new DeviceError(`--device cuda was asked for, but the CUDA execution provider is not installed (${cudaProviderPath()} is missing). ${CUDA_INSTALL_HINT}`);
+      throw new DeviceError(
+        `--device cuda was asked for, but the CUDA execution provider is not installed (${cudaProviderPath()} is missing). ${CUDA_INSTALL_HINT}`,
+      );
     }
     try {
       return { session: await open(choice), device: choice };
     } catch (err) {
       const message = (err as Error).message;
       if (choice === 'cuda') throw new DeviceError(`onnxruntime could not start the CUDA execution provider: ${message}. ${CUDA_INSTALL_HINT}`);
-      if (choice === 'webgpu' && /adapter|webgpu|dawn|vulkan/i.test(message)) throw new DeviceError(`onnxruntime could not start the WebGPU provider: ${lastLine(message)}. ${WEBGPU_DRIVER_HINT}`);
+      if (choice === 'webgpu' && /adapter|webgpu|dawn|vulkan/i.test(message))
+        throw new DeviceError(`onnxruntime could not start the WebGPU provider: ${lastLine(message)}. ${WEBGPU_DRIVER_HINT}`);
       throw new ModelError(`onnxruntime could not load ${onnxPath}: ${message}`);
     }
   }

@@ -71,7 +71,6 @@ export interface RequestContext {
 
 const NO_TRACING = new Tracing();
 
-
 const ERROR_KINDS: Record<string, new (message: string) => SglError> = { ModelError, DeviceError };
 
 async function fileSha256(path: string): Promise<string> {
@@ -87,7 +86,17 @@ async function fileSha256(path: string): Promise<string> {
  */
 export class Engine {
   private readonly streams = new Map<string, RequestStream>();
-  private latestStats: SchedulerStats = { running: 0, waiting: 0, kvTokens: 0, reservedTokens: 0, cacheTokens: 0, evictedTokens: 0, runs: 0, bytesToDevice: 0, bytesFromDevice: 0 };
+  private latestStats: SchedulerStats = {
+    running: 0,
+    waiting: 0,
+    kvTokens: 0,
+    reservedTokens: 0,
+    cacheTokens: 0,
+    evictedTokens: 0,
+    runs: 0,
+    bytesToDevice: 0,
+    bytesFromDevice: 0,
+  };
   private closed: Error | null = null;
 
   private constructor(
@@ -136,7 +145,13 @@ export class Engine {
     // The scheduler thread, the tokenizer processes and this thread's own tokenizer (for detokenizing) load side by side;
     // if any fails, nothing is left running.
     const noTokenizer = options.skipTokenizerInit ? new NoTokenizer() : null;
-    const pool = noTokenizer ? textless(noTokenizer) : TokenizerPool.start(spec.dir, options.tokenizerProcesses ?? ENGINE_DEFAULTS.tokenizerProcesses, options.tokenizeTimeoutMs ?? ENGINE_DEFAULTS.tokenizeTimeoutMs);
+    const pool = noTokenizer
+      ? textless(noTokenizer)
+      : TokenizerPool.start(
+          spec.dir,
+          options.tokenizerProcesses ?? ENGINE_DEFAULTS.tokenizerProcesses,
+          options.tokenizeTimeoutMs ?? ENGINE_DEFAULTS.tokenizeTimeoutMs,
+        );
     let tokenizer: ModelTokenizer | null = noTokenizer;
     let tokenizerFailure: unknown = null;
     try {
@@ -145,11 +160,15 @@ export class Engine {
       tokenizerFailure = err;
     }
     const [ready, started] = await Promise.allSettled([workerReady, pool]);
-    const failure = tokenizerFailure ? tokenizerFailure
-      : ready.status === 'rejected' ? ready.reason
-      : started.status === 'rejected' ? started.reason
-      : spec.vocabSize !== null && spec.vocabSize !== ready.value.vocabSize ? new ModelError(`The model's config says vocab_size ${spec.vocabSize} but its logits have ${ready.value.vocabSize} entries.`)
-      : null;
+    const failure = tokenizerFailure
+      ? tokenizerFailure
+      : ready.status === 'rejected'
+        ? ready.reason
+        : started.status === 'rejected'
+          ? started.reason
+          : spec.vocabSize !== null && spec.vocabSize !== ready.value.vocabSize
+            ? new ModelError(`The model's config says vocab_size ${spec.vocabSize} but its logits have ${ready.value.vocabSize} entries.`)
+            : null;
     if (failure || !tokenizer || ready.status === 'rejected' || started.status === 'rejected') {
       await worker.terminate();
       if (started.status === 'fulfilled') started.value.close();
@@ -158,12 +177,22 @@ export class Engine {
     const info = ready.value;
     const device = info.device;
     const tracing = options.tracing ?? NO_TRACING;
-    await tracing.attach({
-      model: { id: spec.id, dir: spec.dir, onnxPath: spec.onnxPath },
-      device,
-      version: SGL_VERSION,
-      engine: { intraOpThreads: cfg.intraOpThreads, interOpThreads: cfg.interOpThreads, ...info.limits, kvCacheMb: options.kvCacheMb ?? ENGINE_DEFAULTS.kvCacheMb, prefixCache: info.prefixCache.on ? 1 : 0, kvLayout: info.kvLayout },
-    }, tracing.exporting ? await fileSha256(spec.onnxPath) : undefined);
+    await tracing.attach(
+      {
+        model: { id: spec.id, dir: spec.dir, onnxPath: spec.onnxPath },
+        device,
+        version: SGL_VERSION,
+        engine: {
+          intraOpThreads: cfg.intraOpThreads,
+          interOpThreads: cfg.interOpThreads,
+          ...info.limits,
+          kvCacheMb: options.kvCacheMb ?? ENGINE_DEFAULTS.kvCacheMb,
+          prefixCache: info.prefixCache.on ? 1 : 0,
+          kvLayout: info.kvLayout,
+        },
+      },
+      tracing.exporting ? await fileSha256(spec.onnxPath) : undefined,
+    );
     if (tracing.metrics) tracing.metrics.maxTotalTokens = info.limits.maxTotalTokens;
     const maxPromptBytes = options.maxPromptBytes ?? spec.contextLength * tokenizer.maxTokenBytes;
     return new Engine(spec, info, tokenizer, started.value, maxPromptBytes, device, worker, tracing);
@@ -179,13 +208,18 @@ export class Engine {
     if (this.closed) throw this.closed;
     const called = now();
     const arrived = context.arrivedAt ?? called;
-    const trace = this.tracing.startRequest(context.traceparent ? parseTraceparent(context.traceparent, context.tracestate) : null, arrived, context.includeTiming === true);
+    const trace = this.tracing.startRequest(
+      context.traceparent ? parseTraceparent(context.traceparent, context.tracestate) : null,
+      arrived,
+      context.includeTiming === true,
+    );
     if (arrived !== called) trace.main.slice(S.parse_request, arrived, called);
     trace.main.begin(S.tokenize, called);
     const { worker, sampling } = await prepareRequest(req, this.tokenizers, this.maxPromptBytes, this.spec, this.info);
     if (this.closed) throw this.closed;
     if (this.streams.has(worker.rid)) throw new InvalidRequestError(`A request with rid ${worker.rid} is already running.`, 'rid');
-    if (!this.tokenizer.hasText && sampling.stop.length) throw new InvalidRequestError(`Stop strings need text, and this engine runs without a tokenizer (--skip-tokenizer-init); use stop_token_ids.`, 'stop');
+    if (!this.tokenizer.hasText && sampling.stop.length)
+      throw new InvalidRequestError(`Stop strings need text, and this engine runs without a tokenizer (--skip-tokenizer-init); use stop_token_ids.`, 'stop');
     if (trace.timed) {
       const dispatchedAt = now();
       trace.main.end(S.tokenize, dispatchedAt);
@@ -200,7 +234,15 @@ export class Engine {
       });
       worker.trace = trace.workerContext(dispatchedAt);
     }
-    const stream = new RequestStream(worker.rid, worker.inputIds.length, sampling.stop, this.tokenizer, (rid, reason) => this.cancel(rid, reason), trace, context.includeTiming === true);
+    const stream = new RequestStream(
+      worker.rid,
+      worker.inputIds.length,
+      sampling.stop,
+      this.tokenizer,
+      (rid, reason) => this.cancel(rid, reason),
+      trace,
+      context.includeTiming === true,
+    );
     this.streams.set(worker.rid, stream);
     this.post({ type: 'add', req: worker });
     return stream;

@@ -45,7 +45,9 @@ function num(value: unknown): number | null {
 export function loadModelSpec(path: string = DEFAULT_MODEL_DIR): ModelSpec {
   const dir = resolve(path);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new ModelError(`Model directory ${dir} does not exist. Pass --model-path with a directory that holds config.json (or genai_config.json), tokenizer.json and an ONNX model.`);
+    throw new ModelError(
+      `Model directory ${dir} does not exist. Pass --model-path with a directory that holds config.json (or genai_config.json), tokenizer.json and an ONNX model.`,
+    );
   }
   // Both tokenizer files are needed for text, neither to run the model from token ids; TextTokenizer says which is missing.
   const optionalJson = (file: string): Record<string, unknown> | null => (existsSync(join(dir, file)) ? readJson(join(dir, file)) : null);

@@ -21,7 +21,7 @@ function fail(message: string, param: string, code = 'invalid_request'): never {
 }
 
 /** A value as the client wrote it (JSON.stringify would show 1e309, parsed as Infinity, as null). */
-const shown = (value: unknown): string => (typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value)).slice(0, 64);
+const shown = (value: unknown): string => (typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value))).slice(0, 64);
 
 function integer(value: unknown, param: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${wireName(param)} must be an integer, got ${shown(value)}.`, param);
@@ -53,7 +53,12 @@ type Input = { ids: number[] } | { text: string } | { messages: ChatMessage[] };
 /** The request's input, checked for shape and size without tokenizing it. */
 function checkInput(req: GenerateRequest, vocab: number, maxBytes: number, context: number): Input {
   const tooBig = (bytes: number, param: string): void => {
-    if (bytes > maxBytes) fail(`The ${param === 'prompt' ? 'prompt is' : 'messages are'} ${bytes} bytes, more than the ${maxBytes} bytes that could fit the model's context of ${context} tokens; shorten ${param === 'prompt' ? 'it' : 'them'}.`, param, 'context_length_exceeded');
+    if (bytes > maxBytes)
+      fail(
+        `The ${param === 'prompt' ? 'prompt is' : 'messages are'} ${bytes} bytes, more than the ${maxBytes} bytes that could fit the model's context of ${context} tokens; shorten ${param === 'prompt' ? 'it' : 'them'}.`,
+        param,
+        'context_length_exceeded',
+      );
   };
   if (req.prompt !== undefined) {
     if (typeof req.prompt !== 'string') fail('prompt must be a string.', 'prompt');
@@ -61,7 +66,12 @@ function checkInput(req: GenerateRequest, vocab: number, maxBytes: number, conte
     return { text: req.prompt };
   }
   if (req.inputIds !== undefined) {
-    if (Array.isArray(req.inputIds) && req.inputIds.length >= context) fail(`The prompt has ${req.inputIds.length} tokens, but the model's context length is ${context}; shorten the prompt.`, 'inputIds', 'context_length_exceeded');
+    if (Array.isArray(req.inputIds) && req.inputIds.length >= context)
+      fail(
+        `The prompt has ${req.inputIds.length} tokens, but the model's context length is ${context}; shorten the prompt.`,
+        'inputIds',
+        'context_length_exceeded',
+      );
     return { ids: tokenIds(req.inputIds, 'inputIds', vocab) };
   }
   const messages = req.messages;
@@ -83,7 +93,13 @@ function checkInput(req: GenerateRequest, vocab: number, maxBytes: number, conte
  * the worker; everything that needs no tokens is checked before tokenizing,
  * and a prompt too large to fit the context is refused by its size alone.
  */
-export async function prepareRequest(req: GenerateRequest, tokenize: Tokenize, maxPromptBytes: number, spec: ModelSpec, info: RunnerInfo): Promise<PreparedRequest> {
+export async function prepareRequest(
+  req: GenerateRequest,
+  tokenize: Tokenize,
+  maxPromptBytes: number,
+  spec: ModelSpec,
+  info: RunnerInfo,
+): Promise<PreparedRequest> {
   if (typeof req !== 'object' || req === null) fail('The request must be an object.', 'request');
   const vocab = info.vocabSize;
   const context = spec.contextLength;
@@ -100,7 +116,8 @@ export async function prepareRequest(req: GenerateRequest, tokenize: Tokenize, m
   const askedMaxTokens = s.maxTokens === undefined ? null : integer(s.maxTokens, 'maxTokens', 1, context);
   let stop: string[] = [];
   if (s.stop !== undefined) {
-    const list: unknown[] = typeof s.stop === 'string' ? [s.stop] : Array.isArray(s.stop) ? s.stop : fail('stop must be a string or an array of strings.', 'stop');
+    const list: unknown[] =
+      typeof s.stop === 'string' ? [s.stop] : Array.isArray(s.stop) ? s.stop : fail('stop must be a string or an array of strings.', 'stop');
     if (list.length > MAX_STOP_STRINGS) fail(`stop takes at most ${MAX_STOP_STRINGS} strings.`, 'stop');
     stop = list.map((v, i) => (typeof v === 'string' && v.length > 0 ? v : fail(`stop[${i}] must be a non-empty string.`, 'stop')));
   }
@@ -123,10 +140,17 @@ export async function prepareRequest(req: GenerateRequest, tokenize: Tokenize, m
   }
   const maxTokens = askedMaxTokens ?? Math.min(DEFAULT_MAX_TOKENS, room);
   if (inputIds.length + maxTokens > context) {
-    fail(`This model's context length is ${context} tokens, but the prompt (${inputIds.length}) plus max_tokens (${maxTokens}) asks for ${inputIds.length + maxTokens}; lower max_tokens or shorten the prompt.`, 'maxTokens', 'context_length_exceeded');
+    fail(
+      `This model's context length is ${context} tokens, but the prompt (${inputIds.length}) plus max_tokens (${maxTokens}) asks for ${inputIds.length + maxTokens}; lower max_tokens or shorten the prompt.`,
+      'maxTokens',
+      'context_length_exceeded',
+    );
   }
   if (inputIds.length + maxTokens > info.limits.maxTotalTokens) {
-    fail(`The request needs ${inputIds.length + maxTokens} KV cache tokens but the engine's KV budget holds ${info.limits.maxTotalTokens}; raise the KV cache budget or lower max_tokens.`, 'maxTokens');
+    fail(
+      `The request needs ${inputIds.length + maxTokens} KV cache tokens but the engine's KV budget holds ${info.limits.maxTotalTokens}; raise the KV cache budget or lower max_tokens.`,
+      'maxTokens',
+    );
   }
   const sampling: SamplingParams = { maxTokens, ...checked };
 

@@ -113,7 +113,11 @@ export function decodePeriods(s: EngineSteps): PeriodSample[] {
  */
 export function stepTimes(s: EngineSteps): PeriodSample[] {
   const next = [...s.decode.map((d) => d.start), ...s.repacks.map((r) => r.start), ...s.prefills.map((p) => p.start)].sort((a, b) => a - b);
-  const turns = s.decode.slice(0, -1).map((d, i) => s.decode[i + 1].start - d.end).filter((g) => g >= 0).sort((a, b) => a - b);
+  const turns = s.decode
+    .slice(0, -1)
+    .map((d, i) => s.decode[i + 1].start - d.end)
+    .filter((g) => g >= 0)
+    .sort((a, b) => a - b);
   const turn = turns.length ? turns[turns.length >> 1] : 0;
   const out: PeriodSample[] = [];
   let k = 0;

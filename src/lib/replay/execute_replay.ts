@@ -35,17 +35,33 @@ export async function executeReplay(o: ReplayOptions, input: ReplayInput): Promi
     const warnings = [...t.warnings, ...headerWarnings(header, t)];
     // Public traces are fitted to what the target holds; requests then get seeded token ids of their lengths.
     let fit: ContextFit | null = null;
-    if (input.format !== 'trace') ({ requests: workload.requests, fit } = fitToContext(workload.requests, t.context.tokens, o.fitContext ?? 'scale', t.context.source));
+    if (input.format !== 'trace')
+      ({ requests: workload.requests, fit } = fitToContext(workload.requests, t.context.tokens, o.fitContext ?? 'scale', t.context.source));
     if (workload.requests.length === 0) throw new WorkloadError(o.file, null, 'has no request that the model can hold; see --fit-context.');
     fillInputs(workload, t.tokenizer, o.seed);
     const warm = await t.untraced(() => driver.warmup(t.target, workload));
     const run = await driver.run(t.target, workload);
     // In-process the engine's own records; a server's from what the client saw.
     const replayed = t.session ? (await t.traced()).map((r) => fromRecord(r.workload)) : run.outcomes.filter((x) => !x.error).map(fromOutcome);
-    const why = o.engine.modelPath ? 'given with --model-path' : engine.modelPath ? "named by the capture's header; pass --model-path to choose another" : 'the embedded default model';
+    const why = o.engine.modelPath
+      ? 'given with --model-path'
+      : engine.modelPath
+        ? "named by the capture's header; pass --model-path to choose another"
+        : 'the embedded default model';
     const loaded = t.session ? { dir: t.spec.dir, why } : null;
     const metrics = summarize(run, null, warm);
-    return replayResult(o, input, workload.requests, { mode: 'execute', warnings, fidelity: compareTimings(input.captured, replayed), metrics, model: null, loaded, fit, schedule: lateness(workload, run.outcomes), profile: null, replayed });
+    return replayResult(o, input, workload.requests, {
+      mode: 'execute',
+      warnings,
+      fidelity: compareTimings(input.captured, replayed),
+      metrics,
+      model: null,
+      loaded,
+      fit,
+      schedule: lateness(workload, run.outcomes),
+      profile: null,
+      replayed,
+    });
   });
 }
 
@@ -56,7 +72,8 @@ function captureEngine(o: ReplayOptions, header: TraceHeader | null): EngineOpti
   let modelPath = o.engine.modelPath ?? (fromClient ? undefined : header?.model.dir);
   // A capture made elsewhere names a model directory this machine may not have.
   if (!o.engine.modelPath && header && modelPath && !existsSync(modelPath)) {
-    if (!o.urls?.length) throw new SglError(`The capture ran ${header.model.id} from ${modelPath}, which is not on this machine; pass --model-path with that model (or --url).`);
+    if (!o.urls?.length)
+      throw new SglError(`The capture ran ${header.model.id} from ${modelPath}, which is not on this machine; pass --model-path with that model (or --url).`);
     modelPath = undefined;
   }
   return {
@@ -76,11 +93,13 @@ function headerWarnings(header: TraceHeader | null, t: OpenTarget): string[] {
   const engine = t.session?.engine;
   if (!engine) {
     const first = t.servers[0];
-    if (first.model !== header.model.id) warnings.push(`The capture ran ${header.model.id}; ${t.servers.length > 1 ? `${first.url} (the first server)` : first.url} serves ${first.model}.`);
+    if (first.model !== header.model.id)
+      warnings.push(`The capture ran ${header.model.id}; ${t.servers.length > 1 ? `${first.url} (the first server)` : first.url} serves ${first.model}.`);
     return warnings;
   }
   if (header.model.id !== engine.spec.id) warnings.push(`The capture ran model ${header.model.id}; the replay runs ${engine.spec.id}.`);
-  if (header.role === 'client') warnings.push(`The capture is a client's view of ${header.model.dir}: its stages are the client's, so only TTFT, TPOT and E2E compare with the replay's.`);
+  if (header.role === 'client')
+    warnings.push(`The capture is a client's view of ${header.model.dir}: its stages are the client's, so only TTFT, TPOT and E2E compare with the replay's.`);
   else if (header.device !== engine.device) warnings.push(`The capture ran on ${header.device}; the replay runs on ${engine.device}.`);
   for (const [k, v] of Object.entries((header.engine ?? {}) as Record<string, number>)) {
     const now = (engine.info.limits as unknown as Record<string, number>)[k];
@@ -101,4 +120,3 @@ function lateness(w: Workload, outcomes: readonly RequestOutcome[]): ScheduleLat
   const sorted = Float64Array.from(late).sort();
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] };
 }
-

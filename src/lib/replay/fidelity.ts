@@ -70,10 +70,23 @@ export function compareTimings(captured: readonly RequestTiming[], replayed: rea
     const { significant, p } = sampleVerdict(a, b);
     rows.push({ name, captured, replayed: replayedP, p50Drift: (replayedP.p50 - captured.p50) / captured.p50, significant, p });
   };
-  for (const n of names) add(n, metric((t) => t.stages[n]));
-  add('TTFT', metric((t) => t.ttftMs));
-  add('TPOT', metric((t) => t.tpotMs));
-  add('E2E', metric((t) => t.e2eMs));
+  for (const n of names)
+    add(
+      n,
+      metric((t) => t.stages[n]),
+    );
+  add(
+    'TTFT',
+    metric((t) => t.ttftMs),
+  );
+  add(
+    'TPOT',
+    metric((t) => t.tpotMs),
+  );
+  add(
+    'E2E',
+    metric((t) => t.e2eMs),
+  );
   const byId = new Map(replayed.map((t) => [t.id, t]));
   const drifted = captured
     .flatMap((c) => {

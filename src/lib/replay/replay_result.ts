@@ -4,7 +4,7 @@ import type { WorkloadRecord } from '../tracing/finished_request.js';
 import type { TraceHeader } from '../tracing/tracing.js';
 import type { FleetPolicy } from '../target/fleet.js';
 import type { Endpoint } from '../target/targets.js';
-import type { WorkloadFormat } from '../workload/dataset_files.js';
+import type { WorkloadFormat } from '../workload/formats.js';
 import type { ContextFit, FitMode } from '../workload/fit_context.js';
 import { impliedHitRate } from '../workload/hash_blocks.js';
 import type { RequestSpec, Workload } from '../workload/request_spec.js';
@@ -91,14 +91,22 @@ export interface ReplayInput {
   /** The captured timings the replay is compared with. */
   captured: RequestTiming[];
   truncated: boolean;
+  /** What the reader has to say of the file (a format without arrival times). */
+  notes: string[];
 }
 
 /** The parts of a result every replay fills the same way. */
-export function replayResult(o: ReplayOptions, input: ReplayInput, requests: readonly RequestSpec[], r: Pick<ReplayResult, 'mode' | 'warnings' | 'fidelity' | 'metrics' | 'model' | 'loaded' | 'fit' | 'schedule' | 'profile'> & { replayed: RequestTiming[] }): ReplayResult {
+export function replayResult(
+  o: ReplayOptions,
+  input: ReplayInput,
+  requests: readonly RequestSpec[],
+  r: Pick<ReplayResult, 'mode' | 'warnings' | 'fidelity' | 'metrics' | 'model' | 'loaded' | 'fit' | 'schedule' | 'profile'> & { replayed: RequestTiming[] },
+): ReplayResult {
   const gated = o.tolerance === null || input.captured.length === 0 ? [] : beyondTolerance(r.fidelity, o.tolerance, o.toleranceFloorMs);
   const { replayed, ...rest } = r;
   return {
     ...rest,
+    warnings: [...input.notes, ...r.warnings],
     format: input.format,
     workload: input.workload.name,
     truncated: input.truncated,
@@ -123,4 +131,3 @@ function expectedHitRate(requests: readonly RequestSpec[], records: readonly Wor
   }
   return input > 0 ? { rate: cached / input, from: 'capture' } : null;
 }
-

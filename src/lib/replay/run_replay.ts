@@ -1,6 +1,9 @@
 import { WorkloadError } from '../errors.js';
 import { usableRid } from '../request_id.js';
-import { azureWorkload, burstGptWorkload, capturedWorkload, detectFormat, mooncakeWorkload } from '../workload/dataset_files.js';
+import { loadModelSpec } from '../engine/model_dir.js';
+import { workloadTokenizer } from '../target/with_target.js';
+import { capturedWorkload } from '../workload/dataset_files.js';
+import { WORKLOAD_FILES, detectFormat } from '../workload/formats.js';
 import type { Workload } from '../workload/request_spec.js';
 import { executeReplay } from './execute_replay.js';
 import { fromRecord } from './fidelity.js';
@@ -25,13 +28,19 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
 }
 
 /** One pass over the file, stopping (CSV, JSONL) once --limit requests in --time-window are read. */
-export function readReplayInput(o: Pick<ReplayOptions, 'file' | 'limit' | 'timeWindow' | 'speed'>): ReplayInput {
+export function readReplayInput(o: Pick<ReplayOptions, 'file' | 'limit' | 'timeWindow' | 'speed' | 'engine'>): ReplayInput {
   const format = detectFormat(o.file);
-  const selection = { count: o.limit, window: o.timeWindow };
-  const trace = format === 'trace' ? capturedWorkload(o.file, selection) : null;
-  const raw = trace ? trace.workload : format === 'mooncake' ? mooncakeWorkload(o.file, selection) : format === 'azure' ? azureWorkload(o.file, selection) : burstGptWorkload(o.file, selection);
+  const select = { count: o.limit, window: o.timeWindow };
+  // An sgl capture also gives its header and per-request records; any other file, requests only.
+  const trace = format === 'trace' ? capturedWorkload(o.file, select) : null;
+  const encode = (): ((text: string) => number[]) => workloadTokenizer(loadModelSpec(o.engine.modelPath)).encode;
+  const raw = trace ? trace.workload : WORKLOAD_FILES[format].read(o.file, { select, encode });
   const records = trace?.records ?? [];
   const captured = records.map((w) => ({ ...fromRecord(w), id: usableRid(w.rid) }));
-  return { format, workload: paced(raw, o.file, o.speed), header: trace?.header ?? null, records, captured, truncated: trace?.truncated ?? false };
+  const notes = WORKLOAD_FILES[format].arrivals
+    ? []
+    : [
+        `${o.file} (${WORKLOAD_FILES[format].title}) has no arrival times: every request is sent at once. sgl bench --dataset ${format} sends them at a --request-rate.`,
+      ];
+  return { format, workload: paced(raw, o.file, o.speed), header: trace?.header ?? null, records, captured, truncated: trace?.truncated ?? false, notes };
 }
-

@@ -22,19 +22,37 @@ export function simulateReplay(o: ReplayOptions, input: ReplayInput): ReplayResu
   const { format, header, captured } = input;
   // The timing models come from a capture of this model and engine: the file itself, or --profile.
   const profilePath = o.profile ?? (format === 'trace' ? o.file : null);
-  if (!profilePath) throw new SglError(`--simulate of a ${format} trace needs --profile CAPTURE: an sgl trace of this model and engine whose stage timings fit the simulator's models. Make one with ${PROFILE_COMMAND}, with --request-rate and --random-input-len/--random-output-len like the workload's.`);
+  if (!profilePath)
+    throw new SglError(
+      `--simulate of a ${format} trace needs --profile CAPTURE: an sgl trace of this model and engine whose stage timings fit the simulator's models. Make one with ${PROFILE_COMMAND}, with --request-rate and --random-input-len/--random-output-len like the workload's.`,
+    );
   const profile = o.profile ? capturedWorkload(o.profile, Infinity) : null;
   const fitRecords = profile ? profile.records : input.records;
   const profileHeader = profile ? profile.header : header;
   // A level-3 capture holds every engine step: a second pass reads them for the step-level fit.
   const steps = profileHeader?.trace.level === 3 ? engineSteps(new TraceReader(profilePath).events()) : undefined;
-  const model = fitTimingModel(fitRecords.map((w) => ({ id: usableRid(w.rid), arrivalMs: w.arrivalMs, inputTokens: w.inputTokens, outputTokens: w.outputTokens, cachedTokens: w.cachedTokens, ttftMs: w.ttftMs, e2eMs: w.e2eMs, stages: w.stages })), steps);
+  const model = fitTimingModel(
+    fitRecords.map((w) => ({
+      id: usableRid(w.rid),
+      arrivalMs: w.arrivalMs,
+      inputTokens: w.inputTokens,
+      outputTokens: w.outputTokens,
+      cachedTokens: w.cachedTokens,
+      ttftMs: w.ttftMs,
+      e2eMs: w.e2eMs,
+      stages: w.stages,
+    })),
+    steps,
+  );
   const profileEngine = (profileHeader?.engine ?? {}) as Record<string, number>;
   const limits = {
     maxRunningRequests: o.engine.maxRunningRequests ?? profileEngine.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests,
     maxPrefillTokens: o.engine.maxPrefillTokens ?? profileEngine.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens,
     // The KV budget the capture ran with, scaled by a --kv-cache-mb asked for instead.
-    maxTotalTokens: profileEngine.maxTotalTokens === undefined ? undefined : Math.floor(profileEngine.maxTotalTokens * (o.engine.kvCacheMb && profileEngine.kvCacheMb ? o.engine.kvCacheMb / profileEngine.kvCacheMb : 1)),
+    maxTotalTokens:
+      profileEngine.maxTotalTokens === undefined
+        ? undefined
+        : Math.floor(profileEngine.maxTotalTokens * (o.engine.kvCacheMb && profileEngine.kvCacheMb ? o.engine.kvCacheMb / profileEngine.kvCacheMb : 1)),
   };
   const warnings: string[] = [];
   let requests = input.workload.requests;
@@ -42,29 +60,66 @@ export function simulateReplay(o: ReplayOptions, input: ReplayInput): ReplayResu
   if (format !== 'trace') {
     const dir = o.engine.modelPath ?? (profile?.header && existsSync(profile.header.model.dir) ? profile.header.model.dir : undefined);
     const spec = loadModelSpec(dir);
-    if (profile?.header && spec.id !== profile.header.model.id) warnings.push(`The profile ran ${profile.header.model.id}; lengths are fitted to ${spec.id}'s context (${spec.contextLength} tokens). Pass --model-path with the profile's model.`);
+    if (profile?.header && spec.id !== profile.header.model.id)
+      warnings.push(
+        `The profile ran ${profile.header.model.id}; lengths are fitted to ${spec.id}'s context (${spec.contextLength} tokens). Pass --model-path with the profile's model.`,
+      );
     ({ requests, fit } = fitToContext(requests, spec.contextLength, o.fitContext ?? 'scale', `${spec.id}'s context length`));
   }
   if (requests.length === 0) throw new WorkloadError(o.file, null, 'has no request that the model can hold; see --fit-context.');
-  const simReqs = requests.map((r) => ({ id: r.id, arrivalMs: r.arrivalMs ?? 0, inputTokens: r.inputTokens, outputTokens: r.outputTokens, ttftMs: null, e2eMs: 0, stages: {} }));
+  const simReqs = requests.map((r) => ({
+    id: r.id,
+    arrivalMs: r.arrivalMs ?? 0,
+    inputTokens: r.inputTokens,
+    outputTokens: r.outputTokens,
+    ttftMs: null,
+    e2eMs: 0,
+    stages: {},
+  }));
   const reach = { rows: 0, rowTokens: 0 };
   const predicted = simulate(simReqs, model, limits, 1, reach);
   // A line fitted on small batches says nothing of large ones (a decode step's cost per row can grow
   // several-fold once the batch's KV no longer fits the caches): past what the profile saw, say so.
   const beyond = [
     reach.rows > model.covered.rows * 1.1 ? `${reach.rows} running requests (the profile's largest decode step had ${model.covered.rows})` : '',
-    model.covered.rowTokens && reach.rowTokens > model.covered.rowTokens * 1.1 ? `${reach.rowTokens} cached tokens in a step (the profile's most: ${model.covered.rowTokens})` : '',
+    model.covered.rowTokens && reach.rowTokens > model.covered.rowTokens * 1.1
+      ? `${reach.rowTokens} cached tokens in a step (the profile's most: ${model.covered.rowTokens})`
+      : '',
   ].filter(Boolean);
-  if (beyond.length) warnings.push(`The simulation reached ${beyond.join(' and ')}; its step costs there are extrapolated from smaller batches and may be far off. Profile at a load that reaches them.`);
+  if (beyond.length)
+    warnings.push(
+      `The simulation reached ${beyond.join(' and ')}; its step costs there are extrapolated from smaller batches and may be far off. Profile at a load that reaches them.`,
+    );
   let fidelity = compareTimings(captured, predicted);
   if (captured.length) {
     // The band: the same simulation with every prefill and decode step at each end of its fit's residual spread.
-    fidelity = withBand(fidelity, compareTimings(captured, simulate(simReqs, scaledModel(model, 'low'), limits)), compareTimings(captured, simulate(simReqs, scaledModel(model, 'high'), limits)));
+    fidelity = withBand(
+      fidelity,
+      compareTimings(captured, simulate(simReqs, scaledModel(model, 'low'), limits)),
+      compareTimings(captured, simulate(simReqs, scaledModel(model, 'high'), limits)),
+    );
   }
-  if (model.basis === 'requests') warnings.push(`${profilePath} has no engine steps (it was captured at trace level ${profileHeader?.trace.level ?? '?'}${profileHeader?.trace.level === 3 ? ' without the scheduler and engine modules' : ''}), so decode steps are fitted per request and cannot follow the cache length; ${PROFILE_COMMAND} makes a profile fitted step by step.`);
-  if (model.fittedOn < MIN_FIT_REQUESTS) warnings.push(`The timing models are fitted on ${model.fittedOn} requests; with fewer than ${MIN_FIT_REQUESTS} the predictions are rough${captured.length ? ' (their bands show how rough)' : ''}. Capture more requests for a prediction to rely on.`);
+  if (model.basis === 'requests')
+    warnings.push(
+      `${profilePath} has no engine steps (it was captured at trace level ${profileHeader?.trace.level ?? '?'}${profileHeader?.trace.level === 3 ? ' without the scheduler and engine modules' : ''}), so decode steps are fitted per request and cannot follow the cache length; ${PROFILE_COMMAND} makes a profile fitted step by step.`,
+    );
+  if (model.fittedOn < MIN_FIT_REQUESTS)
+    warnings.push(
+      `The timing models are fitted on ${model.fittedOn} requests; with fewer than ${MIN_FIT_REQUESTS} the predictions are rough${captured.length ? ' (their bands show how rough)' : ''}. Capture more requests for a prediction to rely on.`,
+    );
   const metrics = summarize(simulatedRun(requests, predicted));
-  return replayResult(o, input, requests, { mode: 'simulate', warnings, fidelity, metrics, model, loaded: null, fit, schedule: null, profile: profilePath, replayed: predicted });
+  return replayResult(o, input, requests, {
+    mode: 'simulate',
+    warnings,
+    fidelity,
+    metrics,
+    model,
+    loaded: null,
+    fit,
+    schedule: null,
+    profile: profilePath,
+    replayed: predicted,
+  });
 }
 
 /** A simulated run in the shape bench's statistics take: each request sent on schedule, its predicted times, its concurrency. */
@@ -78,7 +133,18 @@ function simulatedRun(requests: readonly RequestSpec[], predicted: readonly Requ
     first = Math.min(first, at);
     last = Math.max(last, at + t.e2eMs);
     edges.push([at, 1], [at + t.e2eMs, -1]);
-    return { id: r.id, inputTokens: r.inputTokens, outputTokens: r.outputTokens, ttftMs: t.ttftMs, e2eMs: t.e2eMs, itlMs: [], sentAtMs: at, error: null, cachedTokens: null, serverTtftMs: null };
+    return {
+      id: r.id,
+      inputTokens: r.inputTokens,
+      outputTokens: r.outputTokens,
+      ttftMs: t.ttftMs,
+      e2eMs: t.e2eMs,
+      itlMs: [],
+      sentAtMs: at,
+      error: null,
+      cachedTokens: null,
+      serverTtftMs: null,
+    };
   });
   edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let running = 0;

@@ -44,13 +44,28 @@ export function formatBenchMetrics(m: BenchMetrics, target: string, workload: st
 /** A fleet's servers side by side: what each served of the run. */
 export function formatTargets(rows: readonly TargetRow[]): string {
   const table = compactTable(['server', 'completed', 'failed', 'TTFT p50 ms', 'TTFT p99 ms', 'E2E p50 ms', 'output tok/s'], 1);
-  for (const r of rows) table.push([printable(r.url), String(r.completed), r.failed ? chalk.red(String(r.failed)) : '0', f(r.ttftP50Ms), f(r.ttftP99Ms), f(r.e2eP50Ms), f(r.outputThroughput)]);
+  for (const r of rows)
+    table.push([
+      printable(r.url),
+      String(r.completed),
+      r.failed ? chalk.red(String(r.failed)) : '0',
+      f(r.ttftP50Ms),
+      f(r.ttftP99Ms),
+      f(r.e2eP50Ms),
+      f(r.outputThroughput),
+    ]);
   return table.toString();
 }
 
 /** One row per kind of failure, with its count and one message as given; long messages are wrapped, not widened. */
 export function formatFailures(failures: readonly FailureKind[]): string {
-  const table = new Table({ head: ['failed', 'kind of failure', 'for example'], colWidths: [8, 56, 56], wordWrap: true, style: { head: [], border: [] }, colAligns: ['right', 'left', 'left'] });
+  const table = new Table({
+    head: ['failed', 'kind of failure', 'for example'],
+    colWidths: [8, 56, 56],
+    wordWrap: true,
+    style: { head: [], border: [] },
+    colAligns: ['right', 'left', 'left'],
+  });
   for (const k of failures) table.push([String(k.count), chalk.red(printable(k.kind)), printable(k.example.slice(0, 300))]);
   return table.toString();
 }
@@ -70,23 +85,53 @@ export function formatLevelComparison(rows: readonly LevelRow[], how: Omit<Level
   const base = rows[0].level;
   const table = compactTable(['level', 'output tok/s', `throughput vs ${base}`, `TTFT vs ${base}`, `TPOT vs ${base}`, `E2E vs ${base}`, 'spans/request']);
   for (const r of rows) {
-    table.push([String(r.level), `${f(r.outputThroughput.mean, 1)} ± ${f(r.outputThroughput.ci95, 1)}`, ratio(r.throughputRatio), ratio(r.ttftRatio), ratio(r.tpotRatio), ratio(r.e2eRatio), r.spansPerRequest === null ? '-' : f(r.spansPerRequest, 1)]);
+    table.push([
+      String(r.level),
+      `${f(r.outputThroughput.mean, 1)} ± ${f(r.outputThroughput.ci95, 1)}`,
+      ratio(r.throughputRatio),
+      ratio(r.ttftRatio),
+      ratio(r.tpotRatio),
+      ratio(r.e2eRatio),
+      r.spansPerRequest === null ? '-' : f(r.spansPerRequest, 1),
+    ]);
   }
-  const lines = [table.toString(), chalk.dim(`Ratios are per round against level ${base}, then mean ± 95% confidence interval (Student's t, ${how.rounds - 1} degrees of freedom).`)];
+  const lines = [
+    table.toString(),
+    chalk.dim(`Ratios are per round against level ${base}, then mean ± 95% confidence interval (Student's t, ${how.rounds - 1} degrees of freedom).`),
+  ];
   for (const r of rows) {
     if (!r.verdicts) continue;
     const v = r.verdicts;
-    const words = [say('throughput', v.throughput, r.throughputRatio), say('TTFT', v.ttft, r.ttftRatio), say('TPOT', v.tpot, r.tpotRatio), say('E2E', v.e2e, r.e2eRatio)];
+    const words = [
+      say('throughput', v.throughput, r.throughputRatio),
+      say('TTFT', v.ttft, r.ttftRatio),
+      say('TPOT', v.tpot, r.tpotRatio),
+      say('E2E', v.e2e, r.e2eRatio),
+    ];
     lines.push(`Level ${r.level} vs ${base}: ${words.join('; ')}.`);
   }
   const verdicts = rows.filter((r) => r.verdicts).length * 4;
-  if (verdicts >= 8) lines.push(chalk.dim(`${verdicts} verdicts at 95%: about one in twenty differences called significant is noise; a cost that is real shows in every round you add and at every higher level.`));
+  if (verdicts >= 8)
+    lines.push(
+      chalk.dim(
+        `${verdicts} verdicts at 95%: about one in twenty differences called significant is noise; a cost that is real shows in every round you add and at every higher level.`,
+      ),
+    );
   const secs = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
   const t = how.target;
   if (t && t.reached) lines.push(chalk.green(`Every throughput ratio is within ±${pct(t.ci)} at 95% after ${how.rounds} rounds (${secs(how.elapsedMs)}).`));
   else if (t)
-    lines.push(chalk.yellow(`Inconclusive: after ${how.rounds} rounds (${secs(how.elapsedMs)} of the ${secs(t.budgetMs)} budget) the widest throughput CI is ±${pct(how.widestCi)}, not the ±${pct(t.ci)} asked for; a difference smaller than that cannot be told from noise here. Give it more time (--max-duration) or a quieter machine.`));
-  else if (how.widestCi > 0.05) lines.push(chalk.yellow(`${how.rounds} rounds leave throughput CIs as wide as ±${pct(how.widestCi)}: a difference smaller than that cannot be told from noise. --target-ci PCT adds rounds until the CIs are narrow enough.`));
+    lines.push(
+      chalk.yellow(
+        `Inconclusive: after ${how.rounds} rounds (${secs(how.elapsedMs)} of the ${secs(t.budgetMs)} budget) the widest throughput CI is ±${pct(how.widestCi)}, not the ±${pct(t.ci)} asked for; a difference smaller than that cannot be told from noise here. Give it more time (--max-duration) or a quieter machine.`,
+      ),
+    );
+  else if (how.widestCi > 0.05)
+    lines.push(
+      chalk.yellow(
+        `${how.rounds} rounds leave throughput CIs as wide as ±${pct(how.widestCi)}: a difference smaller than that cannot be told from noise. --target-ci PCT adds rounds until the CIs are narrow enough.`,
+      ),
+    );
   return lines.join('\n');
 }
 

@@ -23,11 +23,25 @@ export function formatFidelity(report: FidelityReport, replayedLabel: string, to
     const drift = pct(r.p50Drift);
     const flagged = failing.has(r);
     // A predicted figure carries its band: "12.300 (10.1–15.2)".
-    const pred = (k: 'p50' | 'p90' | 'p99'): string => (r.band ? `${f(r.replayed[k])} ${chalk.dim(`(${r.band.low[k].toFixed(1)}–${r.band.high[k].toFixed(1)})`)}` : f(r.replayed[k]));
-    table.push([r.name, r.captured.count, f(r.captured.p50), f(r.captured.p90), f(r.captured.p99), r.replayed.count, pred('p50'), pred('p90'), pred('p99'), flagged ? chalk.red(drift) : drift, verdict(r, replayedLabel)]);
+    const pred = (k: 'p50' | 'p90' | 'p99'): string =>
+      r.band ? `${f(r.replayed[k])} ${chalk.dim(`(${r.band.low[k].toFixed(1)}–${r.band.high[k].toFixed(1)})`)}` : f(r.replayed[k]);
+    table.push([
+      r.name,
+      r.captured.count,
+      f(r.captured.p50),
+      f(r.captured.p90),
+      f(r.captured.p99),
+      r.replayed.count,
+      pred('p50'),
+      pred('p90'),
+      pred('p99'),
+      flagged ? chalk.red(drift) : drift,
+      verdict(r, replayedLabel),
+    ]);
   }
   const drifted = report.drifted.length
-    ? '\nMost drifted requests (E2E):\n' + report.drifted.map((d) => `  ${printable(d.id)}  ${d.capturedMs.toFixed(1)} ms → ${d.replayedMs.toFixed(1)} ms (${pct(d.drift)})`).join('\n')
+    ? '\nMost drifted requests (E2E):\n' +
+      report.drifted.map((d) => `  ${printable(d.id)}  ${d.capturedMs.toFixed(1)} ms → ${d.replayedMs.toFixed(1)} ms (${pct(d.drift)})`).join('\n')
     : '';
   const banded = report.rows.some((r) => r.band);
   const note = chalk.dim(
@@ -37,11 +51,26 @@ export function formatFidelity(report: FidelityReport, replayedLabel: string, to
 }
 
 /** The replay report as a self-contained page, in bench's style: the fidelity table and E2E/TTFT CDFs. */
-export async function fidelityHtml(title: string, report: FidelityReport, captured: { e2e: number[]; ttft: number[] }, replayed: { e2e: number[]; ttft: number[] }, label: string): Promise<string> {
+export async function fidelityHtml(
+  title: string,
+  report: FidelityReport,
+  captured: { e2e: number[]; ttft: number[] },
+  replayed: { e2e: number[]; ttft: number[] },
+  label: string,
+): Promise<string> {
   const { cdfFigure, htmlPage } = await import('./html_kit.js');
-  const table: [string, string][] = report.rows.map((r) => [r.name, `p50 ${f(r.captured.p50)} → ${f(r.replayed.p50)} ms (${pct(r.p50Drift)}), p99 ${f(r.captured.p99)} → ${f(r.replayed.p99)} ms`]);
+  const table: [string, string][] = report.rows.map((r) => [
+    r.name,
+    `p50 ${f(r.captured.p50)} → ${f(r.replayed.p50)} ms (${pct(r.p50Drift)}), p99 ${f(r.captured.p99)} → ${f(r.replayed.p99)} ms`,
+  ]);
   return htmlPage(title, table, [
-    cdfFigure('E2E latency CDF (ms)', [{ name: 'captured', values: captured.e2e }, { name: label, values: replayed.e2e }]),
-    cdfFigure('TTFT CDF (ms)', [{ name: 'captured', values: captured.ttft }, { name: label, values: replayed.ttft }]),
+    cdfFigure('E2E latency CDF (ms)', [
+      { name: 'captured', values: captured.e2e },
+      { name: label, values: replayed.e2e },
+    ]),
+    cdfFigure('TTFT CDF (ms)', [
+      { name: 'captured', values: captured.ttft },
+      { name: label, values: replayed.ttft },
+    ]),
   ]);
 }

@@ -4,7 +4,21 @@
  */
 
 /** Series and stage colours of every sgl page. */
-export const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777', '#4f46e5', '#65a30d', '#0d9488', '#b91c1c', '#7c3aed'];
+export const COLORS = [
+  '#2563eb',
+  '#dc2626',
+  '#16a34a',
+  '#9333ea',
+  '#ea580c',
+  '#0891b2',
+  '#ca8a04',
+  '#db2777',
+  '#4f46e5',
+  '#65a30d',
+  '#0d9488',
+  '#b91c1c',
+  '#7c3aed',
+];
 export const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const W = 640;
 const H = 260;
@@ -35,18 +49,29 @@ export function cdfFigure(title: string, series: { name: string; values: number[
     if (n && (n - 1) % step !== 0) pts.push(`${x(sorted[n - 1]).toFixed(1)},${y(1).toFixed(1)}`);
     return `<polyline fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="2" points="${PAD},${y(0)} ${pts.join(' ')}"/><text x="${W - PAD - 120}" y="${PAD + 16 * i}" fill="${COLORS[i % COLORS.length]}">${esc(s.name)}</text>`;
   });
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((t) => `<text x="${x(t * max)}" y="${H - PAD + 16}" text-anchor="middle">${(t * max).toFixed(1)}</text><text x="${PAD - 6}" y="${y(t)}" text-anchor="end">${t}</text>`).join('');
+  const ticks = [0, 0.25, 0.5, 0.75, 1]
+    .map(
+      (t) =>
+        `<text x="${x(t * max)}" y="${H - PAD + 16}" text-anchor="middle">${(t * max).toFixed(1)}</text><text x="${PAD - 6}" y="${y(t)}" text-anchor="end">${t}</text>`,
+    )
+    .join('');
   return `<figure><figcaption>${esc(title)}</figcaption><svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}"><rect x="${PAD}" y="${PAD}" width="${W - 2 * PAD}" height="${H - 2 * PAD}" fill="none" stroke="#ccc"/>${ticks}${lines.join('')}</svg></figure>`;
 }
 
 export function bars(title: string, rows: { label: string; value: number; err?: number }[], unit: string): string {
-  const max = largest(rows.map((r) => r.value + (r.err ?? 0)), 1e-9);
+  const max = largest(
+    rows.map((r) => r.value + (r.err ?? 0)),
+    1e-9,
+  );
   const rowH = 24;
   const height = PAD + rows.length * rowH;
   const body = rows.map((r, i) => {
     const w = ((W - 3 * PAD - 60) * r.value) / max;
     const y0 = PAD / 2 + i * rowH;
-    const err = r.err && Number.isFinite(r.err) ? `<line x1="${2 * PAD + w - ((W - 3 * PAD - 60) * r.err) / max}" x2="${2 * PAD + w + ((W - 3 * PAD - 60) * r.err) / max}" y1="${y0 + 9}" y2="${y0 + 9}" stroke="#111"/>` : '';
+    const err =
+      r.err && Number.isFinite(r.err)
+        ? `<line x1="${2 * PAD + w - ((W - 3 * PAD - 60) * r.err) / max}" x2="${2 * PAD + w + ((W - 3 * PAD - 60) * r.err) / max}" y1="${y0 + 9}" y2="${y0 + 9}" stroke="#111"/>`
+        : '';
     return `<text x="${2 * PAD - 6}" y="${y0 + 13}" text-anchor="end">${esc(r.label)}</text><rect x="${2 * PAD}" y="${y0}" width="${w.toFixed(1)}" height="18" fill="${COLORS[i % COLORS.length]}"/>${err}<text x="${2 * PAD + w + 6}" y="${y0 + 13}">${r.value.toFixed(2)} ${unit}</text>`;
   });
   return `<figure><figcaption>${esc(title)}</figcaption><svg viewBox="0 0 ${W} ${height}" width="${W}" height="${height}">${body.join('')}</svg></figure>`;

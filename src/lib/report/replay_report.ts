@@ -31,18 +31,28 @@ export function formatReplay(r: ReplayResult, o: ReplayReportOptions): string {
   if (r.metrics) out.push(formatBenchMetrics(r.metrics, simulated ? 'simulated engine' : (o.urls?.join(', ') ?? 'in-process engine'), r.workload) + '\n');
   if (r.schedule) {
     const s = r.schedule;
-    out.push(`Arrivals: requests were sent ${s.p50.toFixed(2)} ms (p50), ${s.p99.toFixed(2)} ms (p99), ${s.max.toFixed(2)} ms (max) behind the trace's schedule${o.speed !== 1 ? ` at --speed ${o.speed}` : ''}.\n`);
+    out.push(
+      `Arrivals: requests were sent ${s.p50.toFixed(2)} ms (p50), ${s.p99.toFixed(2)} ms (p99), ${s.max.toFixed(2)} ms (max) behind the trace's schedule${o.speed !== 1 ? ` at --speed ${o.speed}` : ''}.\n`,
+    );
   }
   if (r.expectedHitRate !== null) {
     const { rate, from } = r.expectedHitRate;
     const got = r.metrics?.cache_hit_rate;
     const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
-    const achieved = simulated ? 'the simulator does not model the prefix cache (its figures are for a cache that never hits)' : got === null || got === undefined ? 'the target did not report cached tokens' : `the replay got ${pct(got)}`;
-    const expected = from === 'hash_ids' ? `the trace's hash_ids imply a hit rate of ${pct(rate)} (every block kept once seen)` : `the capture's engine had a hit rate of ${pct(rate)}`;
+    const achieved = simulated
+      ? 'the simulator does not model the prefix cache (its figures are for a cache that never hits)'
+      : got === null || got === undefined
+        ? 'the target did not report cached tokens'
+        : `the replay got ${pct(got)}`;
+    const expected =
+      from === 'hash_ids'
+        ? `the trace's hash_ids imply a hit rate of ${pct(rate)} (every block kept once seen)`
+        : `the capture's engine had a hit rate of ${pct(rate)}`;
     out.push(`Prefix cache: ${expected}; ${achieved}.\n`);
   }
   // Stage timings can be compared only with a capture that has them.
-  if (r.timings.captured.length) out.push('\n' + formatFidelity(r.fidelity, simulated ? 'simulated' : 'replayed', o.tolerance, 'captured', o.toleranceFloorMs) + '\n');
+  if (r.timings.captured.length)
+    out.push('\n' + formatFidelity(r.fidelity, simulated ? 'simulated' : 'replayed', o.tolerance, 'captured', o.toleranceFloorMs) + '\n');
   if (o.output) out.push(`\nThe replay's trace is in ${o.output}.\n`);
   return out.join('');
 }
@@ -60,6 +70,9 @@ function formatModel(m: TimingModel, from: string): string {
 
 /** The replay's HTML report: the fidelity table and latency CDFs, captured against replayed (or simulated). */
 export function replayHtml(r: ReplayResult, file: string): Promise<string> {
-  const pick = (ts: readonly RequestTiming[]): { e2e: number[]; ttft: number[] } => ({ e2e: ts.map((t) => t.e2eMs), ttft: ts.flatMap((t) => (t.ttftMs === null ? [] : [t.ttftMs])) });
+  const pick = (ts: readonly RequestTiming[]): { e2e: number[]; ttft: number[] } => ({
+    e2e: ts.map((t) => t.e2eMs),
+    ttft: ts.flatMap((t) => (t.ttftMs === null ? [] : [t.ttftMs])),
+  });
   return fidelityHtml(`sgl replay ${file}`, r.fidelity, pick(r.timings.captured), pick(r.timings.replayed), r.mode === 'simulate' ? 'simulated' : 'replayed');
 }

@@ -44,7 +44,9 @@ export class TraceView {
       const out: number[] = [];
       let prev = 0;
       // Top-level slices only: nested ones lie inside them and would hide their parents.
-      const top = slices(records, req.spanStages).filter((s) => s.depth === 0).sort((a, b) => a.start - b.start);
+      const top = slices(records, req.spanStages)
+        .filter((s) => s.depth === 0)
+        .sort((a, b) => a.start - b.start);
       for (const s of top) {
         this.seen.add(s.id);
         // Deltas of rounded offsets, so that their sums are exact: rounding each delta would drift along a long request.
@@ -71,7 +73,12 @@ export class TraceView {
     const span = t1 - t0;
     const stageInfo = STAGES.map((s) => ({ name: s.name, thread: s.thread, color: COLORS[s.id % COLORS.length] }));
     const data = JSON.stringify({ stages: stageInfo.map((s) => [s.name, s.color]), rows: this.rows.map((r) => r.row) }).replace(/</g, '\\u003c');
-    const legend = [...this.seen].sort((a, b) => a - b).map((id) => `<span class="key"><i style="background:${stageInfo[id].color}"></i>${esc(stageInfo[id].name)} <small>(${stageInfo[id].thread})</small></span>`).join('');
+    const legend = [...this.seen]
+      .sort((a, b) => a - b)
+      .map(
+        (id) => `<span class="key"><i style="background:${stageInfo[id].color}"></i>${esc(stageInfo[id].name)} <small>(${stageInfo[id].thread})</small></span>`,
+      )
+      .join('');
     const timeline = `<figure><figcaption>Requests over time: ${span.toFixed(1)} ms, ${this.count} requests</figcaption>
 <p class="help">Each row is a request: main thread above, scheduler worker below. Wheel or <kbd>W</kbd>/<kbd>S</kbd> zoom the time axis; drag or <kbd>A</kbd>/<kbd>D</kbd>/<kbd>←</kbd>/<kbd>→</kbd> pan; <kbd>Shift</kbd>+wheel, <kbd>↑</kbd>/<kbd>↓</kbd> and the scroll bar move through requests; <kbd>0</kbd> shows everything. Hover a bar for its details; double-click a request to fit it.</p>
 <div class="legend">${legend}</div>
@@ -79,7 +86,14 @@ export class TraceView {
 <script type="application/json" id="data">${data}</script>
 <script>${VIEW_SCRIPT}</script>`;
     const table = `<figure><figcaption>Stages</figcaption><pre>${esc(formatStageTable(this.stages.result()))}</pre></figure>`;
-    return htmlPage(title, [['Requests', String(this.count)], ['Time span (ms)', span.toFixed(1)]], [VIEW_STYLE, timeline, table]);
+    return htmlPage(
+      title,
+      [
+        ['Requests', String(this.count)],
+        ['Time span (ms)', span.toFixed(1)],
+      ],
+      [VIEW_STYLE, timeline, table],
+    );
   }
 }
 

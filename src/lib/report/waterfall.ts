@@ -6,7 +6,21 @@ import { events } from '../tracing/records.js';
 import { nestedRows } from '../analysis/stage_rows.js';
 import { printable } from './terminal_text.js';
 
-const PALETTE: ChalkInstance[] = [chalk.cyan, chalk.yellow, chalk.magenta, chalk.green, chalk.blue, chalk.red, chalk.cyanBright, chalk.yellowBright, chalk.magentaBright, chalk.greenBright, chalk.blueBright, chalk.redBright, chalk.white];
+const PALETTE: ChalkInstance[] = [
+  chalk.cyan,
+  chalk.yellow,
+  chalk.magenta,
+  chalk.green,
+  chalk.blue,
+  chalk.red,
+  chalk.cyanBright,
+  chalk.yellowBright,
+  chalk.magentaBright,
+  chalk.greenBright,
+  chalk.blueBright,
+  chalk.redBright,
+  chalk.white,
+];
 const colors = new Map<string, ChalkInstance>();
 function colorOf(stage: string): ChalkInstance {
   let c = colors.get(stage);
@@ -29,11 +43,17 @@ export function formatWaterfall(req: FinishedRequest, width = 48): string {
   // A merged request: the client's rows, then each server's, on the client's timeline.
   const sides = [req, ...(req.remote ?? [])];
   const rows = sides.flatMap((side) =>
-    nestedRows(side).map((r) => ({ ...r, intervals: r.intervals.map((t) => t + side.start - req.start), where: side.client ? 'client' : r.thread === 'main' ? (side === req ? 'main' : 'server') : 'worker' })),
+    nestedRows(side).map((r) => ({
+      ...r,
+      intervals: r.intervals.map((t) => t + side.start - req.start),
+      where: side.client ? 'client' : r.thread === 'main' ? (side === req ? 'main' : 'server') : 'worker',
+    })),
   );
   const w = req.workload;
   // TTFT and E2E to a tenth of a millisecond, as the generation summary above prints them.
-  const head = `request ${printable(req.rid)}  ${w.inputTokens} prompt + ${w.outputTokens} output tokens, ${w.finishReason}, e2e ${e2e.toFixed(1)} ms` + (w.ttftMs === null ? '' : `, ttft ${w.ttftMs.toFixed(1)} ms`);
+  const head =
+    `request ${printable(req.rid)}  ${w.inputTokens} prompt + ${w.outputTokens} output tokens, ${w.finishReason}, e2e ${e2e.toFixed(1)} ms` +
+    (w.ttftMs === null ? '' : `, ttft ${w.ttftMs.toFixed(1)} ms`);
   const nameWidth = Math.max(12, ...rows.map((r) => r.stage.length + r.depth * 2));
   const lines = [chalk.bold(head)];
   for (const r of rows) {

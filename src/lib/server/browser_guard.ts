@@ -34,7 +34,9 @@ export class BrowserGuard {
   check(req: IncomingMessage): Record<string, string> {
     const host = req.headers.host;
     if (this.loopbackOnly && host !== undefined && !LOOPBACK_NAMES.has(hostname(host)) && !hostname(host).startsWith('127.')) {
-      throw forbidden(`This server listens on loopback and answers only requests addressed to it (Host ${JSON.stringify(host)} is not); to serve other names, start it with --host.`);
+      throw forbidden(
+        `This server listens on loopback and answers only requests addressed to it (Host ${JSON.stringify(host)} is not); to serve other names, start it with --host.`,
+      );
     }
     const origin = req.headers.origin;
     const site = req.headers['sec-fetch-site'];

@@ -6,7 +6,9 @@ import { HttpError } from './http_error.js';
 /** A whole HTTP/1.1 response written straight to a socket, for when Node's parser has no response object to give. */
 function rawResponse(err: HttpError): string {
   const body = JSON.stringify(err.body());
-  const extra = Object.entries(err.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const extra = Object.entries(err.headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   return `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`;
 }
 
@@ -16,7 +18,13 @@ function parserError(code: string | undefined): HttpError {
     case 'HPE_HEADER_OVERFLOW':
       return new HttpError(431, 'The request headers are too large.', 'invalid_request_error', null, 'headers_too_large');
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return new HttpError(408, 'The request was not received in time (see sgl serve --headers-timeout and --request-timeout).', 'invalid_request_error', null, 'request_timeout');
+      return new HttpError(
+        408,
+        'The request was not received in time (see sgl serve --headers-timeout and --request-timeout).',
+        'invalid_request_error',
+        null,
+        'request_timeout',
+      );
     default:
       return new HttpError(400, `The request is not valid HTTP/1.1 (${code ?? 'parse error'}).`, 'invalid_request_error', null, 'bad_request');
   }
@@ -31,7 +39,10 @@ export class ConnectionGuard {
   private open = 0;
   private readonly refused = new WeakSet<Socket>();
 
-  constructor(server: Server, private readonly maxConnections: number) {
+  constructor(
+    server: Server,
+    private readonly maxConnections: number,
+  ) {
     server.on('connection', (socket: Socket) => this.admit(socket));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (socket.writable && socket.bytesWritten === 0 && err.code !== 'ECONNRESET') socket.end(rawResponse(parserError(err.code)));
@@ -47,7 +58,14 @@ export class ConnectionGuard {
   private admit(socket: Socket): void {
     if (this.open >= this.maxConnections) {
       this.refused.add(socket);
-      const err = new HttpError(503, `The server has ${this.open} connections open, its limit (--max-connections); retry shortly.`, 'server_error', null, 'too_many_connections', { 'Retry-After': '1' });
+      const err = new HttpError(
+        503,
+        `The server has ${this.open} connections open, its limit (--max-connections); retry shortly.`,
+        'server_error',
+        null,
+        'too_many_connections',
+        { 'Retry-After': '1' },
+      );
       socket.end(rawResponse(err));
       return;
     }

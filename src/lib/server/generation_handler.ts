@@ -22,7 +22,14 @@ function sendEvent(res: ServerResponse, data: object | string): Promise<void> | 
   });
 }
 
-const aborted = (): HttpError => new HttpError(503, 'The request was aborted by the server before it finished (it is shutting down or failed); retry it.', 'server_error', null, 'request_aborted');
+const aborted = (): HttpError =>
+  new HttpError(
+    503,
+    'The request was aborted by the server before it finished (it is shutting down or failed); retry it.',
+    'server_error',
+    null,
+    'request_aborted',
+  );
 
 /**
  * Starts the request's n choices, each an engine request of its own (the
@@ -77,7 +84,11 @@ export async function handleGeneration(
   const usages: Usage[] = streams.map((s) => ({ promptTokens: s.promptTokens, completionTokens: 0, cachedTokens: 0 }));
   let unfinished = streams.length;
   // The prompt counts once; its cached tokens are those of the first choice, the one that paid for it.
-  const usage = (): Usage => ({ promptTokens: usages[0].promptTokens, completionTokens: usages.reduce((sum, u) => sum + u.completionTokens, 0), cachedTokens: usages[0].cachedTokens });
+  const usage = (): Usage => ({
+    promptTokens: usages[0].promptTokens,
+    completionTokens: usages.reduce((sum, u) => sum + u.completionTokens, 0),
+    cachedTokens: usages[0].cachedTokens,
+  });
   if (parsed.stream) {
     // X-Accel-Buffering: nginx (and proxies that copy it) would otherwise buffer the stream and deliver tokens in bursts.
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });

@@ -16,4 +16,5 @@ export class HttpError extends Error {
   }
 }
 
-export const badRequest = (message: string, param: string | null = null, code: string | null = null): HttpError => new HttpError(400, message, 'invalid_request_error', param, code);
+export const badRequest = (message: string, param: string | null = null, code: string | null = null): HttpError =>
+  new HttpError(400, message, 'invalid_request_error', param, code);

@@ -25,13 +25,21 @@ function checkModel(body: Body, served: string): void {
   const model = body.model;
   if (optional(model)) return;
   if (typeof model !== 'string') throw badRequest('model must be a string.', 'model');
-  if (model !== served && model !== 'default') throw new HttpError(404, `The model ${model} does not exist; this server serves ${served} (or send "default").`, 'invalid_request_error', 'model', 'model_not_found');
+  if (model !== served && model !== 'default')
+    throw new HttpError(
+      404,
+      `The model ${model} does not exist; this server serves ${served} (or send "default").`,
+      'invalid_request_error',
+      'model',
+      'model_not_found',
+    );
 }
 
 function wholeNumber(body: Body, key: string, min: number, max: number): number | undefined {
   const v = body[key];
   if (optional(v)) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw badRequest(`${key} must be an integer from ${min} to ${max}, got ${kindOf(v) === 'a number' ? v : kindOf(v)}.`, key);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw badRequest(`${key} must be an integer from ${min} to ${max}, got ${kindOf(v) === 'a number' ? v : kindOf(v)}.`, key);
   return v;
 }
 
@@ -52,7 +60,8 @@ function checkStreamFlags(body: Body): { stream: boolean; includeUsage: boolean;
 }
 
 function includeTiming(body: Body): boolean {
-  if (!optional(body.include_timing) && typeof body.include_timing !== 'boolean') throw badRequest(`include_timing must be a boolean, got ${kindOf(body.include_timing)}.`, 'include_timing');
+  if (!optional(body.include_timing) && typeof body.include_timing !== 'boolean')
+    throw badRequest(`include_timing must be a boolean, got ${kindOf(body.include_timing)}.`, 'include_timing');
   return body.include_timing === true;
 }
 
@@ -99,7 +108,8 @@ export function completionRequest(body: Body, served: string): ParsedRequest {
   if (typeof prompt === 'string') input = { prompt };
   else if (Array.isArray(prompt) && prompt.length === 1 && typeof prompt[0] === 'string') input = { prompt: prompt[0] };
   else if (Array.isArray(prompt) && prompt.length > 0 && prompt.every((t) => typeof t === 'number')) input = { inputIds: prompt as number[] };
-  else if (Array.isArray(prompt) && prompt.length > 1 && (prompt.every((p) => typeof p === 'string') || prompt.every(Array.isArray))) throw badRequest('Batched prompts are not supported; send one prompt per request.', 'prompt');
+  else if (Array.isArray(prompt) && prompt.length > 1 && (prompt.every((p) => typeof p === 'string') || prompt.every(Array.isArray)))
+    throw badRequest('Batched prompts are not supported; send one prompt per request.', 'prompt');
   else if (optional(prompt)) throw badRequest('prompt is required: a string or an array of token ids.', 'prompt');
   else throw badRequest(`prompt must be a string or an array of token ids, got ${kindOf(prompt)}.`, 'prompt');
   return { req: { ...input, sampling: sampling(body, 'max_tokens'), ...(logprobs === undefined ? {} : { logprobs }) }, ...flags, n };
@@ -117,11 +127,13 @@ export function chatRequest(body: Body, served: string): ParsedRequest {
   const flags = checkStreamFlags(body);
   const messages = body.messages;
   if (optional(messages)) throw badRequest('messages is required: a non-empty array of {role, content}.', 'messages');
-  if (!Array.isArray(messages) || messages.length === 0) throw badRequest(`messages must be a non-empty array of {role, content}, got ${kindOf(messages)}.`, 'messages');
+  if (!Array.isArray(messages) || messages.length === 0)
+    throw badRequest(`messages must be a non-empty array of {role, content}, got ${kindOf(messages)}.`, 'messages');
   const parsed: ChatMessage[] = messages.map((m, i) => {
     if (typeof m !== 'object' || m === null) throw badRequest(`messages[${i}] must be an object.`, `messages[${i}]`);
     const { role, content } = m as { role?: unknown; content?: unknown };
-    if (typeof role !== 'string' || !['system', 'user', 'assistant', 'developer', 'tool'].includes(role)) throw badRequest(`messages[${i}].role must be one of system, user, assistant, developer, tool.`, `messages[${i}].role`);
+    if (typeof role !== 'string' || !['system', 'user', 'assistant', 'developer', 'tool'].includes(role))
+      throw badRequest(`messages[${i}].role must be one of system, user, assistant, developer, tool.`, `messages[${i}].role`);
     return { role, content: contentText(content, i) };
   });
   return { req: { messages: parsed, sampling: sampling(body, 'max_completion_tokens'), ...(logprobs === undefined ? {} : { logprobs }) }, ...flags, n };
@@ -129,7 +141,10 @@ export function chatRequest(body: Body, served: string): ParsedRequest {
 
 function contentText(content: unknown, i: number): string {
   if (typeof content === 'string') return content;
-  if (Array.isArray(content) && content.every((p) => typeof p === 'object' && p !== null && (p as { type?: unknown }).type === 'text' && typeof (p as { text?: unknown }).text === 'string')) {
+  if (
+    Array.isArray(content) &&
+    content.every((p) => typeof p === 'object' && p !== null && (p as { type?: unknown }).type === 'text' && typeof (p as { text?: unknown }).text === 'string')
+  ) {
     return content.map((p) => (p as { text: string }).text).join('');
   }
   throw badRequest(`messages[${i}].content must be a string or an array of text parts.`, `messages[${i}].content`);
@@ -145,7 +160,8 @@ function refuseUnsupportedNative(p: Body): void {
   for (const [key, value] of Object.entries(p)) {
     if (NATIVE_SAMPLING.has(key) || optional(value)) continue;
     if (Object.hasOwn(NATIVE_NEUTRAL, key)) {
-      if (value !== NATIVE_NEUTRAL[key]) throw badRequest(`sampling_params.${key} is not supported; leave it at ${String(NATIVE_NEUTRAL[key])}.`, `sampling_params.${key}`);
+      if (value !== NATIVE_NEUTRAL[key])
+        throw badRequest(`sampling_params.${key} is not supported; leave it at ${String(NATIVE_NEUTRAL[key])}.`, `sampling_params.${key}`);
       continue;
     }
     throw badRequest(`sampling_params.${key} is not supported; sgl takes ${[...NATIVE_SAMPLING].join(', ')}.`, `sampling_params.${key}`);
@@ -160,11 +176,13 @@ export function nativeRequest(body: Body): ParsedRequest & { rid?: string } {
   const p = sp as Body;
   refuseUnsupportedNative(p);
   const input: Pick<GenerateRequest, 'prompt' | 'inputIds'> =
-    typeof body.text === 'string' ? { prompt: body.text }
-    : Array.isArray(body.input_ids) ? { inputIds: body.input_ids as number[] }
-    : (() => {
-        throw badRequest('Give text (a string) or input_ids (an array of token ids).', 'text');
-      })();
+    typeof body.text === 'string'
+      ? { prompt: body.text }
+      : Array.isArray(body.input_ids)
+        ? { inputIds: body.input_ids as number[] }
+        : (() => {
+            throw badRequest('Give text (a string) or input_ids (an array of token ids).', 'text');
+          })();
   if (!optional(body.rid) && typeof body.rid !== 'string') throw badRequest('rid must be a string.', 'rid');
   const s = sampling({ ...p, max_tokens: p.max_new_tokens }, 'max_tokens');
   return { req: { ...input, sampling: s, ...(typeof body.rid === 'string' ? { rid: body.rid } : {}) }, ...flags, n: 1 };

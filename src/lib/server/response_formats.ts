@@ -86,15 +86,23 @@ export function completionFormat(rid: string, model: string, spell: TokenSpellin
   const created = Math.floor(Date.now() / 1000);
   const head = { id, object: 'text_completion' as const, created, model };
   const prefix = `${JSON.stringify(head).slice(0, -1)},"choices":[{"index":`;
-  const logprobs = (c: GenerateChunk, textSoFar: string): string => (c.logprobs ? JSON.stringify(completionLogprobs(c.logprobs, spell, textSoFar.length - c.text.length)) : 'null');
+  const logprobs = (c: GenerateChunk, textSoFar: string): string =>
+    c.logprobs ? JSON.stringify(completionLogprobs(c.logprobs, spell, textSoFar.length - c.text.length)) : 'null';
   return {
-    chunk: (c, textSoFar, index) => `${prefix}${index},"text":${JSON.stringify(c.text)},"logprobs":${logprobs(c, textSoFar)},"finish_reason":${finishJson(c.finishReason)}${timingField(c.timing)}}]}`,
+    chunk: (c, textSoFar, index) =>
+      `${prefix}${index},"text":${JSON.stringify(c.text)},"logprobs":${logprobs(c, textSoFar)},"finish_reason":${finishJson(c.finishReason)}${timingField(c.timing)}}]}`,
     usage: (u) => ({ ...head, choices: [], usage: usageBody(u) }) satisfies Completion,
-    whole: (choices, u) => ({
-      ...head,
-      choices: choices.map((c, index) => withTiming({ index, text: c.text, logprobs: c.logprobs && completionLogprobs(c.logprobs, spell, 0), finish_reason: openAiFinish(c.finish) }, c.timing)),
-      usage: usageBody(u),
-    }) satisfies Completion,
+    whole: (choices, u) =>
+      ({
+        ...head,
+        choices: choices.map((c, index) =>
+          withTiming(
+            { index, text: c.text, logprobs: c.logprobs && completionLogprobs(c.logprobs, spell, 0), finish_reason: openAiFinish(c.finish) },
+            c.timing,
+          ),
+        ),
+        usage: usageBody(u),
+      }) satisfies Completion,
     done: true,
     abortIsError: true,
   };
@@ -107,22 +115,30 @@ export function chatFormat(rid: string, model: string, spell: TokenSpelling): Re
   const prefix = `${JSON.stringify(head).slice(0, -1)},"choices":[{"index":`;
   const logprobs = (c: GenerateChunk): string => (c.logprobs ? JSON.stringify(chatLogprobs(c.logprobs, spell)) : 'null');
   return {
-    start: (index) => ({ ...head, choices: [{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] }) satisfies ChatCompletionChunk,
-    chunk: (c, _textSoFar, index) => `${prefix}${index},"delta":${c.finishReason && !c.text ? '{}' : `{"content":${JSON.stringify(c.text)}}`},"logprobs":${logprobs(c)},"finish_reason":${finishJson(c.finishReason)}${timingField(c.timing)}}]}`,
+    start: (index) =>
+      ({ ...head, choices: [{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] }) satisfies ChatCompletionChunk,
+    chunk: (c, _textSoFar, index) =>
+      `${prefix}${index},"delta":${c.finishReason && !c.text ? '{}' : `{"content":${JSON.stringify(c.text)}}`},"logprobs":${logprobs(c)},"finish_reason":${finishJson(c.finishReason)}${timingField(c.timing)}}]}`,
     usage: (u) => ({ ...head, choices: [], usage: usageBody(u) }) satisfies ChatCompletionChunk,
-    whole: (choices, u) => ({
-      id,
-      object: 'chat.completion',
-      created,
-      model,
-      choices: choices.map((c, index) => withTiming({
-        index,
-        message: { role: 'assistant' as const, content: c.text, refusal: null },
-        logprobs: c.logprobs && chatLogprobs(c.logprobs, spell),
-        finish_reason: openAiFinish(c.finish),
-      }, c.timing)),
-      usage: usageBody(u),
-    }) satisfies ChatCompletion,
+    whole: (choices, u) =>
+      ({
+        id,
+        object: 'chat.completion',
+        created,
+        model,
+        choices: choices.map((c, index) =>
+          withTiming(
+            {
+              index,
+              message: { role: 'assistant' as const, content: c.text, refusal: null },
+              logprobs: c.logprobs && chatLogprobs(c.logprobs, spell),
+              finish_reason: openAiFinish(c.finish),
+            },
+            c.timing,
+          ),
+        ),
+        usage: usageBody(u),
+      }) satisfies ChatCompletion,
     done: true,
     abortIsError: true,
   };

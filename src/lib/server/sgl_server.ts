@@ -89,17 +89,20 @@ export class SglServer {
     this.apiKey = options.apiKey === undefined ? null : new ApiKey(options.apiKey);
     this.browsers = new BrowserGuard(options.allowedOrigins ?? [], options.host);
     const requestTimeout = options.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
-    this.server = createServer({
-      // The headers are part of the request: their limit is never the longer one.
-      headersTimeout: Math.min(options.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs, requestTimeout),
-      requestTimeout,
-      // Node checks those timeouts on this interval (30 s by default, which would double them).
-      connectionsCheckingInterval: 1000,
-      // Checked in handle(), so the 400 has a body like every other error.
-      requireHostHeader: false,
-    }, (req, res) => {
-      this.handle(req, res).catch((err: unknown) => this.fail(res, err));
-    });
+    this.server = createServer(
+      {
+        // The headers are part of the request: their limit is never the longer one.
+        headersTimeout: Math.min(options.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs, requestTimeout),
+        requestTimeout,
+        // Node checks those timeouts on this interval (30 s by default, which would double them).
+        connectionsCheckingInterval: 1000,
+        // Checked in handle(), so the 400 has a body like every other error.
+        requireHostHeader: false,
+      },
+      (req, res) => {
+        this.handle(req, res).catch((err: unknown) => this.fail(res, err));
+      },
+    );
     this.server.keepAliveTimeout = 5000;
     this.guard = new ConnectionGuard(this.server, options.maxConnections ?? SERVER_DEFAULTS.maxConnections);
   }
@@ -164,23 +167,32 @@ export class SglServer {
       throw new HttpError(401, 'Missing or wrong API key: send Authorization: Bearer <key>.', 'authentication_error', null, 'invalid_api_key');
     }
     if (generation) {
-      if (req.method !== 'POST') throw new HttpError(405, `${url.pathname} takes POST.`, 'invalid_request_error', null, 'method_not_allowed', { Allow: 'POST' });
+      if (req.method !== 'POST')
+        throw new HttpError(405, `${url.pathname} takes POST.`, 'invalid_request_error', null, 'method_not_allowed', { Allow: 'POST' });
       await this.generate(req, res, generation, arrivedAt);
       return;
     }
     if (!route) throw new HttpError(404, `No route ${req.method} ${url.pathname}. ${ROUTES}`, 'invalid_request_error', null, 'not_found');
     const { methods } = route;
-    if (!methods.includes(req.method ?? '')) throw new HttpError(405, `${url.pathname} takes ${methods.join(' or ')}.`, 'invalid_request_error', null, 'method_not_allowed', { Allow: methods.join(', ') });
+    if (!methods.includes(req.method ?? ''))
+      throw new HttpError(405, `${url.pathname} takes ${methods.join(' or ')}.`, 'invalid_request_error', null, 'method_not_allowed', {
+        Allow: methods.join(', '),
+      });
     route.answer(res, url);
   }
 
   private async generate(req: IncomingMessage, res: ServerResponse, generation: (typeof GENERATIONS)[string], arrivedAt: number): Promise<void> {
     const body = await readJsonBody(req, this.options.maxBodyBytes);
     const parsed = generation.parse(body, this.engine.spec.id);
-    if (this.closing) throw new HttpError(503, 'The server is shutting down; send the request to another instance.', 'server_error', null, 'shutting_down', { Connection: 'close' });
+    if (this.closing)
+      throw new HttpError(503, 'The server is shutting down; send the request to another instance.', 'server_error', null, 'shutting_down', {
+        Connection: 'close',
+      });
     const slots = this.engine.info.limits.maxRunningRequests + this.options.maxQueuedRequests;
     if (this.admitted + parsed.n > slots) {
-      throw new HttpError(503, `The server is full (${this.admitted} requests running or queued); retry shortly.`, 'server_error', null, 'server_overloaded', { 'Retry-After': '1' });
+      throw new HttpError(503, `The server is full (${this.admitted} requests running or queued); retry shortly.`, 'server_error', null, 'server_overloaded', {
+        'Retry-After': '1',
+      });
     }
     this.admitted += parsed.n;
     let claimed: string | null = null;
@@ -220,17 +232,25 @@ export class SglServer {
   private readonly adminRoutes: Record<string, { methods: readonly string[]; answer: (res: ServerResponse, url: URL) => void }> = {
     '/health': { methods: ['GET', 'HEAD'], answer: (res) => sendJson(res, 200, { status: 'ok' }) },
     // Liveness is /health; readiness fails while draining, for balancers and Kubernetes probes.
-    '/ready': { methods: ['GET', 'HEAD'], answer: (res) => (this.draining ? sendJson(res, 503, { status: 'draining' }, { 'Retry-After': '1' }) : sendJson(res, 200, { status: 'ready' })) },
+    '/ready': {
+      methods: ['GET', 'HEAD'],
+      answer: (res) => (this.draining ? sendJson(res, 503, { status: 'draining' }, { 'Retry-After': '1' }) : sendJson(res, 200, { status: 'ready' })),
+    },
     '/v1/models': {
       methods: ['GET', 'HEAD'],
-      answer: (res) => sendJson(res, 200, { object: 'list', data: [{ id: this.engine.spec.id, object: 'model', created: 0, owned_by: 'sgl', max_model_len: this.engine.spec.contextLength }] }),
+      answer: (res) =>
+        sendJson(res, 200, {
+          object: 'list',
+          data: [{ id: this.engine.spec.id, object: 'model', created: 0, owned_by: 'sgl', max_model_len: this.engine.spec.contextLength }],
+        }),
     },
     '/metrics': { methods: ['GET', 'HEAD'], answer: (res) => this.metrics(res) },
     '/set_trace_level': {
       methods: ['GET', 'POST'],
       answer: (res, url) => {
         const raw = url.searchParams.get('level');
-        if (raw === null || !/^[0-3]$/.test(raw.trim())) throw new HttpError(400, `level must be 0, 1, 2 or 3, got ${raw === null ? 'nothing' : JSON.stringify(raw)}.`, 'invalid_request_error', 'level');
+        if (raw === null || !/^[0-3]$/.test(raw.trim()))
+          throw new HttpError(400, `level must be 0, 1, 2 or 3, got ${raw === null ? 'nothing' : JSON.stringify(raw)}.`, 'invalid_request_error', 'level');
         const level = Number(raw) as TraceLevel;
         this.tracing.setLevel(level);
         sendJson(res, 200, { level });
@@ -240,7 +260,8 @@ export class SglServer {
 
   private metrics(res: ServerResponse): void {
     const metrics = this.tracing.metrics;
-    if (!this.options.enableMetrics || !metrics) throw new HttpError(404, 'Metrics are off; start the server with --enable-metrics.', 'invalid_request_error', null, 'not_found');
+    if (!this.options.enableMetrics || !metrics)
+      throw new HttpError(404, 'Metrics are off; start the server with --enable-metrics.', 'invalid_request_error', null, 'not_found');
     // The engine keeps the running/queued gauges current from each step's stats.
     const text = metrics.render();
     res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });

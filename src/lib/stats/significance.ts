@@ -39,7 +39,7 @@ export function mannWhitneyP(a: readonly number[], b: readonly number[]): number
   const n = all.length;
   let rankSumA = 0;
   let ties = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && all[j + 1].v === all[i].v) j++;
     const rank = (i + j) / 2 + 1;
@@ -58,7 +58,11 @@ export function mannWhitneyP(a: readonly number[], b: readonly number[]): number
 
 /** Two independent samples: the change of the median from `a` to `b`, and whether the rank test calls it significant. */
 export function sampleVerdict(a: readonly number[], b: readonly number[]): Verdict {
-  const median = (xs: readonly number[]): number => percentile([...xs].sort((x, y) => x - y), 50);
+  const median = (xs: readonly number[]): number =>
+    percentile(
+      [...xs].sort((x, y) => x - y),
+      50,
+    );
   const ma = median(a);
   const change = (median(b) - ma) / ma;
   if (a.length < MIN_SAMPLES || b.length < MIN_SAMPLES) return { change, significant: null, p: null };

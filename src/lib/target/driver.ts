@@ -104,18 +104,20 @@ export class BenchDriver extends EventEmitter {
       area += inFlight * (t - last);
       last = t;
     };
-    await Promise.all(specs.map(async (spec, i) => {
-      await until(start + arrivals[i]);
-      while (inFlight >= maxConcurrency) await new Promise<void>((r) => waiters.push(r));
-      account();
-      inFlight++;
-      peak = Math.max(peak, inFlight);
-      outcomes[i] = await this.one(target, spec, performance.now() - start);
-      account();
-      inFlight--;
-      waiters.shift()?.();
-      this.emit('progress', ++done, specs.length);
-    }));
+    await Promise.all(
+      specs.map(async (spec, i) => {
+        await until(start + arrivals[i]);
+        while (inFlight >= maxConcurrency) await new Promise<void>((r) => waiters.push(r));
+        account();
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        outcomes[i] = await this.one(target, spec, performance.now() - start);
+        account();
+        inFlight--;
+        waiters.shift()?.();
+        this.emit('progress', ++done, specs.length);
+      }),
+    );
     const durationMs = performance.now() - start;
     return { outcomes, durationMs, peakConcurrency: peak, meanConcurrency: durationMs > 0 ? area / durationMs : 0 };
   }
@@ -157,6 +159,18 @@ export class BenchDriver extends EventEmitter {
       error = (err as Error).message;
       served = (err as { target?: string }).target;
     }
-    return { id: spec.id, inputTokens, outputTokens, ttftMs: first < 0 ? null : first - t0, e2eMs: performance.now() - t0, itlMs, sentAtMs, error, cachedTokens, serverTtftMs, ...(served === undefined ? {} : { target: served }) };
+    return {
+      id: spec.id,
+      inputTokens,
+      outputTokens,
+      ttftMs: first < 0 ? null : first - t0,
+      e2eMs: performance.now() - t0,
+      itlMs,
+      sentAtMs,
+      error,
+      cachedTokens,
+      serverTtftMs,
+      ...(served === undefined ? {} : { target: served }),
+    };
   }
 }

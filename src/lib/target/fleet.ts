@@ -98,7 +98,12 @@ export interface Connected {
  * (all down is an error, the first one's). Tracing, when given, writes its
  * header once, naming every server.
  */
-export async function connectTargets(urls: readonly string[], connect: (url: string) => Promise<HttpTarget>, policy: FleetPolicy, tracing?: Tracing): Promise<Connected> {
+export async function connectTargets(
+  urls: readonly string[],
+  connect: (url: string) => Promise<HttpTarget>,
+  policy: FleetPolicy,
+  tracing?: Tracing,
+): Promise<Connected> {
   const warnings: string[] = [];
   const settled = await Promise.allSettled(urls.map(connect));
   const servers: HttpTarget[] = [];
@@ -111,7 +116,13 @@ export async function connectTargets(urls: readonly string[], connect: (url: str
   if (models.length > 1) warnings.push(`The servers serve different models (${models.join(', ')}); figures mix them.`);
   if (tracing) {
     const first = servers[0];
-    await tracing.attach({ role: 'client', model: { id: first.model, dir: servers.map((s) => s.url).join(','), onnxPath: '' }, device: 'client', engine: { urls: servers.map((s) => s.url), endpoint: first.endpoint, policy }, version: SGL_VERSION });
+    await tracing.attach({
+      role: 'client',
+      model: { id: first.model, dir: servers.map((s) => s.url).join(','), onnxPath: '' },
+      device: 'client',
+      engine: { urls: servers.map((s) => s.url), endpoint: first.endpoint, policy },
+      version: SGL_VERSION,
+    });
   }
   const target = servers.length === 1 ? servers[0] : new FleetTarget(servers, policy);
   return { target, servers, warnings };

@@ -38,7 +38,12 @@ export interface BenchTarget {
 
 function sampling(spec: RequestSpec): { temperature: number; topP?: number; topK?: number; seed?: number } {
   const s = spec.sampling ?? {};
-  return { temperature: s.temperature ?? 0, ...(s.topP === undefined ? {} : { topP: s.topP }), ...(s.topK === undefined ? {} : { topK: s.topK }), ...(s.seed == null ? {} : { seed: s.seed }) };
+  return {
+    temperature: s.temperature ?? 0,
+    ...(s.topP === undefined ? {} : { topP: s.topP }),
+    ...(s.topK === undefined ? {} : { topK: s.topK }),
+    ...(s.seed == null ? {} : { seed: s.seed }),
+  };
 }
 
 export class EngineTarget implements BenchTarget {
@@ -52,7 +57,11 @@ export class EngineTarget implements BenchTarget {
     let tokens = 0;
     let cachedTokens = 0;
     // The spec's id becomes the request id, so a replay's trace lines up with the capture.
-    for await (const chunk of await this.engine.generate({ rid: spec.id, ...input, sampling: { ...sampling(spec), maxTokens: spec.outputTokens, ignoreEos: true } })) {
+    for await (const chunk of await this.engine.generate({
+      rid: spec.id,
+      ...input,
+      sampling: { ...sampling(spec), maxTokens: spec.outputTokens, ignoreEos: true },
+    })) {
       cachedTokens = chunk.usage.cachedTokens;
       const n = chunk.tokenIds.length;
       if (n > 0) {
@@ -126,7 +135,9 @@ export class HttpTarget implements BenchTarget {
     try {
       res = await fetch(`${base}/v1/models`, { headers, signal: AbortSignal.timeout(10000) });
     } catch (err) {
-      throw new SglError(`Cannot reach ${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}. Check --url and that the server is running.`);
+      throw new SglError(
+        `Cannot reach ${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}. Check --url and that the server is running.`,
+      );
     }
     if (res.status === 401) throw new SglError(`${base} refused the request (401): pass its key with --api-key.`);
     let models: { data?: { id?: unknown; max_model_len?: unknown }[] } | null = null;
@@ -180,8 +191,21 @@ export class HttpTarget implements BenchTarget {
       ctx.end(S.stream, end);
       const sampling = spec.sampling ?? {};
       trace.finish(
-        { rid: spec.id, inputTokens: sent?.inputTokens ?? spec.inputTokens, ...(spec.inputIds ? { inputIds: spec.inputIds } : {}), ...(spec.prompt !== undefined ? { prompt: spec.prompt } : {}), chat: this.endpoint === 'chat',
-          sampling: { maxTokens: spec.outputTokens, temperature: sampling.temperature ?? 0, topP: sampling.topP ?? 1, topK: sampling.topK ?? 0, seed: sampling.seed ?? 0, ignoreEos: true } },
+        {
+          rid: spec.id,
+          inputTokens: sent?.inputTokens ?? spec.inputTokens,
+          ...(spec.inputIds ? { inputIds: spec.inputIds } : {}),
+          ...(spec.prompt !== undefined ? { prompt: spec.prompt } : {}),
+          chat: this.endpoint === 'chat',
+          sampling: {
+            maxTokens: spec.outputTokens,
+            temperature: sampling.temperature ?? 0,
+            topP: sampling.topP ?? 1,
+            topK: sampling.topK ?? 0,
+            seed: sampling.seed ?? 0,
+            ignoreEos: true,
+          },
+        },
         { outputTokens: sent?.outputTokens ?? 0, cachedTokens: sent?.cachedTokens ?? null, error, firstContent },
         end,
       );
@@ -189,7 +213,15 @@ export class HttpTarget implements BenchTarget {
   }
 
   private async exchange(spec: RequestSpec, onChunk: OnChunk, traceparent: string | null, ctx: TraceContext): Promise<Sent> {
-    const common = { model: this.model, max_tokens: spec.outputTokens, ignore_eos: true, ...wire(sampling(spec)), stream: true, stream_options: { include_usage: true }, ...(this.serverTiming ? { include_timing: true } : {}) };
+    const common = {
+      model: this.model,
+      max_tokens: spec.outputTokens,
+      ignore_eos: true,
+      ...wire(sampling(spec)),
+      stream: true,
+      stream_options: { include_usage: true },
+      ...(this.serverTiming ? { include_timing: true } : {}),
+    };
     const body =
       this.endpoint === 'chat'
         ? { ...common, messages: [{ role: 'user', content: spec.prompt ?? '' }] }
@@ -197,11 +229,21 @@ export class HttpTarget implements BenchTarget {
     const payload = JSON.stringify(body);
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       // The request's id, and whether it is a warm-up, where a server's logs can show them.
-      const headers = { ...this.headers, 'content-length': Buffer.byteLength(payload), 'x-request-id': spec.id, ...(spec.warmup ? { 'x-sgl-warmup': '1' } : {}), ...(traceparent ? { traceparent } : {}) };
-      const req = this.post(`${this.url}/v1/${this.endpoint === 'chat' ? 'chat/completions' : 'completions'}`, { method: 'POST', agent: this.agent, headers }, (res) => {
-        ctx.next(S.wait_response, S.wait_first_token);
-        resolve(res);
-      });
+      const headers = {
+        ...this.headers,
+        'content-length': Buffer.byteLength(payload),
+        'x-request-id': spec.id,
+        ...(spec.warmup ? { 'x-sgl-warmup': '1' } : {}),
+        ...(traceparent ? { traceparent } : {}),
+      };
+      const req = this.post(
+        `${this.url}/v1/${this.endpoint === 'chat' ? 'chat/completions' : 'completions'}`,
+        { method: 'POST', agent: this.agent, headers },
+        (res) => {
+          ctx.next(S.wait_response, S.wait_first_token);
+          resolve(res);
+        },
+      );
       req.on('socket', (socket) => {
         // A new connection (not one the keep-alive agent reuses) is connected inside `send`.
         if (!socket.connecting) return;
@@ -213,7 +255,8 @@ export class HttpTarget implements BenchTarget {
       req.end(payload, () => ctx.next(S.send, S.wait_response));
     });
     if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${errorMessage(await textOf(res)) || '(no body)'}`);
-    if ((res.headers['content-type'] ?? '').includes('application/json')) throw new Error(`the server answered with JSON, not a stream: ${(await textOf(res)).slice(0, 200)}`);
+    if ((res.headers['content-type'] ?? '').includes('application/json'))
+      throw new Error(`the server answered with JSON, not a stream: ${(await textOf(res)).slice(0, 200)}`);
     const end = await readCompletionStream(res, this.endpoint, onChunk);
     const outputTokens = end.completionTokens ?? (this.countTokens ? this.countTokens(end.text) : end.contentChunks);
     return {
@@ -236,5 +279,10 @@ async function textOf(res: IncomingMessage): Promise<string> {
 }
 
 function wire(s: ReturnType<typeof sampling>): Record<string, number> {
-  return { temperature: s.temperature, ...(s.topP === undefined ? {} : { top_p: s.topP }), ...(s.topK === undefined ? {} : { top_k: s.topK }), ...(s.seed === undefined ? {} : { seed: s.seed }) };
+  return {
+    temperature: s.temperature,
+    ...(s.topP === undefined ? {} : { top_p: s.topP }),
+    ...(s.topK === undefined ? {} : { top_k: s.topK }),
+    ...(s.seed === undefined ? {} : { seed: s.seed }),
+  };
 }

@@ -61,9 +61,22 @@ export async function withTarget<T>(o: TargetSetup, run: (t: OpenTarget) => Prom
     try {
       const { engine } = session;
       const kv = engine.info.limits.maxTotalTokens;
-      const context = { tokens: Math.min(engine.spec.contextLength, kv), source: kv < engine.spec.contextLength ? `the engine's KV budget of ${kv} tokens` : `${engine.spec.id}'s context length` };
+      const context = {
+        tokens: Math.min(engine.spec.contextLength, kv),
+        source: kv < engine.spec.contextLength ? `the engine's KV budget of ${kv} tokens` : `${engine.spec.id}'s context length`,
+      };
       const untraced = <R>(work: () => Promise<R>): Promise<R> => session.untraced(work);
-      return await run({ target: new EngineTarget(engine), spec: engine.spec, tokenizer: workloadTokenizer(engine.spec), session, servers: [], warnings: [], context, untraced, traced: () => session.traced() });
+      return await run({
+        target: new EngineTarget(engine),
+        spec: engine.spec,
+        tokenizer: workloadTokenizer(engine.spec),
+        session,
+        servers: [],
+        warnings: [],
+        context,
+        untraced,
+        traced: () => session.traced(),
+      });
     } finally {
       await session.close();
     }
@@ -74,12 +87,20 @@ export async function withTarget<T>(o: TargetSetup, run: (t: OpenTarget) => Prom
   const tracing = await createTracing({ ...o.tracing, modules: ['client'], keep: undefined });
   let close = (): void => undefined;
   try {
-    const options = { apiKey: o.apiKey, countTokens: (t: string) => tokenizer.encode(t).length, sendIds: o.sendIds ?? false, serverTiming: o.serverTiming ?? false, tracing };
+    const options = {
+      apiKey: o.apiKey,
+      countTokens: (t: string) => tokenizer.encode(t).length,
+      sendIds: o.sendIds ?? false,
+      serverTiming: o.serverTiming ?? false,
+      tracing,
+    };
     const fleet = await connectTargets(o.urls, (url) => HttpTarget.connect(url, o.endpoint, options), o.policy ?? 'round-robin', tracing);
     close = () => fleet.target.close();
     const first = fleet.servers[0];
     const where = fleet.servers.length > 1 ? `${first.url} (the first server)` : first.url;
-    const context = first.contextLength ? { tokens: first.contextLength, source: `${first.model}'s max_model_len at ${where}` } : { tokens: spec.contextLength, source: `${spec.id}'s context length; ${where} does not say its own` };
+    const context = first.contextLength
+      ? { tokens: first.contextLength, source: `${first.model}'s max_model_len at ${where}` }
+      : { tokens: spec.contextLength, source: `${spec.id}'s context length; ${where} does not say its own` };
     const level = o.tracing.level;
     const untraced = async <R>(work: () => Promise<R>): Promise<R> => {
       tracing.setLevel(0);
@@ -89,7 +110,17 @@ export async function withTarget<T>(o: TargetSetup, run: (t: OpenTarget) => Prom
         tracing.setLevel(level);
       }
     };
-    return await run({ target: fleet.target, spec, tokenizer, session: null, servers: fleet.servers, warnings: fleet.warnings, context, untraced, traced: async () => [] });
+    return await run({
+      target: fleet.target,
+      spec,
+      tokenizer,
+      session: null,
+      servers: fleet.servers,
+      warnings: fleet.warnings,
+      context,
+      untraced,
+      traced: async () => [],
+    });
   } finally {
     close();
     await tracing.shutdown();

@@ -8,7 +8,10 @@ const STAGE_BUCKETS = exponentialBuckets(0.001, 1.62, 30);
 const TTFT_BUCKETS = [0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8, 10, 20, 40, 60, 80, 100, 200, 400];
 const ITL_BUCKETS = [0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8];
 const E2E_BUCKETS = [0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8, 10, 20, 40, 60, 80, 100, 200, 400, 800];
-const QUEUE_BUCKETS = [0, 0.1, 0.2, 0.5, 1, 2, 3, 4, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1200, 1400, 1600, 1800, 2000, 2500, 3000];
+const QUEUE_BUCKETS = [
+  0, 0.1, 0.2, 0.5, 1, 2, 3, 4, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1200, 1400, 1600, 1800, 2000,
+  2500, 3000,
+];
 
 /**
  * sgl's metrics under SGLang's names: per-stage latency histograms fed by
@@ -83,8 +86,18 @@ export class EngineMetrics {
     histogram('sglang:queue_time_seconds', 'Histogram of queueing time in seconds.', [{ labels: label, h: this.queueTime }]);
     scalar('counter', 'sglang:prompt_tokens_total', 'Number of prefill tokens processed.', this.promptTokens);
     scalar('counter', 'sglang:cached_tokens_total', 'Number of prompt tokens whose KV came from the prefix cache.', this.cachedPromptTokens);
-    scalar('gauge', 'sglang:cache_hit_rate', 'The prefix cache hit rate: cached prompt tokens over all prompt tokens.', this.promptTokens ? this.cachedPromptTokens / this.promptTokens : 0);
-    scalar('gauge', 'sglang:token_usage', 'The token usage: KV tokens held by running requests and the prefix cache over the budget.', this.maxTotalTokens ? (this.kvTokens + this.cacheTokens) / this.maxTotalTokens : 0);
+    scalar(
+      'gauge',
+      'sglang:cache_hit_rate',
+      'The prefix cache hit rate: cached prompt tokens over all prompt tokens.',
+      this.promptTokens ? this.cachedPromptTokens / this.promptTokens : 0,
+    );
+    scalar(
+      'gauge',
+      'sglang:token_usage',
+      'The token usage: KV tokens held by running requests and the prefix cache over the budget.',
+      this.maxTotalTokens ? (this.kvTokens + this.cacheTokens) / this.maxTotalTokens : 0,
+    );
     scalar('counter', 'sglang:generation_tokens_total', 'Number of generation tokens processed.', this.generationTokens);
     scalar('counter', 'sglang:num_requests_total', 'Number of requests processed.', this.requests);
     scalar('counter', 'sglang:num_aborted_requests_total', 'Number of requests aborted.', this.abortedRequests);

@@ -67,7 +67,11 @@ export function otlpTarget(signal: OtlpSignal, flags: OtlpFlags = {}, env: Env =
   const source = flags.endpoint ? 'flag' : off ? null : specific ? 'specific' : sharedApplies && shared ? 'shared' : null;
   if (!source) return null;
   const endpoint = source === 'flag' ? flags.endpoint! : source === 'specific' ? specific! : shared!;
-  const protocol = flags.protocol ?? protocolFrom(`OTEL_EXPORTER_OTLP_${upper}_PROTOCOL`, env) ?? protocolFrom('OTEL_EXPORTER_OTLP_PROTOCOL', env) ?? inferredProtocol(endpoint);
+  const protocol =
+    flags.protocol ??
+    protocolFrom(`OTEL_EXPORTER_OTLP_${upper}_PROTOCOL`, env) ??
+    protocolFrom('OTEL_EXPORTER_OTLP_PROTOCOL', env) ??
+    inferredProtocol(endpoint);
   // A base URL (the shared variable, or a flag without a path) gets the signal's path over HTTP.
   const base = source === 'shared' || (source === 'flag' && pathOf(endpoint) === '');
   const url = protocol !== 'grpc' && base ? `${endpoint.replace(/\/+$/, '')}/v1/${signal}` : endpoint;

@@ -89,7 +89,13 @@ export function threadViews(req: FinishedRequest, keepMain = false): ThreadView[
   const views: ThreadView[] = [];
   for (const thread of ['main', 'worker'] as const) {
     const records = thread === 'main' ? req.main : req.worker;
-    const view: ThreadView = { thread, start: thread === 'main' ? req.start : Infinity, end: thread === 'main' ? req.end : -Infinity, slices: slices(records, req.spanStages), events: events(records, req.spanEvents) };
+    const view: ThreadView = {
+      thread,
+      start: thread === 'main' ? req.start : Infinity,
+      end: thread === 'main' ? req.end : -Infinity,
+      slices: slices(records, req.spanStages),
+      events: events(records, req.spanEvents),
+    };
     if (view.slices.length === 0 && view.events.length === 0 && !(keepMain && thread === 'main')) continue;
     for (const s of view.slices) {
       view.start = Math.min(view.start, s.start);

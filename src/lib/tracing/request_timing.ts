@@ -14,7 +14,16 @@ const ms = (v: number): number => Math.round(v * 1000) / 1000;
  * stage covers (declared, never hidden). Built from the same records the
  * trace exports, so each listed stage is one of the trace's slices.
  */
-export function requestTiming(main: Float64Array, worker: Float64Array, spanStages: Uint8Array, start: number, end: number, firstToken: number | null, cachedTokens: number, traceparent: string): RequestTiming {
+export function requestTiming(
+  main: Float64Array,
+  worker: Float64Array,
+  spanStages: Uint8Array,
+  start: number,
+  end: number,
+  firstToken: number | null,
+  cachedTokens: number,
+  traceparent: string,
+): RequestTiming {
   // Slices recorded only for metrics are not the trace's, and not listed.
   const visible = spanStages.map((v, id) => v & LISTED[id]);
   const listed = [
@@ -23,7 +32,13 @@ export function requestTiming(main: Float64Array, worker: Float64Array, spanStag
   ].sort((a, b) => a.s.start - b.s.start || b.s.end - a.s.end);
   let queue = 0;
   for (const { s } of listed) if (s.id === S.queue_wait) queue += s.end - s.start;
-  const covered = lengthOf(unionOf(listed.map(({ s }) => [s.start, s.end]), start, end));
+  const covered = lengthOf(
+    unionOf(
+      listed.map(({ s }) => [s.start, s.end]),
+      start,
+      end,
+    ),
+  );
   const e2e = end - start;
   return {
     e2e_ms: ms(e2e),

@@ -117,7 +117,16 @@ export class RecordingRequestTrace implements RequestTrace {
 
   timing(end: number): RequestTiming {
     const traceparent = formatTraceparent({ traceId: this.traceId, spanId: this.rootSpanId, flags: this.exported ? 1 : 0 });
-    return requestTiming(this.main.records(), this.worker ?? new Float64Array(0), spanBits(this.mask.stages), this.start, end, this.firstToken, this.cachedTokens, traceparent);
+    return requestTiming(
+      this.main.records(),
+      this.worker ?? new Float64Array(0),
+      spanBits(this.mask.stages),
+      this.start,
+      end,
+      this.firstToken,
+      this.cachedTokens,
+      traceparent,
+    );
   }
 
   workerContext(dispatchedAt: number): WorkerTraceContext {

@@ -66,7 +66,7 @@ export const TRACE_MODULES = {
     },
   },
   cache: {
-    description: 'the prefix cache: copying a prompt\'s cached KV in, inserting prompts, evicting',
+    description: "the prefix cache: copying a prompt's cached KV in, inserting prompts, evicting",
     stages: {
       cache_copy_in: { level: 3, thread: 'worker', metric: true, nested: true },
       cache_insert: { level: 3, thread: 'worker', metric: true, nested: true },
@@ -77,7 +77,7 @@ export const TRACE_MODULES = {
     },
   },
   client: {
-    description: 'the client\'s side of each request sent to a server (sgl bench and replay with --url), under the trace id the server continues',
+    description: "the client's side of each request sent to a server (sgl bench and replay with --url), under the trace id the server continues",
     stages: {
       send: { level: 1, thread: 'main', metric: false },
       connect: { level: 3, thread: 'main', metric: false, nested: true },
@@ -110,7 +110,9 @@ export interface EventEntry extends EventDef {
   module: TraceModule;
 }
 
-function flatten<T, N extends string>(pick: (m: (typeof TRACE_MODULES)[TraceModule]) => Record<string, T>): (T & { id: number; name: N; module: TraceModule })[] {
+function flatten<T, N extends string>(
+  pick: (m: (typeof TRACE_MODULES)[TraceModule]) => Record<string, T>,
+): (T & { id: number; name: N; module: TraceModule })[] {
   const out: (T & { id: number; name: N; module: TraceModule })[] = [];
   for (const module of MODULE_NAMES) {
     for (const [name, def] of Object.entries(pick(TRACE_MODULES[module]))) out.push({ ...def, id: out.length, name: name as N, module });

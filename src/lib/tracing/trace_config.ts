@@ -62,7 +62,10 @@ export function spanBits(mask: Uint8Array): Uint8Array {
 
 /** Parses `request,scheduler`; an unknown name throws with the known ones listed. */
 export function parseModules(list: string): TraceModule[] {
-  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !(MODULE_NAMES as string[]).includes(n));
   if (unknown.length || names.length === 0) {
     throw new Error(`Unknown trace module ${unknown.length ? unknown.join(', ') : '(none given)'}; known modules: ${MODULE_NAMES.join(', ')}.`);

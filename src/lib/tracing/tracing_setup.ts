@@ -25,7 +25,10 @@ export interface TracingSetup {
 }
 
 /** Where the setup's spans and metrics go over OTLP (null: nowhere), flags over the OTEL_* environment. */
-export function otlpTargets(setup: Pick<TracingSetup, 'otlpEndpoint' | 'otlpMetricsEndpoint' | 'otlpProtocol'>): { traces: OtlpTarget | null; metrics: OtlpTarget | null } {
+export function otlpTargets(setup: Pick<TracingSetup, 'otlpEndpoint' | 'otlpMetricsEndpoint' | 'otlpProtocol'>): {
+  traces: OtlpTarget | null;
+  metrics: OtlpTarget | null;
+} {
   return {
     traces: otlpTarget('traces', { endpoint: setup.otlpEndpoint, protocol: setup.otlpProtocol }),
     metrics: otlpTarget('metrics', { endpoint: setup.otlpMetricsEndpoint, protocol: setup.otlpProtocol }),

@@ -1,5 +1,5 @@
 import { JSONParser } from '@streamparser/json';
-import { FILE_LIMITS, bounded, inputChunks, inputHead, inputLines } from '../input_file.js';
+import { FILE_LIMITS, bounded, inputChunks, inputLines } from '../input_file.js';
 import type { Fail } from '../input_file.js';
 import { TraceReader } from '../tracing/trace_file/reader.js';
 import { WORKLOAD_EVENT } from '../tracing/trace_file/format.js';
@@ -20,10 +20,10 @@ export interface Selection {
   window?: readonly [number, number] | null;
 }
 
-const inWindow = (s: Selection, ms: number): boolean => !s.window || (ms >= s.window[0] && ms < s.window[1]);
+export const inWindow = (s: Selection, ms: number): boolean => !s.window || (ms >= s.window[0] && ms < s.window[1]);
 
 /** The file's lines, read as they are needed; a file that cannot be read is a WorkloadError naming it. */
-function* lines(path: string): Generator<string> {
+export function* lines(path: string): Generator<string> {
   try {
     yield* inputLines(path);
   } catch (err) {
@@ -112,7 +112,8 @@ export function mooncakeWorkload(path: string, select: Selection | number): Work
     first ??= timestamp;
     const arrivalMs = arrivalOffset(timestamp - first, 'timestamp', fail);
     const hashIds = Array.isArray(rec.hash_ids) && rec.hash_ids.every((h) => Number.isSafeInteger(h)) ? (rec.hash_ids as number[]) : undefined;
-    if (inWindow(s, arrivalMs)) requests.push({ id: `mooncake-${n}`, inputTokens: input, outputTokens: output, arrivalMs, ...(hashIds?.length ? { hashIds } : {}) });
+    if (inWindow(s, arrivalMs))
+      requests.push({ id: `mooncake-${n}`, inputTokens: input, outputTokens: output, arrivalMs, ...(hashIds?.length ? { hashIds } : {}) });
   }
   return { name: `mooncake ${path}`, requests };
 }
@@ -156,7 +157,12 @@ export function capturedWorkload(path: string, select: Selection | number): Capt
     arrivalMs: w.arrivalMs - first,
     sampling: { temperature: w.sampling.temperature, topP: w.sampling.topP, topK: w.sampling.topK, seed: w.sampling.seed },
   }));
-  return { workload: { name: `trace ${path}${reader.truncated ? ' (cut short)' : ''}`, requests }, records, header: reader.header, truncated: reader.truncated };
+  return {
+    workload: { name: `trace ${path}${reader.truncated ? ' (cut short)' : ''}`, requests },
+    records,
+    header: reader.header,
+    truncated: reader.truncated,
+  };
 }
 
 /** The workload an sgl trace file captured (see capturedWorkload). */
@@ -164,82 +170,17 @@ export function traceWorkload(path: string, select: Selection | number): Workloa
   return capturedWorkload(path, select).workload;
 }
 
-const selection = (s: Selection | number): Selection => (typeof s === 'number' ? { count: s } : s);
+export const selection = (s: Selection | number): Selection => (typeof s === 'number' ? { count: s } : s);
 
-const failAt = (path: string, where: string): Fail => (message) => {
-  throw new WorkloadError(path, where, message);
-};
+export const failAt =
+  (path: string, where: string): Fail =>
+  (message) => {
+    throw new WorkloadError(path, where, message);
+  };
 
 /** An arrival's offset from the workload's first request, within FILE_LIMITS.offsetMs. */
-function arrivalOffset(ms: number, field: string, fail: Fail): number {
-  if (Math.abs(ms) > FILE_LIMITS.offsetMs) fail(`expected "${field}" within a year (${FILE_LIMITS.offsetMs} ms) of the first request's, got ${ms} ms after it.`);
+export function arrivalOffset(ms: number, field: string, fail: Fail): number {
+  if (Math.abs(ms) > FILE_LIMITS.offsetMs)
+    fail(`expected "${field}" within a year (${FILE_LIMITS.offsetMs} ms) of the first request's, got ${ms} ms after it.`);
   return ms;
-}
-
-/** A CSV of request lengths and times, read row by row until the selection is complete. */
-function lengthsFromCsv(path: string, select: Selection | number, cols: { time: string; input: string; output: string }, toMs: (raw: string) => number, prefix: string): Workload {
-  const s = selection(select);
-  const requests: RequestSpec[] = [];
-  let first: number | null = null;
-  let n = 0;
-  let index: { time: number; input: number; output: number } | null = null;
-  const number = (raw: string | undefined): number => (raw === undefined || raw.trim() === '' ? NaN : Number(raw));
-  for (const line of lines(path)) {
-    n++;
-    if (requests.length >= s.count) break;
-    if (line.trim() === '') continue;
-    const r = line.split(',');
-    if (!index) {
-      const header = r.map((h) => h.trim());
-      for (const c of [cols.time, cols.input, cols.output]) {
-        if (!header.includes(c)) throw new WorkloadError(path, String(n), `expected a CSV header with ${cols.time}, ${cols.input}, ${cols.output}; found ${header.join(', ')}.`);
-      }
-      index = { time: header.indexOf(cols.time), input: header.indexOf(cols.input), output: header.indexOf(cols.output) };
-      continue;
-    }
-    const fail = failAt(path, String(n));
-    const t = bounded(toMs(r[index.time] ?? ''), cols.time, 0, Number.MAX_SAFE_INTEGER, fail);
-    const input = bounded(number(r[index.input]), cols.input, 0, FILE_LIMITS.tokens, fail, true);
-    const output = bounded(number(r[index.output]), cols.output, 0, FILE_LIMITS.tokens, fail, true);
-    first ??= t;
-    const arrivalMs = arrivalOffset(t - first, cols.time, fail);
-    if (inWindow(s, arrivalMs)) requests.push({ id: `${prefix}-${n}`, inputTokens: input, outputTokens: output, arrivalMs });
-  }
-  if (!index) throw new WorkloadError(path, '1', `expected a CSV header with ${cols.time}, ${cols.input}, ${cols.output}; the file is empty.`);
-  return { name: `${prefix} ${path}`, requests };
-}
-
-/** Azure LLM inference trace CSV: TIMESTAMP (date and time), ContextTokens, GeneratedTokens. */
-export function azureWorkload(path: string, select: Selection | number): Workload {
-  const toMs = (raw: string): number => {
-    const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d+)?/.exec(raw.trim());
-    return m ? Date.parse(`${m[1]}T${m[2]}Z`) + Number(`0${m[3] ?? ''}`) * 1000 : NaN;
-  };
-  return lengthsFromCsv(path, select, { time: 'TIMESTAMP', input: 'ContextTokens', output: 'GeneratedTokens' }, toMs, 'azure');
-}
-
-/** BurstGPT CSV: Timestamp (seconds), Request tokens, Response tokens. */
-export function burstGptWorkload(path: string, select: Selection | number): Workload {
-  return lengthsFromCsv(path, select, { time: 'Timestamp', input: 'Request tokens', output: 'Response tokens' }, (raw) => Number(raw) * 1000, 'burstgpt');
-}
-
-export const REPLAY_FORMATS = ['sgl trace (Chrome JSON)', 'Mooncake JSONL', 'Azure LLM inference CSV', 'BurstGPT CSV'] as const;
-
-/** The workload files sgl reads. */
-export type WorkloadFormat = 'trace' | 'mooncake' | 'azure' | 'burstgpt';
-
-/** Which workload format a file holds, judged from its first 4 KiB. */
-export function detectFormat(path: string): WorkloadFormat {
-  let head: string;
-  try {
-    head = inputHead(path);
-  } catch (err) {
-    throw new WorkloadError(path, null, `cannot read it (${(err as Error).message}).`);
-  }
-  const firstLine = head.split(/\r?\n/).find((l) => l.trim() !== '') ?? '';
-  if (firstLine.trim().startsWith('[')) return 'trace';
-  if (firstLine.trim().startsWith('{') && /"input_length"/.test(firstLine)) return 'mooncake';
-  if (/\bTIMESTAMP\b/.test(firstLine) && /ContextTokens/.test(firstLine)) return 'azure';
-  if (/\bTimestamp\b/.test(firstLine) && /Request tokens/.test(firstLine)) return 'burstgpt';
-  throw new WorkloadError(path, null, `is none of the workload formats sgl reads (tried: ${REPLAY_FORMATS.join(', ')}).`);
 }

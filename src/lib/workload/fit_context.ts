@@ -33,7 +33,12 @@ export interface ContextFit {
  * of their own keep them when they fit, and get none (seeded ids of the new
  * length are made later) when their lengths change.
  */
-export function fitToContext(requests: readonly RequestSpec[], limit: number, mode: FitMode, limitSource: string): { requests: RequestSpec[]; fit: ContextFit } {
+export function fitToContext(
+  requests: readonly RequestSpec[],
+  limit: number,
+  mode: FitMode,
+  limitSource: string,
+): { requests: RequestSpec[]; fit: ContextFit } {
   const fit: ContextFit = { mode, limit, limitSource, factor: 1, longest: 0, changed: 0, dropped: 0, empty: 0 };
   const usable: RequestSpec[] = [];
   for (const r of requests) {
@@ -81,10 +86,16 @@ export function fitToContext(requests: readonly RequestSpec[], limit: number, mo
 /** The report's line on what fitting did and why. */
 export function describeFit(f: ContextFit): string | null {
   const parts: string[] = [];
-  if (f.empty) parts.push(`${f.empty} ${f.empty === 1 ? 'row' : 'rows'} with zero input or output tokens ${f.empty === 1 ? 'was' : 'were'} skipped (nothing to send or to generate)`);
+  if (f.empty)
+    parts.push(
+      `${f.empty} ${f.empty === 1 ? 'row' : 'rows'} with zero input or output tokens ${f.empty === 1 ? 'was' : 'were'} skipped (nothing to send or to generate)`,
+    );
   if (f.changed || f.dropped) {
     const why = `the longest request holds ${f.longest} tokens and the model takes ${f.limit} (${f.limitSource})`;
-    if (f.mode === 'scale') parts.push(`every input and output length was scaled by ${f.factor.toPrecision(3)} (--fit-context scale: ${why}; the lengths keep their distribution's shape)`);
+    if (f.mode === 'scale')
+      parts.push(
+        `every input and output length was scaled by ${f.factor.toPrecision(3)} (--fit-context scale: ${why}; the lengths keep their distribution's shape)`,
+      );
     else if (f.mode === 'clip') parts.push(`${f.changed} ${f.changed === 1 ? 'request was' : 'requests were'} clipped to fit (--fit-context clip: ${why})`);
     else parts.push(`${f.dropped} ${f.dropped === 1 ? 'request that does not fit was' : 'requests that do not fit were'} skipped (--fit-context skip: ${why})`);
   }

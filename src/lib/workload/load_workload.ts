@@ -1,5 +1,5 @@
 import { Rng } from '../stats/rng.js';
-import { mooncakeWorkload, shareGptWorkload, traceWorkload } from './dataset_files.js';
+import { WORKLOAD_FILES, WORKLOAD_FORMATS } from './formats.js';
 import { drawIds, randomWorkload, sharedPrefixWorkload } from './random_workload.js';
 import { blockPrompt } from './hash_blocks.js';
 
@@ -8,7 +8,8 @@ export const GSP_DEFAULTS = { groups: 8, promptsPerGroup: 16, systemPromptLen: 5
 import type { Workload } from './request_spec.js';
 import { WorkloadError } from '../errors.js';
 
-export const DATASETS = ['random', 'sharegpt', 'trace', 'mooncake', 'generated-shared-prefix'] as const;
+/** What `bench --dataset` takes: generated workloads, and every workload file format. */
+export const DATASETS = ['random', 'generated-shared-prefix', ...WORKLOAD_FORMATS] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 export interface WorkloadOptions {
@@ -35,13 +36,22 @@ export interface WorkloadTokenizer {
  * Builds the workload the options name, every request with token ids and text.
  */
 export function loadWorkload(o: WorkloadOptions, tok: WorkloadTokenizer): Workload {
-  if (o.dataset !== 'random' && o.dataset !== 'generated-shared-prefix' && !o.path) throw new WorkloadError(`--dataset ${o.dataset}`, null, 'needs --dataset-path FILE.');
+  if (o.dataset !== 'random' && o.dataset !== 'generated-shared-prefix' && !o.path)
+    throw new WorkloadError(`--dataset ${o.dataset}`, null, 'needs --dataset-path FILE.');
   const workload =
-    o.dataset === 'random' ? randomWorkload({ count: o.count, inputLen: o.inputLen, outputLen: o.outputLen, rangeRatio: o.rangeRatio, seed: o.seed, vocabSize: tok.vocabSize, exclude: tok.specialIds })
-    : o.dataset === 'generated-shared-prefix' ? sharedPrefixWorkload({ ...(o.sharedPrefix ?? GSP_DEFAULTS), seed: o.seed, vocabSize: tok.vocabSize, exclude: tok.specialIds })
-    : o.dataset === 'sharegpt' ? shareGptWorkload(o.path!, (t) => tok.encode(t), o.count)
-    : o.dataset === 'trace' ? traceWorkload(o.path!, o.count)
-    : mooncakeWorkload(o.path!, o.count);
+    o.dataset === 'random'
+      ? randomWorkload({
+          count: o.count,
+          inputLen: o.inputLen,
+          outputLen: o.outputLen,
+          rangeRatio: o.rangeRatio,
+          seed: o.seed,
+          vocabSize: tok.vocabSize,
+          exclude: tok.specialIds,
+        })
+      : o.dataset === 'generated-shared-prefix'
+        ? sharedPrefixWorkload({ ...(o.sharedPrefix ?? GSP_DEFAULTS), seed: o.seed, vocabSize: tok.vocabSize, exclude: tok.specialIds })
+        : WORKLOAD_FILES[o.dataset].read(o.path!, { select: { count: o.count }, encode: () => (t) => tok.encode(t) });
   // Public traces have rows with nothing to send or to generate; a benchmark request needs both.
   workload.requests = workload.requests.filter((r) => r.inputTokens > 0 && r.outputTokens > 0);
   if (workload.requests.length === 0) throw new WorkloadError(o.path ?? o.dataset, null, 'yields no requests.');

@@ -220,7 +220,11 @@ export function buildLlamaGraph(c: LlamaConfig, w: LlamaWeights, metadata: Recor
   for (let l = 0; l < c.numLayers; l++) {
     for (const kind of ['key', 'value']) {
       if (layout === 'dense') {
-        kvInputs.push({ name: `past_key_values.${l}.${kind}`, dataType: DataType.FLOAT, shape: ['batch_size', c.numKvHeads, 'past_sequence_length', c.headDim] });
+        kvInputs.push({
+          name: `past_key_values.${l}.${kind}`,
+          dataType: DataType.FLOAT,
+          shape: ['batch_size', c.numKvHeads, 'past_sequence_length', c.headDim],
+        });
         kvOutputs.push({ name: `present.${l}.${kind}`, dataType: DataType.FLOAT, shape: ['batch_size', c.numKvHeads, 'total_sequence_length', c.headDim] });
       } else {
         kvInputs.push({ name: `past_key_values.${l}.${kind}`, dataType: DataType.FLOAT, shape: ['batch_size', c.numKvHeads, 'cache_capacity', c.headDim] });

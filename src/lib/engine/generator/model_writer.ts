@@ -9,7 +9,6 @@ import { GPT2_EOS, generateWeights, parameterCount } from './llama_weights.js';
 import { GENERATOR_VERSION } from './model_cache.js';
 import { encodeModel } from './onnx_proto.js';
 
-
 /** A chat template for the GPT-2 vocabulary, which has no chat tokens of its own. */
 const CHAT_TEMPLATE =
   "{% for message in messages %}{{ '<|' + message['role'] + '|>\\n' + message['content'] + eos_token + '\\n' }}{% endfor %}" +

@@ -177,11 +177,7 @@ export function encodeModel(model: ModelInit): Uint8Array {
   for (const i of model.inputs) graph.message(11, valueInfo(i));
   for (const o of model.outputs) graph.message(12, valueInfo(o));
 
-  const m = new Message()
-    .int(1, 8)
-    .string(2, model.producer)
-    .message(7, graph)
-    .message(8, new Message().string(1, '').int(2, model.opset));
+  const m = new Message().int(1, 8).string(2, model.producer).message(7, graph).message(8, new Message().string(1, '').int(2, model.opset));
   for (const [domain, version] of Object.entries(model.extraOpsets ?? {})) m.message(8, new Message().string(1, domain).int(2, version));
   for (const [k, v] of Object.entries(model.metadata ?? {})) {
     m.message(14, new Message().string(1, k).string(2, v));

@@ -11,7 +11,17 @@ const CAPACITY_STEP = 128;
  * Copies a slot's first `tokens` columns, every head, between arrays laid out
  * [slots, kv_heads, capacity, head_dim] (capacities may differ; the arrays may be one).
  */
-function copySlot(src: KvData, srcSlot: number, srcCap: number, dst: KvData, dstSlot: number, dstCap: number, tokens: number, kvHeads: number, headDim: number): void {
+function copySlot(
+  src: KvData,
+  srcSlot: number,
+  srcCap: number,
+  dst: KvData,
+  dstSlot: number,
+  dstCap: number,
+  tokens: number,
+  kvHeads: number,
+  headDim: number,
+): void {
   for (let h = 0; h < kvHeads; h++) {
     const from = (srcSlot * kvHeads + h) * srcCap * headDim;
     (dst as Float32Array).set((src as Float32Array).subarray(from, from + tokens * headDim), (dstSlot * kvHeads + h) * dstCap * headDim);
@@ -201,7 +211,15 @@ export class SlotBatch<R extends BatchRow = BatchRow> implements RunningBatch<R>
       positionIds[r] = BigInt(this.lengths[r]);
     }
     const preparedAt = now();
-    const out = await runner.forwardSlots({ batch: n, seq: 1, inputIds, positionIds, cacheLengths: positionIds, lastIndex, past: this.cache.view(this.first, n) });
+    const out = await runner.forwardSlots({
+      batch: n,
+      seq: 1,
+      inputIds,
+      positionIds,
+      cacheLengths: positionIds,
+      lastIndex,
+      past: this.cache.view(this.first, n),
+    });
     this.cache.write(out.present, this.first, n, 1, null, this.lengths);
     for (let r = 0; r < n; r++) this.lengths[r]++;
     return { logits: out.logits, preparedAt };

@@ -81,7 +81,12 @@ export class SlotPrefill<R extends BatchRow> {
   /** Once finished: the batch of the new rows (in placement order) and each row's logits after its last prompt token. */
   result(): { batch: SlotBatch<R>; logits: RowLogits; chunks: ChunkTiming[] } {
     const vocab = this.runner.vocabSize;
-    const batch = SlotBatch.placed(this.cache, this.at.order.map((i) => this.rows[i]), this.at.first, this.done);
+    const batch = SlotBatch.placed(
+      this.cache,
+      this.at.order.map((i) => this.rows[i]),
+      this.at.first,
+      this.done,
+    );
     return { batch, logits: { data: this.logits, vocabSize: vocab, offset: (row) => row * vocab }, chunks: this.chunks };
   }
 }

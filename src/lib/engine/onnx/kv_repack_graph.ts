@@ -28,7 +28,12 @@ export const DONE_OUTPUT = 'done';
  */
 export function buildRepackGraph(parts: number, tensors: number, kvHeads: number, headDim: number, kvType: 'float32' | 'float16'): ModelInit {
   const dataType = kvType === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
-  const initializers = [int64Tensor('axis_2', [2]), int64Tensor('end', [Number.MAX_SAFE_INTEGER]), int64Tensor('origin', [0, 0, 0, 0]), int64Tensor('one_each', [1, 1, 1, 1])];
+  const initializers = [
+    int64Tensor('axis_2', [2]),
+    int64Tensor('end', [Number.MAX_SAFE_INTEGER]),
+    int64Tensor('origin', [0, 0, 0, 0]),
+    int64Tensor('one_each', [1, 1, 1, 1]),
+  ];
   const nodes: NodeInit[] = [];
   const inputs: ValueInit[] = [{ name: TAIL_INPUT, dataType: DataType.INT64, shape: [1] }];
   const outputs: ValueInit[] = [];

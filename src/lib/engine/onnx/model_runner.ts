@@ -197,16 +197,22 @@ export class ModelRunner {
   static async load(cfg: WorkerConfig): Promise<ModelRunner> {
     const ort: Ort = await import('onnxruntime-node');
     const placement = presentOnDevice(cfg.onnxPath);
-    const opened = await openSession(ort, cfg.onnxPath, cfg.device, {
-      intraOpNumThreads: cfg.intraOpThreads,
-      interOpNumThreads: cfg.interOpThreads,
-      graphOptimizationLevel: 'all',
-      // Every step has a new shape (the past grows; prompts vary): memory-pattern
-      // planning per shape made each prefill ~30 ms on the tiny model and decode 40% slower.
-      enableMemPattern: false,
-      // Warnings only (a GPU provider leaves shape ops to the CPU and says so on every session); errors still throw.
-      logSeverityLevel: 3,
-    }, placement);
+    const opened = await openSession(
+      ort,
+      cfg.onnxPath,
+      cfg.device,
+      {
+        intraOpNumThreads: cfg.intraOpThreads,
+        interOpNumThreads: cfg.interOpThreads,
+        graphOptimizationLevel: 'all',
+        // Every step has a new shape (the past grows; prompts vary): memory-pattern
+        // planning per shape made each prefill ~30 ms on the tiny model and decode 40% slower.
+        enableMemPattern: false,
+        // Warnings only (a GPU provider leaves shape ops to the CPU and says so on every session); errors still throw.
+        logSeverityLevel: 3,
+      },
+      placement,
+    );
     const session = opened.session;
     const io = readDecoderIo(session);
     const logitsShape = session.outputMetadata.find((m) => m.name === 'logits');
@@ -229,7 +235,10 @@ export class ModelRunner {
     let first: ForwardOutputs | null = null;
     try {
       first = await this.forward({ batch: 1, seq: 1, inputIds: ids(1), attentionMask: ones(1), positionIds: ids(1), past: null }, true);
-      const second = await this.forward({ batch: 1, seq: 2, inputIds: ids(2), attentionMask: ones(3), positionIds: BigInt64Array.of(1n, 2n), past: first.present }, true);
+      const second = await this.forward(
+        { batch: 1, seq: 2, inputIds: ids(2), attentionMask: ones(3), positionIds: BigInt64Array.of(1n, 2n), past: first.present },
+        true,
+      );
       this.releaseKv(second.present);
       return true;
     } catch {

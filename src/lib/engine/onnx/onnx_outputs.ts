@@ -42,8 +42,7 @@ class FileCursor {
     else if (wire === 2) {
       const n = this.varint();
       this.pos += n;
-    }
-    else if (wire === 5) this.pos += 4;
+    } else if (wire === 5) this.pos += 4;
     else throw new Error(`unsupported protobuf wire type ${wire}`);
   }
 }

@@ -89,7 +89,10 @@ export class NoTokenizer implements ModelTokenizer {
   }
 
   applyChatTemplate(): number[] {
-    throw new InvalidRequestError(`This engine runs without a tokenizer (--skip-tokenizer-init), so it cannot render chat messages; ${TOKEN_IDS_HINT}.`, 'messages');
+    throw new InvalidRequestError(
+      `This engine runs without a tokenizer (--skip-tokenizer-init), so it cannot render chat messages; ${TOKEN_IDS_HINT}.`,
+      'messages',
+    );
   }
 
   decode(): string {
@@ -126,14 +129,19 @@ export class TextTokenizer implements ModelTokenizer {
 
   constructor(spec: ModelSpec) {
     const file = join(spec.dir, 'tokenizer.json');
-    if (!spec.tokenizerJson) throw new ModelError(`Model directory ${spec.dir} has no tokenizer.json. Add the model's Hugging Face tokenizer files, or start with --skip-tokenizer-init to run it from token ids.`);
+    if (!spec.tokenizerJson)
+      throw new ModelError(
+        `Model directory ${spec.dir} has no tokenizer.json. Add the model's Hugging Face tokenizer files, or start with --skip-tokenizer-init to run it from token ids.`,
+      );
     try {
       const json = completeTokenizerJson(spec.tokenizerJson as Record<string, unknown>);
       this.tokenizer = new Tokenizer(json, spec.tokenizerConfig);
       this.decoderJson = json.decoder;
       this.maxTokenBytes = longestToken(json);
     } catch (err) {
-      throw new ModelError(`${file} cannot be used: ${(err as Error).message}. Replace it with the model's own tokenizer.json, or start with --skip-tokenizer-init to run the model from token ids.`);
+      throw new ModelError(
+        `${file} cannot be used: ${(err as Error).message}. Replace it with the model's own tokenizer.json, or start with --skip-tokenizer-init to run the model from token ids.`,
+      );
     }
     const template = spec.tokenizerConfig.chat_template;
     this.chatTemplate = typeof template === 'string' ? new Template(template) : null;

@@ -39,7 +39,11 @@ class Slot {
   private timer: NodeJS.Timeout | undefined;
   private stderr = '';
 
-  constructor(modelDir: string, private readonly onReply: (slot: Slot, reply: TokenizeReply) => void, private readonly onExit: (slot: Slot, why: string) => void) {
+  constructor(
+    modelDir: string,
+    private readonly onReply: (slot: Slot, reply: TokenizeReply) => void,
+    private readonly onExit: (slot: Slot, why: string) => void,
+  ) {
     this.child = spawnChild(modelDir);
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4096)));
     this.ready = new Promise((resolve, reject) => {
@@ -48,8 +52,7 @@ class Slot {
           this.isReady = true;
           this.started = true;
           resolve();
-        }
-        else if (msg.type === 'fatal') reject(new ModelError(msg.message));
+        } else if (msg.type === 'fatal') reject(new ModelError(msg.message));
         else this.onReply(this, msg);
       });
       this.child.on('exit', (code, signal) => {
@@ -94,7 +97,11 @@ export class TokenizerPool {
   private nextId = 0;
   private closed = false;
 
-  private constructor(private readonly modelDir: string, private readonly size: number, private readonly timeoutMs: number) {
+  private constructor(
+    private readonly modelDir: string,
+    private readonly size: number,
+    private readonly timeoutMs: number,
+  ) {
     this.slots.push(this.spawn());
   }
 
@@ -133,7 +140,11 @@ export class TokenizerPool {
   }
 
   private spawn(): Slot {
-    return new Slot(this.modelDir, (slot, reply) => this.onReply(slot, reply), (slot, why) => this.onExit(slot, why));
+    return new Slot(
+      this.modelDir,
+      (slot, reply) => this.onReply(slot, reply),
+      (slot, why) => this.onExit(slot, why),
+    );
   }
 
   private dispatch(): void {
@@ -146,7 +157,10 @@ export class TokenizerPool {
     if (this.waiting.length > 0 && !starting && this.slots.length < this.size) {
       const slot = this.spawn();
       this.slots.push(slot);
-      void slot.ready.then(() => this.dispatch(), () => {});
+      void slot.ready.then(
+        () => this.dispatch(),
+        () => {},
+      );
     }
   }
 
@@ -161,7 +175,13 @@ export class TokenizerPool {
 
   private onTimeout(slot: Slot): void {
     const p = slot.finish();
-    p?.reject(new InvalidRequestError(`Tokenizing this request took longer than ${this.timeoutMs} ms (--tokenize-timeout), so it was stopped; send a shorter prompt or fewer messages.`, paramOf(p.job), 'tokenize_timeout'));
+    p?.reject(
+      new InvalidRequestError(
+        `Tokenizing this request took longer than ${this.timeoutMs} ms (--tokenize-timeout), so it was stopped; send a shorter prompt or fewer messages.`,
+        paramOf(p.job),
+        'tokenize_timeout',
+      ),
+    );
     // No job may reach it between the kill and its exit event.
     slot.isReady = false;
     slot.child.kill('SIGKILL');
@@ -175,12 +195,21 @@ export class TokenizerPool {
    */
   private onExit(slot: Slot, why: string): void {
     const p = slot.finish();
-    p?.reject(new InvalidRequestError(`The tokenizer process died while tokenizing this request (${why}); the model's chat template or the prompt needs more than the tokenizer may use.`, paramOf(p.job), 'tokenizer_failed'));
+    p?.reject(
+      new InvalidRequestError(
+        `The tokenizer process died while tokenizing this request (${why}); the model's chat template or the prompt needs more than the tokenizer may use.`,
+        paramOf(p.job),
+        'tokenizer_failed',
+      ),
+    );
     const i = this.slots.indexOf(slot);
     if (this.closed || i < 0) return;
     if (slot.started) {
       const fresh = (this.slots[i] = this.spawn());
-      void fresh.ready.then(() => this.dispatch(), () => {});
+      void fresh.ready.then(
+        () => this.dispatch(),
+        () => {},
+      );
       return;
     }
     this.slots.splice(i, 1);

@@ -22,7 +22,14 @@ function withMatches(cache: PrefixCache, admitted: readonly LiveRequest[], match
 }
 
 /** Slots: each admitted row's whole match, straight into its slot (SlotBatch.place chose the slots). */
-export function copyIntoSlots(cache: PrefixCache, slots: SlotCache, at: SlotPlacement, admitted: readonly LiveRequest[], matches: readonly PrefixMatch[], over: number): void {
+export function copyIntoSlots(
+  cache: PrefixCache,
+  slots: SlotCache,
+  at: SlotPlacement,
+  admitted: readonly LiveRequest[],
+  matches: readonly PrefixMatch[],
+  over: number,
+): void {
   withMatches(cache, admitted, matches, over, () => {
     at.order.forEach((i, k) => {
       const r = admitted[i];
@@ -39,7 +46,13 @@ export function copyIntoSlots(cache: PrefixCache, slots: SlotCache, at: SlotPlac
  * still needs. A row whose match reaches past that column recomputes the
  * difference. Null when no row has anything cached.
  */
-export function copyIntoDense(cache: PrefixCache, runner: ModelRunner, admitted: readonly LiveRequest[], matches: readonly PrefixMatch[], over: number): { past: Tensor[]; length: number } | null {
+export function copyIntoDense(
+  cache: PrefixCache,
+  runner: ModelRunner,
+  admitted: readonly LiveRequest[],
+  matches: readonly PrefixMatch[],
+  over: number,
+): { past: Tensor[]; length: number } | null {
   let width = 0;
   let need = 0;
   admitted.forEach((r, i) => {

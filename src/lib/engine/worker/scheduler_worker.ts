@@ -184,7 +184,10 @@ export class SchedulerWorker {
         : await KvBatch.repack(this.runner, parts as { batch: KvBatch<LiveRequest>; keep: readonly number[] }[]);
     } catch (err) {
       this.batch = this.emptyBatch();
-      this.sendFailed(parts.flatMap(({ batch, keep }) => keep.map((i) => batch.rows[i])), (err as Error).message);
+      this.sendFailed(
+        parts.flatMap(({ batch, keep }) => keep.map((i) => batch.rows[i])),
+        (err as Error).message,
+      );
       return;
     }
     this.batchChanged(t);
@@ -249,7 +252,13 @@ export class SchedulerWorker {
       const keepOld = this.batch.rows.map((_, i) => i);
       // Slots: the fresh rows sit after where the running ones were when they were placed; the batch must start at slot 0.
       if (this.batch.size || keepFresh.length < fresh.size || this.slots) {
-        await this.rebatch([{ batch: this.batch, keep: keepOld }, { batch: fresh, keep: keepFresh }], sampled);
+        await this.rebatch(
+          [
+            { batch: this.batch, keep: keepOld },
+            { batch: fresh, keep: keepFresh },
+          ],
+          sampled,
+        );
       } else {
         this.batch = fresh;
       }
@@ -259,9 +268,18 @@ export class SchedulerWorker {
     this.report(outputs);
   }
 
-  private prefillDense(admitted: LiveRequest[], matches: readonly PrefixMatch[] | null): Promise<{ batch: RunningBatch<LiveRequest>; logits: RowLogits; chunks: ChunkTiming[] }> {
+  private prefillDense(
+    admitted: LiveRequest[],
+    matches: readonly PrefixMatch[] | null,
+  ): Promise<{ batch: RunningBatch<LiveRequest>; logits: RowLogits; chunks: ChunkTiming[] }> {
     const cached = this.cache && matches ? copyIntoDense(this.cache, this.runner, admitted, matches, this.overBudget(admitted)) : null;
-    return KvBatch.prefill(this.runner, admitted, admitted.map((r) => r.inputIds), this.scheduler.limits.maxPrefillTokens, cached);
+    return KvBatch.prefill(
+      this.runner,
+      admitted,
+      admitted.map((r) => r.inputIds),
+      this.scheduler.limits.maxPrefillTokens,
+      cached,
+    );
   }
 
   /**
@@ -274,9 +292,22 @@ export class SchedulerWorker {
     let capacity = 0;
     for (const r of this.batch.rows) capacity = Math.max(capacity, reservation(r));
     for (const r of admitted) capacity = Math.max(capacity, reservation(r));
-    const at = SlotBatch.place(slots, this.batch as SlotBatch<LiveRequest>, admitted.map((r, i) => r.promptLength - cached[i]), capacity);
+    const at = SlotBatch.place(
+      slots,
+      this.batch as SlotBatch<LiveRequest>,
+      admitted.map((r, i) => r.promptLength - cached[i]),
+      capacity,
+    );
     if (this.cache && matches) copyIntoSlots(this.cache, slots, at, admitted, matches, this.overBudget(admitted));
-    return new SlotPrefill(this.runner, slots, at, admitted, admitted.map((r) => r.inputIds), cached, this.scheduler.limits.maxPrefillTokens);
+    return new SlotPrefill(
+      this.runner,
+      slots,
+      at,
+      admitted,
+      admitted.map((r) => r.inputIds),
+      cached,
+      this.scheduler.limits.maxPrefillTokens,
+    );
   }
 
   /** Tokens the prefix cache holds beyond what the budget leaves it once the running and admitted rows may grow to their reservations. */

@@ -33,9 +33,26 @@ async function main(): Promise<void> {
   const cacheOn = cfg.prefixCache && runner.io.chunkedPrefill;
   const prefixCache = {
     on: cacheOn,
-    why: !cfg.prefixCache ? 'turned off with --disable-prefix-cache' : cacheOn ? 'on' : 'off: this model cannot run several tokens on top of a past, which extending a cached prefix needs',
+    why: !cfg.prefixCache
+      ? 'turned off with --disable-prefix-cache'
+      : cacheOn
+        ? 'on'
+        : 'off: this model cannot run several tokens on top of a past, which extending a cached prefix needs',
   };
-  const info: RunnerInfo = { numLayers, kvHeads, headDim, kvType, hasPositionIds, vocabSize: runner.vocabSize, kvBytesPerToken, kvLayout: runner.io.slots ? 'slots' : 'dense', limits, prefixCache, device: runner.device, ...(runner.deviceWhy ? { deviceWhy: runner.deviceWhy } : {}) };
+  const info: RunnerInfo = {
+    numLayers,
+    kvHeads,
+    headDim,
+    kvType,
+    hasPositionIds,
+    vocabSize: runner.vocabSize,
+    kvBytesPerToken,
+    kvLayout: runner.io.slots ? 'slots' : 'dense',
+    limits,
+    prefixCache,
+    device: runner.device,
+    ...(runner.deviceWhy ? { deviceWhy: runner.deviceWhy } : {}),
+  };
   const cache = cacheOn ? new PrefixCache({ tensors: runner.io.pastNames.length, kvHeads, headDim, newData: (n) => runner.newKvData(n) }) : null;
   const worker = new SchedulerWorker(runner, new Scheduler<LiveRequest>(limits), cfg.contextLength, cfg.traceModules as TraceModule[], send, cache);
   port.on('message', (msg: ToWorker) => worker.onMessage(msg));

@@ -35,7 +35,17 @@ function duration(start: number, end: number): HrTime {
 export function requestSpans(req: FinishedRequest, resource: Resource): ReadableSpan[] {
   const spans: ReadableSpan[] = [];
   const traceId = req.traceId;
-  const make = (name: string, parent: SpanContext | undefined, start: number, end: number, attributes: Attributes, events: TimedEvent[] = [], error?: string, spanId = newSpanId(), kind = SPAN_KIND_INTERNAL): SpanContext => {
+  const make = (
+    name: string,
+    parent: SpanContext | undefined,
+    start: number,
+    end: number,
+    attributes: Attributes,
+    events: TimedEvent[] = [],
+    error?: string,
+    spanId = newSpanId(),
+    kind = SPAN_KIND_INTERNAL,
+  ): SpanContext => {
     const ctx: SpanContext = { traceId, spanId, traceFlags: 1 };
     spans.push({
       name,
@@ -82,7 +92,17 @@ export function requestSpans(req: FinishedRequest, resource: Resource): Readable
   if (w.ttftMs !== null) rootAttributes['sgl.response.time_to_first_token'] = w.ttftMs / 1000;
   const parent: SpanContext | undefined = req.parentSpanId ? { traceId, spanId: req.parentSpanId, traceFlags: 1, isRemote: true } : undefined;
   // The client's root is the CLIENT span of the call; a server's root the SERVER span that continues it.
-  const root = make(`${operation} ${req.model}`, parent, req.start, req.end, rootAttributes, [], req.error ?? undefined, req.rootSpanId, req.client ? SPAN_KIND_CLIENT : SPAN_KIND_SERVER);
+  const root = make(
+    `${operation} ${req.model}`,
+    parent,
+    req.start,
+    req.end,
+    rootAttributes,
+    [],
+    req.error ?? undefined,
+    req.rootSpanId,
+    req.client ? SPAN_KIND_CLIENT : SPAN_KIND_SERVER,
+  );
 
   for (const view of threadViews(req)) {
     const thread = req.client ? 'client' : view.thread === 'main' ? 'main' : 'scheduler';

@@ -136,7 +136,13 @@ async function settlesBy(work: Promise<unknown>, deadline: number): Promise<bool
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - now()))));
   try {
-    return await Promise.race([work.then(() => true, () => true), late]);
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -157,7 +163,9 @@ export async function loadOtelPackage<T>(pkg: string, load: () => Promise<T>, wh
     const [module, resources] = await Promise.all([load(), import('@opentelemetry/resources')]);
     return { module, resource: otelResource(resources) };
   } catch (err) {
-    throw new SglError(`${what} needs ${pkg} and @opentelemetry/resources, which could not be loaded (${(err as Error).message}). Install them with: npm install ${pkg} @opentelemetry/resources`);
+    throw new SglError(
+      `${what} needs ${pkg} and @opentelemetry/resources, which could not be loaded (${(err as Error).message}). Install them with: npm install ${pkg} @opentelemetry/resources`,
+    );
   }
 }
 

@@ -26,21 +26,23 @@ export function genAiResourceMetrics(metrics: EngineMetrics, resource: Resource,
     descriptor: { name, description: GEN_AI_SERVER_METRICS[name].description, unit: 's', valueType: DOUBLE },
     aggregationTemporality: CUMULATIVE,
     dataPointType: HISTOGRAM,
-    dataPoints: series.filter((s) => s.histograms[name].count > 0).map((s) => {
-      const h = s.histograms[name];
-      return {
-        startTime: hr(metrics.startedAt),
-        endTime: hr(at),
-        attributes: {
-          'gen_ai.operation.name': s.operation,
-          'gen_ai.provider.name': GEN_AI_PROVIDER,
-          'gen_ai.request.model': metrics.modelName,
-          'gen_ai.response.model': metrics.modelName,
-          ...(s.errorType === null ? {} : { 'error.type': s.errorType }),
-        },
-        value: { buckets: { boundaries: [...h.bounds], counts: [...h.counts] }, sum: h.sum, count: h.count },
-      };
-    }),
+    dataPoints: series
+      .filter((s) => s.histograms[name].count > 0)
+      .map((s) => {
+        const h = s.histograms[name];
+        return {
+          startTime: hr(metrics.startedAt),
+          endTime: hr(at),
+          attributes: {
+            'gen_ai.operation.name': s.operation,
+            'gen_ai.provider.name': GEN_AI_PROVIDER,
+            'gen_ai.request.model': metrics.modelName,
+            'gen_ai.response.model': metrics.modelName,
+            ...(s.errorType === null ? {} : { 'error.type': s.errorType }),
+          },
+          value: { buckets: { boundaries: [...h.bounds], counts: [...h.counts] }, sum: h.sum, count: h.count },
+        };
+      }),
   }));
   return { resource, scopeMetrics: [{ scope: { name: 'sgl', version: SGL_VERSION }, metrics: data.filter((d) => d.dataPoints.length > 0) }] };
 }
@@ -78,7 +80,9 @@ export class OtlpMetricsExporter implements MetricsExporter {
         if (result.code === 0) this.sent++;
         else if (!this.warned) {
           this.warned = true;
-          process.emitWarning(`sgl: metrics to ${this.destination} were not delivered (${result.error?.message ?? 'export failed'}); later pushes carry the same cumulative counts.`);
+          process.emitWarning(
+            `sgl: metrics to ${this.destination} were not delivered (${result.error?.message ?? 'export failed'}); later pushes carry the same cumulative counts.`,
+          );
         }
         resolve();
       });
@@ -118,5 +122,11 @@ export async function createOtlpMetricsExporter(target: OtlpTarget, metrics: Eng
   const { module, resource } = await loadOtelPackage(pkg, load, `OTLP ${target.protocol} metric export`);
   const interval = Number(process.env.OTEL_METRIC_EXPORT_INTERVAL);
   const exporter = new module.OTLPMetricExporter({ url: target.url, timeoutMillis: 10000 });
-  return new OtlpMetricsExporter(exporter, resource, metrics, `the OTLP collector at ${target.url} (${target.protocol})`, Number.isFinite(interval) && interval > 0 ? interval : 60000);
+  return new OtlpMetricsExporter(
+    exporter,
+    resource,
+    metrics,
+    `the OTLP collector at ${target.url} (${target.protocol})`,
+    Number.isFinite(interval) && interval > 0 ? interval : 60000,
+  );
 }

@@ -19,7 +19,8 @@ export interface OtlpThreadData {
 }
 
 export type ToOtlpThread = { type: 'export'; req: FinishedRequest } | { type: 'flush'; id: number } | { type: 'shutdown'; id: number; deadline: number };
-export type FromOtlpThread = { type: 'ready' } | { type: 'fatal'; message: string } | { type: 'dropped'; count: number; why: string } | { type: 'done'; id: number; sent: number };
+export type FromOtlpThread =
+  { type: 'ready' } | { type: 'fatal'; message: string } | { type: 'dropped'; count: number; why: string } | { type: 'done'; id: number; sent: number };
 
 /** How long past its deadline a shutdown waits for the thread to answer before ending it. */
 const SHUTDOWN_GRACE_MS = 1000;
@@ -81,7 +82,8 @@ export class OtlpThreadExporter implements TraceExporter {
   async shutdown(deadline = Infinity): Promise<void> {
     if (this.closed) return;
     let timer: NodeJS.Timeout | undefined;
-    const late = deadline === Infinity ? null : new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - now()) + SHUTDOWN_GRACE_MS)));
+    const late =
+      deadline === Infinity ? null : new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - now()) + SHUTDOWN_GRACE_MS)));
     const done = this.ask((id) => ({ type: 'shutdown', id, deadline }));
     this.closed = true;
     await (late ? Promise.race([done, late]) : done);

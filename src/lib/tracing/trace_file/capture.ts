@@ -183,6 +183,7 @@ export class Capture {
 
   private finish(): void {
     if (this.count === 0) throw new TraceFileError(`${this.path} holds no finished requests; capture some with --trace-file at trace level 1 or more.`);
-    if (this.reader.truncated) this.warn(`${this.path} was cut short after line ${this.reader.completeLines}; using the ${this.count} requests it holds in full.`);
+    if (this.reader.truncated)
+      this.warn(`${this.path} was cut short after line ${this.reader.completeLines}; using the ${this.count} requests it holds in full.`);
   }
 }

@@ -6,7 +6,6 @@ import type { TraceHeader } from '../tracing.js';
 import { HEADER_EVENT, WORKLOAD_EVENT } from './format.js';
 import type { TraceEventLine } from './format.js';
 
-
 export interface TraceFile {
   header: TraceHeader | null;
   events: TraceEventLine[];
@@ -46,7 +45,9 @@ export class TraceReader {
       number = 1;
       const head = first.done ? '' : first.value;
       if (!head.startsWith('[')) {
-        throw new TraceFileError(`${path}:1: expected "[" (a Chrome Trace Event JSON array written by sgl trace --trace-file), found ${JSON.stringify(head.slice(0, 40))}.`);
+        throw new TraceFileError(
+          `${path}:1: expected "[" (a Chrome Trace Event JSON array written by sgl trace --trace-file), found ${JSON.stringify(head.slice(0, 40))}.`,
+        );
       }
       for (const raw of lines) {
         number++;
@@ -107,18 +108,27 @@ const MAX_DUR_US = FILE_LIMITS.durationMs * 1000;
 /** An event that passes every check of checkEvent, tested without building a message: the reader's hot path. */
 function plainEvent(e: TraceEventLine): boolean {
   return (
-    typeof e === 'object' && e !== null && typeof e.name === 'string' && typeof e.ph === 'string' &&
-    typeof e.ts === 'number' && e.ts >= 0 && e.ts <= MAX_TS_US &&
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.name === 'string' &&
+    typeof e.ph === 'string' &&
+    typeof e.ts === 'number' &&
+    e.ts >= 0 &&
+    e.ts <= MAX_TS_US &&
     (e.dur === undefined || (typeof e.dur === 'number' && e.dur >= 0 && e.dur <= MAX_DUR_US)) &&
-    typeof e.args === 'object' && e.args !== null && !Array.isArray(e.args)
+    typeof e.args === 'object' &&
+    e.args !== null &&
+    !Array.isArray(e.args)
   );
 }
 
 function checkEvent(event: TraceEventLine, fail: Fail): void {
-  if (typeof event !== 'object' || event === null || typeof event.name !== 'string' || typeof event.ph !== 'string') fail('expected a trace event with "name" and "ph".');
+  if (typeof event !== 'object' || event === null || typeof event.name !== 'string' || typeof event.ph !== 'string')
+    fail('expected a trace event with "name" and "ph".');
   bounded(event.ts, 'ts', 0, MAX_TS_US, fail);
   if (event.dur !== undefined) bounded(event.dur, 'dur', 0, FILE_LIMITS.durationMs * 1000, fail);
-  if (event.args !== undefined && (typeof event.args !== 'object' || event.args === null || Array.isArray(event.args))) fail('expected "args" to be an object.');
+  if (event.args !== undefined && (typeof event.args !== 'object' || event.args === null || Array.isArray(event.args)))
+    fail('expected "args" to be an object.');
   if ((event.name === WORKLOAD_EVENT || event.name === HEADER_EVENT) && event.args === undefined) fail(`expected "args" on the ${event.name} event.`);
 }
 
@@ -133,7 +143,8 @@ function workloadRecord(args: Record<string, unknown>, fail: Fail): WorkloadReco
   bounded(w.e2eMs, 'e2eMs', 0, FILE_LIMITS.durationMs, fail);
   if (w.ttftMs !== null) bounded(w.ttftMs, 'ttftMs', 0, FILE_LIMITS.durationMs, fail);
   if (w.inputIds !== undefined) {
-    if (!Array.isArray(w.inputIds) || w.inputIds.length > FILE_LIMITS.tokens) fail(`expected "inputIds" to be an array of at most ${FILE_LIMITS.tokens} token ids.`);
+    if (!Array.isArray(w.inputIds) || w.inputIds.length > FILE_LIMITS.tokens)
+      fail(`expected "inputIds" to be an array of at most ${FILE_LIMITS.tokens} token ids.`);
     w.inputIds.forEach((id, k) => bounded(id, `inputIds[${k}]`, 0, 2 ** 31, fail, true));
   }
   const s = w.sampling;

@@ -11,7 +11,6 @@ import type { TraceEventLine } from './format.js';
 import { LanePool } from './lanes.js';
 import type { Placed } from './lanes.js';
 
-
 /** Microseconds on the process clock (ms since the main thread's time origin), to the nanosecond. */
 function us(t: number): number {
   return Math.round(t * 1e6) / 1e3;
@@ -58,7 +57,9 @@ export class TraceFileWriter implements TraceExporter {
       fd = openSync(path, 'w', 0o600);
       fchmodSync(fd, 0o600);
     } catch (err) {
-      throw new SglError(`Cannot write the trace file ${path}: ${(err as Error).message}. Pass --trace-file a path in a directory that exists and is writable.`);
+      throw new SglError(
+        `Cannot write the trace file ${path}: ${(err as Error).message}. Pass --trace-file a path in a directory that exists and is writable.`,
+      );
     }
     this.out = createWriteStream(path, { fd });
     this.out.on('error', (err) => {
@@ -101,12 +102,16 @@ export class TraceFileWriter implements TraceExporter {
       const error = req.error ? `,"error":${JSON.stringify(req.error)}` : '';
       // The ids let `sgl trace export` send the capture later as the same trace.
       const ids = `"trace_id":"${req.traceId}","span_id":"${req.rootSpanId}"${req.parentSpanId ? `,"parent_span_id":"${req.parentSpanId}"` : ''}`;
-      lines.push(`{"name":${JSON.stringify(requestSliceName(req.rid))},"cat":"request","ph":"X","pid":${pid},"tid":${home},"ts":${us(first)},"dur":${dur(us(first), us(last))},"args":{"rid":${rid},${ids}${error}}}`);
+      lines.push(
+        `{"name":${JSON.stringify(requestSliceName(req.rid))},"cat":"request","ph":"X","pid":${pid},"tid":${home},"ts":${us(first)},"dur":${dur(us(first), us(last))},"args":{"rid":${rid},${ids}${error}}}`,
+      );
       for (const sl of slices) {
         if (!sl.record) continue;
         const def = STAGES[sl.record.id];
         const aborted = sl.record.aborted ? ',"error":"aborted"' : '';
-        lines.push(`{"name":"${def.name}","cat":"${def.module}","ph":"X","pid":${pid},"tid":${sl.lane + 1},"ts":${us(sl.start)},"dur":${dur(us(sl.start), us(sl.end))},"args":{"rid":${rid}${aborted}}}`);
+        lines.push(
+          `{"name":"${def.name}","cat":"${def.module}","ph":"X","pid":${pid},"tid":${sl.lane + 1},"ts":${us(sl.start)},"dur":${dur(us(sl.start), us(sl.end))},"args":{"rid":${rid}${aborted}}}`,
+        );
       }
       for (const e of view.events) {
         const def = EVENTS[e.id];
@@ -118,7 +123,9 @@ export class TraceFileWriter implements TraceExporter {
         lines.push(`{"name":"${def.name}","cat":"${def.module}","ph":"i","s":"t","pid":${pid},"tid":${home},"ts":${us(e.t)},"args":{"rid":${rid}${attrs}}}`);
       }
       if (pid === PID_MAIN) {
-        lines.push(`{"name":"${WORKLOAD_EVENT}","cat":"workload","ph":"i","s":"t","pid":${pid},"tid":${home},"ts":${us(req.end)},"args":${JSON.stringify(req.workload)}}`);
+        lines.push(
+          `{"name":"${WORKLOAD_EVENT}","cat":"workload","ph":"i","s":"t","pid":${pid},"tid":${home},"ts":${us(req.end)},"args":${JSON.stringify(req.workload)}}`,
+        );
       }
     }
     this.write(lines);

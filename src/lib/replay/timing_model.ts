@@ -1,0 +1,51 @@
+import { median } from '../stats/regression.js';
+import type { SimRequest, TimingModel } from './sim_types.js';
+import { SglError } from '../errors.js';
+import { decodePeriods } from './engine_steps.js';
+import type { EngineSteps } from './engine_steps.js';
+import { MIN_FIT_STEPS, fitDecodeLoops, fitPrefill, fitSteps } from './step_fits.js';
+
+export type { FitSpread, SimRequest, TimingModel } from './sim_types.js';
+
+/** Fewer requests than this and the fit is rough; the simulator says so. */
+export const MIN_FIT_REQUESTS = 50;
+
+/** The same models with every prefill run and decode step scaled to one end of its fit's residual spread. */
+export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingModel {
+  const p = model.prefill.spread[end];
+  const d = model.decodeStep.spread[end];
+  return {
+    ...model,
+    prefill: { ...model.prefill, intercept: model.prefill.intercept * p, perToken: model.prefill.perToken * p },
+    decodeStep: {
+      ...model.decodeStep,
+      intercept: model.decodeStep.intercept * d,
+      perRequest: model.decodeStep.perRequest * d,
+      perRowToken: model.decodeStep.perRowToken * d,
+    },
+  };
+}
+
+/**
+ * Fits the models; needs a capture with stage timings (an sgl trace at level 1
+ * or more). Given the engine's steps of a level-3 capture (engine_steps.ts),
+ * decode steps and repacks are fitted step by step, against the cache length
+ * too; otherwise each request's decode loop is fitted against its average batch.
+ */
+export function fitTimingModel(reqs: readonly SimRequest[], steps?: EngineSteps): TimingModel {
+  const usable = reqs.filter((r) => r.stages.prefill_forward !== undefined && r.stages.decode_loop !== undefined && r.ttftMs !== null);
+  if (usable.length < 2)
+    throw new SglError(
+      '--simulate needs an sgl trace with stage timings (captured at trace level 1 or more) of at least two requests; public workload traces carry none.',
+    );
+  const scheduled = (r: SimRequest): number => (r.stages.queue_wait ?? 0) + (r.stages.prefill_prepare ?? 0) + r.stages.prefill_forward;
+  const periods = steps ? decodePeriods(steps) : [];
+  const byStep = periods.length >= MIN_FIT_STEPS;
+  return {
+    prefill: fitPrefill(usable),
+    ...(byStep ? fitSteps(periods, steps!) : fitDecodeLoops(usable)),
+    fittedOn: usable.length,
+    beforeQueueMs: Math.max(0, median(usable.map((r) => r.ttftMs! - scheduled(r)))),
+    afterDecodeMs: Math.max(0, median(usable.map((r) => r.e2eMs - r.ttftMs! - r.stages.decode_loop))),
+  };
+}

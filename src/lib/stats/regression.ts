@@ -1,0 +1,81 @@
+import { percentile } from './distribution.js';
+
+/** A fitted line. */
+export interface Line {
+  intercept: number;
+  slope: number;
+}
+
+/** How far measurements fall from a fitted line: the 2.5th and 97.5th percentiles of measured ÷ fitted. */
+export interface Spread {
+  low: number;
+  high: number;
+}
+
+/**
+ * Theil–Sen: the median of pairwise slopes and the median intercept. Robust
+ * to the outliers captures are full of (first runs of a new shape, GC
+ * pauses), which would otherwise set the line for everyone.
+ */
+export function fitLine(xs: number[], ys: number[]): Line {
+  const step = Math.max(1, Math.floor(xs.length / 300));
+  const slopes: number[] = [];
+  for (let i = 0; i < xs.length; i += step) {
+    for (let j = i + step; j < xs.length; j += step) if (xs[j] !== xs[i]) slopes.push((ys[j] - ys[i]) / (xs[j] - xs[i]));
+  }
+  const slope = slopes.length
+    ? Math.max(
+        0,
+        percentile(
+          slopes.sort((a, b) => a - b),
+          50,
+        ),
+      )
+    : 0;
+  const intercept = percentile(
+    ys.map((y, i) => y - slope * xs[i]).sort((a, b) => a - b),
+    50,
+  );
+  return { intercept: Math.max(0, intercept), slope };
+}
+
+export const median = (xs: number[]): number =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
+
+/** The residual spread of a fitted line, as ratios of measured to fitted. */
+export function spreadOf(xs: readonly number[], ys: readonly number[], line: Line): Spread {
+  const ratios = xs
+    .flatMap((x, i) => {
+      const fitted = line.intercept + line.slope * x;
+      return fitted > 0 ? [ys[i] / fitted] : [];
+    })
+    .sort((a, b) => a - b);
+  return ratios.length ? { low: percentile(ratios, 2.5), high: percentile(ratios, 97.5) } : { low: 1, high: 1 };
+}
+
+/** Weighted least squares by the normal equations; null when they are singular. */
+export function leastSquares(rows: readonly number[][], ys: readonly number[], weights: readonly number[]): number[] | null {
+  const k = rows[0]?.length ?? 0;
+  const a = Array.from({ length: k }, () => new Array<number>(k + 1).fill(0));
+  rows.forEach((x, i) => {
+    for (let r = 0; r < k; r++) {
+      for (let c = 0; c < k; c++) a[r][c] += weights[i] * x[r] * x[c];
+      a[r][k] += weights[i] * x[r] * ys[i];
+    }
+  });
+  for (let c = 0; c < k; c++) {
+    let pivot = c;
+    for (let r = c + 1; r < k; r++) if (Math.abs(a[r][c]) > Math.abs(a[pivot][c])) pivot = r;
+    if (Math.abs(a[pivot][c]) < 1e-12) return null;
+    [a[c], a[pivot]] = [a[pivot], a[c]];
+    for (let r = 0; r < k; r++) {
+      if (r === c) continue;
+      const f = a[r][c] / a[c][c];
+      for (let j = c; j <= k; j++) a[r][j] -= f * a[c][j];
+    }
+  }
+  return a.map((row, i) => row[k] / row[i]);
+}
