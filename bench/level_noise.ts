@@ -6,7 +6,7 @@
  *   npx tsx bench/level_noise.ts [prompts per run ...]   (default 16 50 100 200)
  */
 import { EngineSession } from '../src/lib/target/engine_session.js';
-import { EngineTarget } from '../src/lib/target/targets.js';
+import { EngineTarget } from '../src/lib/target/engine_target.js';
 import { BenchDriver } from '../src/lib/target/driver.js';
 import { summarize } from '../src/lib/benchmark/statistics.js';
 import { loadWorkload } from '../src/lib/workload/load_workload.js';

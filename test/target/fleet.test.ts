@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BenchDriver } from '../../src/lib/target/driver.js';
 import { connectTargets } from '../../src/lib/target/fleet.js';
-import { HttpTarget } from '../../src/lib/target/targets.js';
+import { HttpTarget } from '../../src/lib/target/http_target.js';
 import type { FinishedRequest } from '../../src/lib/tracing/finished_request.js';
 import { Capture } from '../../src/lib/tracing/trace_file/capture.js';
 import { runCli } from '../helpers/cli.js';

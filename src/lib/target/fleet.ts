@@ -2,7 +2,8 @@ import { SglError } from '../errors.js';
 import type { Tracing } from '../tracing/tracing.js';
 import { SGL_VERSION } from '../version.js';
 import type { RequestSpec } from '../workload/request_spec.js';
-import type { BenchTarget, HttpTarget, OnChunk, Sent } from './targets.js';
+import type { HttpTarget } from './http_target.js';
+import type { BenchTarget, OnChunk, Sent } from './targets.js';
 
 export const FLEET_POLICIES = ['round-robin', 'least-outstanding'] as const;
 export type FleetPolicy = (typeof FLEET_POLICIES)[number];

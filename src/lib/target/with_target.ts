@@ -9,7 +9,8 @@ import type { WorkloadTokenizer } from '../workload/load_workload.js';
 import { EngineSession } from './engine_session.js';
 import { connectTargets } from './fleet.js';
 import type { FleetPolicy } from './fleet.js';
-import { EngineTarget, HttpTarget } from './targets.js';
+import { EngineTarget } from './engine_target.js';
+import { HttpTarget } from './http_target.js';
 import type { BenchTarget, Endpoint } from './targets.js';
 
 /** Where bench and replay send their requests: the in-process engine, or the servers given with --url. */

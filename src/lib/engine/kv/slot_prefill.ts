@@ -2,7 +2,8 @@ import { now } from '../../tracing/clock.js';
 import type { ModelRunner, RowLogits } from '../onnx/model_runner.js';
 import type { BatchRow, ChunkTiming } from './running_batch.js';
 import { SlotBatch } from './slot_batch.js';
-import type { SlotCache, SlotPlacement } from './slot_batch.js';
+import type { SlotPlacement } from './slot_batch.js';
+import type { SlotCache } from './slot_cache.js';
 
 /**
  * A prefill into placed slots, a chunk at a time, so that the scheduler

@@ -2,7 +2,8 @@ import type { Tensor } from 'onnxruntime-node';
 import { now } from '../../tracing/clock.js';
 import type { ModelRunner } from '../onnx/model_runner.js';
 import type { KvData, PrefixCache, PrefixMatch } from '../policy/prefix_cache.js';
-import type { SlotCache, SlotPlacement } from '../kv/slot_batch.js';
+import type { SlotPlacement } from '../kv/slot_batch.js';
+import type { SlotCache } from '../kv/slot_cache.js';
 import type { LiveRequest } from './live_request.js';
 import { recordCopyIn } from './step_trace.js';
 

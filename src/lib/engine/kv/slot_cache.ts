@@ -1,0 +1,139 @@
+import type { Tensor } from 'onnxruntime-node';
+import type { ModelRunner } from '../onnx/model_runner.js';
+import type { KvData } from '../policy/prefix_cache.js';
+
+/** Capacity grows in steps of this many tokens, so that a slightly longer request does not relayout the cache. */
+const CAPACITY_STEP = 128;
+
+/**
+ * Copies a slot's first `tokens` columns, every head, between arrays laid out
+ * [slots, kv_heads, capacity, head_dim] (capacities may differ; the arrays may be one).
+ */
+export function copySlot(
+  src: KvData,
+  srcSlot: number,
+  srcCap: number,
+  dst: KvData,
+  dstSlot: number,
+  dstCap: number,
+  tokens: number,
+  kvHeads: number,
+  headDim: number,
+): void {
+  for (let h = 0; h < kvHeads; h++) {
+    const from = (srcSlot * kvHeads + h) * srcCap * headDim;
+    (dst as Float32Array).set((src as Float32Array).subarray(from, from + tokens * headDim), (dstSlot * kvHeads + h) * dstCap * headDim);
+  }
+}
+
+/**
+ * The KV cache of a slot model (ModelRunner.io.slots): one host array per
+ * past tensor, [slots, kv_heads, capacity, head_dim], each running request
+ * in a slot, right-padded. The model reads the first rows' slots in place
+ * and returns only the new tokens' K/V, which are written into the slots
+ * here: a step copies no cache. The running rows hold slots 0..n-1, so
+ * that any run reads one contiguous view; a leave moves the highest rows
+ * into the holes (one row's live tokens each, never the batch).
+ *
+ * The arrays are allocated when first needed and again when a request
+ * needs more slots or a longer capacity than they have, growing by half
+ * again at least, so that a stream of longer requests reallocates (copying
+ * the running rows) a few times, not at each join; or when they have over
+ * three times the capacity the running rows need (a step reads every slot's
+ * whole capacity, so a stale long one would slow every step), and whenever
+ * no row is running (nothing to copy).
+ */
+export class SlotCache {
+  data: KvData[] = [];
+  slots = 0;
+  capacity = 0;
+  /** Feeds over the first rows' slots, by row count, while the arrays stay. */
+  private views = new Map<number, Tensor[]>();
+
+  constructor(
+    private readonly runner: ModelRunner,
+    private readonly maxSlots: number,
+    /** No row grows past the model's context length. */
+    private readonly maxCapacity: number,
+    /** The KV budget in tokens: slack (spare slots, rounded capacity) is allocated only within it. */
+    private readonly budget: number,
+  ) {}
+
+  /**
+   * Makes room for `slots` slots of at least `capacity` tokens; the rows in
+   * slots 0..live.length-1 keep their first live[s] tokens.
+   */
+  reserve(slots: number, capacity: number, live: readonly number[]): void {
+    const need = Math.min(this.maxCapacity, capacity);
+    const oversized = this.capacity > (live.length ? 3 : 1) * Math.ceil(need / CAPACITY_STEP) * CAPACITY_STEP;
+    if (slots <= this.slots && need <= this.capacity && !oversized) return;
+    const grown = need > this.capacity && live.length ? Math.max(need, Math.ceil((this.capacity * 1.5) / CAPACITY_STEP) * CAPACITY_STEP) : need;
+    // As many slots as the budget holds at this capacity (pages of slots never written stay untouched, not resident).
+    const newSlots = Math.max(slots, Math.min(this.maxSlots, Math.floor(this.budget / need)));
+    const rounded = Math.min(this.maxCapacity, Math.ceil(grown / CAPACITY_STEP) * CAPACITY_STEP, Math.floor(this.budget / newSlots));
+    const newCapacity = Math.max(need, rounded);
+    const { kvHeads, headDim, pastNames } = this.runner.io;
+    const data = pastNames.map(() => this.runner.newKvData(newSlots * kvHeads * newCapacity * headDim));
+    for (let t = 0; t < data.length; t++) {
+      for (let s = 0; s < live.length; s++) copySlot(this.data[t], s, this.capacity, data[t], s, newCapacity, live[s], kvHeads, headDim);
+    }
+    this.data = data;
+    this.slots = newSlots;
+    this.capacity = newCapacity;
+    this.views.clear();
+  }
+
+  /** The past feeds of slots first..first+rows-1 (views of the arrays, no copy). */
+  view(first: number, rows: number): Tensor[] {
+    const key = first * (this.maxSlots + 1) + rows;
+    let feeds = this.views.get(key);
+    if (!feeds) {
+      const size = this.runner.io.kvHeads * this.capacity * this.runner.io.headDim;
+      feeds = this.data.map((d) => this.runner.kvTensor(d.subarray(first * size, (first + rows) * size), rows, this.capacity));
+      this.views.set(key, feeds);
+    }
+    return feeds;
+  }
+
+  /**
+   * Writes a run's new K/V ([rows, kv_heads, seq, head_dim] each) into slots
+   * first..: row b's first counts[b] tokens (all `seq` without counts) at column starts[b].
+   */
+  write(fresh: readonly Tensor[], first: number, rows: number, seq: number, counts: ArrayLike<number> | null, starts: ArrayLike<number>): void {
+    const { kvHeads, headDim } = this.runner.io;
+    const cap = this.capacity;
+    for (let t = 0; t < fresh.length; t++) {
+      const src = fresh[t].data as Float32Array;
+      const dst = this.data[t] as Float32Array;
+      for (let b = 0; b < rows; b++) {
+        const n = (counts ? counts[b] : seq) * headDim;
+        if (n === 0) continue;
+        for (let h = 0; h < kvHeads; h++) {
+          const from = (b * kvHeads + h) * seq * headDim;
+          dst.set(src.subarray(from, from + n), (((first + b) * kvHeads + h) * cap + starts[b]) * headDim);
+        }
+      }
+    }
+  }
+
+  /**
+   * The past feeds of a prefill chunk over slots first..first+rows-1: only
+   * the first `held` columns of each slot, copied into arrays of that width.
+   */
+  prefix(first: number, rows: number, held: number): Tensor[] {
+    const { kvHeads, headDim } = this.runner.io;
+    // At least one column (masked: no row holds it): a zero-sized input crashes the WebGPU provider.
+    const columns = Math.max(1, held);
+    return this.data.map((d) => {
+      const out = this.runner.newKvData(rows * kvHeads * columns * headDim);
+      for (let r = 0; r < rows; r++) copySlot(d, first + r, this.capacity, out, r, columns, columns, kvHeads, headDim);
+      return this.runner.kvTensor(out, rows, columns);
+    });
+  }
+
+  /** Moves a row's first `length` tokens from one slot to another. */
+  move(from: number, to: number, length: number): void {
+    const { kvHeads, headDim } = this.runner.io;
+    for (const d of this.data) copySlot(d, from, this.capacity, d, to, this.capacity, length, kvHeads, headDim);
+  }
+}
