@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import type { Engine } from '../engine/engine.js';
 import { isSafeRid } from '../request_id.js';
 import { now } from '../tracing/clock.js';
-import type { TraceLevel } from '../tracing/trace_config.js';
 import type { Tracing } from '../tracing/tracing.js';
 import { ApiKey } from './api_key.js';
 import { BrowserGuard, PREFLIGHT_HEADERS } from './browser_guard.js';
@@ -15,6 +14,8 @@ import { HttpError } from './http_error.js';
 import { chatRequest, completionRequest, nativeRequest } from './openai_request.js';
 import type { ParsedRequest } from './openai_request.js';
 import { readJsonBody } from './request_body.js';
+import { adminRoutes, sendJson } from './admin_routes.js';
+import type { AdminRoute } from './admin_routes.js';
 import { chatFormat, completionFormat, nativeFormat } from './response_formats.js';
 import type { ResponseFormat, TokenSpelling } from './response_formats.js';
 
@@ -45,12 +46,6 @@ const GENERATIONS: Record<string, { parse: Generation; format: (rid: string, mod
 
 const ROUTES = 'Routes: POST /v1/completions, /v1/chat/completions, /generate; GET /v1/models, /health, /ready, /metrics; GET|POST /set_trace_level?level=N.';
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
 /** The request's path; a target that is not a path (`//[`, `http://host:99999/`) is a 400, not a crash. */
 function pathOf(req: IncomingMessage): URL {
   try {
@@ -80,6 +75,8 @@ export class SglServer {
   private readonly idle = new Set<() => void>();
   /** X-Request-Id values that name a request running here. */
   private readonly headerRids = new Set<string>();
+  /** The routes besides generation. */
+  private readonly adminRoutes: Record<string, AdminRoute>;
 
   constructor(
     private readonly engine: Engine,
@@ -87,6 +84,7 @@ export class SglServer {
     private readonly options: ServerOptions,
   ) {
     this.apiKey = options.apiKey === undefined ? null : new ApiKey(options.apiKey);
+    this.adminRoutes = adminRoutes(engine, tracing, { enableMetrics: options.enableMetrics, draining: () => this.draining });
     this.browsers = new BrowserGuard(options.allowedOrigins ?? [], options.host);
     const requestTimeout = options.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
     this.server = createServer(
@@ -226,46 +224,6 @@ export class SglServer {
         this.idle.clear();
       }
     }
-  }
-
-  /** The routes besides generation: the methods each answers, and its answer. */
-  private readonly adminRoutes: Record<string, { methods: readonly string[]; answer: (res: ServerResponse, url: URL) => void }> = {
-    '/health': { methods: ['GET', 'HEAD'], answer: (res) => sendJson(res, 200, { status: 'ok' }) },
-    // Liveness is /health; readiness fails while draining, for balancers and Kubernetes probes.
-    '/ready': {
-      methods: ['GET', 'HEAD'],
-      answer: (res) => (this.draining ? sendJson(res, 503, { status: 'draining' }, { 'Retry-After': '1' }) : sendJson(res, 200, { status: 'ready' })),
-    },
-    '/v1/models': {
-      methods: ['GET', 'HEAD'],
-      answer: (res) =>
-        sendJson(res, 200, {
-          object: 'list',
-          data: [{ id: this.engine.spec.id, object: 'model', created: 0, owned_by: 'sgl', max_model_len: this.engine.spec.contextLength }],
-        }),
-    },
-    '/metrics': { methods: ['GET', 'HEAD'], answer: (res) => this.metrics(res) },
-    '/set_trace_level': {
-      methods: ['GET', 'POST'],
-      answer: (res, url) => {
-        const raw = url.searchParams.get('level');
-        if (raw === null || !/^[0-3]$/.test(raw.trim()))
-          throw new HttpError(400, `level must be 0, 1, 2 or 3, got ${raw === null ? 'nothing' : JSON.stringify(raw)}.`, 'invalid_request_error', 'level');
-        const level = Number(raw) as TraceLevel;
-        this.tracing.setLevel(level);
-        sendJson(res, 200, { level });
-      },
-    },
-  };
-
-  private metrics(res: ServerResponse): void {
-    const metrics = this.tracing.metrics;
-    if (!this.options.enableMetrics || !metrics)
-      throw new HttpError(404, 'Metrics are off; start the server with --enable-metrics.', 'invalid_request_error', null, 'not_found');
-    // The engine keeps the running/queued gauges current from each step's stats.
-    const text = metrics.render();
-    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-    res.end(text);
   }
 
   private fail(res: ServerResponse, err: unknown): void {
