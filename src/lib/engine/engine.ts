@@ -1,61 +1,25 @@
-import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import type { Device, DeviceChoice } from './devices.js';
-import { DeviceError, EngineClosedError, InferenceError, InvalidRequestError, ModelError, SglError } from '../errors.js';
-import type { FromWorker, GenerateRequest, RunnerInfo, SchedulerStats, ToWorker, WorkerConfig } from '../protocol.js';
+import type { Device } from './devices.js';
+import { EngineClosedError, InferenceError, InvalidRequestError } from '../errors.js';
+import type { FromWorker, GenerateRequest, RunnerInfo, SchedulerStats, ToWorker } from '../protocol.js';
 import type { ModelSpec } from './model_dir.js';
 import { loadModelSpec } from './model_dir.js';
 import { prepareRequest } from './request.js';
-import type { Tokenize } from './request.js';
 import { RequestStream } from './request_stream.js';
-import { NoTokenizer, TextTokenizer } from './tokenizer/tokenizer.js';
 import type { ModelTokenizer } from './tokenizer/tokenizer.js';
-import { TokenizerPool } from './tokenizer/tokenizer_pool.js';
 import { now } from '../tracing/clock.js';
 import { S } from '../tracing/stages.js';
 import { parseTraceparent } from '../tracing/traceparent.js';
 import { Tracing } from '../tracing/tracing.js';
-import { startThread } from '../thread.js';
 import { SGL_VERSION } from '../version.js';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { ENGINE_DEFAULTS } from './engine_defaults.js';
+import { fileSha256, startParts } from './engine_start.js';
+import type { EngineTokenizers } from './engine_start.js';
 
 export type { Device, DeviceChoice } from './devices.js';
 export { ENGINE_DEFAULTS } from './engine_defaults.js';
-
-export interface EngineOptions {
-  /** A model directory; the embedded default model when absent. */
-  modelPath?: string;
-  /** Where the model runs; `auto` takes a GPU provider that starts, else the CPU (the engine's `device` says which). */
-  device?: DeviceChoice;
-  /** onnxruntime intra-op threads (default: all cores). */
-  threads?: number;
-  interOpThreads?: number;
-  maxRunningRequests?: number;
-  maxPrefillTokens?: number;
-  /** KV cache budget in MiB. */
-  kvCacheMb?: number;
-  /** Tokenizer processes (tokenization and chat templates, off the caller's event loop). */
-  tokenizerProcesses?: number;
-  /** How long tokenizing one request may take before it fails with a 400. */
-  tokenizeTimeoutMs?: number;
-  /** Largest prompt (or messages' content) in UTF-8 bytes; default: the context length times the longest token. */
-  maxPromptBytes?: number;
-  /** Tracing and metrics; off when absent. */
-  tracing?: Tracing;
-  /** Prefill every prompt from scratch (SGLang's --disable-radix-cache). */
-  disablePrefixCache?: boolean;
-  /** Load no tokenizer: requests come as token ids and leave as token ids (vLLM's and SGLang's --skip-tokenizer-init). */
-  skipTokenizerInit?: boolean;
-}
-
-/** Where requests are tokenized: tokenizer processes, or nowhere (a tokenizer-less engine refuses text). */
-type Tokenizers = Tokenize & { close(): void };
-
-function textless(tokenizer: NoTokenizer): Tokenizers {
-  return { encode: async () => tokenizer.encode(), applyChatTemplate: async () => tokenizer.applyChatTemplate(), close: () => {} };
-}
+export type { EngineOptions } from './engine_defaults.js';
+import type { EngineOptions } from './engine_defaults.js';
 
 /** Where a request comes from, for tracing: the caller's W3C trace context and arrival. */
 export interface RequestContext {
@@ -70,14 +34,6 @@ export interface RequestContext {
 }
 
 const NO_TRACING = new Tracing();
-
-const ERROR_KINDS: Record<string, new (message: string) => SglError> = { ModelError, DeviceError };
-
-async function fileSha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 /**
  * The in-process inference engine: tokenization, detokenization and the
@@ -104,7 +60,7 @@ export class Engine {
     readonly info: RunnerInfo,
     /** For detokenizing (incremental, per token) and for callers preparing workloads; requests are tokenized by `tokenizers`. */
     readonly tokenizer: ModelTokenizer,
-    private readonly tokenizers: Tokenizers,
+    private readonly tokenizers: EngineTokenizers,
     /** Prompts longer than this cannot fit the context, whatever they tokenize to. */
     readonly maxPromptBytes: number,
     readonly device: Device,
@@ -118,63 +74,7 @@ export class Engine {
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const spec = loadModelSpec(options.modelPath);
-    const cfg: WorkerConfig = {
-      onnxPath: spec.onnxPath,
-      device: options.device ?? ENGINE_DEFAULTS.device,
-      intraOpThreads: options.threads ?? availableParallelism(),
-      interOpThreads: options.interOpThreads ?? 1,
-      contextLength: spec.contextLength,
-      kvCacheBytes: (options.kvCacheMb ?? ENGINE_DEFAULTS.kvCacheMb) * 2 ** 20,
-      timeOrigin: performance.timeOrigin,
-      traceModules: [...(options.tracing?.modules ?? [])],
-      prefixCache: !options.disablePrefixCache,
-      limits: {
-        maxRunningRequests: options.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests,
-        maxPrefillTokens: options.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens,
-      },
-    };
-    const worker = startThread(import.meta.url, 'worker/worker_main', cfg);
-    const workerReady = new Promise<RunnerInfo>((resolve, reject) => {
-      const onMessage = (msg: FromWorker): void => {
-        if (msg.type === 'ready') resolve(msg.info);
-        else if (msg.type === 'fatal') reject(new (ERROR_KINDS[msg.kind] ?? SglError)(msg.message));
-      };
-      worker.once('message', onMessage);
-      worker.once('error', (err) => reject(new EngineClosedError(`The scheduler thread failed to start: ${err.message}`)));
-    });
-    // The scheduler thread, the tokenizer processes and this thread's own tokenizer (for detokenizing) load side by side;
-    // if any fails, nothing is left running.
-    const noTokenizer = options.skipTokenizerInit ? new NoTokenizer() : null;
-    const pool = noTokenizer
-      ? textless(noTokenizer)
-      : TokenizerPool.start(
-          spec.dir,
-          options.tokenizerProcesses ?? ENGINE_DEFAULTS.tokenizerProcesses,
-          options.tokenizeTimeoutMs ?? ENGINE_DEFAULTS.tokenizeTimeoutMs,
-        );
-    let tokenizer: ModelTokenizer | null = noTokenizer;
-    let tokenizerFailure: unknown = null;
-    try {
-      tokenizer ??= new TextTokenizer(spec);
-    } catch (err) {
-      tokenizerFailure = err;
-    }
-    const [ready, started] = await Promise.allSettled([workerReady, pool]);
-    const failure = tokenizerFailure
-      ? tokenizerFailure
-      : ready.status === 'rejected'
-        ? ready.reason
-        : started.status === 'rejected'
-          ? started.reason
-          : spec.vocabSize !== null && spec.vocabSize !== ready.value.vocabSize
-            ? new ModelError(`The model's config says vocab_size ${spec.vocabSize} but its logits have ${ready.value.vocabSize} entries.`)
-            : null;
-    if (failure || !tokenizer || ready.status === 'rejected' || started.status === 'rejected') {
-      await worker.terminate();
-      if (started.status === 'fulfilled') started.value.close();
-      throw failure;
-    }
-    const info = ready.value;
+    const { cfg, worker, info, tokenizer, tokenizers } = await startParts(spec, options);
     const device = info.device;
     const tracing = options.tracing ?? NO_TRACING;
     await tracing.attach(
@@ -195,7 +95,7 @@ export class Engine {
     );
     if (tracing.metrics) tracing.metrics.maxTotalTokens = info.limits.maxTotalTokens;
     const maxPromptBytes = options.maxPromptBytes ?? spec.contextLength * tokenizer.maxTokenBytes;
-    return new Engine(spec, info, tokenizer, started.value, maxPromptBytes, device, worker, tracing);
+    return new Engine(spec, info, tokenizer, tokenizers, maxPromptBytes, device, worker, tracing);
   }
 
   /**
