@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
 import type { DecoderIo } from '../src/lib/engine/onnx/model_runner.js';
-import { readDecoderIo } from '../src/lib/engine/onnx/model_runner.js';
+import { readDecoderIo } from '../src/lib/engine/onnx/decoder_io.js';
 
 export interface SessionSettings {
   intraOpThreads: number;

@@ -5,7 +5,8 @@ import type { KvData, PrefixCache, PrefixMatch } from '../policy/prefix_cache.js
 import type { SlotPlacement } from '../kv/slot_batch.js';
 import type { SlotCache } from '../kv/slot_cache.js';
 import type { LiveRequest } from './live_request.js';
-import { recordCopyIn } from './step_trace.js';
+import { recordCacheInsert, recordCopyIn } from './step_trace.js';
+import type { RunningBatch } from '../kv/running_batch.js';
 
 /**
  * Copies the admitted rows' cached prefixes into their prefill: holds the
@@ -72,4 +73,21 @@ export function copyIntoDense(
     });
   });
   return length > 0 ? { past: data.map((d) => runner.kvTensor(d, n, length)), length } : null;
+}
+
+/** Puts the fresh rows' prompts into the cache, within `room` tokens (what the running rows leave of the budget). */
+export async function insertPrompts(cache: PrefixCache, runner: ModelRunner, fresh: RunningBatch<LiveRequest>, room: number): Promise<void> {
+  // The batch's KV comes to the host (from a device, a download) once, for every row: each row's insert starts there.
+  const start = now();
+  let src;
+  try {
+    src = await fresh.kvSource(runner);
+  } catch {
+    // Only the cache misses out; the requests go on (a device that has failed fails their next run, which ends them).
+    return;
+  }
+  fresh.rows.forEach((r, i) => {
+    const change = cache.insert(r.inputIds, src.data, src.row(i), src.length, src.start(i), room);
+    recordCacheInsert(r.trace, start, now(), change.evicted, cache.size);
+  });
 }

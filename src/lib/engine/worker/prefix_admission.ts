@@ -1,3 +1,5 @@
+import type { PrefixCache, PrefixMatch } from '../policy/prefix_cache.js';
+import type { Scheduler } from '../policy/scheduler.js';
 import type { LiveRequest } from './live_request.js';
 
 /** Cached tokens worth waiting a run for (SGLang's in-batch prefix check uses the same 32). */
@@ -27,4 +29,28 @@ export function betterNextRun(r: LiveRequest, taken: readonly LiveRequest[], cac
     if (k - cached(r) >= WORTH_WAITING) return true;
   }
   return false;
+}
+
+/**
+ * The requests to prefill next and, with the prefix cache, each one's
+ * match: matched once, admission weighs its length and the prefill copies
+ * it in. Without waiting requests nothing is matched (the decode path).
+ */
+export function admitNext(
+  scheduler: Scheduler<LiveRequest>,
+  running: readonly LiveRequest[],
+  cache: PrefixCache | null,
+): { admitted: LiveRequest[]; matches: PrefixMatch[] | null } | null {
+  if (!cache || scheduler.waiting === 0) {
+    const admitted = scheduler.admit(running);
+    return admitted.length ? { admitted, matches: null } : null;
+  }
+  const matches = new Map<LiveRequest, PrefixMatch>();
+  const cached = (r: LiveRequest): number => {
+    let m = matches.get(r);
+    if (!m) matches.set(r, (m = cache.match(r.inputIds)));
+    return m.length;
+  };
+  const admitted = scheduler.admit(running, cached, (r, taken) => betterNextRun(r, taken, cached));
+  return admitted.length ? { admitted, matches: admitted.map((r) => matches.get(r) ?? cache.match(r.inputIds)) } : null;
 }

@@ -1,0 +1,159 @@
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import type * as OrtModule from 'onnxruntime-node';
+import { ModelError } from '../../errors.js';
+import type { Device } from '../devices.js';
+import { onnxOutputNames } from './onnx_outputs.js';
+
+/** The names of a decoder's past and present KV tensors. */
+const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+export const PRESENT = /^present\.(\d+)\.(key|value)$/;
+const NEW_KV = /^new_key_values\.(\d+)\.(key|value)$/;
+
+/** The decoder's interface as read from the session. */
+export interface DecoderIo {
+  numLayers: number;
+  kvHeads: number;
+  headDim: number;
+  kvType: 'float32' | 'float16';
+  logitsType: 'float32' | 'float16';
+  hasPositionIds: boolean;
+  hasUseCacheBranch: boolean;
+  pastNames: string[];
+  /** The outputs that carry K/V back: present.* (dense: the whole cache) or new_key_values.* (slots: the new tokens only). */
+  presentNames: string[];
+  /**
+   * The slot interface (sgl generator 3): past_key_values.* are slot buffers read in place,
+   * with cache_lengths and last_index; outputs new_key_values.*. Otherwise the dense one.
+   */
+  slots: boolean;
+  /** Whether a multi-token run on top of a past works (some exports take only prompts or single steps). */
+  chunkedPrefill: boolean;
+}
+
+/** Last-position logits of each row, widened to float32 when the model emits fp16. */
+export interface RowLogits {
+  data: Float32Array;
+  vocabSize: number;
+  /** Offset of row `r` in `data`. */
+  offset(row: number): number;
+}
+
+export interface ForwardInputs {
+  batch: number;
+  seq: number;
+  inputIds: BigInt64Array;
+  /** [batch, past + seq] */
+  attentionMask: BigInt64Array;
+  positionIds: BigInt64Array;
+  /** One tensor per past input, in `pastNames` order; null for an empty cache. */
+  past: readonly Tensor[] | null;
+}
+
+export interface ForwardOutputs {
+  logits: RowLogits;
+  present: Tensor[];
+}
+
+/** One run of a slot model over consecutive slots (rows right-padded to `seq`). */
+export interface SlotInputs {
+  batch: number;
+  seq: number;
+  inputIds: BigInt64Array;
+  positionIds: BigInt64Array;
+  /** Tokens each row already holds in its slot. */
+  cacheLengths: BigInt64Array;
+  /** The position within `seq` of each row's last real token (whose logits come back). */
+  lastIndex: BigInt64Array;
+  /** One slot-buffer view per past input [batch, kv_heads, capacity, head_dim], in `pastNames` order. */
+  past: readonly Tensor[];
+}
+
+/** One source of a KV repack: a batch's past tensors, the rows kept from it, its padded length. */
+export interface KvPart {
+  past: readonly Tensor[];
+  rows: readonly number[];
+  length: number;
+}
+
+/**
+ * Where the KV cache may stay on the device between runs: the present
+ * outputs are left there (IO binding) and fed back as the next past. On
+ * WebGPU only; CUDA keeps the cache on the host until a CUDA machine can
+ * test the same path.
+ */
+export function presentOnDevice(onnxPath: string): Partial<Record<Device, InferenceSession.SessionOptions>> {
+  let names: string[];
+  try {
+    names = onnxOutputNames(onnxPath).filter((n) => PRESENT.test(n));
+  } catch {
+    // Unreadable here means unreadable to onnxruntime too, which says why when it loads it.
+    return {};
+  }
+  if (names.length === 0) return {};
+  const where: Record<string, OrtModule.Tensor.DataLocation> = {};
+  for (const n of names) where[n] = 'gpu-buffer';
+  return { webgpu: { preferredOutputLocation: where } };
+}
+
+/** Reads the decoder's inputs and outputs and checks that the engine can drive them. */
+export function readDecoderIo(session: InferenceSession): DecoderIo {
+  const inputs = new Set(session.inputNames);
+  const outputs = new Set(session.outputNames);
+  const missing: string[] = [];
+  const slots = inputs.has('cache_lengths') && session.outputNames.some((n) => NEW_KV.test(n));
+  for (const name of ['input_ids', ...(slots ? ['last_index', 'position_ids'] : ['attention_mask'])]) if (!inputs.has(name)) missing.push(`input ${name}`);
+  if (!outputs.has('logits')) missing.push('output logits');
+  const pastNames = session.inputNames.filter((n) => PAST.test(n));
+  const numLayers = pastNames.length / 2;
+  const outName = (l: number, kind: string): string => (slots ? `new_key_values.${l}.${kind}` : `present.${l}.${kind}`);
+  if (pastNames.length === 0) missing.push('inputs past_key_values.{i}.key|value (the engine needs a decoder with a KV cache)');
+  const ordered: string[] = [];
+  const presentNames: string[] = [];
+  for (let l = 0; l < numLayers; l++) {
+    for (const kind of ['key', 'value']) {
+      const past = `past_key_values.${l}.${kind}`;
+      const present = outName(l, kind);
+      if (!inputs.has(past)) missing.push(`input ${past}`);
+      if (!outputs.has(present)) missing.push(`output ${present}`);
+      ordered.push(past);
+      presentNames.push(present);
+    }
+  }
+  const extraPresent = session.outputNames.filter((n) => PRESENT.test(n) && !presentNames.includes(n));
+  if (extraPresent.length) missing.push(`inputs matching ${extraPresent.join(', ')}`);
+  const known = new Set(['input_ids', 'attention_mask', 'position_ids', 'use_cache_branch', 'cache_lengths', 'last_index', ...ordered]);
+  const unknown = session.inputNames.filter((n) => !known.has(n));
+  if (missing.length || unknown.length) {
+    const parts = [];
+    if (missing.length) parts.push(`it lacks ${missing.join(', ')}`);
+    if (unknown.length) parts.push(`it has inputs the engine does not know how to feed: ${unknown.join(', ')}`);
+    throw new ModelError(`The ONNX model cannot be driven as a decoder with a KV cache: ${parts.join('; ')}.`);
+  }
+
+  const meta = (name: string, list: readonly InferenceSession.ValueMetadata[]) => list.find((m) => m.name === name);
+  const pastMeta = meta(ordered[0], session.inputMetadata);
+  const logitsMeta = meta('logits', session.outputMetadata);
+  if (!pastMeta?.isTensor || !logitsMeta?.isTensor) throw new ModelError('The ONNX model has non-tensor past_key_values or logits.');
+  const kvType = pastMeta.type;
+  const logitsType = logitsMeta.type;
+  if ((kvType !== 'float32' && kvType !== 'float16') || (logitsType !== 'float32' && logitsType !== 'float16')) {
+    throw new ModelError(`The engine drives float32 and float16 models; this one has ${kvType} past_key_values and ${logitsType} logits.`);
+  }
+  const [, kvHeads, , headDim] = pastMeta.shape;
+  if (typeof kvHeads !== 'number' || typeof headDim !== 'number') {
+    throw new ModelError(`past_key_values must have fixed kv_heads and head_dim dimensions; ${ordered[0]} has shape [${pastMeta.shape.join(', ')}].`);
+  }
+  return {
+    numLayers,
+    kvHeads,
+    headDim,
+    kvType,
+    logitsType,
+    hasPositionIds: inputs.has('position_ids'),
+    hasUseCacheBranch: inputs.has('use_cache_branch'),
+    pastNames: ordered,
+    presentNames,
+    slots,
+    chunkedPrefill: true,
+  };
+}

@@ -1,0 +1,129 @@
+import { KvBatch } from '../kv/kv_batch.js';
+import type { ChunkTiming, RunningBatch } from '../kv/running_batch.js';
+import { SlotBatch } from '../kv/slot_batch.js';
+import { SlotCache } from '../kv/slot_cache.js';
+import { SlotPrefill } from '../kv/slot_prefill.js';
+import type { ModelRunner, RowLogits } from '../onnx/model_runner.js';
+import type { PrefixCache, PrefixMatch } from '../policy/prefix_cache.js';
+import { reservation } from '../policy/scheduler.js';
+import type { EngineLimits } from '../../protocol.js';
+import { copyIntoDense, copyIntoSlots } from './copy_in.js';
+import type { LiveRequest } from './live_request.js';
+
+/** What a prefill hands the join: the fresh rows' batch, their last logits, the chunks it ran. */
+export interface PrefillResult {
+  batch: RunningBatch<LiveRequest>;
+  logits: RowLogits;
+  chunks: ChunkTiming[];
+}
+
+/** A prefill in progress: the scheduler loop runs it a step at a time (slots: a chunk; dense: the whole of it). */
+export interface Prefilling {
+  step(): Promise<void>;
+  readonly finished: boolean;
+  result(): PrefillResult;
+}
+
+/** Where the prefix cache comes in: the matches admission made, and how far the cache is over the budget with the admitted rows in. */
+export interface CacheIn {
+  cache: PrefixCache;
+  matches: readonly PrefixMatch[];
+  over: () => number;
+}
+
+/**
+ * How the worker's running batch is laid out, decided once from the model:
+ * the dense batch (KvBatch) or slots (SlotBatch over a SlotCache). The
+ * scheduler loop asks it for empty batches, prefills and repacks, and never
+ * branches on the layout itself.
+ */
+export interface BatchLayout {
+  readonly name: 'dense' | 'slots';
+  /** A join always rebatches (slots: the fresh rows sit after where the running ones were placed; the batch starts at slot 0). */
+  readonly joinRebatches: boolean;
+  /** A repack's slice starts when it runs (slots: it moves only the rows that fill holes), not at the step's `t`. */
+  readonly repackTimedAlone: boolean;
+  empty(): RunningBatch<LiveRequest>;
+  startPrefill(running: RunningBatch<LiveRequest>, admitted: LiveRequest[], cacheIn: CacheIn | null): Prefilling;
+  repack(parts: { batch: RunningBatch<LiveRequest>; keep: readonly number[] }[]): Promise<RunningBatch<LiveRequest>>;
+}
+
+/** The layout a runner's model takes: slots when its graph reads slot buffers. */
+export function batchLayout(runner: ModelRunner, limits: EngineLimits, contextLength: number): BatchLayout {
+  return runner.io.slots ? new SlotLayout(runner, limits, contextLength) : new DenseLayout(runner, limits);
+}
+
+class DenseLayout implements BatchLayout {
+  readonly name = 'dense';
+  readonly joinRebatches = false;
+  readonly repackTimedAlone = false;
+
+  constructor(
+    private readonly runner: ModelRunner,
+    private readonly limits: EngineLimits,
+  ) {}
+
+  empty(): RunningBatch<LiveRequest> {
+    return KvBatch.empty();
+  }
+
+  /** The whole prefill in one step: a dense batch joins only once every chunk has run. */
+  startPrefill(_running: RunningBatch<LiveRequest>, admitted: LiveRequest[], cacheIn: CacheIn | null): Prefilling {
+    let out: PrefillResult | null = null;
+    return {
+      step: async () => {
+        const cached = cacheIn ? copyIntoDense(cacheIn.cache, this.runner, admitted, cacheIn.matches, cacheIn.over()) : null;
+        const prompts = admitted.map((r) => r.inputIds);
+        out = await KvBatch.prefill(this.runner, admitted, prompts, this.limits.maxPrefillTokens, cached);
+      },
+      get finished() {
+        return out !== null;
+      },
+      result: () => out!,
+    };
+  }
+
+  repack(parts: { batch: RunningBatch<LiveRequest>; keep: readonly number[] }[]): Promise<RunningBatch<LiveRequest>> {
+    return KvBatch.repack(this.runner, parts as { batch: KvBatch<LiveRequest>; keep: readonly number[] }[]);
+  }
+}
+
+class SlotLayout implements BatchLayout {
+  readonly name = 'slots';
+  readonly joinRebatches = true;
+  readonly repackTimedAlone = true;
+  private readonly slots: SlotCache;
+
+  constructor(
+    private readonly runner: ModelRunner,
+    private readonly limits: EngineLimits,
+    contextLength: number,
+  ) {
+    this.slots = new SlotCache(runner, limits.maxRunningRequests, contextLength, limits.maxTotalTokens);
+  }
+
+  empty(): RunningBatch<LiveRequest> {
+    return SlotBatch.empty(this.slots);
+  }
+
+  /**
+   * Places the admitted rows in slots after the running ones and starts
+   * their prefill: each row starts after its own cached prefix (copied
+   * straight into its slot), so no row recomputes what the prefix cache holds.
+   */
+  startPrefill(running: RunningBatch<LiveRequest>, admitted: LiveRequest[], cacheIn: CacheIn | null): Prefilling {
+    const cached = admitted.map((_, i) => cacheIn?.matches[i].length ?? 0);
+    let capacity = 0;
+    for (const r of running.rows) capacity = Math.max(capacity, reservation(r));
+    for (const r of admitted) capacity = Math.max(capacity, reservation(r));
+    const remaining = admitted.map((r, i) => r.promptLength - cached[i]);
+    const at = SlotBatch.place(this.slots, running as SlotBatch<LiveRequest>, remaining, capacity);
+    if (cacheIn) copyIntoSlots(cacheIn.cache, this.slots, at, admitted, cacheIn.matches, cacheIn.over());
+    const prompts = admitted.map((r) => r.inputIds);
+    return new SlotPrefill(this.runner, this.slots, at, admitted, prompts, cached, this.limits.maxPrefillTokens);
+  }
+
+  async repack(parts: { batch: RunningBatch<LiveRequest>; keep: readonly number[] }[]): Promise<RunningBatch<LiveRequest>> {
+    return SlotBatch.repack(parts as { batch: SlotBatch<LiveRequest>; keep: readonly number[] }[]);
+  }
+}
