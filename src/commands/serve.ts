@@ -1,6 +1,4 @@
-import { Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
-import { numberFlag } from '../lib/cli/number_flag.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
 import { tracingFlags, tracingFromFlags, tracingSetup } from '../lib/cli/tracing_flags.js';
 import { serverFlags, serverOptions } from '../lib/cli/server_flags.js';
@@ -19,17 +17,6 @@ export default class Serve extends SglCommand {
     ...engineFlags,
     ...tracingFlags(0),
     ...serverFlags,
-    'drain-timeout': Flags.integer({
-      min: 0,
-      default: 30,
-      description: 'Seconds from SIGTERM/SIGINT to exit: running requests finish and exporters flush within it.',
-    }),
-    'shutdown-delay': numberFlag({
-      min: 0,
-      default: 0,
-      description:
-        'Seconds after SIGTERM/SIGINT during which GET /ready answers 503 but requests are still accepted, so a load balancer that checks /ready stops sending before the listener closes; taken out of --drain-timeout.',
-    }),
   };
 
   async run(): Promise<{ url: string; drained: boolean; droppedSpans: number }> {
@@ -57,25 +44,8 @@ export default class Serve extends SglCommand {
       this.error(`Cannot listen on ${flags.host}:${flags.port}: ${(err as Error).message}. Pick another --port or --host.`, { exit: 1 });
     }
     const url = `http://${address.address}:${address.port}`;
-    const tracingLine =
-      flags['trace-level'] === 0
-        ? 'off (raise it with POST /set_trace_level?level=N)'
-        : `level ${flags['trace-level']}${levelWhy}, modules ${(flags['trace-module'] ?? ['request']).join(',')}, sample rate ${flags['trace-sample-rate']}`;
-    const fromEnv = (what: 'traces' | 'metrics'): string =>
-      otlpTargets(tracingSetup(flags))[what]?.from === 'environment' ? ' (from OTEL_EXPORTER_OTLP_*)' : '';
-    const exporters = [
-      ...(flags['trace-file'] ? [`trace file ${flags['trace-file']}`] : []),
-      ...(otlp ? [`spans over OTLP ${otlp.protocol} to ${otlp.url}${fromEnv('traces')}`] : []),
-      ...tracing.metricsDestinations.map((d) => `GenAI metrics to ${d}${fromEnv('metrics')}`),
-    ];
-    this.log(`sgl serve listening on ${url}`);
-    this.log(
-      `  model    ${engine.spec.id} (${engine.spec.dir}) on ${engine.device}${engine.info.deviceWhy ? ` (auto: ${engine.info.deviceWhy})` : ''}, ${engine.info.kvLayout} KV layout`,
-    );
-    this.log(`  tracing  ${tracingLine}`);
-    this.log(`  export   ${exporters.length ? exporters.join('; ') : 'none'}`);
-    if (flags['enable-metrics']) this.log(`  metrics  ${url}/metrics`);
-
+    const { serveBanner } = await import('../lib/report/serve_banner.js');
+    this.log(serveBanner(url, engine, tracing, tracingSetup(flags), levelWhy, flags['enable-metrics']));
     const got = await signal;
     // One deadline for the delay, the drain and the exporters' flush together: an orchestrator kills the process after it.
     const deadline = now() + flags['drain-timeout'] * 1000;

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { STAGES } from '../../src/lib/tracing/stages.js';
 
@@ -16,5 +16,24 @@ describe('docs/architecture.md', () => {
   it('lists every stage of the registry, in its order, with its module, level, thread, metric and nesting', () => {
     const registry = STAGES.map((s) => [s.name, s.module, String(s.level), s.thread, s.metric ? 'yes' : 'no', 'nested' in s && s.nested ? 'yes' : 'no']);
     expect(documentedStages()).toEqual(registry);
+  });
+});
+
+const SRC = resolve(import.meta.dirname, '../../src');
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+}
+
+describe('the size rules of docs/architecture.md §1', () => {
+  const lines = (path: string): number => readFileSync(path, 'utf8').split('\n').length - 1;
+  it('keeps every source file under 250 lines and every command under 90 (split by concern when one grows past)', () => {
+    const over = sources(SRC).flatMap((f) => {
+      const limit = relative(SRC, f).startsWith('commands') ? 90 : 250;
+      return lines(f) > limit ? [`${relative(SRC, f)}: ${lines(f)} lines (limit ${limit})`] : [];
+    });
+    expect(over).toEqual([]);
   });
 });

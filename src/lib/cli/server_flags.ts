@@ -1,4 +1,5 @@
 import { Errors, Flags } from '@oclif/core';
+import { numberFlag } from './number_flag.js';
 import type { Interfaces } from '@oclif/core';
 import { SERVER_DEFAULTS } from '../server/server_defaults.js';
 import type { ServerOptions } from '../server/sgl_server.js';
@@ -41,6 +42,17 @@ export const serverFlags = {
     min: 1,
     default: SERVER_DEFAULTS.requestTimeoutMs / 1000,
     description: 'Seconds a client may take to send its whole request, body included (then 408). Generation time does not count.',
+  }),
+  'drain-timeout': Flags.integer({
+    min: 0,
+    default: 30,
+    description: 'Seconds from SIGTERM/SIGINT to exit: running requests finish and exporters flush within it.',
+  }),
+  'shutdown-delay': numberFlag({
+    min: 0,
+    default: 0,
+    description:
+      'Seconds after SIGTERM/SIGINT during which GET /ready answers 503 but requests are still accepted, so a load balancer that checks /ready stops sending before the listener closes; taken out of --drain-timeout.',
   }),
 };
 

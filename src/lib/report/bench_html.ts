@@ -1,3 +1,4 @@
+import type { BenchResult } from '../benchmark/run_bench.js';
 import type { LevelRow } from '../benchmark/compare_levels.js';
 import type { RequestOutcome } from '../target/driver.js';
 import type { BenchMetrics } from '../benchmark/statistics.js';
@@ -66,4 +67,11 @@ export function benchHtml(input: BenchHtmlInput): string {
   if (m.warmup) table.push(['Warm-up requests (not measured)', String(m.warmup)]);
   for (const k of m.failures) table.push([`Failed: ${k.kind}`, `${k.count} (e.g. ${k.example.slice(0, 300)})`]);
   return htmlPage(input.title, table, figures);
+}
+
+/** Bench's page for a result: the CDFs show the first run (with --compare-trace-levels, the first level's first repeat). */
+export function benchResultHtml(result: BenchResult): string {
+  const series = [{ name: result.levels ? `level ${result.levels[0].level}` : 'run', outcomes: result.outcomes }];
+  const { target, workload, metrics } = result;
+  return benchHtml({ title: 'sgl bench', target, workload, metrics, series, levels: result.levels ?? undefined, stages: result.stages ?? undefined });
 }

@@ -1,4 +1,4 @@
-import type { ReplayResult } from '../replay/replay_result.js';
+import type { ReplayOptions, ReplayResult } from '../replay/replay_result.js';
 import type { RequestTiming } from '../replay/fidelity.js';
 import type { TimingModel } from '../replay/simulator.js';
 import { describeFit } from '../workload/fit_context.js';
@@ -6,20 +6,8 @@ import { formatBenchMetrics } from './bench_report.js';
 import { fidelityHtml, formatFidelity } from './fidelity_report.js';
 import { printable } from './terminal_text.js';
 
-/** What the report needs from the command line besides the result. */
-export interface ReplayReportOptions {
-  file: string;
-  /** --url, or null in-process. */
-  urls: readonly string[] | null;
-  speed: number;
-  tolerance: number | null;
-  toleranceFloorMs: number;
-  /** The replay's own trace file, when it wrote one. */
-  output: string | null;
-}
-
 /** A replay's report for the terminal: what ran, the fitted models, the bench metrics, schedule, prefix cache and fidelity. */
-export function formatReplay(r: ReplayResult, o: ReplayReportOptions): string {
+export function formatReplay(r: ReplayResult, o: ReplayOptions): string {
   const out: string[] = [];
   if (r.loaded) out.push(`Model ${printable(r.loaded.dir)} (${r.loaded.why})\n`);
   const fitted = r.fit && describeFit(r.fit);
@@ -28,7 +16,8 @@ export function formatReplay(r: ReplayResult, o: ReplayReportOptions): string {
   const warm = r.metrics?.warmup ? `, after ${r.metrics.warmup} warm-up requests (not measured)` : '';
   out.push(`${simulated ? 'Simulated' : 'Replayed'} ${r.requests} requests of ${printable(r.workload)} (${r.format})${warm}\n\n`);
   if (r.model) out.push(formatModel(r.model, r.profile && r.profile !== o.file ? ` of ${printable(r.profile)}` : '') + '\n\n');
-  if (r.metrics) out.push(formatBenchMetrics(r.metrics, simulated ? 'simulated engine' : (o.urls?.join(', ') ?? 'in-process engine'), r.workload) + '\n');
+  if (r.metrics)
+    out.push(formatBenchMetrics(r.metrics, simulated ? 'simulated engine' : o.urls?.length ? o.urls.join(', ') : 'in-process engine', r.workload) + '\n');
   if (r.schedule) {
     const s = r.schedule;
     out.push(

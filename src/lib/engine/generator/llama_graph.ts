@@ -1,50 +1,10 @@
-import { floatToHalf } from '../fp16.js';
 import type { LlamaConfig, LlamaWeights } from './llama_weights.js';
 import { rotaryTables } from './llama_weights.js';
-import type { AttributeValue, ModelInit, NodeInit, TensorInit } from './onnx_proto.js';
-import { DataType, int64Tensor } from './onnx_proto.js';
+import type { ModelInit } from './onnx_proto.js';
+import { DataType } from './onnx_proto.js';
+import { GraphBuilder } from './graph_builder.js';
 
 const OPSET = 17;
-
-function f16Bytes(values: Float32Array): Uint8Array {
-  const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = floatToHalf(values[i]);
-  return new Uint8Array(out.buffer);
-}
-
-function f32Bytes(values: Float32Array): Uint8Array {
-  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-}
-
-/** Collects nodes and initializers with unique, readable names. */
-class GraphBuilder {
-  readonly nodes: NodeInit[] = [];
-  readonly initializers: TensorInit[] = [];
-  private counter = 0;
-
-  op(op: string, inputs: string[], attributes?: Record<string, AttributeValue>, output?: string, domain?: string): string {
-    const name = `${op}_${this.counter++}`;
-    const out = output ?? `${name}_out`;
-    this.nodes.push({ op, inputs, outputs: [out], name, attributes, ...(domain ? { domain } : {}) });
-    return out;
-  }
-
-  int64(name: string, values: number[], dims: number[] = [values.length]): string {
-    this.initializers.push(int64Tensor(name, values, dims));
-    return name;
-  }
-
-  float(name: string, values: Float32Array, dims: number[]): string {
-    this.initializers.push({ name, dataType: DataType.FLOAT, dims, raw: f32Bytes(values) });
-    return name;
-  }
-
-  /** Stored as fp16 to halve the file, widened once (onnxruntime folds the Cast at load). */
-  weight(name: string, values: Float32Array, dims: number[]): string {
-    this.initializers.push({ name: `${name}.fp16`, dataType: DataType.FLOAT16, dims, raw: f16Bytes(values) });
-    return this.op('Cast', [`${name}.fp16`], { to: DataType.FLOAT }, name);
-  }
-}
 
 /**
  * How the graph meets the KV cache. `dense` (generator 2) is the Optimum /
