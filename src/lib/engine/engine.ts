@@ -93,7 +93,6 @@ export class Engine {
       },
       tracing.exporting ? await fileSha256(spec.onnxPath) : undefined,
     );
-    if (tracing.metrics) tracing.metrics.maxTotalTokens = info.limits.maxTotalTokens;
     const maxPromptBytes = options.maxPromptBytes ?? spec.contextLength * tokenizer.maxTokenBytes;
     return new Engine(spec, info, tokenizer, tokenizers, maxPromptBytes, device, worker, tracing);
   }
@@ -186,12 +185,7 @@ export class Engine {
     switch (msg.type) {
       case 'tokens':
         this.latestStats = msg.stats;
-        if (this.tracing.metrics) {
-          this.tracing.metrics.running = msg.stats.running;
-          this.tracing.metrics.queued = msg.stats.waiting;
-          this.tracing.metrics.kvTokens = msg.stats.kvTokens;
-          this.tracing.metrics.cacheTokens = msg.stats.cacheTokens;
-        }
+        this.tracing.engineState(msg.stats);
         for (const t of msg.traces) this.streams.get(t.rid)?.trace.workerDone(t.records);
         for (const out of msg.outputs) {
           const stream = this.streams.get(out.rid);

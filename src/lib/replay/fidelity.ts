@@ -4,7 +4,7 @@ import type { RequestOutcome } from '../target/driver.js';
 import type { WorkloadRecord } from '../tracing/finished_request.js';
 
 /** One request's timings, captured or replayed. */
-export interface RequestTiming {
+export interface TimingSample {
   id: string;
   ttftMs: number | null;
   tpotMs: number | null;
@@ -40,12 +40,12 @@ export interface FidelityReport {
   drifted: { id: string; capturedMs: number; replayedMs: number; drift: number }[];
 }
 
-export function fromRecord(w: WorkloadRecord): RequestTiming {
+export function fromRecord(w: WorkloadRecord): TimingSample {
   const tpot = tpotMs(w);
   return { id: w.rid, ttftMs: w.ttftMs, tpotMs: tpot, e2eMs: w.e2eMs, stages: w.stages };
 }
 
-export function fromOutcome(o: RequestOutcome): RequestTiming {
+export function fromOutcome(o: RequestOutcome): TimingSample {
   const tpot = tpotMs(o);
   return { id: o.id, ttftMs: o.ttftMs, tpotMs: tpot, e2eMs: o.e2eMs, stages: {} };
 }
@@ -56,9 +56,9 @@ function percentiles(values: number[]): Percentiles {
 }
 
 /** Stage by stage, and for TTFT, TPOT and E2E, captured against replayed. */
-export function compareTimings(captured: readonly RequestTiming[], replayed: readonly RequestTiming[]): FidelityReport {
+export function compareTimings(captured: readonly TimingSample[], replayed: readonly TimingSample[]): FidelityReport {
   const names = [...new Set(captured.flatMap((t) => Object.keys(t.stages)))].filter((n) => replayed.some((t) => n in t.stages));
-  const metric = (pick: (t: RequestTiming) => number | null | undefined): [number[], number[]] => [
+  const metric = (pick: (t: TimingSample) => number | null | undefined): [number[], number[]] => [
     captured.flatMap((t) => pick(t) ?? []),
     replayed.flatMap((t) => pick(t) ?? []),
   ];

@@ -9,7 +9,7 @@ import type { ContextFit, FitMode } from '../workload/fit_context.js';
 import { impliedHitRate } from '../workload/hash_blocks.js';
 import type { RequestSpec, Workload } from '../workload/request_spec.js';
 import { beyondTolerance } from './fidelity.js';
-import type { FidelityReport, FidelityRow, RequestTiming } from './fidelity.js';
+import type { FidelityReport, FidelityRow, TimingSample } from './fidelity.js';
 import type { TimingModel } from './simulator.js';
 
 export interface ReplayOptions {
@@ -66,7 +66,7 @@ export interface ReplayResult {
   loaded: { dir: string; why: string } | null;
   truncated: boolean;
   /** Per-request timings behind the report (for charts). */
-  timings: { captured: RequestTiming[]; replayed: RequestTiming[] };
+  timings: { captured: TimingSample[]; replayed: TimingSample[] };
   /** What fitting the workload to the model did; null when nothing needed fitting. */
   fit: ContextFit | null;
   /** Executed replays: how far behind the trace's schedule requests were sent. */
@@ -89,7 +89,7 @@ export interface ReplayInput {
   header: TraceHeader | null;
   records: readonly WorkloadRecord[];
   /** The captured timings the replay is compared with. */
-  captured: RequestTiming[];
+  captured: TimingSample[];
   truncated: boolean;
   /** What the reader has to say of the file (a format without arrival times). */
   notes: string[];
@@ -100,7 +100,7 @@ export function replayResult(
   o: ReplayOptions,
   input: ReplayInput,
   requests: readonly RequestSpec[],
-  r: Pick<ReplayResult, 'mode' | 'warnings' | 'fidelity' | 'metrics' | 'model' | 'loaded' | 'fit' | 'schedule' | 'profile'> & { replayed: RequestTiming[] },
+  r: Pick<ReplayResult, 'mode' | 'warnings' | 'fidelity' | 'metrics' | 'model' | 'loaded' | 'fit' | 'schedule' | 'profile'> & { replayed: TimingSample[] },
 ): ReplayResult {
   const gated = o.tolerance === null || input.captured.length === 0 ? [] : beyondTolerance(r.fidelity, o.tolerance, o.toleranceFloorMs);
   const { replayed, ...rest } = r;

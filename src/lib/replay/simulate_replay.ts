@@ -12,7 +12,7 @@ import type { ContextFit } from '../workload/fit_context.js';
 import type { RequestSpec } from '../workload/request_spec.js';
 import { engineSteps } from './engine_steps.js';
 import { compareTimings, withBand } from './fidelity.js';
-import type { RequestTiming } from './fidelity.js';
+import type { TimingSample } from './fidelity.js';
 import { PROFILE_COMMAND, replayResult } from './replay_result.js';
 import type { ReplayInput, ReplayOptions, ReplayResult } from './replay_result.js';
 import { MIN_FIT_REQUESTS, fitTimingModel, scaledModel, simulate } from './simulator.js';
@@ -123,7 +123,7 @@ export function simulateReplay(o: ReplayOptions, input: ReplayInput): ReplayResu
 }
 
 /** A simulated run in the shape bench's statistics take: each request sent on schedule, its predicted times, its concurrency. */
-function simulatedRun(requests: readonly RequestSpec[], predicted: readonly RequestTiming[]): BenchRun {
+function simulatedRun(requests: readonly RequestSpec[], predicted: readonly TimingSample[]): BenchRun {
   const edges: [number, number][] = [];
   let first = Infinity;
   let last = -Infinity;

@@ -1,6 +1,6 @@
 import { Scheduler } from '../engine/policy/scheduler.js';
 import { SglError } from '../errors.js';
-import type { RequestTiming } from './fidelity.js';
+import type { TimingSample } from './fidelity.js';
 import type { SimRequest, TimingModel } from './timing_model.js';
 
 export type { SimRequest, TimingModel } from './timing_model.js';
@@ -35,10 +35,10 @@ export function simulate(
   limits: SimLimits,
   speed = 1,
   reach?: { rows: number; rowTokens: number },
-): RequestTiming[] {
+): TimingSample[] {
   const order = [...reqs].sort((a, b) => a.arrivalMs - b.arrivalMs);
   const arrivals = order.map((r) => r.arrivalMs / speed + model.beforeQueueMs);
-  const out = new Map<number, RequestTiming>();
+  const out = new Map<number, TimingSample>();
   const scheduler = new Scheduler<Waiting>({ ...limits, maxTotalTokens: limits.maxTotalTokens ?? Infinity });
   /** Running rows: output tokens left, cache tokens held, when the first token came. */
   let running: (Waiting & { left: number; len: number; firstAt: number; queueMs: number; prefillMs: number })[] = [];

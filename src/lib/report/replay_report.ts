@@ -1,5 +1,5 @@
 import type { ReplayOptions, ReplayResult } from '../replay/replay_result.js';
-import type { RequestTiming } from '../replay/fidelity.js';
+import type { TimingSample } from '../replay/fidelity.js';
 import type { TimingModel } from '../replay/simulator.js';
 import { describeFit } from '../workload/fit_context.js';
 import { formatBenchMetrics } from './bench_report.js';
@@ -59,7 +59,7 @@ function formatModel(m: TimingModel, from: string): string {
 
 /** The replay's HTML report: the fidelity table and latency CDFs, captured against replayed (or simulated). */
 export function replayHtml(r: ReplayResult, file: string): Promise<string> {
-  const pick = (ts: readonly RequestTiming[]): { e2e: number[]; ttft: number[] } => ({
+  const pick = (ts: readonly TimingSample[]): { e2e: number[]; ttft: number[] } => ({
     e2e: ts.map((t) => t.e2eMs),
     ttft: ts.flatMap((t) => (t.ttftMs === null ? [] : [t.ttftMs])),
   });

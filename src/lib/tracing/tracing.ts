@@ -142,10 +142,24 @@ export class Tracing implements FinishSink {
     return this.config.modules;
   }
 
+  /** The engine's state after a step, for the gauges (nothing without metrics). */
+  engineState(s: { running: number; waiting: number; kvTokens: number; cacheTokens: number }): void {
+    const m = this.metrics;
+    if (!m) return;
+    m.running = s.running;
+    m.queued = s.waiting;
+    m.kvTokens = s.kvTokens;
+    m.cacheTokens = s.cacheTokens;
+  }
+
   /** Called by the engine once its model is loaded; exporters write their headers. */
   async attach(desc: EngineDescription, sha256?: string): Promise<void> {
     this.model_ = desc.model.id;
-    if (this.metrics) this.metrics.modelName = desc.model.id;
+    if (this.metrics) {
+      this.metrics.modelName = desc.model.id;
+      const budget = desc.engine.maxTotalTokens;
+      if (typeof budget === 'number') this.metrics.maxTotalTokens = budget;
+    }
     const header: TraceHeader = {
       tool: 'sgl',
       version: desc.version,
