@@ -8,6 +8,9 @@ export interface StubRequest {
   body: Record<string, unknown>;
 }
 
+/** The per-request metrics the stub answers include_metrics with (vLLM's shape). */
+export const STUB_METRICS = { time_to_first_token_ms: 1.5, generation_time_ms: 9.5, queue_time_ms: 0.25, mean_itl_ms: 2, tokens_per_second: 400 };
+
 /** What the stub does with the n-th generation request (0-based): stream `tokens` tokens, or answer `status` with `message`. */
 export type StubAnswer = { tokens: number } | { status: number; message: string };
 
@@ -40,7 +43,11 @@ export async function startOpenAiStub(
       }
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       for (let i = 0; i < a.tokens; i++) res.write(`data: ${JSON.stringify({ choices: [{ index: 0, text: ` t${i}` }] })}\n\n`);
-      res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 4, completion_tokens: a.tokens, total_tokens: 4 + a.tokens } })}\n\n`);
+      // As vLLM with --enable-per-request-metrics: include_metrics puts its metrics object in the last chunk.
+      const metrics = entry.body.include_metrics === true ? { metrics: STUB_METRICS } : {};
+      res.write(
+        `data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 4, completion_tokens: a.tokens, total_tokens: 4 + a.tokens }, ...metrics })}\n\n`,
+      );
       res.end('data: [DONE]\n\n');
     });
   });

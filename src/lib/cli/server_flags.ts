@@ -22,6 +22,10 @@ export const serverFlags = {
   }),
   'max-body-size': Flags.integer({ min: 1024, default: 4 * 2 ** 20, description: 'Largest request body in bytes.' }),
   'enable-metrics': Flags.boolean({ description: 'Serve Prometheus metrics on /metrics.' }),
+  'enable-per-request-metrics': Flags.boolean({
+    description:
+      "Answer a request's include_metrics: true with vLLM's per-request metrics object (time_to_first_token_ms, generation_time_ms, queue_time_ms, mean_itl_ms, tokens_per_second); in the last chunk when streaming. As vLLM, ignored without this flag.",
+  }),
   'allowed-origins': Flags.string({
     multiple: true,
     delimiter: ',',
@@ -67,6 +71,7 @@ export function serverOptions(f: Interfaces.InferredFlags<typeof serverFlags>): 
     enableMetrics: f['enable-metrics'],
     maxConnections: f['max-connections'],
     allowedOrigins: f['allowed-origins'] ?? [],
+    enablePerRequestMetrics: f['enable-per-request-metrics'],
     headersTimeoutMs: f['headers-timeout'] * 1000,
     requestTimeoutMs: f['request-timeout'] * 1000,
   };

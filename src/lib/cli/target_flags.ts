@@ -27,7 +27,8 @@ export const targetFlags = {
 /** Bench's options for a server given with --url. */
 export const httpBenchFlags = {
   'server-timing': Flags.boolean({
-    description: "With --url to an sgl server: ask for each request's own timing (include_timing) and report client TTFT less server TTFT as transport time.",
+    description:
+      "With --url: ask for each request's own timing (sgl's include_timing, or vLLM's include_metrics from a server started with --enable-per-request-metrics) and report client TTFT less server TTFT as transport time.",
     helpGroup: 'TARGET',
     dependsOn: ['url'],
   }),

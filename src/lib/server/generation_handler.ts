@@ -6,6 +6,7 @@ import type { Usage } from '../protocol.js';
 import { HttpError } from './http_error.js';
 import type { ParsedRequest } from './openai_request.js';
 import type { Choice, ResponseFormat } from './response_formats.js';
+import { perRequestMetrics } from './per_request_metrics.js';
 
 /** Writes one server-sent event; resolves once the socket takes more (backpressure). */
 function sendEvent(res: ServerResponse, data: object | string): Promise<void> | void {
@@ -67,6 +68,8 @@ export async function handleGeneration(
   parsed: ParsedRequest,
   format: (rid: string) => ResponseFormat,
   context: RequestContext,
+  /** Add vLLM's per-request `metrics` (include_metrics, allowed by the server); computed from the same timing as include_timing. */
+  withMetrics = false,
 ): Promise<void> {
   const streams = await startChoices(engine, parsed, context);
   const rid = streams[0].rid;
@@ -97,6 +100,18 @@ export async function handleGeneration(
     if (fmt.start) for (let i = 0; i < streams.length; i++) await sendEvent(res, fmt.start(i));
   }
 
+  const choiceTimings = () => choices.map((c) => c.timing);
+  const choiceTokens = () => usages.map((u) => u.completionTokens);
+  /**
+   * The stream's last events before [DONE]: the usage chunk (include_usage), carrying vLLM's `metrics`
+   * when they were asked for (or a chunk of its own with them, as vLLM sends them in the last message).
+   */
+  const tail = (): object[] => {
+    const metrics = withMetrics && fmt.usage ? perRequestMetrics(choiceTimings(), choiceTokens()) : null;
+    if (!fmt.usage || (!parsed.includeUsage && !metrics)) return [];
+    const { usage: u, ...head } = fmt.usage(usage()) as { usage: object };
+    return [{ ...head, ...(parsed.includeUsage ? { usage: u } : {}), ...(metrics ? { metrics } : {}) }];
+  };
   const run = async (stream: RequestStream, i: number): Promise<void> => {
     const choice = choices[i];
     for await (const chunk of stream) {
@@ -106,21 +121,28 @@ export async function handleGeneration(
       usages[i] = chunk.usage;
       const last = chunk.finishReason !== null && --unfinished === 0;
       if (chunk.finishReason) choice.finish = chunk.finishReason;
-      if (chunk.timing) choice.timing = chunk.timing;
+      if (chunk.timing) {
+        choice.timing = chunk.timing;
+        // Asked for by include_metrics alone: the choices keep the OpenAI shape.
+        if (!parsed.includeTiming) chunk.timing = undefined;
+      }
       if (chunk.finishReason === 'abort' && fmt.abortIsError) throw aborted();
       if (res.destroyed || res.writableEnded) continue;
       if (parsed.stream && !last) {
         await sendEvent(res, fmt.chunk(chunk, choice.text, i));
       } else if (parsed.stream) {
         // The stream's end: the request ends when its last event is issued.
-        const events = [fmt.chunk(chunk, choice.text, i), ...(parsed.includeUsage && fmt.usage ? [fmt.usage(usage())] : []), ...(fmt.done ? ['[DONE]'] : [])];
+        const events = [fmt.chunk(chunk, choice.text, i), ...tail(), ...(fmt.done ? ['[DONE]'] : [])];
         for (let k = 0; k < events.length; k++) {
           if (k === events.length - 1) stream.markFinalWrite();
           await sendEvent(res, events[k]);
         }
         res.end();
       } else if (last) {
-        const body = JSON.stringify(fmt.whole(choices, usage(), performance.now() - started));
+        const shown = parsed.includeTiming ? choices : choices.map(({ timing: _timing, ...c }) => c);
+        const whole = fmt.whole(shown, usage(), performance.now() - started);
+        const metrics = withMetrics ? perRequestMetrics(choiceTimings(), choiceTokens()) : null;
+        const body = JSON.stringify(metrics ? { ...whole, metrics } : whole);
         stream.markFinalWrite();
         res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
         res.end(body);

@@ -11,6 +11,8 @@ export interface ParsedRequest {
   n: number;
   /** sgl's extension: each choice carries its own stage timing (`include_timing: true`). */
   includeTiming: boolean;
+  /** vLLM's per-request metrics (`include_metrics: true`; served when the server allows them). */
+  includeMetrics: boolean;
 }
 
 /** The most choices one request may ask for. */
@@ -50,19 +52,24 @@ function choiceCount(body: Body): number {
   return n;
 }
 
-function checkStreamFlags(body: Body): { stream: boolean; includeUsage: boolean; includeTiming: boolean } {
+function checkStreamFlags(body: Body): { stream: boolean; includeUsage: boolean; includeTiming: boolean; includeMetrics: boolean } {
   if (!optional(body.stream) && typeof body.stream !== 'boolean') throw badRequest('stream must be a boolean.', 'stream');
   const options = body.stream_options;
   if (!optional(options) && (typeof options !== 'object' || Array.isArray(options))) throw badRequest('stream_options must be an object.', 'stream_options');
   const includeUsage = (options as { include_usage?: unknown } | null | undefined)?.include_usage;
   if (!optional(includeUsage) && typeof includeUsage !== 'boolean') throw badRequest('stream_options.include_usage must be a boolean.', 'stream_options');
-  return { stream: body.stream === true, includeUsage: includeUsage === true, includeTiming: includeTiming(body) };
+  return {
+    stream: body.stream === true,
+    includeUsage: includeUsage === true,
+    includeTiming: booleanFlag(body, 'include_timing'),
+    includeMetrics: booleanFlag(body, 'include_metrics'),
+  };
 }
 
-function includeTiming(body: Body): boolean {
-  if (!optional(body.include_timing) && typeof body.include_timing !== 'boolean')
-    throw badRequest(`include_timing must be a boolean, got ${kindOf(body.include_timing)}.`, 'include_timing');
-  return body.include_timing === true;
+/** An optional boolean field (include_timing, include_metrics): absent or null is false. */
+function booleanFlag(body: Body, key: string): boolean {
+  if (!optional(body[key]) && typeof body[key] !== 'boolean') throw badRequest(`${key} must be a boolean, got ${kindOf(body[key])}.`, key);
+  return body[key] === true;
 }
 
 /** Fields sgl does not implement: refused when set to anything but their neutral value. */

@@ -35,6 +35,8 @@ export interface ServerOptions {
   requestTimeoutMs?: number;
   /** Web page origins whose requests are served (with CORS headers); `*` for any. Default: none. */
   allowedOrigins?: readonly string[];
+  /** Answer `include_metrics: true` with vLLM's per-request `metrics` (vLLM's --enable-per-request-metrics); ignored otherwise, as vLLM does. */
+  enablePerRequestMetrics?: boolean;
 }
 
 type Generation = (body: Record<string, unknown>, model: string) => ParsedRequest;
@@ -209,13 +211,17 @@ export class SglServer {
           claimed = headerRid;
         }
       }
-      await handleGeneration(this.engine, req, res, parsed, (rid) => generation.format(rid, this.engine.spec.id, this.engine.tokenizer), {
+      const metrics = parsed.includeMetrics && this.options.enablePerRequestMetrics === true;
+      const format = (rid: string): ResponseFormat => generation.format(rid, this.engine.spec.id, this.engine.tokenizer);
+      const context = {
         arrivedAt,
         clientRid: true,
-        includeTiming: parsed.includeTiming,
+        // vLLM's metrics are computed from the same records as include_timing.
+        includeTiming: parsed.includeTiming || metrics,
         ...(typeof traceparent === 'string' ? { traceparent } : {}),
         ...(typeof tracestate === 'string' ? { tracestate } : {}),
-      });
+      };
+      await handleGeneration(this.engine, req, res, parsed, format, context, metrics);
     } finally {
       if (claimed !== null) this.headerRids.delete(claimed);
       this.admitted -= parsed.n;

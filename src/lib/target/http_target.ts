@@ -23,7 +23,7 @@ export interface ConnectOptions {
    * tokenization; replay sends ids to reproduce a capture token for token.
    */
   sendIds?: boolean;
-  /** Ask the server for each request's own timing (sgl serve's `include_timing`), to tell transport from server time. */
+  /** Ask the server for each request's own timing (sgl's `include_timing`, vLLM's `include_metrics`), to tell transport from server time. */
   serverTiming?: boolean;
   /** Traces the client's side of each request (module `client`) and sends its `traceparent`; off when absent. The caller attaches it (connectTargets). */
   tracing?: Tracing;
@@ -159,7 +159,8 @@ export class HttpTarget implements BenchTarget {
       ...wire(sampling(spec)),
       stream: true,
       stream_options: { include_usage: true },
-      ...(this.serverTiming ? { include_timing: true } : {}),
+      // Either server's own timing: sgl's include_timing, vLLM's include_metrics (each ignores the other's field).
+      ...(this.serverTiming ? { include_timing: true, include_metrics: true } : {}),
     };
     const body =
       this.endpoint === 'chat'

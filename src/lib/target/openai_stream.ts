@@ -18,13 +18,15 @@ export interface StreamEnd {
   text: string;
   /** Events that carried content. */
   contentChunks: number;
-  /** The server's own TTFT (`choices[0].timing.ttft_ms`, sgl's include_timing), when it said. */
+  /** The server's own TTFT, when it said: sgl's include_timing (`choices[0].timing.ttft_ms`) or vLLM's include_metrics (`metrics.time_to_first_token_ms`). */
   serverTtftMs: number | null;
 }
 
 /** One event's JSON, as OpenAI-compatible servers stream it; every field optional. */
 interface StreamEvent {
   choices?: { text?: unknown; delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown }; timing?: { ttft_ms?: unknown } }[];
+  /** vLLM's per-request metrics (include_metrics), in the last chunk. */
+  metrics?: { time_to_first_token_ms?: unknown };
   usage?: { completion_tokens?: unknown; prompt_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null } | null;
   error?: unknown;
   object?: unknown;
@@ -111,7 +113,7 @@ export function readCompletionStream(body: Readable, endpoint: Endpoint, onConte
       if (typeof p === 'number' && Number.isFinite(p)) promptTokens = p;
       const c = e.usage?.prompt_tokens_details?.cached_tokens;
       if (typeof c === 'number' && Number.isFinite(c)) cachedTokens = c;
-      const st = e.choices?.[0]?.timing?.ttft_ms;
+      const st = e.choices?.[0]?.timing?.ttft_ms ?? e.metrics?.time_to_first_token_ms;
       if (typeof st === 'number' && Number.isFinite(st)) serverTtftMs = st;
     },
     onError(err: ParseError) {
