@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { Args } from '@oclif/core';
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
 import { failureVerdict } from '../lib/cli/bench_flags.js';
+import { withAnchorNames } from '../lib/cli/anchor_names.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
 import { replayFlags, replayOptions } from '../lib/cli/replay_flags.js';
 import { targetFlags } from '../lib/cli/target_flags.js';
@@ -29,11 +30,11 @@ export default class Replay extends SglCommand {
     }),
   };
 
-  static override flags = {
+  static override flags = withAnchorNames({
     ...replayEngineFlags,
     ...targetFlags,
     ...replayFlags,
-  };
+  });
 
   async run(): Promise<ReplayResult> {
     const { args, flags } = await this.parse(Replay);

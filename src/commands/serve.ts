@@ -1,4 +1,5 @@
 import { engineFlags, engineOptions } from '../lib/cli/engine_flags.js';
+import { withAnchorNames } from '../lib/cli/anchor_names.js';
 import { SglCommand } from '../lib/cli/sgl_command.js';
 import { tracingFlags, tracingFromFlags, tracingSetup } from '../lib/cli/tracing_flags.js';
 import { serverFlags, serverOptions } from '../lib/cli/server_flags.js';
@@ -13,11 +14,11 @@ export default class Serve extends SglCommand {
     '<%= config.bin %> serve --port 8000 --api-key secret --otlp-traces-endpoint http://localhost:4317',
   ];
 
-  static override flags = {
+  static override flags = withAnchorNames({
     ...engineFlags,
     ...tracingFlags(0),
     ...serverFlags,
-  };
+  });
 
   async run(): Promise<{ url: string; drained: boolean; droppedSpans: number }> {
     const { flags, raw } = await this.parse(Serve);

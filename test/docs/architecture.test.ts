@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { STAGES } from '../../src/lib/tracing/stages.js';
+import { ANCHOR_NAMES } from '../../src/lib/cli/anchor_names.js';
 
 const DOC = resolve(import.meta.dirname, '../../docs/architecture.md');
 
@@ -35,5 +36,21 @@ describe('the size rules of docs/architecture.md §1', () => {
       return lines(f) > limit ? [`${relative(SRC, f)}: ${lines(f)} lines (limit ${limit})`] : [];
     });
     expect(over).toEqual([]);
+  });
+});
+
+describe('docs/bench.md', () => {
+  it('tables every anchor name sgl accepts (cli/anchor_names.ts), so the docs cannot drift from the aliases', () => {
+    const text = readFileSync(resolve(import.meta.dirname, '../../docs/bench.md'), 'utf8');
+    const table = text.slice(text.indexOf('## Flag names from SGLang and vLLM'));
+    const flag = (cell: string): string | undefined => /^`--([\w-]+)`$/.exec(cell)?.[1];
+    const documented = Object.fromEntries(
+      [...table.matchAll(/^\| (`--[\w-]+`) \| (\S+) \| (\S+) \| (.*?) ?\|$/gm)].map((m) => [
+        flag(m[1]),
+        { sglang: flag(m[2]), vllm: flag(m[3]), note: m[4] || undefined },
+      ]),
+    );
+    const registry = Object.fromEntries(Object.entries(ANCHOR_NAMES).map(([k, a]) => [k, { sglang: a.sglang, vllm: a.vllm, note: a.note }]));
+    expect(documented).toEqual(registry);
   });
 });

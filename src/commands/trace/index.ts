@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { engineFlags, engineOptions } from '../../lib/cli/engine_flags.js';
 import { samplingFlags, samplingParams } from '../../lib/cli/sampling_flags.js';
+import { withAnchorNames } from '../../lib/cli/anchor_names.js';
 import { SglCommand } from '../../lib/cli/sgl_command.js';
 import { tracingFlags, tracingSetup } from '../../lib/cli/tracing_flags.js';
 import type { GenerationResult } from '../../lib/engine/timed_generation.js';
@@ -34,13 +35,13 @@ export default class Trace extends SglCommand {
     prompt: Args.string({ description: 'The prompt text (or use --prompts).' }),
   };
 
-  static override flags = {
+  static override flags = withAnchorNames({
     ...engineFlags,
     ...tracingFlags(2),
     prompts: Flags.string({ description: 'A text file with one prompt per line; all run concurrently.' }),
     ...samplingFlags,
     chat: Flags.boolean({ description: "Wrap the prompt as a user message with the model's chat template." }),
-  };
+  });
 
   async run(): Promise<TraceResult> {
     const { args, flags } = await this.parse(Trace);

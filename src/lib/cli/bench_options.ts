@@ -3,13 +3,14 @@ import type { Interfaces } from '@oclif/core';
 import type { BenchOptions, BenchResult } from '../benchmark/run_bench.js';
 import { COMPARE_DEFAULTS, arrivalFlags, compareFlags, driverOptions, failureVerdict, maxFailuresFlag, sloFlag } from './bench_flags.js';
 import type { FailureLimit } from './bench_flags.js';
+import { withAnchorNames } from './anchor_names.js';
 import { engineFlags, engineOptions } from './engine_flags.js';
 import { httpBenchFlags, targetFlags } from './target_flags.js';
 import { tracingFlags, tracingSetup } from './tracing_flags.js';
 import { workloadFlags, workloadOptions } from './workload_flags.js';
 
 /** Every flag of sgl bench, by group. */
-export const benchFlags = {
+export const benchFlags = withAnchorNames({
   ...engineFlags,
   ...tracingFlags(1),
   ...targetFlags,
@@ -24,7 +25,7 @@ export const benchFlags = {
     description: "Write the results, every request's outcome included, as JSON to this file, or to stdout with - (the report then goes to stderr).",
   }),
   html: Flags.string({ description: 'Write a self-contained HTML report with charts to this file.' }),
-};
+});
 
 /** The parsed flags as runBench's options. */
 export function benchOptions(f: Interfaces.InferredFlags<typeof benchFlags>): BenchOptions {

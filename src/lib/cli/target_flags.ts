@@ -1,4 +1,7 @@
-import { Flags } from '@oclif/core';
+import { Errors, Flags } from '@oclif/core';
+import type { Endpoint } from '../target/targets.js';
+
+const ENDPOINTS: Record<string, Endpoint> = { completions: 'completions', chat: 'chat', '/v1/completions': 'completions', '/v1/chat/completions': 'chat' };
 import { FLEET_POLICIES } from '../target/fleet.js';
 
 /** Flags of the commands that can send their workload to a server instead of the in-process engine. */
@@ -15,11 +18,15 @@ export const targetFlags = {
     description: 'How requests are spread over several --url: in turn, or to the server with the fewest in flight.',
     helpGroup: 'TARGET',
   })(),
-  endpoint: Flags.option({
-    options: ['completions', 'chat'] as const,
-    default: 'completions' as const,
-    description: 'Streaming endpoint to use with --url.',
+  endpoint: Flags.custom<Endpoint>({
+    default: 'completions',
+    description: "Streaming endpoint to use with --url: completions or chat (vLLM's paths /v1/completions and /v1/chat/completions also).",
     helpGroup: 'TARGET',
+    parse: async (v) => {
+      const e = ENDPOINTS[v.trim().replace(/\/+$/, '')];
+      if (!e) throw new Errors.CLIError(`--endpoint takes completions or chat (or /v1/completions, /v1/chat/completions), got ${v}.`, { exit: 2 });
+      return e;
+    },
   })(),
   'api-key': Flags.string({ description: 'Bearer key for --url.', helpGroup: 'TARGET' }),
 };
