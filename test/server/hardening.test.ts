@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey } from '../../src/lib/server/api_key.js';
 import { rawRequest } from '../helpers/raw_http.js';
 import type { TestServer } from '../helpers/server.js';
-import { post, startServer } from '../helpers/server.js';
+import { post, startServer, until } from '../helpers/server.js';
 
 /** Connections that send headers and one byte of a 100-byte body, then nothing. */
 async function slowBodies(port: number, count: number): Promise<Socket[]> {
@@ -42,9 +42,11 @@ describe('slow clients', () => {
     expect(s.server.running).toBe(0);
   });
 
-  it('past --max-connections a new connection gets a 503 that says so', async () => {
+  it('past --max-connections with every connection busy, a new connection gets a 503 that says so', async () => {
     s = await startServer({ maxConnections: 5 });
     sockets.push(...(await slowBodies(portOf(s), 5)));
+    // Each has sent a whole request head (its body is slow): none is idle, so none may be evicted.
+    await until(() => s.server.connections.open === 5 && s.server.connections.idle === 0);
     const r = await rawRequest(portOf(s), 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     expect(r.status).toBe(503);
     expect(r.text).toMatch(/Retry-After: 1/);
@@ -57,6 +59,34 @@ describe('slow clients', () => {
       if (status !== 200) await new Promise((done) => setTimeout(done, 10));
     }
     expect(status).toBe(200);
+  });
+
+  it('answers /health throughout a flood of 3,000 idle sockets past --max-connections 1,024: the longest idle are closed to make room', async () => {
+    s = await startServer({ maxConnections: 1024 });
+    const port = portOf(s);
+    const flood: Socket[] = [];
+    let opening = true;
+    // 3,000 sockets that never send a byte, 100 at a time, while probes run.
+    const opened = (async () => {
+      for (let batch = 0; batch < 30; batch++) {
+        for (let i = 0; i < 100; i++) {
+          const socket = connect(port, '127.0.0.1');
+          socket.on('error', () => {});
+          flood.push(socket);
+        }
+        await new Promise((done) => setTimeout(done, 20));
+      }
+      opening = false;
+    })();
+    const statuses: (number | null)[] = [];
+    while (opening) statuses.push((await rawRequest(port, 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).status);
+    await opened;
+    await until(() => s.server.connections.evicted >= 3000 - 1024);
+    statuses.push((await rawRequest(port, 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).status);
+    expect(statuses.length).toBeGreaterThan(3);
+    expect(statuses.filter((x) => x !== 200)).toEqual([]);
+    expect(s.server.connections.open).toBeLessThanOrEqual(1024);
+    for (const socket of flood) socket.destroy();
   });
 
   it('a body that never completes gets a 408 with an OpenAI-style body', async () => {

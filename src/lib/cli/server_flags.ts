@@ -35,7 +35,8 @@ export const serverFlags = {
   'max-connections': Flags.integer({
     min: 1,
     default: SERVER_DEFAULTS.maxConnections,
-    description: 'Open connections beyond which new ones get 503 with Retry-After.',
+    description:
+      'Most open connections. Past it a new one closes the connection idle longest (no request in progress), or, when every one has a request in progress, gets 503 with Retry-After.',
   }),
   'headers-timeout': Flags.integer({
     min: 1,

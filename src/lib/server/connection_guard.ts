@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { HttpError } from './http_error.js';
 
@@ -31,19 +31,33 @@ function parserError(code: string | undefined): HttpError {
 }
 
 /**
- * Guards a server's sockets: at most `maxConnections` open at once (one more
- * gets a 503 and is closed before any request on it is read), and malformed
- * HTTP answered with an OpenAI-style body instead of Node's empty one.
+ * Guards a server's sockets: at most `maxConnections` open at once, and
+ * malformed HTTP answered with an OpenAI-style body instead of Node's empty
+ * one. When the cap is reached, a new connection evicts the connection that
+ * has been idle longest (one that has not sent a complete request head, or
+ * is between requests on keep-alive): a flood of sockets that never send a
+ * byte cannot lock out a liveness probe, while connections with a request
+ * in progress are never cut. Only when every connection is busy does the
+ * new one get a 503 (closed before any request on it is read).
  */
 export class ConnectionGuard {
   private open = 0;
   private readonly refused = new WeakSet<Socket>();
+  /** Open connections with no request in progress, the longest idle first (a Set keeps insertion order). */
+  private readonly idle = new Set<Socket>();
+  /** Requests in progress per socket (pipelining can make it more than one). */
+  private readonly busy = new WeakMap<Socket, number>();
+  /** Connections evicted to make room; counted out when evicted, not again when they close. */
+  private readonly evicted = new WeakSet<Socket>();
+  /** Connections evicted so far (for /metrics and tests). */
+  evictions = 0;
 
   constructor(
     server: Server,
     private readonly maxConnections: number,
   ) {
     server.on('connection', (socket: Socket) => this.admit(socket));
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.started(req.socket, res));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (socket.writable && socket.bytesWritten === 0 && err.code !== 'ECONNRESET') socket.end(rawResponse(parserError(err.code)));
       socket.destroy();
@@ -55,21 +69,55 @@ export class ConnectionGuard {
     return this.refused.has(socket);
   }
 
+  /** Connections open, and how many of them have no request in progress. */
+  get connections(): { open: number; idle: number } {
+    return { open: this.open, idle: this.idle.size };
+  }
+
+  private started(socket: Socket, res: ServerResponse): void {
+    this.idle.delete(socket);
+    this.busy.set(socket, (this.busy.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const left = (this.busy.get(socket) ?? 1) - 1;
+      this.busy.set(socket, left);
+      // Between requests on keep-alive: idle again, the newest idle.
+      if (left === 0 && !socket.destroyed && !this.evicted.has(socket) && !this.refused.has(socket)) this.idle.add(socket);
+    });
+  }
+
   private admit(socket: Socket): void {
     if (this.open >= this.maxConnections) {
-      this.refused.add(socket);
-      const err = new HttpError(
-        503,
-        `The server has ${this.open} connections open, its limit (--max-connections); retry shortly.`,
-        'server_error',
-        null,
-        'too_many_connections',
-        { 'Retry-After': '1' },
-      );
-      socket.end(rawResponse(err));
-      return;
+      const oldest = this.idle.values().next();
+      if (!oldest.done) {
+        this.evict(oldest.value);
+      } else {
+        this.refused.add(socket);
+        const err = new HttpError(
+          503,
+          `The server has ${this.open} connections open, its limit (--max-connections), each with a request in progress; retry shortly.`,
+          'server_error',
+          null,
+          'too_many_connections',
+          { 'Retry-After': '1' },
+        );
+        socket.end(rawResponse(err));
+        return;
+      }
     }
     this.open++;
-    socket.once('close', () => this.open--);
+    this.idle.add(socket);
+    socket.once('close', () => {
+      this.idle.delete(socket);
+      if (!this.evicted.has(socket)) this.open--;
+    });
+  }
+
+  /** Closes an idle connection to make room: it has no request in progress, so nothing is lost. */
+  private evict(socket: Socket): void {
+    this.idle.delete(socket);
+    this.evicted.add(socket);
+    this.open--;
+    this.evictions++;
+    socket.destroy();
   }
 }

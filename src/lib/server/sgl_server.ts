@@ -120,6 +120,11 @@ export class SglServer {
     return this.admitted;
   }
 
+  /** Connections open, how many have no request in progress, and how many idle ones were closed to make room. */
+  get connections(): { open: number; idle: number; evicted: number } {
+    return { ...this.guard.connections, evicted: this.guard.evictions };
+  }
+
   /**
    * Starts draining: GET /ready answers 503 from now on, so a load balancer
    * that checks it stops sending new requests, while those that still come
