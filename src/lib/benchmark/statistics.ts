@@ -1,6 +1,8 @@
 import { distribution, tpotMs } from '../stats/distribution.js';
 import type { Distribution } from '../stats/distribution.js';
 import type { BenchRun, RequestOutcome } from '../target/driver.js';
+import { compareHalves } from './steady_state.js';
+import type { HalfComparison } from './steady_state.js';
 
 export interface Slo {
   ttftMs?: number;
@@ -36,6 +38,8 @@ export interface BenchMetrics {
   cache_hit_rate: number | null;
   /** Client TTFT less the server's own TTFT, per request that reported it: network and HTTP (null when the server does not say). */
   transport_ms: Distribution | null;
+  /** TTFT and TPOT of the run's first half against its second (a run not in a steady state shows here); empty for a burst. */
+  halves: HalfComparison[];
 }
 
 export interface FailureKind {
@@ -115,6 +119,8 @@ export function summarize(run: BenchRun, slo: Slo | null = null, warmup = 0): Be
     cached_tokens: cached,
     cache_hit_rate: cached === null || toldInput === 0 ? null : cached / toldInput,
     transport_ms: transport.length ? distribution(transport) : null,
+    // A burst is queued by design (later requests wait longer): only a run with arrivals or a concurrency cap has a steady state to check.
+    halves: run.burst ? [] : compareHalves(run.outcomes),
   };
 }
 

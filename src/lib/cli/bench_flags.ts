@@ -130,20 +130,26 @@ export const arrivalFlags = {
   'max-concurrency': Flags.integer({ min: 1, description: 'Most requests in flight (default: no cap).' }),
   warmup: Flags.integer({
     min: 0,
-    default: 2,
     description:
-      'Copies of the first requests sent first, one at a time, not measured; to a server they carry ids warmup-… (X-Request-Id) and X-Sgl-Warmup: 1.',
+      'Copies of the first requests sent first, one at a time, not measured (default: 2); to a server they carry ids warmup-… (X-Request-Id) and X-Sgl-Warmup: 1. Given alone, exactly these warm-ups are sent (no --warmup-max-s rounds).',
+  }),
+  'warmup-max-s': numberFlag({
+    min: 0,
+    description:
+      "Seconds of warm-up rounds after --warmup: requests of the workload's shapes sent together, round after round, until their TTFT settles (default: 10 with --url, where the server may be cold, unless --warmup is given; 0 in-process, where --warmup warms the fresh engine).",
   }),
 };
 
 /** The parsed arrival flags (and the workload's seed) as the driver takes them. */
-export function driverOptions(f: Interfaces.InferredFlags<typeof arrivalFlags> & { seed: number }): DriverOptions {
+export function driverOptions(f: Interfaces.InferredFlags<typeof arrivalFlags> & { seed: number; url?: string[] }): DriverOptions {
   return {
+    // A server may be cold: warm it until TTFT settles, unless the warm-ups were counted out with --warmup.
+    warmupMaxS: f['warmup-max-s'] ?? (f.url?.length && f.warmup === undefined ? 10 : 0),
     requestRate: f['request-rate'],
     burstiness: f.burstiness,
     maxConcurrency: f['max-concurrency'] ?? Infinity,
     seed: f.seed,
-    warmup: f.warmup,
+    warmup: f.warmup ?? 2,
     replayArrivals: false,
   };
 }

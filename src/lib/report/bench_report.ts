@@ -6,6 +6,7 @@ import type { LevelComparison, LevelRow } from '../benchmark/compare_levels.js';
 import type { BenchResult, TargetRow } from '../benchmark/run_bench.js';
 import { formatStageTable } from './stage_table.js';
 import type { BenchMetrics, FailureKind } from '../benchmark/statistics.js';
+import type { HalfComparison } from '../benchmark/steady_state.js';
 import type { Distribution, MeanCi } from '../stats/distribution.js';
 import type { Verdict } from '../stats/significance.js';
 
@@ -38,7 +39,26 @@ export function formatBenchMetrics(m: BenchMetrics, target: string, workload: st
   row('ITL', m.itl_ms);
   row('E2E', m.e2e_latency_ms);
   if (m.transport_ms) row('Transport (client − server TTFT)', m.transport_ms);
-  return `${summary.toString()}\n${latency.toString()}${m.failures.length ? `\n${formatFailures(m.failures)}` : ''}`;
+  const unsteady = formatHalves(m.halves);
+  return `${summary.toString()}\n${latency.toString()}${m.failures.length ? `\n${formatFailures(m.failures)}` : ''}${unsteady ? `\n${unsteady}` : ''}`;
+}
+
+/** A warning, with both medians, for each figure whose halves differ; empty when the run was steady. */
+export function formatHalves(halves: readonly HalfComparison[]): string {
+  const names = { ttft: 'TTFT', tpot: 'TPOT' };
+  const lines = halves
+    .filter((h) => h.differs)
+    .map(
+      (h) =>
+        `${chalk.yellow('Warning:')} ${names[h.figure]} p50 was ${f(h.firstMedianMs)} ms in the first half of the run and ${f(h.secondMedianMs)} ms in the second (Mann-Whitney ${h.p < 0.001 ? 'p<0.001' : `p=${h.p.toFixed(3)}`}).`,
+    );
+  if (!lines.length) return '';
+  const slower = halves.find((h) => h.differs)!;
+  const why =
+    slower.firstMedianMs > slower.secondMedianMs
+      ? 'The target was still warming up: raise --warmup or --warmup-max-s, or run again.'
+      : 'A queue built up: the arrival rate is past what the target sustains, so later requests wait longer (lower --request-rate or --max-concurrency for a steady run).';
+  return `${lines.join('\n')}\nThe run was not in a steady state. ${why}`;
 }
 
 /** A fleet's servers side by side: what each served of the run. */

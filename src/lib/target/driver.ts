@@ -11,6 +11,11 @@ export interface DriverOptions {
   maxConcurrency: number;
   seed: number;
   warmup: number;
+  /**
+   * After the `warmup` copies, warm-up rounds of the workload's shapes until
+   * their TTFT settles, for at most this many seconds (0: none).
+   */
+  warmupMaxS?: number;
   /** Use the workload's own arrival times (traces, Mooncake) instead of drawing them. */
   replayArrivals: boolean;
 }
@@ -42,9 +47,34 @@ export interface BenchRun {
   peakConcurrency: number;
   /** Time-weighted mean of requests in flight. */
   meanConcurrency: number;
+  /** Every request was sent at once (no arrival gaps, no concurrency cap that holds any back): a burst, with no steady state to check. */
+  burst?: boolean;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Requests in one warm-up round (fewer under a lower --max-concurrency). */
+const WARMUP_SHAPES = 8;
+
+/**
+ * A warm-up copy of a request, under an id of its own and marked as a
+ * warm-up to a server. Its prompt is reversed: the same length and tokens
+ * warm the engine, but no prefix of the workload lands in a prefix cache
+ * ahead of the run.
+ */
+function warmupCopy(spec: RequestSpec, id: string): RequestSpec {
+  const prompt = spec.inputIds ? { inputIds: [...spec.inputIds].reverse() } : { prompt: [...(spec.prompt ?? '')].reverse().join('') };
+  return { ...spec, ...prompt, id, warmup: true };
+}
+
+/** Up to `count` requests spread evenly over the workload's prompt lengths, shortest to longest. */
+function spreadByLength(requests: readonly RequestSpec[], count: number): RequestSpec[] {
+  const sorted = [...requests].sort((a, b) => a.inputTokens - b.inputTokens);
+  const n = Math.min(count, sorted.length);
+  const picked = new Set<RequestSpec>();
+  for (let i = 0; i < n; i++) picked.add(sorted[n === 1 ? 0 : Math.round((i * (sorted.length - 1)) / (n - 1))]);
+  return [...picked];
+}
 
 /**
  * Waits until performance.now() reaches `at`. Node fires a timer of more
@@ -72,19 +102,51 @@ export class BenchDriver extends EventEmitter {
   }
 
   /**
-   * Sends copies of the first `warmup` requests one at a time, under ids of
-   * their own (`warmup-…`, marked as warm-ups to a server), and measures
-   * nothing; resolves to how many it sent. A copy has its prompt reversed:
-   * the same length and tokens warm the engine, but no prefix of the
-   * workload lands in a prefix cache ahead of the run.
+   * Sends copies of the first `warmup` requests one at a time (warmupCopy),
+   * then, with `warmupMaxS`, warm-up rounds until TTFT settles; measures
+   * nothing; resolves to how many requests it sent.
    */
   async warmup(target: BenchTarget, workload: Workload): Promise<number> {
     const copies = workload.requests.slice(0, this.options.warmup);
-    for (const spec of copies) {
-      const prompt = spec.inputIds ? { inputIds: [...spec.inputIds].reverse() } : { prompt: [...(spec.prompt ?? '')].reverse().join('') };
-      await this.one(target, { ...spec, ...prompt, id: `warmup-${spec.id}`, warmup: true }, 0);
+    for (const spec of copies) await this.one(target, warmupCopy(spec, `warmup-${spec.id}`), 0);
+    const maxS = this.options.warmupMaxS ?? 0;
+    return copies.length + (maxS > 0 ? await this.warmUntilSteady(target, workload, maxS * 1000) : 0);
+  }
+
+  /**
+   * Warm-up rounds that cover the workload's shapes: each sends twice
+   * WARMUP_SHAPES requests spread over the workload's prompt lengths, at
+   * most WARMUP_SHAPES (or --max-concurrency) in flight, each sent as one
+   * ends, so batches of every size from one to the cap form and shrink as
+   * they do in the run (a server allocates per shape and batch size, so one
+   * request at a time does not warm it). Rounds go on until a round's TTFT
+   * median is within a tenth (or a millisecond) of the one before, a
+   * request fails, or `maxMs` runs out. Resolves to the requests sent.
+   */
+  private async warmUntilSteady(target: BenchTarget, workload: Workload, maxMs: number): Promise<number> {
+    const inFlight = Math.min(WARMUP_SHAPES, this.options.maxConcurrency);
+    const shapes = spreadByLength(workload.requests, 2 * inFlight);
+    const end = performance.now() + maxMs;
+    let previous: number | null = null;
+    let sent = 0;
+    for (let round = 0; shapes.length && performance.now() < end; round++) {
+      const outcomes: RequestOutcome[] = [];
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        while (next < shapes.length) {
+          const spec = shapes[next++];
+          outcomes.push(await this.one(target, warmupCopy(spec, `warmup-r${round}-${spec.id}`), 0));
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(inFlight, shapes.length) }, lane));
+      sent += outcomes.length;
+      const ttfts = outcomes.flatMap((o) => (o.error === null && o.ttftMs !== null ? [o.ttftMs] : [])).sort((x, y) => x - y);
+      if (ttfts.length < outcomes.length) break;
+      const median = ttfts[Math.floor(ttfts.length / 2)];
+      if (previous !== null && Math.abs(median - previous) <= Math.max(0.1 * previous, 1)) break;
+      previous = median;
     }
-    return copies.length;
+    return sent;
   }
 
   async run(target: BenchTarget, workload: Workload): Promise<BenchRun> {
@@ -119,7 +181,8 @@ export class BenchDriver extends EventEmitter {
       }),
     );
     const durationMs = performance.now() - start;
-    return { outcomes, durationMs, peakConcurrency: peak, meanConcurrency: durationMs > 0 ? area / durationMs : 0 };
+    const burst = maxConcurrency >= specs.length && arrivals.every((a) => a === 0);
+    return { outcomes, durationMs, peakConcurrency: peak, meanConcurrency: durationMs > 0 ? area / durationMs : 0, burst };
   }
 
   private arrivals(specs: readonly RequestSpec[]): number[] {
