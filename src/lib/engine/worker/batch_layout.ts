@@ -43,6 +43,12 @@ export interface BatchLayout {
   readonly joinRebatches: boolean;
   /** A repack's slice starts when it runs (slots: it moves only the rows that fill holes), not at the step's `t`. */
   readonly repackTimedAlone: boolean;
+  /**
+   * The prefix cache takes in what an ending request generated (slots: its
+   * KV is read where it lies; dense: it would cost a copy, on a GPU a
+   * download, of the whole batch at every step where a request ends).
+   */
+  readonly cachesOutputs: boolean;
   empty(): RunningBatch<LiveRequest>;
   startPrefill(running: RunningBatch<LiveRequest>, admitted: LiveRequest[], cacheIn: CacheIn | null): Prefilling;
   repack(parts: { batch: RunningBatch<LiveRequest>; keep: readonly number[] }[]): Promise<RunningBatch<LiveRequest>>;
@@ -57,6 +63,7 @@ class DenseLayout implements BatchLayout {
   readonly name = 'dense';
   readonly joinRebatches = false;
   readonly repackTimedAlone = false;
+  readonly cachesOutputs = false;
 
   constructor(
     private readonly runner: ModelRunner,
@@ -92,6 +99,7 @@ class SlotLayout implements BatchLayout {
   readonly name = 'slots';
   readonly joinRebatches = true;
   readonly repackTimedAlone = true;
+  readonly cachesOutputs = true;
   private readonly slots: SlotCache;
 
   constructor(

@@ -5,6 +5,7 @@ import type { KvData, PrefixCache, PrefixMatch } from '../policy/prefix_cache.js
 import type { SlotPlacement } from '../kv/slot_batch.js';
 import type { SlotCache } from '../kv/slot_cache.js';
 import type { LiveRequest } from './live_request.js';
+import type { Scheduler } from '../policy/scheduler.js';
 import { recordCacheInsert, recordCopyIn } from './step_trace.js';
 import type { RunningBatch } from '../kv/running_batch.js';
 
@@ -89,5 +90,28 @@ export async function insertPrompts(cache: PrefixCache, runner: ModelRunner, fre
   fresh.rows.forEach((r, i) => {
     const change = cache.insert(r.inputIds, src.data, src.row(i), src.length, src.start(i), room);
     recordCacheInsert(r.trace, start, now(), change.evicted, cache.size);
+  });
+}
+
+/**
+ * Puts the ended rows' prompts and outputs into the cache, as SGLang's
+ * radix cache does when a request finishes, so that a conversation's next
+ * turn, which carries this answer, reuses it. A row's KV holds its prompt
+ * and every output token but the last (never fed back). `keep` lists the
+ * rows that go on; the cache keeps within what they leave of the budget.
+ */
+export async function insertOutputs(
+  cache: PrefixCache,
+  runner: ModelRunner,
+  batch: RunningBatch<LiveRequest>,
+  keep: readonly number[],
+  scheduler: Scheduler<LiveRequest>,
+): Promise<void> {
+  const going = new Set(keep);
+  const room = scheduler.limits.maxTotalTokens - scheduler.reserved(keep.map((i) => batch.rows[i]));
+  const src = await batch.kvSource(runner);
+  batch.rows.forEach((r, i) => {
+    if (going.has(i) || r.outputIds.length < 2) return;
+    cache.insert(r.inputIds.concat(r.outputIds.slice(0, -1)), src.data, src.row(i), src.length, src.start(i), room);
   });
 }

@@ -19,6 +19,8 @@ export interface LiveRequest extends BatchRow, Schedulable {
   /** Alternatives to report log-probabilities for; -1: none. */
   logprobs: number;
   generated: number;
+  /** The tokens sampled so far, in order (the prefix cache takes them in when the request ends). */
+  outputIds: number[];
   /** Prompt tokens whose KV the prefix cache supplied. */
   cachedTokens: number;
   trace: TraceContext;
@@ -52,6 +54,7 @@ export function live(req: WorkerRequest, modules: readonly TraceModule[], freeAt
     stopTokens: new Set(req.stopTokenIds),
     logprobs: req.logprobs,
     generated: 0,
+    outputIds: [],
     cachedTokens: 0,
     trace,
     traceparent: tc?.traceparent ?? '',

@@ -23,6 +23,7 @@ export function sampleRows(
     const token = sampler.sample(logits.data, logits.offset(i), r.sampling, r.rng);
     r.lastToken = token;
     r.generated++;
+    r.outputIds.push(token);
     let finish: FinishReason | null = null;
     if (r.stopTokens.has(token)) finish = 'stop';
     else if (r.generated >= r.maxTokens || r.promptLength + r.generated >= contextLength) finish = 'length';

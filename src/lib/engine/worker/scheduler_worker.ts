@@ -8,7 +8,7 @@ import type { RunningBatch } from '../kv/running_batch.js';
 import { Sampler } from './sampler.js';
 import type { Scheduler } from '../policy/scheduler.js';
 import { batchLayout } from './batch_layout.js';
-import { insertPrompts } from './copy_in.js';
+import { insertOutputs, insertPrompts } from './copy_in.js';
 import { admitNext } from './prefix_admission.js';
 import { sampleRows } from './sample_rows.js';
 import { endedMessage, failedMessage, stepStats, tokensMessage } from './worker_messages.js';
@@ -117,10 +117,8 @@ export class SchedulerWorker {
   }
 
   /**
-   * The running batch becomes the kept rows of `parts` (the rows that stay
-   * record the repack). A repack that fails
-   * (on a GPU it is a run of its own) ends the requests whose cache it was
-   * moving, never the worker.
+   * The running batch becomes the kept rows of `parts` (the rows that stay record the repack). A repack that fails
+   * (on a GPU it is a run of its own) ends the requests whose cache it was moving, never the worker.
    */
   private async rebatch(parts: { batch: RunningBatch<LiveRequest>; keep: readonly number[] }[], t: number): Promise<void> {
     if (this.layout.repackTimedAlone) t = now();
@@ -128,12 +126,8 @@ export class SchedulerWorker {
       this.batch = await this.layout.repack(parts);
     } catch (err) {
       this.batch = this.layout.empty();
-      this.send(
-        failedMessage(
-          parts.flatMap(({ batch, keep }) => keep.map((i) => batch.rows[i])),
-          (err as Error).message,
-        ),
-      );
+      const rows = parts.flatMap(({ batch, keep }) => keep.map((i) => batch.rows[i]));
+      this.send(failedMessage(rows, (err as Error).message));
       return;
     }
     const done = now();
@@ -236,7 +230,11 @@ export class SchedulerWorker {
     const keep = sampleRows(this.sampler, rows, step.logits, this.contextLength, outputs, this.ended);
     const timing: DecodeTiming = { start, preparedAt: step.preparedAt, ran, sampled: now(), batchSize: rows.length, pastLength: past };
     for (let i = 0; i < rows.length; i++) recordDecodeStep(rows[i].trace, timing);
-    if (keep.length < rows.length) await this.rebatch([{ batch: this.batch, keep }], timing.sampled);
+    if (keep.length < rows.length) {
+      // Before the leave moves rows over the ended ones' slots.
+      if (this.cache && this.layout.cachesOutputs) await insertOutputs(this.cache, this.runner, this.batch, keep, this.scheduler);
+      await this.rebatch([{ batch: this.batch, keep }], timing.sampled);
+    }
     this.report(outputs);
   }
 
