@@ -44,9 +44,10 @@ export interface BatchLayout {
   /** A repack's slice starts when it runs (slots: it moves only the rows that fill holes), not at the step's `t`. */
   readonly repackTimedAlone: boolean;
   /**
-   * The prefix cache takes in what an ending request generated (slots: its
-   * KV is read where it lies; dense: it would cost a copy, on a GPU a
-   * download, of the whole batch at every step where a request ends).
+   * The prefix cache takes in what an ending request generated: its KV is
+   * read where it lies (slots; the dense batch on the host), but not when
+   * the dense batch is on a device, where reading it is a download of the
+   * whole batch at every step where a request ends.
    */
   readonly cachesOutputs: boolean;
   empty(): RunningBatch<LiveRequest>;
@@ -63,12 +64,14 @@ class DenseLayout implements BatchLayout {
   readonly name = 'dense';
   readonly joinRebatches = false;
   readonly repackTimedAlone = false;
-  readonly cachesOutputs = false;
+  readonly cachesOutputs: boolean;
 
   constructor(
     private readonly runner: ModelRunner,
     private readonly limits: EngineLimits,
-  ) {}
+  ) {
+    this.cachesOutputs = !runner.kvOnDevice;
+  }
 
   empty(): RunningBatch<LiveRequest> {
     return KvBatch.empty();
