@@ -80,7 +80,8 @@ describe('public workload formats', () => {
       burst,
       'Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n5,ChatGPT,20,3,23,Conversation log\n6,ChatGPT,30,2,32,Conversation log\n',
     );
-    for (const dataset of DATASETS.filter((d) => d !== 'random' && d !== 'generated-shared-prefix')) expect(WORKLOAD_FILES[dataset]).toBeDefined();
+    for (const dataset of DATASETS.filter((d) => d !== 'random' && d !== 'generated-shared-prefix' && d !== 'multi-turn'))
+      expect(WORKLOAD_FILES[dataset]).toBeDefined();
     const tok = { vocabSize: 100, specialIds: [], encode: (t: string) => t.split(' ').map((_, i) => i + 1), decode: (ids: readonly number[]) => ids.join(' ') };
     const fromBench = loadWorkload({ dataset: 'burstgpt', path: burst, count: 10, seed: 1, inputLen: 1, outputLen: 1, rangeRatio: 1 }, tok);
     expect(fromBench.requests.map((r) => [r.inputTokens, r.outputTokens])).toEqual([

@@ -18,6 +18,7 @@ import type { Endpoint } from '../target/targets.js';
 import type { FleetPolicy } from '../target/fleet.js';
 import type { WorkloadOptions } from '../workload/load_workload.js';
 import { withTarget, workloadTokenizer } from '../target/with_target.js';
+import { multiTurnHitRate } from '../workload/multi_turn.js';
 import type { OpenTarget, TargetSetup } from '../target/with_target.js';
 import { SglError } from '../errors.js';
 
@@ -59,6 +60,8 @@ export interface BenchResult {
   targets?: TargetRow[] | null;
   /** Things the run could go on despite (a server left out, different models). */
   warnings?: string[];
+  /** multi-turn: the prefix-cache hit rate the conversations allow (every answer kept); absent otherwise. */
+  expectedHitRate?: number;
 }
 
 /** One server of a fleet: what it served of the run. */
@@ -95,6 +98,11 @@ function perTarget(urls: readonly string[], outcomes: readonly RequestOutcome[],
  * returns plain results for the printers. `onProgress` sees every response.
  */
 export async function runBench(o: BenchOptions, onProgress?: (done: number, total: number) => void): Promise<BenchResult> {
+  const result = await runBenchOnce(o, onProgress);
+  return result.workload.conversations ? { ...result.result, expectedHitRate: multiTurnHitRate(result.workload.conversations) } : result.result;
+}
+
+async function runBenchOnce(o: BenchOptions, onProgress?: (done: number, total: number) => void): Promise<{ result: BenchResult; workload: Workload }> {
   const workload = loadWorkload(o.workload, workloadTokenizer(loadModelSpec(o.engine.modelPath)));
   const driver = new BenchDriver(o.driver);
   if (onProgress) driver.on('progress', onProgress);
@@ -119,7 +127,7 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
   };
   if (o.urls?.length) {
     // One set of connections for every run; the servers' own level is set per run.
-    return withTarget(setup, async (t) => {
+    const result = await withTarget(setup, async (t) => {
       const result = await finish(workload, o, (level) => measure(t, level));
       const targets =
         t.servers.length > 1
@@ -132,11 +140,13 @@ export async function runBench(o: BenchOptions, onProgress?: (done: number, tota
           : null;
       return { ...result, warnings: t.warnings, targets };
     });
+    return { result, workload };
   }
   // In-process, a fresh engine per run; a compared level is traced to memory only (no trace file).
-  return finish(workload, o, (level) =>
+  const result = await finish(workload, o, (level) =>
     withTarget(level === null ? setup : { ...setup, tracing: { ...o.tracing, level, traceFile: undefined } }, (t) => measure(t, null)),
   );
+  return { result, workload };
 }
 
 type Measured = LevelRun & { outcomes: RequestOutcome[]; stages: StageSummary[]; target: string };

@@ -40,7 +40,7 @@ export function benchOptions(f: Interfaces.InferredFlags<typeof benchFlags>): Be
     engine: engineOptions(f),
     tracing: tracingSetup(f),
     workload: workloadOptions(f, compare ? COMPARE_DEFAULTS.numPrompts : 50),
-    driver: driverOptions(f),
+    driver: { ...driverOptions(f), sessions: f.sessions, thinkTimeMs: f['think-time'] * 1000 },
     slo: f.slo ?? null,
     compareLevels: compare ? (f.levels ?? [0, 1, 2, 3]) : null,
     repeats: f.repeats ?? COMPARE_DEFAULTS.repeats,

@@ -13,7 +13,7 @@ export const workloadFlags = {
   dataset: Flags.option({
     options: DATASETS,
     default: 'random' as const,
-    description: `Workload: random lengths, groups of prompts sharing a system prompt (generated-shared-prefix, as SGLang's bench_serving), or a file: ${WORKLOAD_FORMATS.map((f) => `${f} (${WORKLOAD_FILES[f].title})`).join(', ')}. A file's lengths are used; its arrival times are not (--request-rate sets them; sgl replay keeps them).`,
+    description: `Workload: random lengths, groups of prompts sharing a system prompt (generated-shared-prefix, as SGLang's bench_serving), conversations whose every turn carries the ones before it, answers included (multi-turn: --turns, --sessions, --think-time), or a file: ${WORKLOAD_FORMATS.map((f) => `${f} (${WORKLOAD_FILES[f].title})`).join(', ')}. A file's lengths are used; its arrival times are not (--request-rate sets them; sgl replay keeps them).`,
     helpGroup,
   })(),
   'dataset-path': Flags.string({ description: 'The dataset file (every --dataset but random and generated-shared-prefix).', helpGroup }),
@@ -50,6 +50,9 @@ export const workloadFlags = {
     description: "generated-shared-prefix: tokens of each prompt's question.",
   }),
   'gsp-output-len': Flags.integer({ min: 1, default: GSP_DEFAULTS.outputLen, helpGroup, description: 'generated-shared-prefix: output tokens.' }),
+  turns: Flags.integer({ min: 1, default: 4, helpGroup, description: 'multi-turn: user turns per conversation (--num-prompts counts every turn).' }),
+  sessions: Flags.integer({ min: 1, default: 4, helpGroup, description: 'multi-turn: conversations in progress at once, each with one request in flight.' }),
+  'think-time': numberFlag({ min: 0, default: 0, helpGroup, description: "multi-turn: seconds between an answer and the conversation's next turn." }),
   seed: Flags.integer({ min: 0, default: 1, description: 'Seed of the workload and the arrivals.', helpGroup }),
 };
 
@@ -63,6 +66,7 @@ export function workloadOptions(f: Interfaces.InferredFlags<typeof workloadFlags
     inputLen: f['random-input-len'],
     outputLen: f['random-output-len'],
     rangeRatio: f['random-range-ratio'],
+    turns: f.turns,
     sharedPrefix: {
       groups: f['gsp-num-groups'],
       promptsPerGroup: f['gsp-prompts-per-group'],

@@ -156,8 +156,15 @@ export function formatLevelComparison(rows: readonly LevelRow[], how: Omit<Level
 }
 
 /** Bench's whole terminal report: the summary, per server, per stage and the level comparison, each when the run has it. */
-export function formatBench(r: Pick<BenchResult, 'metrics' | 'target' | 'workload' | 'targets' | 'stages' | 'levels' | 'comparison'>): string {
+export function formatBench(
+  r: Pick<BenchResult, 'metrics' | 'target' | 'workload' | 'targets' | 'stages' | 'levels' | 'comparison' | 'expectedHitRate'>,
+): string {
   let out = formatBenchMetrics(r.metrics, r.target, r.workload) + '\n';
+  if (r.expectedHitRate !== undefined) {
+    const got = r.metrics.cache_hit_rate;
+    const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+    out += `Prefix cache: the conversations allow a hit rate of ${pct(r.expectedHitRate)} (every answer kept); ${got === null ? 'the target did not report cached tokens' : `the run got ${pct(got)}`}.\n`;
+  }
   if (r.targets) out += '\nPer server\n' + formatTargets(r.targets) + '\n';
   if (r.stages) out += '\nPer-stage breakdown (from the tracing layer)\n' + formatStageTable(r.stages) + '\n';
   if (r.levels && r.comparison) out += '\nTrace level comparison\n' + formatLevelComparison(r.levels, r.comparison) + '\n';

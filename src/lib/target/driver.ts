@@ -2,54 +2,11 @@ import { EventEmitter } from 'node:events';
 import { Rng } from '../stats/rng.js';
 import { arrivalOffsets } from '../workload/arrivals.js';
 import type { RequestSpec, Workload } from '../workload/request_spec.js';
-import type { BenchTarget } from './targets.js';
+import type { BenchRun, DriverOptions, RequestOutcome } from './run_types.js';
+import type { BenchTarget, Sent } from './targets.js';
+import { runConversations } from './conversations.js';
 
-export interface DriverOptions {
-  /** Requests per second; Infinity sends all at once. Ignored when the workload fixes arrivals and `replayArrivals` is set. */
-  requestRate: number;
-  burstiness: number;
-  maxConcurrency: number;
-  seed: number;
-  warmup: number;
-  /**
-   * After the `warmup` copies, warm-up rounds of the workload's shapes until
-   * their TTFT settles, for at most this many seconds (0: none).
-   */
-  warmupMaxS?: number;
-  /** Use the workload's own arrival times (traces, Mooncake) instead of drawing them. */
-  replayArrivals: boolean;
-}
-
-/** What the client saw of one request. */
-export interface RequestOutcome {
-  id: string;
-  inputTokens: number;
-  outputTokens: number;
-  /** ms from sending to the first token; null when none came. */
-  ttftMs: number | null;
-  e2eMs: number;
-  /** Gaps between streamed chunks with content after the first, ms (one per chunk, however many tokens it carries). */
-  itlMs: number[];
-  /** ms from the start of the run to sending. */
-  sentAtMs: number;
-  error: string | null;
-  /** Prompt tokens the target's prefix cache supplied, when it said. */
-  cachedTokens: number | null;
-  /** The server's own TTFT, when it said (sgl serve's include_timing): client TTFT less this is transport. */
-  serverTtftMs: number | null;
-  /** The server that answered (or failed it), when the target is a fleet. */
-  target?: string;
-}
-
-export interface BenchRun {
-  outcomes: RequestOutcome[];
-  durationMs: number;
-  peakConcurrency: number;
-  /** Time-weighted mean of requests in flight. */
-  meanConcurrency: number;
-  /** Every request was sent at once (no arrival gaps, no concurrency cap that holds any back): a burst, with no steady state to check. */
-  burst?: boolean;
-}
+export type { BenchRun, DriverOptions, RequestOutcome } from './run_types.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -150,6 +107,8 @@ export class BenchDriver extends EventEmitter {
   }
 
   async run(target: BenchTarget, workload: Workload): Promise<BenchRun> {
+    if (workload.conversations)
+      return runConversations(this, target, workload.conversations, this.options, (done, total) => this.emit('progress', done, total));
     const { maxConcurrency } = this.options;
     const specs = workload.requests;
     const arrivals = this.arrivals(specs);
@@ -194,8 +153,9 @@ export class BenchDriver extends EventEmitter {
    * One request, timed as bench_serving times it: TTFT to the first chunk
    * with content, one ITL per later chunk with content, E2E to the end of the
    * stream. The chunk callback is the per-response hot path: a compare and a push.
+   * `onSent` sees what the target answered (a conversation's runner takes the output from it).
    */
-  private async one(target: BenchTarget, spec: RequestSpec, sentAtMs: number): Promise<RequestOutcome> {
+  async one(target: BenchTarget, spec: RequestSpec, sentAtMs: number, onSent?: (sent: Sent) => void): Promise<RequestOutcome> {
     const itlMs: number[] = [];
     const t0 = performance.now();
     let first = -1;
@@ -218,6 +178,7 @@ export class BenchDriver extends EventEmitter {
       cachedTokens = sent.cachedTokens ?? null;
       serverTtftMs = sent.serverTtftMs ?? null;
       served = sent.target;
+      onSent?.(sent);
     } catch (err) {
       error = (err as Error).message;
       served = (err as { target?: string }).target;

@@ -14,6 +14,7 @@ export class EngineTarget implements BenchTarget {
     const input = spec.inputIds ? { inputIds: spec.inputIds } : { prompt: spec.prompt ?? '' };
     let tokens = 0;
     let cachedTokens = 0;
+    const ids: number[] | null = spec.keepOutput ? [] : null;
     // The spec's id becomes the request id, so a replay's trace lines up with the capture.
     for await (const chunk of await this.engine.generate({
       rid: spec.id,
@@ -25,9 +26,10 @@ export class EngineTarget implements BenchTarget {
       if (n > 0) {
         tokens += n;
         onChunk(performance.now());
+        if (ids) for (const t of chunk.tokenIds) ids.push(t);
       }
       if (chunk.finishReason === 'abort') throw new Error('aborted');
     }
-    return { outputTokens: tokens, cachedTokens };
+    return { outputTokens: tokens, cachedTokens, ...(ids ? { output: { ids } } : {}) };
   }
 }

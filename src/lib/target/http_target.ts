@@ -204,6 +204,7 @@ export class HttpTarget implements BenchTarget {
       ...(end.promptTokens === null ? {} : { inputTokens: end.promptTokens }),
       ...(end.cachedTokens === null ? {} : { cachedTokens: end.cachedTokens }),
       ...(end.serverTtftMs === null ? {} : { serverTtftMs: end.serverTtftMs }),
+      ...(spec.keepOutput ? { output: { text: end.text } } : {}),
     };
   }
 }

@@ -16,6 +16,8 @@ export interface Sent {
   serverTtftMs?: number;
   /** Which server answered, when the target is a fleet of them. */
   target?: string;
+  /** What was generated, when the request asked (keepOutput): its token ids in-process, its text from a server. */
+  output?: { ids?: number[]; text?: string };
 }
 
 /** Where bench sends requests: the in-process engine or an OpenAI-compatible server. */

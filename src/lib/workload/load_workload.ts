@@ -1,5 +1,6 @@
 import { Rng } from '../stats/rng.js';
 import { WORKLOAD_FILES, WORKLOAD_FORMATS } from './formats.js';
+import { multiTurnWorkload } from './multi_turn.js';
 import { drawIds, randomWorkload, sharedPrefixWorkload } from './random_workload.js';
 import { blockPrompt } from './hash_blocks.js';
 
@@ -9,7 +10,7 @@ import type { Workload } from './request_spec.js';
 import { WorkloadError } from '../errors.js';
 
 /** What `bench --dataset` takes: generated workloads, and every workload file format. */
-export const DATASETS = ['random', 'generated-shared-prefix', ...WORKLOAD_FORMATS] as const;
+export const DATASETS = ['random', 'generated-shared-prefix', 'multi-turn', ...WORKLOAD_FORMATS] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 export interface WorkloadOptions {
@@ -20,6 +21,8 @@ export interface WorkloadOptions {
   inputLen: number;
   outputLen: number;
   rangeRatio: number;
+  /** multi-turn: user turns per conversation (conversations: count ÷ turns). */
+  turns?: number;
   /** generated-shared-prefix: SGLang's --gsp-* settings. */
   sharedPrefix?: { groups: number; promptsPerGroup: number; systemPromptLen: number; questionLen: number; outputLen: number };
 }
@@ -36,6 +39,10 @@ export interface WorkloadTokenizer {
  * Builds the workload the options name, every request with token ids and text.
  */
 export function loadWorkload(o: WorkloadOptions, tok: WorkloadTokenizer): Workload {
+  if (o.dataset === 'multi-turn') {
+    const m = { count: o.count, turns: o.turns ?? 4, inputLen: o.inputLen, outputLen: o.outputLen, rangeRatio: o.rangeRatio, seed: o.seed };
+    return multiTurnWorkload({ ...m, vocabSize: tok.vocabSize, exclude: tok.specialIds }, (ids) => tok.decode(ids));
+  }
   if (o.dataset !== 'random' && o.dataset !== 'generated-shared-prefix' && !o.path)
     throw new WorkloadError(`--dataset ${o.dataset}`, null, 'needs --dataset-path FILE.');
   const workload =
