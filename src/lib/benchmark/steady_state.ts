@@ -1,4 +1,5 @@
-import { percentile, tpotMs } from '../stats/distribution.js';
+import { tpotMs } from '../stats/distribution.js';
+import { median } from '../stats/regression.js';
 import { MIN_SAMPLES, mannWhitneyP } from '../stats/significance.js';
 import type { RequestOutcome } from '../target/driver.js';
 
@@ -16,12 +17,6 @@ export interface HalfComparison {
 /** Significance and size a difference needs before the report calls the run unsteady: rare by chance, large enough to matter. */
 const P_LIMIT = 0.01;
 const MIN_CHANGE = 0.1;
-
-const median = (xs: number[]): number =>
-  percentile(
-    xs.sort((a, b) => a - b),
-    50,
-  );
 
 /**
  * Compares the first and second halves of a measured run (by when requests

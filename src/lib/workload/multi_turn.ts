@@ -1,18 +1,11 @@
 import { Rng } from '../stats/rng.js';
-import { drawIds } from './random_workload.js';
+import { drawIds, drawLength } from './random_workload.js';
+import type { RandomWorkloadOptions } from './random_workload.js';
 import type { Conversation, Workload } from './request_spec.js';
 
-export interface MultiTurnOptions {
-  /** Requests in all: conversations × turns (the last conversation may be shorter). */
-  count: number;
+/** As random workloads (count: requests in all, conversations × turns), and the user turns per conversation. */
+export interface MultiTurnOptions extends RandomWorkloadOptions {
   turns: number;
-  /** Each user message's tokens, and each answer's, uniform in [len × rangeRatio, len] (as --random-*). */
-  inputLen: number;
-  outputLen: number;
-  rangeRatio: number;
-  seed: number;
-  vocabSize: number;
-  exclude?: readonly number[];
 }
 
 /**
@@ -24,7 +17,7 @@ export interface MultiTurnOptions {
 export function multiTurnWorkload(o: MultiTurnOptions, decode: (ids: readonly number[]) => string): Workload {
   const rng = new Rng(o.seed);
   const exclude = new Set(o.exclude ?? []);
-  const length = (len: number): number => Math.max(1, Math.round(len * o.rangeRatio + rng.next() * len * (1 - o.rangeRatio)));
+  const length = (len: number): number => drawLength(rng, len, o.rangeRatio);
   const conversations: Conversation[] = [];
   for (let left = o.count, c = 0; left > 0; c++, left -= o.turns) {
     const turns = Array.from({ length: Math.min(o.turns, left) }, () => {

@@ -23,11 +23,16 @@ export function drawIds(rng: Rng, n: number, vocabSize: number, exclude: Readonl
   return out;
 }
 
+/** A length uniform in [len × rangeRatio, len], at least 1 (SGLang's --random-range-ratio). */
+export function drawLength(rng: Rng, len: number, rangeRatio: number): number {
+  return Math.max(1, Math.round(len * rangeRatio + rng.next() * len * (1 - rangeRatio)));
+}
+
 /** Requests of random token ids with random lengths; the same seed gives the same requests. */
 export function randomWorkload(o: RandomWorkloadOptions): Workload {
   const rng = new Rng(o.seed);
   const exclude = new Set(o.exclude ?? []);
-  const length = (len: number): number => Math.max(1, Math.round(len * o.rangeRatio + rng.next() * len * (1 - o.rangeRatio)));
+  const length = (len: number): number => drawLength(rng, len, o.rangeRatio);
   const requests: RequestSpec[] = [];
   for (let i = 0; i < o.count; i++) {
     const inputTokens = length(o.inputLen);
