@@ -174,7 +174,7 @@ export interface RunnerInfo {
   hasPositionIds: boolean;
   kvBytesPerToken: number;
   /** How the model meets the KV cache: slots written in place, or the dense batch (engine/running_batch.ts). */
-  kvLayout: 'slots' | 'dense';
+  kvLayout: 'slots' | 'dense' | 'gqa';
   limits: EngineLimits;
   /** The prefix cache: on, off (asked so), or unsupported and why. */
   prefixCache: { on: boolean; why: string };

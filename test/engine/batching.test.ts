@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine/engine.js';
 import type { GenerateRequest } from '../../src/lib/protocol.js';
 import { collect } from '../helpers/collect.js';
-import { SHARED_MODEL, TINY_MODEL, hasSharedModel, tinySlotModel } from '../helpers/models.js';
+import { SHARED_MODEL, TINY_MODEL, hasSharedModel, tinyGqaModel, tinySlotModel } from '../helpers/models.js';
 
 const PROMPTS = [
   'Hello',
@@ -20,6 +20,7 @@ function greedy(prompt: string, maxTokens: number): GenerateRequest {
 for (const [name, modelPath] of [
   ['generated tiny model (fp32 KV, dense layout)', TINY_MODEL],
   ['generated tiny model (slot layout)', tinySlotModel()],
+  ['generated tiny model (gqa layout)', tinyGqaModel()],
   ['third-party fp16 export', SHARED_MODEL],
 ] as const) {
   describe.runIf(modelPath !== SHARED_MODEL || hasSharedModel)(`continuous batching on the ${name}`, () => {
@@ -75,65 +76,70 @@ for (const [name, modelPath] of [
   });
 }
 
-describe('the slot KV layout', () => {
-  let dense: Engine;
-  let slots: Engine;
-  beforeAll(async () => {
-    [dense, slots] = await Promise.all([
-      Engine.create({ maxRunningRequests: 4, maxPrefillTokens: 64 }),
-      Engine.create({ modelPath: tinySlotModel(), maxRunningRequests: 4, maxPrefillTokens: 64 }),
-    ]);
-  });
-  afterAll(() => Promise.all([dense?.shutdown(), slots?.shutdown()]));
+for (const [layout, model] of [
+  ['slot', tinySlotModel],
+  ['gqa', tinyGqaModel],
+] as const) {
+  describe(`the ${layout} KV layout`, () => {
+    let dense: Engine;
+    let slots: Engine;
+    beforeAll(async () => {
+      [dense, slots] = await Promise.all([
+        Engine.create({ maxRunningRequests: 4, maxPrefillTokens: 64 }),
+        Engine.create({ modelPath: model(), maxRunningRequests: 4, maxPrefillTokens: 64 }),
+      ]);
+    });
+    afterAll(() => Promise.all([dense?.shutdown(), slots?.shutdown()]));
 
-  it("gives the dense layout's greedy tokens for the same weights", async () => {
-    for (let i = 0; i < PROMPTS.length; i++) {
-      expect((await collect(slots, greedy(PROMPTS[i], 8 + i))).tokens).toEqual((await collect(dense, greedy(PROMPTS[i], 8 + i))).tokens);
-    }
-  });
+    it("gives the dense layout's greedy tokens for the same weights", async () => {
+      for (let i = 0; i < PROMPTS.length; i++) {
+        expect((await collect(slots, greedy(PROMPTS[i], 8 + i))).tokens).toEqual((await collect(dense, greedy(PROMPTS[i], 8 + i))).tokens);
+      }
+    });
 
-  it('keeps running rows intact when a longer request makes the cache grow under them, and when rows leave from the middle', async () => {
-    const long = PROMPTS.join(' ');
-    const requests = [greedy(PROMPTS[0], 40), greedy(PROMPTS[4], 6), greedy(PROMPTS[2], 30), greedy(long, 300)];
-    const alone: number[][] = [];
-    for (const r of requests) alone.push((await collect(dense, r)).tokens);
-    // The short rows start decoding in small slots; the long one joins once they run (the slots grow to its
-    // 300-token reservation, copying the rows' tokens) and the second row leaves first, leaving a hole.
-    const together: Promise<number[]>[] = [];
-    together.push(
-      collect(slots, requests[0], (_, n) => {
-        if (n === 2) together.push(collect(slots, requests[3]).then((r) => r.tokens));
-      }).then((r) => r.tokens),
-    );
-    together.push(collect(slots, requests[1]).then((r) => r.tokens));
-    together.push(collect(slots, requests[2]).then((r) => r.tokens));
-    const first = await Promise.all(together.slice(0, 3));
-    while (together.length < 4) await new Promise((r) => setTimeout(r, 1));
-    expect([...first, await together[3]]).toEqual([alone[0], alone[1], alone[2], alone[3]]);
-  });
+    it('keeps running rows intact when a longer request makes the cache grow under them, and when rows leave from the middle', async () => {
+      const long = PROMPTS.join(' ');
+      const requests = [greedy(PROMPTS[0], 40), greedy(PROMPTS[4], 6), greedy(PROMPTS[2], 30), greedy(long, 300)];
+      const alone: number[][] = [];
+      for (const r of requests) alone.push((await collect(dense, r)).tokens);
+      // The short rows start decoding in small slots; the long one joins once they run (the slots grow to its
+      // 300-token reservation, copying the rows' tokens) and the second row leaves first, leaving a hole.
+      const together: Promise<number[]>[] = [];
+      together.push(
+        collect(slots, requests[0], (_, n) => {
+          if (n === 2) together.push(collect(slots, requests[3]).then((r) => r.tokens));
+        }).then((r) => r.tokens),
+      );
+      together.push(collect(slots, requests[1]).then((r) => r.tokens));
+      together.push(collect(slots, requests[2]).then((r) => r.tokens));
+      const first = await Promise.all(together.slice(0, 3));
+      while (together.length < 4) await new Promise((r) => setTimeout(r, 1));
+      expect([...first, await together[3]]).toEqual([alone[0], alone[1], alone[2], alone[3]]);
+    });
 
-  it("runs a long prompt's prefill a chunk at a time, the running rows decoding between chunks", async () => {
-    const engine = await Engine.create({ modelPath: tinySlotModel(), maxPrefillTokens: 16 });
-    try {
-      const long = PROMPTS.join(' ') + ' ' + PROMPTS.join(' ');
-      expect(engine.tokenizer.encode(long).length).toBeGreaterThan(5 * 16);
-      const expected = (await collect(dense, greedy(long, 4))).tokens;
-      // The long prompt arrives while the first request decodes; count that request's tokens until the long one's first.
-      let sent = false;
-      let longStarted = false;
-      let during = 0;
-      let joined: Promise<number[]> | null = null;
-      await collect(engine, greedy(PROMPTS[0], 40), (_, n) => {
-        if (n === 1 && !sent) {
-          sent = true;
-          joined = collect(engine, greedy(long, 4), () => (longStarted = true)).then((r) => r.tokens);
-        } else if (sent && !longStarted) during++;
-      });
-      expect(await joined!).toEqual(expected);
-      // Seven chunks: interleaved, the running request gets a token after each; without, it waits through all of them (2 tokens came in that window).
-      expect(during).toBeGreaterThanOrEqual(5);
-    } finally {
-      await engine.shutdown();
-    }
+    it("runs a long prompt's prefill a chunk at a time, the running rows decoding between chunks", async () => {
+      const engine = await Engine.create({ modelPath: model(), maxPrefillTokens: 16 });
+      try {
+        const long = PROMPTS.join(' ') + ' ' + PROMPTS.join(' ');
+        expect(engine.tokenizer.encode(long).length).toBeGreaterThan(5 * 16);
+        const expected = (await collect(dense, greedy(long, 4))).tokens;
+        // The long prompt arrives while the first request decodes; count that request's tokens until the long one's first.
+        let sent = false;
+        let longStarted = false;
+        let during = 0;
+        let joined: Promise<number[]> | null = null;
+        await collect(engine, greedy(PROMPTS[0], 40), (_, n) => {
+          if (n === 1 && !sent) {
+            sent = true;
+            joined = collect(engine, greedy(long, 4), () => (longStarted = true)).then((r) => r.tokens);
+          } else if (sent && !longStarted) during++;
+        });
+        expect(await joined!).toEqual(expected);
+        // Seven chunks: interleaved, the running request gets a token after each; without, it waits through all of them (2 tokens came in that window).
+        expect(during).toBeGreaterThanOrEqual(5);
+      } finally {
+        await engine.shutdown();
+      }
+    });
   });
-});
+}

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine/engine.js';
+import { GqaBatch } from '../../src/lib/engine/kv/gqa_batch.js';
 import { KvBatch } from '../../src/lib/engine/kv/kv_batch.js';
+import type { KvData } from '../../src/lib/engine/policy/prefix_cache.js';
 import { ModelRunner } from '../../src/lib/engine/onnx/model_runner.js';
 import type { WorkerConfig } from '../../src/lib/protocol.js';
 import type { GenerateRequest } from '../../src/lib/protocol.js';
@@ -13,7 +15,7 @@ import { TraceFileWriter } from '../../src/lib/tracing/trace_file/writer.js';
 import { Tracing } from '../../src/lib/tracing/tracing.js';
 import { runCli } from '../helpers/cli.js';
 import { collect } from '../helpers/collect.js';
-import { SHARED_MODEL, TINY_MODEL, hasSharedModel, tinySlotModel } from '../helpers/models.js';
+import { SHARED_MODEL, TINY_MODEL, hasSharedModel, tinyGqaModel, tinySlotModel } from '../helpers/models.js';
 
 /** Whether onnxruntime's WebGPU provider finds an adapter here (Linux: a Vulkan driver; see docs/engine.md). */
 async function webgpuAdapter(): Promise<string | null> {
@@ -49,6 +51,7 @@ describe.skipIf(noAdapter !== null)('the engine on WebGPU', () => {
   for (const [key, name, modelPath] of [
     ['tiny', 'the embedded model', TINY_MODEL],
     ['slots', 'the tiny preset in the slot KV layout (its cache on the host)', tinySlotModel()],
+    ['gqa', 'the tiny preset in the gqa KV layout (its cache on the device, written in place)', tinyGqaModel()],
     ['shared', 'the shared third-party fp16 model', SHARED_MODEL],
   ] as const) {
     it.runIf(modelPath !== SHARED_MODEL || hasSharedModel)(
@@ -147,10 +150,10 @@ describe.skipIf(noAdapter !== null)('the KV cache on WebGPU', () => {
       expect(cpu.kvOnDevice).toBe(false);
       const onGpu = await joinAndLeave(gpu);
       const onCpu = await joinAndLeave(cpu);
-      // A join is one run on the device: the new length, and each part's row indices and pad widths go up (int64s);
-      // one float comes down, read so that the run ends when the device has done the work.
+      // A join is one run on the device: the columns to keep (start, end), and each part's row indices and pad widths
+      // go up (int64s); one float comes down, read so that the run ends when the device has done the work.
       expect(onGpu.moves.repack.down).toBe(4);
-      expect(onGpu.moves.repack.up).toBe(8 + 2 * (8 + 8 * 8));
+      expect(onGpu.moves.repack.up).toBe(2 * 8 + 2 * (8 + 8 * 8));
       // A decode step of two rows brings down their last-position logits (float32) and nothing else.
       expect(onGpu.moves.decode.down).toBe(2 * gpu.vocabSize * 4);
       // Same cache as the CPU's, padding included (Pad writes zeros, as the host repack does).
@@ -161,6 +164,83 @@ describe.skipIf(noAdapter !== null)('the KV cache on WebGPU', () => {
         expect(kv.map((t) => t.length)).toEqual(want.map((t) => t.length));
         kv.forEach((t, i) => t.forEach((v, j) => expect(Math.abs(v - want[i][j])).toBeLessThan(1e-4)));
       }
+    } finally {
+      await gpu.release();
+      await cpu.release();
+    }
+  }, 120_000);
+});
+
+describe.skipIf(noAdapter !== null)('the gqa KV cache on WebGPU', () => {
+  const config = (device: 'cpu' | 'webgpu'): WorkerConfig => ({
+    onnxPath: join(tinyGqaModel(), 'onnx/model.onnx'),
+    device,
+    intraOpThreads: 1,
+    interOpThreads: 1,
+    contextLength: 1024,
+    kvCacheBytes: 2 ** 20,
+    limits: { maxRunningRequests: 4, maxPrefillTokens: 512 },
+    timeOrigin: performance.timeOrigin,
+    traceModules: [],
+    prefixCache: false,
+  });
+  /** Two prompts prefilled apart (the second from a cached prefix, in two chunks), joined, a decode step, the first row leaving, another step. */
+  async function joinAndLeave(runner: ModelRunner): Promise<{ joined: number[][]; left: number[][]; decode: { up: number; down: number } }> {
+    const prefill = async (rid: string, prompt: number[], capacity: number, chunk: number, cached: { data: KvData[]; length: number } | null) => {
+      const batch = await GqaBatch.start(runner, { rid, lastToken: 11 }, capacity, cached);
+      while (!(await batch.prefillChunk(runner, prompt, chunk)).logits);
+      return batch;
+    };
+    const a = await prefill('a', [15496, 11, 616, 1438, 318], 12, 512, null);
+    const prefix = await a.kvSource(runner);
+    // Its first two tokens, which the second prompt shares: [1, kv_heads, 2, head_dim] of each [1, kv_heads, 5, head_dim].
+    const cached = {
+      data: prefix.data.map((d) => Float32Array.from({ length: 2 * 2 * 8 }, (_, i) => d[(Math.floor(i / 16) * 5 + ((i >> 3) & 1)) * 8 + (i & 7)])),
+      length: 2,
+    };
+    const b = await prefill('b', [15496, 11, 464, 2068, 1438, 11], 16, 2, cached);
+    const joined = await GqaBatch.repack(
+      runner,
+      [
+        { batch: a, keep: [0] },
+        { batch: b, keep: [0] },
+      ],
+      16,
+    );
+    const before = { ...runner.transfers };
+    await joined.decode(runner);
+    const decode = { up: runner.transfers.toDevice - before.toDevice, down: runner.transfers.fromDevice - before.fromDevice };
+    const snapshot = async (batch: GqaBatch): Promise<number[][]> => (await batch.kvSource(runner)).data.map((d) => Array.from(d));
+    const joinedKv = await snapshot(joined);
+    const left = await GqaBatch.repack(runner, [{ batch: joined, keep: [1] }], 16);
+    await left.decode(runner);
+    const leftKv = await snapshot(left);
+    left.release(runner);
+    return { joined: joinedKv, left: leftKv, decode };
+  }
+
+  it('is written in place on the device, a column a step, through joins and leaves, and holds what the CPU computes', async () => {
+    const gpu = await ModelRunner.load(config('webgpu'));
+    const cpu = await ModelRunner.load(config('cpu'));
+    try {
+      expect(gpu.io.layout).toBe('gqa');
+      expect(gpu.kvOnDevice).toBe(true);
+      const onGpu = await joinAndLeave(gpu);
+      const onCpu = await joinAndLeave(cpu);
+      // A decode step of two rows: their tokens, positions, cache lengths and last indices go up (int64s),
+      // their logits come down, and the cache does not move.
+      expect(onGpu.decode.up).toBe(4 * 2 * 8);
+      expect(onGpu.decode.down).toBe(2 * gpu.vocabSize * 4);
+      for (const [kv, want] of [
+        [onGpu.joined, onCpu.joined],
+        [onGpu.left, onCpu.left],
+      ]) {
+        expect(kv.map((t) => t.length)).toEqual(want.map((t) => t.length));
+        kv.forEach((t, i) => t.forEach((v, j) => expect(Math.abs(v - want[i][j])).toBeLessThan(1e-4)));
+      }
+      // The rows' tokens are there: 5 and 6 prompt tokens, one step each; then the second row alone, one more step.
+      expect(onCpu.joined[0].length).toBe(2 * 2 * 7 * 8);
+      expect(onCpu.left[0].length).toBe(1 * 2 * 8 * 8);
     } finally {
       await gpu.release();
       await cpu.release();

@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { KvLayoutKind } from '../../src/lib/engine/generator/llama_graph.js';
 import { PRESETS } from '../../src/lib/engine/generator/llama_weights.js';
 import { writeLlamaModel } from '../../src/lib/engine/generator/model_writer.js';
 import { DEFAULT_MODEL_DIR } from '../../src/lib/engine/model_dir.js';
@@ -8,16 +9,23 @@ import { DEFAULT_MODEL_DIR } from '../../src/lib/engine/model_dir.js';
 /** The embedded model: the tiny preset in the dense KV layout (generator 2). */
 export const TINY_MODEL = DEFAULT_MODEL_DIR;
 
-let slotTiny: string | null = null;
+const generated = new Map<KvLayoutKind, string>();
 
-/** The tiny preset's weights in the slot KV layout (generator 3), written once per test file into a temporary directory. */
-export function tinySlotModel(): string {
-  if (!slotTiny) {
-    slotTiny = mkdtempSync(join(tmpdir(), 'sgl-slots-'));
-    writeLlamaModel(slotTiny, 'tiny', PRESETS.tiny, 'slots');
+/** The tiny preset's weights in a KV layout, written once per test file into a temporary directory. */
+function tinyModel(layout: KvLayoutKind): string {
+  let dir = generated.get(layout);
+  if (!dir) {
+    dir = mkdtempSync(join(tmpdir(), `sgl-${layout}-`));
+    writeLlamaModel(dir, 'tiny', PRESETS.tiny, layout);
+    generated.set(layout, dir);
   }
-  return slotTiny;
+  return dir;
 }
+
+/** The tiny preset in the slot KV layout (generator 3). */
+export const tinySlotModel = (): string => tinyModel('slots');
+/** The tiny preset in the gqa KV layout (generator 4: GroupQueryAttention writes the cache in place). */
+export const tinyGqaModel = (): string => tinyModel('gqa');
 
 /** The third-party export kept in ../shared (never copied into the repository). */
 export const SHARED_MODEL = resolve(import.meta.dirname, '../../../shared/models/tiny-random-llama-fp16');

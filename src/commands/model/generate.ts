@@ -29,10 +29,10 @@ export default class ModelGenerate extends SglCommand {
     seed: Flags.integer({ min: 0, description: 'Weight seed (default: the preset seed).' }),
     force: Flags.boolean({ description: 'Write even if the directory already holds a model.' }),
     'kv-layout': Flags.string({
-      options: ['slots', 'dense'],
+      options: ['slots', 'dense', 'gqa'],
       default: 'slots',
       description:
-        'How the graph meets the KV cache: slots (read in place, only new tokens come out: batches well) or dense (the Optimum interface, the whole cache in and out every step).',
+        'How the graph meets the KV cache: slots (read in place, only new tokens come out: batches well on the CPU), gqa (GroupQueryAttention updates the cache in place: for GPUs, where it stays on the device) or dense (the Optimum interface, the whole cache in and out every step).',
     }),
   };
 

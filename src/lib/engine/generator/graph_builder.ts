@@ -17,6 +17,7 @@ export class GraphBuilder {
   readonly nodes: NodeInit[] = [];
   readonly initializers: TensorInit[] = [];
   private counter = 0;
+  private readonly constants = new Set<string>();
 
   op(op: string, inputs: string[], attributes?: Record<string, AttributeValue>, output?: string, domain?: string): string {
     const name = `${op}_${this.counter++}`;
@@ -25,13 +26,21 @@ export class GraphBuilder {
     return out;
   }
 
+  /** A node with several outputs, named by the caller. */
+  multi(op: string, inputs: string[], outputs: string[], attributes?: Record<string, AttributeValue>, domain?: string): void {
+    this.nodes.push({ op, inputs, outputs, name: `${op}_${this.counter++}`, attributes, ...(domain ? { domain } : {}) });
+  }
+
+  /** A constant; asked for again by name, the one already made (callers give one name one value). */
   int64(name: string, values: number[], dims: number[] = [values.length]): string {
-    this.initializers.push(int64Tensor(name, values, dims));
+    if (!this.constants.has(name)) this.initializers.push(int64Tensor(name, values, dims));
+    this.constants.add(name);
     return name;
   }
 
   float(name: string, values: Float32Array, dims: number[]): string {
-    this.initializers.push({ name, dataType: DataType.FLOAT, dims, raw: f32Bytes(values) });
+    if (!this.constants.has(name)) this.initializers.push({ name, dataType: DataType.FLOAT, dims, raw: f32Bytes(values) });
+    this.constants.add(name);
     return name;
   }
 

@@ -7,9 +7,10 @@ import type { PresetName } from './llama_weights.js';
 /**
  * What wrote a generated model, by KV layout. 2: the graph returns the logits
  * of the last position only (dense). 3: the slot layout: the cache is read in
- * place and only the new tokens' K/V come out.
+ * place and only the new tokens' K/V come out. 4: gqa, the cache updated in
+ * place by GroupQueryAttention (for GPUs).
  */
-export const GENERATOR_VERSION: Record<KvLayoutKind, number> = { dense: 2, slots: 3 };
+export const GENERATOR_VERSION: Record<KvLayoutKind, number> = { dense: 2, slots: 3, gqa: 4 };
 
 /** Where generated presets live: $SGL_CACHE_DIR, else $XDG_CACHE_HOME/sgl, else ~/.cache/sgl. */
 export function cacheDir(): string {
@@ -17,9 +18,9 @@ export function cacheDir(): string {
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sgl');
 }
 
-/** A preset's directory in the cache; the dense layout (generator 2) has its own, so both can be kept side by side. */
+/** A preset's directory in the cache; the dense (generator 2) and gqa (4) layouts have their own, so all can be kept side by side. */
 export function presetDir(preset: PresetName, layout: KvLayoutKind = 'slots'): string {
-  return join(cacheDir(), 'models', layout === 'slots' ? `sgl-llama-${preset}` : `sgl-llama-${preset}-dense`);
+  return join(cacheDir(), 'models', layout === 'slots' ? `sgl-llama-${preset}` : `sgl-llama-${preset}-${layout}`);
 }
 
 /**

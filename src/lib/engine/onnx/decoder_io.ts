@@ -2,7 +2,8 @@ import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import type * as OrtModule from 'onnxruntime-node';
 import { ModelError } from '../../errors.js';
 import type { Device } from '../devices.js';
-import { onnxOutputNames } from './onnx_outputs.js';
+import type { KvLayoutKind } from '../generator/llama_graph.js';
+import { onnxGraphNames } from './onnx_outputs.js';
 
 /** The names of a decoder's past and present KV tensors. */
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
@@ -22,10 +23,12 @@ export interface DecoderIo {
   /** The outputs that carry K/V back: present.* (dense: the whole cache) or new_key_values.* (slots: the new tokens only). */
   presentNames: string[];
   /**
-   * The slot interface (sgl generator 3): past_key_values.* are slot buffers read in place,
-   * with cache_lengths and last_index; outputs new_key_values.*. Otherwise the dense one.
+   * How the graph meets the cache. `slots` (sgl generator 3): past_key_values.* are slot
+   * buffers read in place, with cache_lengths and last_index; outputs new_key_values.*.
+   * `gqa` (generator 4): the same inputs, and present.* is the past updated in place when
+   * fetched into the same buffer. `dense`: the Optimum interface, the whole cache in and out.
    */
-  slots: boolean;
+  layout: KvLayoutKind;
   /** Whether a multi-token run on top of a past works (some exports take only prompts or single steps). */
   chunkedPrefill: boolean;
 }
@@ -79,20 +82,26 @@ export interface KvPart {
  * Where the KV cache may stay on the device between runs: the present
  * outputs are left there (IO binding) and fed back as the next past. On
  * WebGPU only; CUDA keeps the cache on the host until a CUDA machine can
- * test the same path.
+ * test the same path. `kvOnDevice` says whether it does; `options` are the
+ * session's options there. A gqa model (cache_lengths in, present.* out)
+ * keeps its cache there by having it fetched into the past tensors, which
+ * the binding honours only for outputs left at their default location: it
+ * gets none.
  */
-export function presentOnDevice(onnxPath: string): Partial<Record<Device, InferenceSession.SessionOptions>> {
-  let names: string[];
+export function presentOnDevice(onnxPath: string): { options: Partial<Record<Device, InferenceSession.SessionOptions>>; kvOnDevice: Device[] } {
+  let names: { inputs: string[]; outputs: string[] };
   try {
-    names = onnxOutputNames(onnxPath).filter((n) => PRESENT.test(n));
+    names = onnxGraphNames(onnxPath);
   } catch {
     // Unreadable here means unreadable to onnxruntime too, which says why when it loads it.
-    return {};
+    return { options: {}, kvOnDevice: [] };
   }
-  if (names.length === 0) return {};
+  const present = names.outputs.filter((n) => PRESENT.test(n));
+  if (present.length === 0) return { options: {}, kvOnDevice: [] };
+  if (names.inputs.includes('cache_lengths')) return { options: {}, kvOnDevice: ['webgpu'] };
   const where: Record<string, OrtModule.Tensor.DataLocation> = {};
-  for (const n of names) where[n] = 'gpu-buffer';
-  return { webgpu: { preferredOutputLocation: where } };
+  for (const n of present) where[n] = 'gpu-buffer';
+  return { options: { webgpu: { preferredOutputLocation: where } }, kvOnDevice: ['webgpu'] };
 }
 
 /** Reads the decoder's inputs and outputs and checks that the engine can drive them. */
@@ -100,8 +109,10 @@ export function readDecoderIo(session: InferenceSession): DecoderIo {
   const inputs = new Set(session.inputNames);
   const outputs = new Set(session.outputNames);
   const missing: string[] = [];
-  const slots = inputs.has('cache_lengths') && session.outputNames.some((n) => NEW_KV.test(n));
-  for (const name of ['input_ids', ...(slots ? ['last_index', 'position_ids'] : ['attention_mask'])]) if (!inputs.has(name)) missing.push(`input ${name}`);
+  const layout: KvLayoutKind = !inputs.has('cache_lengths') ? 'dense' : session.outputNames.some((n) => NEW_KV.test(n)) ? 'slots' : 'gqa';
+  const slots = layout === 'slots';
+  for (const name of ['input_ids', ...(layout === 'dense' ? ['attention_mask'] : ['last_index', 'position_ids'])])
+    if (!inputs.has(name)) missing.push(`input ${name}`);
   if (!outputs.has('logits')) missing.push('output logits');
   const pastNames = session.inputNames.filter((n) => PAST.test(n));
   const numLayers = pastNames.length / 2;
@@ -153,7 +164,7 @@ export function readDecoderIo(session: InferenceSession): DecoderIo {
     hasUseCacheBranch: inputs.has('use_cache_branch'),
     pastNames: ordered,
     presentNames,
-    slots,
+    layout,
     chunkedPrefill: true,
   };
 }

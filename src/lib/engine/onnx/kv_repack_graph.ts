@@ -6,8 +6,9 @@ export const rowsInput = (p: number): string => `p${p}_rows`;
 export const padsInput = (p: number): string => `p${p}_pads`;
 export const kvInput = (p: number, t: number): string => `p${p}_kv${t}`;
 export const kvOutput = (t: number): string => `kv${t}`;
-/** Minus the new cache length: the Slice start that keeps the last `length` columns. */
-export const TAIL_INPUT = 'tail';
+/** The Slice that makes the new cache's columns: from `start` (minus the new length: the last `length` columns) to `end`. */
+export const START_INPUT = 'start';
+export const END_INPUT = 'end';
 /**
  * One element of the last output, read back to the host: a device runs its
  * queue in order, so reading it waits for the whole repack, and the run (and
@@ -18,24 +19,24 @@ export const DONE_OUTPUT = 'done';
 
 /**
  * The graph that repacks a batch's KV cache on the device it lives on
- * (KvBatch.repack's device path): for each of `parts` source batches, the
- * kept rows (Gather on axis 0), left-padded (Pad on axis 2) to at least the
- * new length, then the last `length` columns (Slice); the parts are
- * concatenated on axis 0. Rows stay right-aligned, so a row's tokens keep
- * their columns relative to the end and only padding moves. Each of the
+ * (KvBatch.repack's device path, GqaBatch's joins and leaves): for each of
+ * `parts` source batches, the kept rows (Gather on axis 0), padded (Pad on
+ * axis 2: dense rows on the left, right-aligned; gqa rows on the right) to
+ * at least the new length, then its columns (Slice: dense the last
+ * `length`, gqa the first); the parts are concatenated on axis 0. A row's
+ * tokens keep their columns relative to the end it is aligned to, and only
+ * padding moves. Each of the
  * `tensors` past tensors ([rows, kv_heads, length, head_dim]) is one input
  * per part and one output.
  */
 export function buildRepackGraph(parts: number, tensors: number, kvHeads: number, headDim: number, kvType: 'float32' | 'float16'): ModelInit {
   const dataType = kvType === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
-  const initializers = [
-    int64Tensor('axis_2', [2]),
-    int64Tensor('end', [Number.MAX_SAFE_INTEGER]),
-    int64Tensor('origin', [0, 0, 0, 0]),
-    int64Tensor('one_each', [1, 1, 1, 1]),
-  ];
+  const initializers = [int64Tensor('axis_2', [2]), int64Tensor('origin', [0, 0, 0, 0]), int64Tensor('one_each', [1, 1, 1, 1])];
   const nodes: NodeInit[] = [];
-  const inputs: ValueInit[] = [{ name: TAIL_INPUT, dataType: DataType.INT64, shape: [1] }];
+  const inputs: ValueInit[] = [
+    { name: START_INPUT, dataType: DataType.INT64, shape: [1] },
+    { name: END_INPUT, dataType: DataType.INT64, shape: [1] },
+  ];
   const outputs: ValueInit[] = [];
   for (let p = 0; p < parts; p++) {
     inputs.push({ name: rowsInput(p), dataType: DataType.INT64, shape: [`rows_${p}`] });
@@ -51,7 +52,7 @@ export function buildRepackGraph(parts: number, tensors: number, kvHeads: number
       const piece = parts === 1 ? kvOutput(t) : `${src}_tail`;
       nodes.push({ op: 'Gather', inputs: [src, rowsInput(p)], outputs: [picked], name: `gather_${p}_${t}`, attributes: { axis: 0 } });
       nodes.push({ op: 'Pad', inputs: [picked, padsInput(p)], outputs: [padded], name: `pad_${p}_${t}`, attributes: { mode: 'constant' } });
-      nodes.push({ op: 'Slice', inputs: [padded, TAIL_INPUT, 'end', 'axis_2'], outputs: [piece], name: `slice_${p}_${t}` });
+      nodes.push({ op: 'Slice', inputs: [padded, START_INPUT, END_INPUT, 'axis_2'], outputs: [piece], name: `slice_${p}_${t}` });
       pieces.push(piece);
     }
     if (parts > 1) nodes.push({ op: 'Concat', inputs: pieces, outputs: [kvOutput(t)], name: `concat_${t}`, attributes: { axis: 0 } });

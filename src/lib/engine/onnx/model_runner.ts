@@ -7,7 +7,7 @@ import type { Device } from '../devices.js';
 import type { WorkerConfig } from '../../protocol.js';
 import { halvesToFloats } from '../fp16.js';
 import { encodeModel } from '../generator/onnx_proto.js';
-import { buildRepackGraph, DONE_OUTPUT, kvInput, kvOutput, padsInput, rowsInput, TAIL_INPUT } from './kv_repack_graph.js';
+import { buildRepackGraph, DONE_OUTPUT, END_INPUT, kvInput, kvOutput, padsInput, rowsInput, START_INPUT } from './kv_repack_graph.js';
 import type { KvData } from '../policy/prefix_cache.js';
 import { presentOnDevice, readDecoderIo } from './decoder_io.js';
 import type { DecoderIo, ForwardInputs, ForwardOutputs, KvPart, RowLogits, SlotInputs } from './decoder_io.js';
@@ -61,16 +61,16 @@ export class ModelRunner {
         // Warnings only (a GPU provider leaves shape ops to the CPU and says so on every session); errors still throw.
         logSeverityLevel: 3,
       },
-      placement,
+      placement.options,
     );
     const session = opened.session;
     const io = readDecoderIo(session);
     const logitsShape = session.outputMetadata.find((m) => m.name === 'logits');
     const vocab = logitsShape?.isTensor ? logitsShape.shape[2] : undefined;
     if (typeof vocab !== 'number') throw new ModelError('The logits output must have a fixed vocabulary dimension [batch, seq, vocab].');
-    const runner = new ModelRunner(ort, session, io, vocab, opened.device, placement[opened.device] !== undefined, opened.why);
+    const runner = new ModelRunner(ort, session, io, vocab, opened.device, placement.kvOnDevice.includes(opened.device), opened.why);
     // A slot model takes any number of tokens on top of its cache by construction.
-    if (!io.slots) io.chunkedPrefill = await runner.probeChunkedPrefill();
+    if (io.layout === 'dense') io.chunkedPrefill = await runner.probeChunkedPrefill();
     return runner;
   }
 
@@ -105,21 +105,23 @@ export class ModelRunner {
   }
 
   /**
-   * Repacks a cache on the device (kvOnDevice): the kept rows of each part,
-   * in order, right-aligned to `length` columns, in one run of a small
-   * Gather/Pad/Slice/Concat graph on the same provider; the cache never
-   * crosses to the host. `toHost` brings the result to the host instead (the
-   * prefix cache's copy of fresh prompts). Only row indices and pad widths
-   * go up, and one element comes down (DONE_OUTPUT: the run ends when the
+   * Repacks a cache where it lives (on a GPU, on the device) in one run of a small Gather/Pad/Slice/Concat
+   * graph: the kept rows of each part, in order, in `length` columns, dense rows right-aligned, gqa rows from
+   * column 0 (`alignLeft`). `toHost` brings the result to the host (the prefix cache's copy of fresh prompts).
+   * Row indices, pad widths and the columns go up; one element comes down (DONE_OUTPUT: the run ends when the
    * device has done the work).
    */
-  async repackKv(parts: readonly KvPart[], length: number, toHost = false): Promise<Tensor[]> {
+  async repackKv(parts: readonly KvPart[], length: number, toHost = false, alignLeft = false): Promise<Tensor[]> {
     const { Tensor } = this.ort;
-    const session = await this.repackSession(parts.length, toHost);
-    const feeds: Record<string, Tensor> = { [TAIL_INPUT]: new Tensor('int64', BigInt64Array.of(BigInt(-length)), [1]) };
+    const session = await this.repackSession(parts.length, toHost || !this.kvOnDevice);
+    const int64s = (...v: number[]): Tensor => new Tensor('int64', BigInt64Array.from(v, BigInt), [v.length]);
+    const feeds: Record<string, Tensor> = alignLeft
+      ? { [START_INPUT]: int64s(0), [END_INPUT]: int64s(length) }
+      : { [START_INPUT]: int64s(-length), [END_INPUT]: int64s(Number.MAX_SAFE_INTEGER) };
     parts.forEach((part, p) => {
-      feeds[rowsInput(p)] = new Tensor('int64', BigInt64Array.from(part.rows, BigInt), [part.rows.length]);
-      feeds[padsInput(p)] = new Tensor('int64', BigInt64Array.of(0n, 0n, BigInt(Math.max(0, length - part.length)), 0n, 0n, 0n, 0n, 0n), [8]);
+      const pad = Math.max(0, length - part.length);
+      feeds[rowsInput(p)] = int64s(...part.rows);
+      feeds[padsInput(p)] = alignLeft ? int64s(0, 0, 0, 0, 0, 0, pad, 0) : int64s(0, 0, pad, 0, 0, 0, 0, 0);
       part.past.forEach((t, i) => (feeds[kvInput(p, i)] = t));
     });
     const out = await session.run(feeds);
@@ -188,20 +190,26 @@ export class ModelRunner {
   }
 
   /** One decoder run, counted: the runs so far and, on a GPU, the bytes its host tensors moved. */
-  private async run(feeds: Record<string, Tensor>, quiet = false): Promise<InferenceSession.OnnxValueMapType> {
+  private async run(feeds: Record<string, Tensor>, quiet = false, fetches?: Record<string, Tensor | null>): Promise<InferenceSession.OnnxValueMapType> {
     // onnxruntime runs the graph off this thread: from here until it is done the event loop can read messages.
     this.yieldedAt = now();
-    const out = await (quiet ? this.session.run(feeds, { logSeverityLevel: 4 }) : this.session.run(feeds));
+    const options = quiet ? { logSeverityLevel: 4 as const } : {};
+    const out = await (fetches ? this.session.run(feeds, fetches as InferenceSession.FetchesType, options) : this.session.run(feeds, options));
     this.transfers.runs++;
-    // On a GPU every input held by the host goes up, every output the host holds came down.
+    // On a GPU every input held by the host goes up, every output the host holds came down
+    // (an output fetched into a past tensor is that tensor: counted once, as it went up).
     if (this.device !== 'cpu') {
       for (const name in feeds) this.transfers.toDevice += hostBytes(feeds[name]);
-      for (const name in out) this.transfers.fromDevice += hostBytes(out[name]);
+      for (const name in out) if (!fetches?.[name]) this.transfers.fromDevice += hostBytes(out[name]);
     }
     return out;
   }
 
-  /** A run of a slot model: the caches are read in place; returns each row's logits and the new tokens' K/V ([batch, kv_heads, seq, head_dim] each). */
+  /**
+   * A run of a slot or gqa model over caches read in place: each row's logits and, from a slot model, the new
+   * tokens' K/V ([batch, kv_heads, seq, head_dim] each). A gqa model's present outputs are fetched into the
+   * past tensors themselves: it writes the new columns there (on a GPU, on the device), and `present` is the past.
+   */
   async forwardSlots(x: SlotInputs): Promise<ForwardOutputs> {
     const { Tensor } = this.ort;
     const feeds: Record<string, Tensor> = {
@@ -212,8 +220,14 @@ export class ModelRunner {
     };
     const names = this.io.pastNames;
     for (let i = 0; i < names.length; i++) feeds[names[i]] = x.past[i];
-    const out = await this.run(feeds);
-    return { logits: this.lastLogits(out.logits, x.batch, 1), present: this.io.presentNames.map((n) => out[n]) };
+    if (this.io.layout !== 'gqa') {
+      const out = await this.run(feeds);
+      return { logits: this.lastLogits(out.logits, x.batch, 1), present: this.io.presentNames.map((n) => out[n]) };
+    }
+    const fetches: Record<string, Tensor | null> = { logits: null };
+    for (let i = 0; i < names.length; i++) fetches[this.io.presentNames[i]] = x.past[i];
+    const out = await this.run(feeds, false, fetches);
+    return { logits: this.lastLogits(out.logits, x.batch, 1), present: [...x.past] };
   }
 
   private lastLogits(t: Tensor, batch: number, seq: number): RowLogits {

@@ -59,16 +59,17 @@ function valueName(c: FileCursor, end: number): string {
 }
 
 /**
- * The graph output names of an ONNX file, read without loading it: the
- * model's weights (initializers, possibly gigabytes) are skipped by their
- * lengths. onnxruntime wants output placement (preferredOutputLocation) at
- * session creation, before the session can say what its outputs are.
+ * The graph input and output names of an ONNX file, read without loading
+ * it: the model's weights (initializers, possibly gigabytes) are skipped by
+ * their lengths. onnxruntime wants output placement (preferredOutputLocation)
+ * at session creation, before the session can say what its inputs and
+ * outputs are.
  */
-export function onnxOutputNames(path: string): string[] {
+export function onnxGraphNames(path: string): { inputs: string[]; outputs: string[] } {
   const fd = openSync(path, 'r');
   try {
     const c = new FileCursor(fd);
-    const names: string[] = [];
+    const names = { inputs: [] as string[], outputs: [] as string[] };
     // ModelProto: the graph is field 7.
     for (;;) {
       const tag = c.varint();
@@ -77,12 +78,13 @@ export function onnxOutputNames(path: string): string[] {
     }
     const length = c.varint();
     const end = c.pos + length;
-    // GraphProto: outputs are field 12.
+    // GraphProto: inputs are field 11, outputs field 12.
     while (c.pos < end) {
       const tag = c.varint();
-      if (tag >>> 3 === 12 && (tag & 7) === 2) {
+      const field = tag >>> 3;
+      if ((field === 11 || field === 12) && (tag & 7) === 2) {
         const length = c.varint();
-        names.push(valueName(c, c.pos + length));
+        (field === 11 ? names.inputs : names.outputs).push(valueName(c, c.pos + length));
       } else c.skip(tag & 7);
     }
     return names;
@@ -90,3 +92,5 @@ export function onnxOutputNames(path: string): string[] {
     closeSync(fd);
   }
 }
+
+export const onnxOutputNames = (path: string): string[] => onnxGraphNames(path).outputs;

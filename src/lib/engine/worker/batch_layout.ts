@@ -7,7 +7,9 @@ import type { ModelRunner, RowLogits } from '../onnx/model_runner.js';
 import type { PrefixCache, PrefixMatch } from '../policy/prefix_cache.js';
 import { reservation } from '../policy/scheduler.js';
 import type { EngineLimits } from '../../protocol.js';
-import { copyIntoDense, copyIntoSlots } from './copy_in.js';
+import { copyIntoDense, copyIntoRows, copyIntoSlots } from './copy_in.js';
+import { GqaBatch } from '../kv/gqa_batch.js';
+import { GqaPrefill } from '../kv/gqa_prefill.js';
 import type { LiveRequest } from './live_request.js';
 
 /** What a prefill hands the join: the fresh rows' batch, their last logits, the chunks it ran. */
@@ -38,7 +40,7 @@ export interface CacheIn {
  * branches on the layout itself.
  */
 export interface BatchLayout {
-  readonly name: 'dense' | 'slots';
+  readonly name: 'dense' | 'slots' | 'gqa';
   /** A join always rebatches (slots: the fresh rows sit after where the running ones were placed; the batch starts at slot 0). */
   readonly joinRebatches: boolean;
   /** A repack's slice starts when it runs (slots: it moves only the rows that fill holes), not at the step's `t`. */
@@ -55,9 +57,14 @@ export interface BatchLayout {
   repack(parts: { batch: RunningBatch<LiveRequest>; keep: readonly number[] }[]): Promise<RunningBatch<LiveRequest>>;
 }
 
-/** The layout a runner's model takes: slots when its graph reads slot buffers. */
+/** The layout a runner's model takes, as its graph meets the cache. */
 export function batchLayout(runner: ModelRunner, limits: EngineLimits, contextLength: number): BatchLayout {
-  return runner.io.slots ? new SlotLayout(runner, limits, contextLength) : new DenseLayout(runner, limits);
+  const layout = runner.io.layout;
+  return layout === 'slots'
+    ? new SlotLayout(runner, limits, contextLength)
+    : layout === 'gqa'
+      ? new GqaLayout(runner, limits, contextLength)
+      : new DenseLayout(runner, limits);
 }
 
 class DenseLayout implements BatchLayout {
@@ -136,5 +143,54 @@ class SlotLayout implements BatchLayout {
 
   async repack(parts: { batch: RunningBatch<LiveRequest>; keep: readonly number[] }[]): Promise<RunningBatch<LiveRequest>> {
     return SlotBatch.repack(parts as { batch: SlotBatch<LiveRequest>; keep: readonly number[] }[]);
+  }
+}
+
+/**
+ * GroupQueryAttention in place (gqa models): the batch's cache lives where
+ * the model runs (on a GPU, on the device) and is written a column a step;
+ * joins and leaves are repack runs there, as for the dense batch. Rows
+ * prefill one at a time, a chunk per turn of the scheduler loop.
+ */
+class GqaLayout implements BatchLayout {
+  readonly name = 'gqa';
+  readonly joinRebatches = false;
+  readonly repackTimedAlone = false;
+  readonly cachesOutputs: boolean;
+
+  constructor(
+    private readonly runner: ModelRunner,
+    private readonly limits: EngineLimits,
+    private readonly contextLength: number,
+  ) {
+    this.cachesOutputs = !runner.kvOnDevice;
+  }
+
+  /** Columns a row's cache needs: its prompt and every token it may generate, within the context. */
+  private capacity(r: LiveRequest): number {
+    return Math.min(reservation(r), this.contextLength);
+  }
+
+  empty(): RunningBatch<LiveRequest> {
+    return GqaBatch.empty();
+  }
+
+  startPrefill(_running: RunningBatch<LiveRequest>, admitted: LiveRequest[], cacheIn: CacheIn | null): Prefilling {
+    const cached = cacheIn ? copyIntoRows(cacheIn.cache, this.runner, admitted, cacheIn.matches, cacheIn.over()) : admitted.map(() => null);
+    const prompts = admitted.map((r) => r.inputIds);
+    return new GqaPrefill(
+      this.runner,
+      admitted,
+      prompts,
+      admitted.map((r) => this.capacity(r)),
+      cached,
+      this.limits.maxPrefillTokens,
+    );
+  }
+
+  repack(parts: { batch: RunningBatch<LiveRequest>; keep: readonly number[] }[]): Promise<RunningBatch<LiveRequest>> {
+    let capacity = 0;
+    for (const { batch, keep } of parts) for (const i of keep) capacity = Math.max(capacity, this.capacity(batch.rows[i]));
+    return GqaBatch.repack(this.runner, parts as { batch: GqaBatch<LiveRequest>; keep: readonly number[] }[], capacity);
   }
 }

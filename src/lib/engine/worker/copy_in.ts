@@ -4,6 +4,7 @@ import type { ModelRunner } from '../onnx/model_runner.js';
 import type { KvData, PrefixCache, PrefixMatch } from '../policy/prefix_cache.js';
 import type { SlotPlacement } from '../kv/slot_batch.js';
 import type { SlotCache } from '../kv/slot_cache.js';
+import type { HostPrefix } from '../kv/gqa_prefill.js';
 import type { LiveRequest } from './live_request.js';
 import type { Scheduler } from '../policy/scheduler.js';
 import { recordCacheInsert, recordCopyIn } from './step_trace.js';
@@ -40,6 +41,28 @@ export function copyIntoSlots(
       if (r.cachedTokens > 0) cache.copyOut(matches[i], r.cachedTokens, slots.data, at.first + k, slots.capacity, r.cachedTokens);
     });
   });
+}
+
+/** Gqa: each admitted row's whole match on the host ([1, kv_heads, match, head_dim] each), to go up into its own cache; null for none. */
+export function copyIntoRows(
+  cache: PrefixCache,
+  runner: ModelRunner,
+  admitted: readonly LiveRequest[],
+  matches: readonly PrefixMatch[],
+  over: number,
+): (HostPrefix | null)[] {
+  const { kvHeads, headDim, pastNames } = runner.io;
+  const out: (HostPrefix | null)[] = admitted.map(() => null);
+  withMatches(cache, admitted, matches, over, () => {
+    admitted.forEach((r, i) => {
+      const length = (r.cachedTokens = matches[i].length);
+      if (length === 0) return;
+      const data = pastNames.map(() => runner.newKvData(kvHeads * length * headDim));
+      cache.copyOut(matches[i], length, data, 0, length, length);
+      out[i] = { data, length };
+    });
+  });
+  return out;
 }
 
 /**

@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     hasPositionIds,
     vocabSize: runner.vocabSize,
     kvBytesPerToken,
-    kvLayout: runner.io.slots ? 'slots' : 'dense',
+    kvLayout: runner.io.layout,
     limits,
     prefixCache,
     device: runner.device,
