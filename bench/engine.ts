@@ -5,18 +5,22 @@
  * process on the same model directory and session options, side by side.
  *
  *   npx tsx bench/engine.ts [--preset small|base] [--tokens 64] [--concurrency 16] [--threads N] [--flood N (0: skip)]
- *   npx tsx bench/engine.ts --device webgpu [--preset tiny] [--tokens 16] [--concurrency 16]
+ *   npx tsx bench/engine.ts --device webgpu [--preset tiny] [--tokens 16] [--concurrency 16] [--kv-layouts dense,gqa]
  *   npx tsx bench/engine.ts --sweep [--preset base] [--prompt-tokens 1500] [--sweep-rows 1,2,4,8,16,32] [--tokens 32] [--rounds 2] [--compare-dense]
+ *   npx tsx bench/engine.ts --sweep --device webgpu --kv-layouts dense,gqa [--preset tiny] [--prompt-tokens 1000] [--sweep-rows 1,4]
  *
- * With --device it compares that device with the CPU instead, rounds
- * alternating: batch-1 decode and concurrent throughput side by side, and
- * the bytes that cross between host and device per decode step (counted
- * from the tensors each run hands over and gets back).
+ * With --device it compares that device with the CPU instead, for each KV
+ * layout's model in turn (dense, gqa), rounds alternating: batch-1 decode
+ * and concurrent throughput side by side, and the bytes that cross between
+ * host and device per decode step (counted from the tensors each run hands
+ * over and gets back).
  *
  * With --sweep it runs R requests at once for each R and prints each decode
  * step against its memory-bandwidth floor (bench/kv_sweep.ts); with
  * --compare-dense the same sweep runs on the dense layout of the same
- * weights (generator 2) after it, for the before/after.
+ * weights (generator 2) after it, for the before/after; --kv-layouts names
+ * the layouts to sweep, and --device where (a GPU's floor is not probed:
+ * the floor column is then the CPU's, and the layouts' steps compare).
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -28,6 +32,7 @@ import { TextTokenizer } from '../src/lib/engine/tokenizer/tokenizer.js';
 import { BareOrtLoop, TransformersJs } from './baselines.js';
 import { printSweep, sweep } from './kv_sweep.js';
 import { presetModel } from './preset.js';
+import type { KvLayoutKind } from '../src/lib/engine/generator/llama_graph.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -37,6 +42,7 @@ const { values: opts } = parseArgs({
     threads: { type: 'string', default: String(availableParallelism()) },
     flood: { type: 'string', default: '48' },
     device: { type: 'string', default: 'cpu' },
+    'kv-layouts': { type: 'string' },
     sweep: { type: 'boolean', default: false },
     'prompt-tokens': { type: 'string', default: '1500' },
     'sweep-rows': { type: 'string', default: '1,2,4,8,16,32' },
@@ -64,7 +70,7 @@ const ratio = (a: number, b: number, target: string): string => `${(a / b).toFix
 
 if (opts.sweep) {
   const rows = opts['sweep-rows']!.split(',').map(Number);
-  const layouts = opts['compare-dense'] ? (['slots', 'dense'] as const) : (['slots'] as const);
+  const layouts = (opts['kv-layouts']?.split(',') ?? (opts['compare-dense'] ? ['slots', 'dense'] : ['slots'])) as KvLayoutKind[];
   const results = [];
   for (const layout of layouts) {
     const { preset, dir } = presetModel(opts.preset!, layout);
@@ -75,8 +81,9 @@ if (opts.sweep) {
       promptTokens: Number(opts['prompt-tokens']),
       outputTokens: maxTokens,
       threads: session.intraOpThreads,
-      label: `${layout} KV layout`,
+      label: `${layout} KV layout${opts.device === 'cpu' ? '' : ` on ${opts.device}`}`,
       rounds: Number(opts.rounds),
+      device: opts.device as Device,
     };
     const r = await sweep(o);
     printSweep(o, r);
@@ -109,8 +116,10 @@ const spec = loadModelSpec(dir);
 const tokenizer = new TextTokenizer(spec);
 console.log(`model ${spec.id}, ${maxTokens} tokens per request, ${session.intraOpThreads} intra-op threads\n`);
 
-/** `device` against the CPU, side by side; what crosses between host and device per decode step. */
-async function compareDevices(device: Device): Promise<void> {
+/** `device` against the CPU on one KV layout's model, side by side; what crosses between host and device per decode step. */
+async function compareDevices(device: Device, layout: KvLayoutKind): Promise<void> {
+  const { dir } = presetModel(opts.preset!, layout);
+  console.log(`\n${layout} KV layout (${dir})`);
   const cpu = await Engine.create({ modelPath: dir, device: 'cpu', threads: session.intraOpThreads, interOpThreads: session.interOpThreads });
   const gpu = await Engine.create({ modelPath: dir, device, threads: session.intraOpThreads, interOpThreads: session.interOpThreads });
   const decode: Record<'cpu' | 'gpu', number[]> = { cpu: [], gpu: [] };
@@ -169,7 +178,8 @@ async function compareDevices(device: Device): Promise<void> {
 }
 
 if (opts.device !== 'cpu') {
-  await compareDevices(opts.device as Device);
+  // The dense layout keeps its cache on the device but copies it into a new present every step; gqa writes a column.
+  for (const layout of (opts['kv-layouts'] ?? 'dense,gqa').split(',') as KvLayoutKind[]) await compareDevices(opts.device as Device, layout);
   process.exit(0);
 }
 

@@ -12,6 +12,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { Engine } from '../src/lib/engine/engine.js';
+import type { Device } from '../src/lib/engine/engine.js';
 import { parameterCount, PRESETS } from '../src/lib/engine/generator/llama_weights.js';
 import type { PresetName } from '../src/lib/engine/generator/llama_weights.js';
 import { DataType, encodeModel } from '../src/lib/engine/generator/onnx_proto.js';
@@ -28,6 +29,7 @@ export interface SweepOptions {
   label: string;
   /** Passes over the row counts, alternately up and down; each figure is the median over them. */
   rounds: number;
+  device?: Device;
 }
 
 export interface SweepRow {
@@ -111,6 +113,7 @@ async function sweepOnce(o: SweepOptions): Promise<SweepRow[]> {
     const kvCacheMb = Math.ceil((rows * (o.promptTokens + o.outputTokens) * kvBytesPerToken * 1.5) / 2 ** 20) + 64;
     const engine = await Engine.create({
       modelPath: o.dir,
+      device: o.device ?? 'cpu',
       threads: o.threads,
       interOpThreads: 1,
       kvCacheMb,
