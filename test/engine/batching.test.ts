@@ -1,6 +1,13 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/lib/engine/engine.js';
 import type { GenerateRequest } from '../../src/lib/protocol.js';
+import { PID_WORKER } from '../../src/lib/tracing/trace_file/format.js';
+import { TraceReader } from '../../src/lib/tracing/trace_file/reader.js';
+import { TraceFileWriter } from '../../src/lib/tracing/trace_file/writer.js';
+import { Tracing } from '../../src/lib/tracing/tracing.js';
 import { collect } from '../helpers/collect.js';
 import { SHARED_MODEL, TINY_MODEL, hasSharedModel, tinyGqaModel, tinySlotModel } from '../helpers/models.js';
 
@@ -117,29 +124,37 @@ for (const [layout, model] of [
       expect([...first, await together[3]]).toEqual([alone[0], alone[1], alone[2], alone[3]]);
     });
 
-    it("runs a long prompt's prefill a chunk at a time, the running rows decoding between chunks", async () => {
-      const engine = await Engine.create({ modelPath: model(), maxPrefillTokens: 16 });
+    it("runs a long prompt's prefill a chunk at a time, the running rows decoding after every chunk but the last", async () => {
+      const file = join(mkdtempSync(join(tmpdir(), 'sgl-chunks-')), 'trace.json');
+      const tracing = new Tracing({ level: 3, modules: ['request', 'scheduler', 'engine'], exporters: [new TraceFileWriter(file)] });
+      const engine = await Engine.create({ modelPath: model(), maxPrefillTokens: 16, tracing });
       try {
         const long = PROMPTS.join(' ') + ' ' + PROMPTS.join(' ');
         expect(engine.tokenizer.encode(long).length).toBeGreaterThan(5 * 16);
         const expected = (await collect(dense, greedy(long, 4))).tokens;
-        // The long prompt arrives while the first request decodes; count that request's tokens until the long one's first.
-        let sent = false;
-        let longStarted = false;
-        let during = 0;
+        // The long prompt arrives while the first request decodes.
         let joined: Promise<number[]> | null = null;
         await collect(engine, greedy(PROMPTS[0], 40), (_, n) => {
-          if (n === 1 && !sent) {
-            sent = true;
-            joined = collect(engine, greedy(long, 4), () => (longStarted = true)).then((r) => r.tokens);
-          } else if (sent && !longStarted) during++;
+          if (n === 1 && !joined) joined = collect(engine, greedy(long, 4)).then((r) => r.tokens);
         });
         expect(await joined!).toEqual(expected);
-        // Seven chunks: interleaved, the running request gets a token after each; without, it waits through all of them (2 tokens came in that window).
-        expect(during).toBeGreaterThanOrEqual(5);
       } finally {
         await engine.shutdown();
+        await tracing.shutdown();
       }
+      // From the capture: the running request's decode steps that ran between the long prompt's first chunk and its last.
+      const steps = new Set<number>();
+      const chunksOf = new Map<number, number[]>();
+      for (const e of new TraceReader(file).events()) {
+        if (e.pid !== PID_WORKER || e.ph !== 'X') continue;
+        if (e.name === 'decode_forward') steps.add(e.ts);
+        else if (e.name === 'chunked_prefill') chunksOf.set(e.tid, [...(chunksOf.get(e.tid) ?? []), e.ts]);
+      }
+      // Each request has a track of its own; the long prompt's holds the chunks.
+      const chunks = [...chunksOf.values()].sort((a, b) => b.length - a.length)[0].sort((a, b) => a - b);
+      expect(chunks.length).toBeGreaterThanOrEqual(5);
+      const within = [...steps].filter((t) => t > chunks[0] && t < chunks[chunks.length - 1]);
+      expect(within).toHaveLength(chunks.length - 1);
     });
   });
 }

@@ -84,16 +84,15 @@ export class SchedulerWorker {
   private async loop(): Promise<void> {
     for (;;) {
       if (this.aborted.size) await this.dropAborted();
-      if (this.pending) {
-        // Chunked prefill beside decoding (slots): a chunk, then a step of the rows already running.
-        await this.stepPrefill(this.pending);
-        if (this.pending && this.batch.size) await this.decode();
-      } else {
+      if (this.pending) await this.stepPrefill(this.pending);
+      else {
         const next = admitNext(this.scheduler, this.batch.rows, this.cache);
         if (next) await this.prefill(next.admitted, next.matches);
         else if (this.batch.size) await this.decode();
         else return;
       }
+      // Chunked prefill beside decoding (slots, gqa): after every chunk but the last, a step of the rows already running.
+      if (this.pending && this.batch.size) await this.decode();
       // Let 'add' and 'abort' messages in between steps; one posted during the step waited for this moment.
       this.freeAt = now();
       await new Promise<void>((resolve) => setImmediate(resolve));
