@@ -40,8 +40,9 @@ export function copySlot(
  * again at least, so that a stream of longer requests reallocates (copying
  * the running rows) a few times, not at each join; or when they have over
  * three times the capacity the running rows need (a step reads every slot's
- * whole capacity, so a stale long one would slow every step), and whenever
- * no row is running (nothing to copy).
+ * whole capacity, so a stale long one would slow every step). With no row
+ * running there is nothing to copy: the arrays take the new shape as they
+ * are when they hold it, and are allocated again only when they do not.
  */
 export class SlotCache {
   data: KvData[] = [];
@@ -73,7 +74,16 @@ export class SlotCache {
     const rounded = Math.min(this.maxCapacity, Math.ceil(grown / CAPACITY_STEP) * CAPACITY_STEP, Math.floor(this.budget / newSlots));
     const newCapacity = Math.max(need, rounded);
     const { kvHeads, headDim, pastNames } = this.runner.io;
-    const data = pastNames.map(() => this.runner.newKvData(newSlots * kvHeads * newCapacity * headDim));
+    const elements = newSlots * kvHeads * newCapacity * headDim;
+    if (!live.length && this.data.length && elements <= this.data[0].length) {
+      // Nothing to keep: the arrays take the new shape as they are (allocating the budget again costs tens of
+      // milliseconds, which a lone request would pay whenever its length differs from the last one's).
+      this.slots = newSlots;
+      this.capacity = newCapacity;
+      this.views.clear();
+      return;
+    }
+    const data = pastNames.map(() => this.runner.newKvData(elements));
     for (let t = 0; t < data.length; t++) {
       for (let s = 0; s < live.length; s++) copySlot(this.data[t], s, this.capacity, data[t], s, newCapacity, live[s], kvHeads, headDim);
     }
