@@ -5,11 +5,12 @@ import { fitTimingModel, simulate } from '../../src/lib/replay/simulator.js';
 import type { SimRequest, TimingModel } from '../../src/lib/replay/simulator.js';
 import { arrivalOffsets } from '../../src/lib/workload/arrivals.js';
 import { engineSteps } from '../../src/lib/replay/engine_steps.js';
+import { fitPrefill } from '../../src/lib/replay/prefill_fit.js';
 import type { TraceEventLine } from '../../src/lib/tracing/trace_file/format.js';
 
 const EXACT = { low: 1, high: 1 };
 const TRUTH: TimingModel = {
-  prefill: { intercept: 2, perToken: 0.05, spread: EXACT },
+  prefill: { intercept: 2, perToken: 0.05, perTokenSquared: 0, spread: EXACT },
   decodeStep: { intercept: 1, perRequest: 0.2, perRowToken: 0, spread: EXACT },
   repack: { intercept: 0, perRowToken: 0 },
   basis: 'requests',
@@ -160,5 +161,69 @@ describe('the step-level fit of a level-3 capture', () => {
     expect(short.stages.decode_loop).toBeCloseTo(10 * 1.4 + 0.02 * (301 + 310) * 5, 9);
     // Then the short row leaves: one repack of the long row (310 tokens), and two steps alone.
     expect(long.stages.decode_loop - short.stages.decode_loop).toBeCloseTo(0.5 + 0.001 * 310 + (1.2 + 0.01 * 311) + (1.2 + 0.01 * 312), 9);
+  });
+});
+
+describe('prefill in the simulator', () => {
+  const req = (id: string, arrivalMs: number, inputTokens: number, outputTokens: number): SimRequest => ({
+    id,
+    arrivalMs,
+    inputTokens,
+    outputTokens,
+    ttftMs: null,
+    e2eMs: 0,
+    stages: {},
+  });
+  const model: TimingModel = {
+    ...TRUTH,
+    prefill: { intercept: 2, perToken: 0.05, perTokenSquared: 0.0001, spread: EXACT },
+    decodeStep: { intercept: 3, perRequest: 0, perRowToken: 0, spread: EXACT },
+    beforeQueueMs: 0,
+  };
+  const whole = (tokens: number): number => 2 + 0.05 * tokens + 0.0001 * tokens * tokens;
+
+  it('runs a chunked prefill a chunk at a time, the running rows decoding a step after every chunk but the last', () => {
+    // a decodes alone until b arrives; b's 1,000 tokens go in chunks of 256: four chunks, three steps of a between them.
+    const reqs = [req('a', 0, 50, 40), req('b', 10, 1000, 2)];
+    const limits = { ...LIMITS, maxPrefillTokens: 256 };
+    const [a, b] = simulate(reqs, model, { ...limits, chunkedPrefill: true });
+    expect(b.stages.prefill_forward).toBeCloseTo(whole(1000) + 3 * 3, 9);
+    // Run whole (the dense layout), a waits through all of it.
+    const [aDense, bDense] = simulate(reqs, model, limits);
+    expect(bDense.stages.prefill_forward).toBeCloseTo(whole(1000), 9);
+    // b's first token waits for a's three steps; a ends when it would have (the same steps, run earlier).
+    expect(b.ttftMs! - bDense.ttftMs!).toBeCloseTo(3 * 3, 9);
+    expect(a.e2eMs).toBeCloseTo(aDense.e2eMs, 9);
+  });
+
+  it('fits the attention over the prompt, and from a level-3 capture leaves out the decode steps between chunks', () => {
+    const rng = new Rng(9);
+    const events: TraceEventLine[] = [];
+    const usable: SimRequest[] = [];
+    const at = (ms: number): number => Math.round(ms * 1000);
+    let t = 0;
+    for (let i = 0; i < 60; i++) {
+      const tokens = 50 + Math.floor(rng.next() * 1900);
+      const start = t;
+      for (let done = 0; done < tokens; done += 256) {
+        const to = Math.min(tokens, done + 256);
+        // The first chunk carries the run's fixed cost (whole(0) is that cost).
+        const ms = whole(to) - whole(done) + (done === 0 ? whole(0) : 0);
+        events.push({ name: 'chunked_prefill', ph: 'X', pid: 2, tid: 1, ts: at(t), dur: at(ms) });
+        t += ms;
+        // A decode step of other rows: 40 ms that belong to no prefill.
+        if (to < tokens) t += 40;
+      }
+      events.push({ name: 'prefill_forward', ph: 'X', pid: 2, tid: 1, ts: at(start), dur: at(t - start), args: { rid: `p${i}` } });
+      usable.push({ ...req(`p${i}`, start, tokens, 2), ttftMs: t - start, e2eMs: t - start + 5, stages: { prefill_forward: t - start, decode_loop: 5 } });
+      t += 100;
+    }
+    const fitted = fitPrefill(usable, engineSteps(events));
+    expect(fitted.perTokenSquared).toBeCloseTo(0.0001, 5);
+    expect(fitted.perToken).toBeCloseTo(0.05, 2);
+    expect(fitted.spread.high / fitted.spread.low).toBeLessThan(1.05);
+    // From the stages alone the gaps stay in, and the fit is worse.
+    const fromStages = fitPrefill(usable);
+    expect(fromStages.spread.high / fromStages.spread.low).toBeGreaterThan(1.05);
   });
 });

@@ -28,6 +28,14 @@ export interface EngineSteps {
   repacks: Repack[];
   /** Prefill chunk slices (ms), so a period that holds one is not taken for a decode step's. */
   prefills: { start: number; end: number }[];
+  /** Prefill runs: the prefill_forward slice its rows share (ms; from the first chunk to the first tokens) and their request ids. */
+  prefillRuns: PrefillRun[];
+}
+
+export interface PrefillRun {
+  start: number;
+  end: number;
+  rids: string[];
 }
 
 /** Beyond this many distinct decode steps a profile says all it can; reading stops there. */
@@ -40,6 +48,7 @@ export function engineSteps(events: Iterable<TraceEventLine>): EngineSteps {
   const repacks = new Map<number, number>();
   const formed = new Map<number, number>();
   const prefills = new Map<number, number>();
+  const runs = new Map<number, PrefillRun>();
   for (const e of events) {
     if (e.pid !== PID_WORKER) continue;
     if (e.ph === 'X') {
@@ -50,6 +59,10 @@ export function engineSteps(events: Iterable<TraceEventLine>): EngineSteps {
         decode.set(e.ts, { end });
       } else if (e.name === 'kv_repack') repacks.set(e.ts, end);
       else if (e.name === 'chunked_prefill') prefills.set(e.ts, end);
+      else if (e.name === 'prefill_forward' && typeof e.args?.rid === 'string') {
+        const run = runs.get(e.ts) ?? runs.set(e.ts, { start: e.ts / 1000, end: end / 1000, rids: [] }).get(e.ts)!;
+        run.rids.push(e.args.rid);
+      }
     } else if (e.ph === 'i') {
       if (e.name === 'forward') forwards.set(e.ts, { rows: Number(e.args?.batch_size), past: Number(e.args?.past_length) });
       else if (e.name === 'batch_formed') formed.set(e.ts, Number(e.args?.batch_size));
@@ -74,7 +87,8 @@ export function engineSteps(events: Iterable<TraceEventLine>): EngineSteps {
   }
   repackList.sort((a, b) => a.start - b.start);
   const prefillList = [...prefills].map(([start, end]) => ({ start: start / 1000, end: end / 1000 })).sort((a, b) => a.start - b.start);
-  return { decode: steps, repacks: repackList, prefills: prefillList };
+  const prefillRuns = [...runs.values()].sort((a, b) => a.start - b.start);
+  return { decode: steps, repacks: repackList, prefills: prefillList, prefillRuns };
 }
 
 /** A decode step's period against its work: rows, and rows × the cache length each row attends over. */

@@ -18,11 +18,12 @@ export type FitSpread = Spread;
 
 /**
  * Timing models fitted to a capture: a prefill run against its padded
- * tokens; a decode step against its rows and the cache they attend over;
+ * tokens and the attention over them; a decode step against its rows and the cache they attend over;
  * a KV repack against the cache it copies.
  */
 export interface TimingModel {
-  prefill: { intercept: number; perToken: number; spread: FitSpread };
+  /** A prefill run of rows padded to its widest prompt: intercept + perToken × rows × widest + perTokenSquared × rows × widest². */
+  prefill: { intercept: number; perToken: number; perTokenSquared: number; spread: FitSpread };
   /** A decode step's period: intercept + perRequest × rows + perRowToken × rows × (padded past + 1). */
   decodeStep: { intercept: number; perRequest: number; perRowToken: number; spread: FitSpread };
   /** A repack when rows join or leave: intercept + perRowToken × rows × padded length. Zero when fitted per request (folded into the decode step). */

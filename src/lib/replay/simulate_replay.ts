@@ -45,6 +45,7 @@ export function simulateReplay(o: ReplayOptions, input: ReplayInput): ReplayResu
     steps,
   );
   const profileEngine = (profileHeader?.engine ?? {}) as Record<string, number>;
+  const kvLayout = (profileHeader?.engine as { kvLayout?: string } | undefined)?.kvLayout;
   const limits = {
     maxRunningRequests: o.engine.maxRunningRequests ?? profileEngine.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests,
     maxPrefillTokens: o.engine.maxPrefillTokens ?? profileEngine.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens,
@@ -53,6 +54,8 @@ export function simulateReplay(o: ReplayOptions, input: ReplayInput): ReplayResu
       profileEngine.maxTotalTokens === undefined
         ? undefined
         : Math.floor(profileEngine.maxTotalTokens * (o.engine.kvCacheMb && profileEngine.kvCacheMb ? o.engine.kvCacheMb / profileEngine.kvCacheMb : 1)),
+    // A capture from before the header named its layout ran the dense one.
+    chunkedPrefill: kvLayout !== undefined && kvLayout !== 'dense',
   };
   const warnings: string[] = [];
   let requests = input.workload.requests;

@@ -11,6 +11,11 @@ export interface SimLimits {
   maxPrefillTokens: number;
   /** The KV budget in tokens (the engine's maxTotalTokens); none when unknown. */
   maxTotalTokens?: number;
+  /**
+   * The slot layouts' prefill (slots, gqa): a run goes a chunk of at most maxPrefillTokens at a time,
+   * with a decode step of the running rows after every chunk but the last. The dense layout runs it whole.
+   */
+  chunkedPrefill?: boolean;
 }
 
 /** A request waiting in, or admitted by, the simulated scheduler: what admission reads, and its place in arrival order. */
@@ -24,10 +29,12 @@ interface Waiting {
 /**
  * A discrete-event simulation of the engine's scheduler loop: admission by
  * the engine's own Scheduler (FIFO, the running cap, the prefill budget and
- * the KV reservation), a prefill run whenever requests
- * are admitted (and a repack merging them into the running batch),
+ * the KV reservation), a prefill run whenever requests are admitted (on
+ * the slot layouts a chunk at a time, the running rows decoding a step
+ * after each chunk but the last; its rows join the batch with a repack),
  * otherwise one decode step for every running request (and a repack when
- * some finish). The batch is dense: its padded length is its longest row's.
+ * some finish). A step's cost follows the batch's padded length: its
+ * longest row's.
  */
 export function simulate(
   reqs: readonly SimRequest[],
@@ -41,46 +48,23 @@ export function simulate(
   const out = new Map<number, TimingSample>();
   const scheduler = new Scheduler<Waiting>({ ...limits, maxTotalTokens: limits.maxTotalTokens ?? Infinity });
   /** Running rows: output tokens left, cache tokens held, when the first token came. */
-  let running: (Waiting & { left: number; len: number; firstAt: number; queueMs: number; prefillMs: number })[] = [];
-  const { decodeStep: step, repack } = model;
-  const repackMs = (rows: number, length: number): number => repack.intercept + repack.perRowToken * rows * length;
   let next = 0;
   let t = 0;
-  while (out.size < order.length) {
-    for (; next < order.length && arrivals[next] <= t; next++) {
-      const r = order[next];
-      scheduler.enqueue({ i: next, rid: r.id, promptLength: r.inputTokens, maxTokens: r.outputTokens });
-    }
-    const admitted = scheduler.admit(running);
-    let widest = 0;
-    for (const w of admitted) widest = Math.max(widest, w.promptLength);
-    let changed = false;
-    if (admitted.length) {
-      const dt = model.prefill.intercept + model.prefill.perToken * admitted.length * widest;
-      const start = t;
-      t += dt;
-      changed = running.length > 0;
-      for (const w of admitted) running.push({ ...w, left: w.maxTokens - 1, len: w.promptLength, firstAt: t, queueMs: start - arrivals[w.i], prefillMs: dt });
-    } else if (running.length) {
-      let past = 0;
-      for (const r of running) past = Math.max(past, r.len);
-      if (reach) {
-        reach.rows = Math.max(reach.rows, running.length);
-        reach.rowTokens = Math.max(reach.rowTokens, running.length * (past + 1));
-      }
-      t += step.intercept + step.perRequest * running.length + step.perRowToken * running.length * (past + 1);
-      for (const r of running) {
-        r.left--;
-        r.len++;
-      }
-    } else if (next < order.length) {
-      t = arrivals[next];
-      continue;
-    } else {
-      throw new SglError(
-        `The simulation cannot admit ${scheduler.waiting} request(s): each needs more KV tokens than the budget of ${limits.maxTotalTokens} (prompt plus output). Raise --kv-cache-mb or shorten the workload (--fit-context).`,
-      );
-    }
+  type Row = Waiting & { left: number; len: number; firstAt: number; queueMs: number; prefillMs: number };
+  let running: Row[] = [];
+  /** The prefill between its chunks: its rows, padded width, columns done, columns per chunk, when it started. */
+  let pending: { rows: Waiting[]; widest: number; done: number; perChunk: number; start: number } | null = null;
+  const { decodeStep: step, repack, prefill } = model;
+  const repackMs = (rows: number, length: number): number => repack.intercept + repack.perRowToken * rows * length;
+  /** A prefill run's cost up to `columns` of its padded width (a chunk costs the difference: attention grows with the columns before it). */
+  const prefillUpTo = (rows: number, columns: number): number => rows * columns * (prefill.perToken + prefill.perTokenSquared * columns);
+  const repackRunning = (): void => {
+    let length = 0;
+    for (const r of running) length = Math.max(length, r.len);
+    t += repackMs(running.length, length);
+  };
+  /** Rows with no tokens left end; says whether any did. */
+  const finish = (): boolean => {
     const before = running.length;
     running = running.filter((r) => {
       if (r.left > 0) return true;
@@ -95,12 +79,60 @@ export function simulate(
       });
       return false;
     });
-    // Rows joined or left: the rows that stay are copied into a batch as long as the longest of them.
-    if ((changed || running.length < before) && running.length) {
-      let length = 0;
-      for (const r of running) length = Math.max(length, r.len);
-      t += repackMs(running.length, length);
+    return running.length < before;
+  };
+  const decode = (): void => {
+    let past = 0;
+    for (const r of running) past = Math.max(past, r.len);
+    if (reach) {
+      reach.rows = Math.max(reach.rows, running.length);
+      reach.rowTokens = Math.max(reach.rowTokens, running.length * (past + 1));
     }
+    t += step.intercept + step.perRequest * running.length + step.perRowToken * running.length * (past + 1);
+    for (const r of running) {
+      r.left--;
+      r.len++;
+    }
+    // Rows left: the rows that stay are moved into a batch as long as the longest of them.
+    if (finish() && running.length) repackRunning();
+  };
+  /** The pending prefill's next chunk; after its last, its rows join the running batch. */
+  const chunk = (): void => {
+    const p = pending!;
+    const to = Math.min(p.widest, p.done + p.perChunk);
+    t += (p.done === 0 ? prefill.intercept : 0) + prefillUpTo(p.rows.length, to) - prefillUpTo(p.rows.length, p.done);
+    p.done = to;
+    if (to < p.widest) return;
+    pending = null;
+    const joins = running.length > 0;
+    for (const w of p.rows) running.push({ ...w, left: w.maxTokens - 1, len: w.promptLength, firstAt: t, queueMs: p.start - arrivals[w.i], prefillMs: t - p.start });
+    if ((finish() || joins) && running.length) repackRunning();
+  };
+  while (out.size < order.length) {
+    for (; next < order.length && arrivals[next] <= t; next++) {
+      const r = order[next];
+      scheduler.enqueue({ i: next, rid: r.id, promptLength: r.inputTokens, maxTokens: r.outputTokens });
+    }
+    if (pending) chunk();
+    else {
+      const admitted = scheduler.admit(running);
+      if (admitted.length) {
+        let widest = 0;
+        for (const w of admitted) widest = Math.max(widest, w.promptLength);
+        const perChunk = limits.chunkedPrefill ? Math.max(1, Math.floor(limits.maxPrefillTokens / admitted.length)) : widest;
+        pending = { rows: admitted, widest, done: 0, perChunk, start: t };
+        chunk();
+      } else if (running.length) decode();
+      else if (next < order.length) {
+        t = arrivals[next];
+        continue;
+      } else {
+        throw new SglError(
+          `The simulation cannot admit ${scheduler.waiting} request(s): each needs more KV tokens than the budget of ${limits.maxTotalTokens} (prompt plus output). Raise --kv-cache-mb or shorten the workload (--fit-context).`,
+        );
+      }
+    }
+    if (pending && running.length) decode();
   }
   return order.map((_, i) => out.get(i)!);
 }

@@ -1,40 +1,11 @@
 import { percentile } from '../stats/distribution.js';
-import { fitLine, leastSquares, median, spreadOf } from '../stats/regression.js';
+import { fitLine, median, nonNegativeFit, spreadOf } from '../stats/regression.js';
 import { repackSamples, stepTimes } from './engine_steps.js';
 import type { EngineSteps, PeriodSample } from './engine_steps.js';
 import type { SimRequest, TimingModel } from './sim_types.js';
 
 /** The fewest decode periods a step-level fit is made on; below it the per-request fit is used. */
 export const MIN_FIT_STEPS = 50;
-
-/** Prefill runs: one point per run, against its padded tokens. */
-export function fitPrefill(usable: readonly SimRequest[]): TimingModel['prefill'] {
-  // One point per prefill run, whose batch is padded: rows × the longest prompt in it. Requests prefilled
-  // together carry the same prefill_forward to the nanosecond and reach their first token close together
-  // (a capture marks the first token at delivery, so not at the same instant).
-  const byRun = usable
-    .map((r) => ({
-      ms: r.stages.prefill_forward,
-      end: r.arrivalMs + r.ttftMs!,
-      input: r.inputTokens - (r.cachedTokens ?? 0),
-      prepare: r.stages.prefill_prepare ?? 0,
-    }))
-    .sort((a, b) => a.ms - b.ms || a.end - b.end);
-  const runs: { rows: number; widest: number; ms: number; end: number }[] = [];
-  for (const r of byRun) {
-    const last = runs[runs.length - 1];
-    if (last && Math.abs(last.ms - r.ms) < 1e-6 && r.end - last.end < Math.max(5, r.ms / 2)) {
-      last.rows++;
-      last.widest = Math.max(last.widest, r.input);
-    } else runs.push({ rows: 1, widest: r.input, ms: r.ms + r.prepare, end: r.end });
-  }
-  const prefillXs = runs.map((b) => b.rows * b.widest);
-  const prefillYs = runs.map((b) => b.ms);
-  // The line through the typical run. Scaling it to the runs' total (as the step models are) was tried:
-  // it fitted the profile itself better and predicted other workloads worse (bench/simulator_check.ts).
-  const prefill = fitLine(prefillXs, prefillYs);
-  return { intercept: prefill.intercept, perToken: prefill.slope, spread: spreadOf(prefillXs, prefillYs, prefill) };
-}
 
 export type DecodeModels = Pick<TimingModel, 'decodeStep' | 'repack' | 'basis' | 'fittedSteps' | 'covered'>;
 
@@ -134,24 +105,12 @@ export function fitDecodeLoops(usable: readonly SimRequest[]): DecodeModels {
  * misses the slow ones, and queueing follows the total.
  */
 export function fitSteps(periods: readonly PeriodSample[], steps: EngineSteps): DecodeModels {
-  const fit = (pts: readonly PeriodSample[]): [number, number, number] => {
-    for (const terms of [
-      [true, true],
-      [false, true],
-      [true, false],
-      [false, false],
-    ] as const) {
-      const cols = (p: PeriodSample): number[] => [1, ...(terms[0] ? [p.rows] : []), ...(terms[1] ? [p.rowTokens] : [])];
-      const beta = leastSquares(
-        pts.map(cols),
-        pts.map((p) => p.ms),
-        pts.map((p) => 1 / (p.rows * p.rows)),
-      );
-      if (!beta || beta.some((b) => b < 0)) continue;
-      return [beta[0], terms[0] ? beta[1] : 0, terms[1] ? beta[beta.length - 1] : 0];
-    }
-    return [median(pts.map((p) => p.ms)), 0, 0];
-  };
+  const fit = (pts: readonly PeriodSample[]): number[] =>
+    nonNegativeFit(
+      pts.map((p) => [1, p.rows, p.rowTokens]),
+      pts.map((p) => p.ms),
+      pts.map((p) => 1 / (p.rows * p.rows)),
+    ) ?? [median(pts.map((p) => p.ms)), 0, 0];
   const at = (b: readonly number[], p: PeriodSample): number => b[0] + b[1] * p.rows + b[2] * p.rowTokens;
   let beta = fit(periods);
   const residuals = periods.map((p) => p.ms - at(beta, p));
@@ -160,7 +119,7 @@ export function fitSteps(periods: readonly PeriodSample[], steps: EngineSteps): 
   if (kept.length >= MIN_FIT_STEPS) beta = fit(kept);
   const all = stepTimes(steps);
   const scale = total(all, (p) => p.ms) / total(all, (p) => at(beta, p));
-  if (Number.isFinite(scale) && scale > 0) beta = beta.map((b) => b * scale) as [number, number, number];
+  if (Number.isFinite(scale) && scale > 0) beta = beta.map((b) => b * scale);
   const ratios = periods.map((p) => p.ms / at(beta, p)).sort((a, b) => a - b);
   const repacks = repackSamples(steps);
   let repack =

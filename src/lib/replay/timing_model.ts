@@ -3,7 +3,8 @@ import type { SimRequest, TimingModel } from './sim_types.js';
 import { SglError } from '../errors.js';
 import { decodePeriods } from './engine_steps.js';
 import type { EngineSteps } from './engine_steps.js';
-import { MIN_FIT_STEPS, fitDecodeLoops, fitPrefill, fitSteps } from './step_fits.js';
+import { fitPrefill } from './prefill_fit.js';
+import { MIN_FIT_STEPS, fitDecodeLoops, fitSteps } from './step_fits.js';
 
 export type { FitSpread, SimRequest, TimingModel } from './sim_types.js';
 
@@ -16,7 +17,7 @@ export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingMode
   const d = model.decodeStep.spread[end];
   return {
     ...model,
-    prefill: { ...model.prefill, intercept: model.prefill.intercept * p, perToken: model.prefill.perToken * p },
+    prefill: { ...model.prefill, intercept: model.prefill.intercept * p, perToken: model.prefill.perToken * p, perTokenSquared: model.prefill.perTokenSquared * p },
     decodeStep: {
       ...model.decodeStep,
       intercept: model.decodeStep.intercept * d,
@@ -42,7 +43,7 @@ export function fitTimingModel(reqs: readonly SimRequest[], steps?: EngineSteps)
   const periods = steps ? decodePeriods(steps) : [];
   const byStep = periods.length >= MIN_FIT_STEPS;
   return {
-    prefill: fitPrefill(usable),
+    prefill: fitPrefill(usable, steps),
     ...(byStep ? fitSteps(periods, steps!) : fitDecodeLoops(usable)),
     fittedOn: usable.length,
     beforeQueueMs: Math.max(0, median(usable.map((r) => r.ttftMs! - scheduled(r)))),

@@ -79,3 +79,34 @@ export function leastSquares(rows: readonly number[][], ys: readonly number[], w
   }
   return a.map((row, i) => row[k] / row[i]);
 }
+
+/**
+ * Weighted least squares with no coefficient below zero, for a few columns
+ * (the first the intercept, always fitted): of the fits on each subset of
+ * the other columns, the one with the least weighted squared error among
+ * those with no negative coefficient; columns left out get zero. Null when
+ * no subset gives one (the intercept itself comes out negative).
+ */
+export function nonNegativeFit(rows: readonly number[][], ys: readonly number[], weights: readonly number[]): number[] | null {
+  const k = rows[0]?.length ?? 0;
+  let best: { beta: number[]; error: number } | null = null;
+  for (let mask = 0; mask < 1 << (k - 1); mask++) {
+    const used = [0, ...Array.from({ length: k - 1 }, (_, c) => c + 1).filter((c) => mask & (1 << (c - 1)))];
+    const beta = leastSquares(
+      rows.map((x) => used.map((c) => x[c])),
+      ys,
+      weights,
+    );
+    if (!beta || beta.some((b) => b < 0)) continue;
+    const full = new Array<number>(k).fill(0);
+    used.forEach((c, i) => (full[c] = beta[i]));
+    let error = 0;
+    rows.forEach((x, i) => {
+      let fitted = 0;
+      for (let c = 0; c < k; c++) fitted += full[c] * x[c];
+      error += weights[i] * (ys[i] - fitted) ** 2;
+    });
+    if (!best || error < best.error) best = { beta: full, error };
+  }
+  return best?.beta ?? null;
+}

@@ -1,0 +1,113 @@
+import { usableRid } from '../request_id.js';
+import { percentile } from '../stats/distribution.js';
+import { fitLine, median, nonNegativeFit } from '../stats/regression.js';
+import type { EngineSteps } from './engine_steps.js';
+import type { SimRequest, TimingModel } from './sim_types.js';
+
+/** A prefill run: its rows, the most tokens one of them ran (the batch is padded to it), its time. */
+interface PrefillPoint {
+  rows: number;
+  widest: number;
+  ms: number;
+}
+
+/** The prefill model's terms for a run: a fixed cost, the padded tokens, and the attention over them (rows × widest²). */
+const prefillTerms = (p: PrefillPoint): number[] => [1, p.rows * p.widest, p.rows * p.widest * p.widest];
+
+/**
+ * Prefill runs: one point per run against its padded tokens and the
+ * attention over them (each token attends to those before it, so a long
+ * prompt costs more per token than a short one); least squares weighted by
+ * 1 / tokens, terms that come out negative dropped, runs beyond four
+ * robust deviations (of measured ÷ fitted) trimmed once. From a level-3
+ * capture a run is its prefill_forward less the decode steps that ran
+ * between its chunks; otherwise runs are found from the requests' stages.
+ */
+export function fitPrefill(usable: readonly SimRequest[], steps?: EngineSteps): TimingModel['prefill'] {
+  const points = steps?.prefillRuns.length ? runsFromSteps(usable, steps) : runsFromStages(usable);
+  const fit = (pts: readonly PrefillPoint[]): number[] | null =>
+    pts.length < 3
+      ? null
+      : nonNegativeFit(
+          pts.map(prefillTerms),
+          pts.map((p) => p.ms),
+          pts.map((p) => 1 / Math.max(1, p.rows * p.widest)),
+        );
+  let beta = fit(points);
+  if (beta) {
+    const logRatio = (p: PrefillPoint): number => Math.log(Math.max(1e-9, p.ms) / Math.max(1e-9, at(beta!, p)));
+    const logs = points.map(logRatio);
+    const mid = median(logs);
+    const mad = median(logs.map((l) => Math.abs(l - mid))) * 1.4826;
+    const kept = points.filter((_, i) => Math.abs(logs[i] - mid) <= 4 * mad);
+    if (kept.length >= 10 && kept.length < points.length) beta = fit(kept) ?? beta;
+  }
+  if (!beta) {
+    // Too few runs, or none that a non-negative fit holds: the line through the typical run.
+    const line = fitLine(
+      points.map((p) => p.rows * p.widest),
+      points.map((p) => p.ms),
+    );
+    beta = [line.intercept, line.slope, 0];
+  }
+  const ratios = points
+    .flatMap((p) => {
+      const fitted = at(beta!, p);
+      return fitted > 0 ? [p.ms / fitted] : [];
+    })
+    .sort((a, b) => a - b);
+  const spread = ratios.length ? { low: percentile(ratios, 2.5), high: percentile(ratios, 97.5) } : { low: 1, high: 1 };
+  return { intercept: beta[0], perToken: beta[1], perTokenSquared: beta[2], spread };
+}
+
+function at(beta: readonly number[], p: PrefillPoint): number {
+  const x = prefillTerms(p);
+  return beta[0] * x[0] + beta[1] * x[1] + beta[2] * x[2];
+}
+
+/**
+ * Runs from the requests' stages: requests prefilled together carry the same prefill_forward to the nanosecond
+ * and reach their first token close together (a capture marks the first token at delivery, so not at the same instant).
+ */
+function runsFromStages(usable: readonly SimRequest[]): PrefillPoint[] {
+  const byRun = usable
+    .map((r) => ({
+      ms: r.stages.prefill_forward,
+      end: r.arrivalMs + r.ttftMs!,
+      input: r.inputTokens - (r.cachedTokens ?? 0),
+      prepare: r.stages.prefill_prepare ?? 0,
+    }))
+    .sort((a, b) => a.ms - b.ms || a.end - b.end);
+  const runs: (PrefillPoint & { forward: number; end: number })[] = [];
+  for (const r of byRun) {
+    const last = runs[runs.length - 1];
+    if (last && Math.abs(last.forward - r.ms) < 1e-6 && r.end - last.end < Math.max(5, r.ms / 2)) {
+      last.rows++;
+      last.widest = Math.max(last.widest, r.input);
+    } else runs.push({ rows: 1, widest: r.input, ms: r.ms + r.prepare, forward: r.ms, end: r.end });
+  }
+  return runs;
+}
+
+/** Runs from a level-3 capture's prefill_forward slices, less the gaps between their chunks (decode steps of the running rows). */
+function runsFromSteps(usable: readonly SimRequest[], steps: EngineSteps): PrefillPoint[] {
+  const byId = new Map(usable.map((r) => [r.id, r]));
+  const chunks = steps.prefills;
+  const out: PrefillPoint[] = [];
+  let k = 0;
+  for (const run of steps.prefillRuns) {
+    const reqs = run.rids.map((rid) => byId.get(usableRid(rid)));
+    while (k < chunks.length && chunks[k].start < run.start - 1e-3) k++;
+    let gaps = 0;
+    for (let j = k; j + 1 < chunks.length && chunks[j + 1].start <= run.end; j++) gaps += Math.max(0, chunks[j + 1].start - chunks[j].end);
+    if (reqs.some((r) => !r)) continue;
+    let widest = 0;
+    let prepare = 0;
+    for (const r of reqs) {
+      widest = Math.max(widest, r!.inputTokens - (r!.cachedTokens ?? 0));
+      prepare = Math.max(prepare, r!.stages.prefill_prepare ?? 0);
+    }
+    out.push({ rows: reqs.length, widest, ms: run.end - run.start - gaps + prepare });
+  }
+  return out;
+}
