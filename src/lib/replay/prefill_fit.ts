@@ -17,8 +17,9 @@ const prefillTerms = (p: PrefillPoint): number[] => [1, p.rows * p.widest, p.row
 /**
  * Prefill runs: one point per run against its padded tokens and the
  * attention over them (each token attends to those before it, so a long
- * prompt costs more per token than a short one); least squares weighted by
- * 1 / tokens, terms that come out negative dropped, runs beyond four
+ * prompt costs more per token than a short one); least squares, so that
+ * the runs' fitted total is their measured total (queueing follows the
+ * total), terms that come out negative dropped, runs beyond four
  * robust deviations (of measured ÷ fitted) trimmed once. From a level-3
  * capture a run is its prefill_forward less the decode steps that ran
  * between its chunks; otherwise runs are found from the requests' stages.
@@ -31,7 +32,7 @@ export function fitPrefill(usable: readonly SimRequest[], steps?: EngineSteps): 
       : nonNegativeFit(
           pts.map(prefillTerms),
           pts.map((p) => p.ms),
-          pts.map((p) => 1 / Math.max(1, p.rows * p.widest)),
+          pts.map(() => 1),
         );
   let beta = fit(points);
   if (beta) {
@@ -81,7 +82,8 @@ function runsFromStages(usable: readonly SimRequest[]): PrefillPoint[] {
   const runs: (PrefillPoint & { forward: number; end: number })[] = [];
   for (const r of byRun) {
     const last = runs[runs.length - 1];
-    if (last && Math.abs(last.forward - r.ms) < 1e-6 && r.end - last.end < Math.max(5, r.ms / 2)) {
+    // Two runs of the same cost end at least that cost apart (one after the other).
+    if (last && Math.abs(last.forward - r.ms) < 1e-6 && Math.abs(r.end - last.end) < r.ms / 2) {
       last.rows++;
       last.widest = Math.max(last.widest, r.input);
     } else runs.push({ rows: 1, widest: r.input, ms: r.ms + r.prepare, forward: r.ms, end: r.end });

@@ -89,17 +89,19 @@ export function leastSquares(rows: readonly number[][], ys: readonly number[], w
  */
 export function nonNegativeFit(rows: readonly number[][], ys: readonly number[], weights: readonly number[]): number[] | null {
   const k = rows[0]?.length ?? 0;
+  // Columns scaled to at most 1, so that the normal equations of a column and its square stay well conditioned.
+  const scale = Array.from({ length: k }, (_, c) => rows.reduce((m, x) => Math.max(m, Math.abs(x[c])), 0) || 1);
   let best: { beta: number[]; error: number } | null = null;
   for (let mask = 0; mask < 1 << (k - 1); mask++) {
     const used = [0, ...Array.from({ length: k - 1 }, (_, c) => c + 1).filter((c) => mask & (1 << (c - 1)))];
     const beta = leastSquares(
-      rows.map((x) => used.map((c) => x[c])),
+      rows.map((x) => used.map((c) => x[c] / scale[c])),
       ys,
       weights,
     );
     if (!beta || beta.some((b) => b < 0)) continue;
     const full = new Array<number>(k).fill(0);
-    used.forEach((c, i) => (full[c] = beta[i]));
+    used.forEach((c, i) => (full[c] = beta[i] / scale[c]));
     let error = 0;
     rows.forEach((x, i) => {
       let fitted = 0;
