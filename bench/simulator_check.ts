@@ -114,7 +114,9 @@ for (const name of opts.presets!.split(',')) {
   ) as { metrics?: Metrics };
   const runs: { metrics: Metrics; fit: { factor: number } }[] = [];
   for (let k = 0; k < executions; k++)
-    runs.push(JSON.parse(sgl(['replay', trace, '--model-path', model, '--output', join(dir, `${name}-replay-${k + 1}.json`), '--json'])) as (typeof runs)[number]);
+    runs.push(
+      JSON.parse(sgl(['replay', trace, '--model-path', model, '--output', join(dir, `${name}-replay-${k + 1}.json`), '--json'])) as (typeof runs)[number],
+    );
   const simulated = JSON.parse(sgl(['replay', trace, '--model-path', model, '--simulate', '--profile', profile, '--json'])) as { metrics: Metrics };
   runs.forEach((r, k) => writeFileSync(join(dir, `${name}-executed-${k + 1}.json`), JSON.stringify(r)));
   writeFileSync(join(dir, `${name}-simulated.json`), JSON.stringify(simulated));

@@ -112,10 +112,10 @@ describe('request traces', () => {
     const byRid = new Map(requests.map((r) => [r.workload.rid, r.workload.stages]));
     const long = byRid.get('long')!;
     const short = byRid.get('short')!;
-    expect(short.dispatch).toBeLessThan(1);
-    // It was posted as the long prefill began, so it waited for most of it, and that wait is queueing.
+    // It was posted as the long prefill began, so it waited for most of it, and that wait is queueing; the hop
+    // itself is a message handed over (a fraction of a millisecond alone, a few on a loaded machine: no absolute bound).
     expect(short.queue_wait).toBeGreaterThan(0.5 * long.prefill_forward);
-    expect(short.queue_wait).toBeGreaterThan(short.dispatch);
+    expect(short.dispatch).toBeLessThan(0.1 * short.queue_wait);
   });
 
   it('a token waiting for the main thread is detokenize_wait, and detokenize is the work alone', async () => {

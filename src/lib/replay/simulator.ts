@@ -105,7 +105,8 @@ export function simulate(
     if (to < p.widest) return;
     pending = null;
     const joins = running.length > 0;
-    for (const w of p.rows) running.push({ ...w, left: w.maxTokens - 1, len: w.promptLength, firstAt: t, queueMs: p.start - arrivals[w.i], prefillMs: t - p.start });
+    for (const w of p.rows)
+      running.push({ ...w, left: w.maxTokens - 1, len: w.promptLength, firstAt: t, queueMs: p.start - arrivals[w.i], prefillMs: t - p.start });
     if ((finish() || joins) && running.length) repackRunning();
   };
   while (out.size < order.length) {

@@ -17,7 +17,12 @@ export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingMode
   const d = model.decodeStep.spread[end];
   return {
     ...model,
-    prefill: { ...model.prefill, intercept: model.prefill.intercept * p, perToken: model.prefill.perToken * p, perTokenSquared: model.prefill.perTokenSquared * p },
+    prefill: {
+      ...model.prefill,
+      intercept: model.prefill.intercept * p,
+      perToken: model.prefill.perToken * p,
+      perTokenSquared: model.prefill.perTokenSquared * p,
+    },
     decodeStep: {
       ...model.decodeStep,
       intercept: model.decodeStep.intercept * d,
