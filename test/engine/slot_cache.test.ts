@@ -5,7 +5,7 @@ import { ModelRunner } from '../../src/lib/engine/onnx/model_runner.js';
 import { tinySlotModel } from '../helpers/models.js';
 
 describe('the slot cache', () => {
-  it('takes a new shape in the arrays it has while no row runs, and allocates again only to grow or to keep rows', async () => {
+  it('is allocated once for the budget, and moves the running rows within it when its shape changes', async () => {
     const runner = await ModelRunner.load({
       onnxPath: join(tinySlotModel(), 'onnx/model.onnx'),
       device: 'cpu',
@@ -20,23 +20,45 @@ describe('the slot cache', () => {
     });
     try {
       const budget = 4096;
+      const { kvHeads, headDim } = runner.io;
       const cache = new SlotCache(runner, 8, 1024, budget);
       cache.reserve(1, 900, []);
-      const first = cache.data[0];
-      const shape = (): [number, number] => [cache.slots, cache.capacity];
+      const arrays = [...cache.data];
       expect(cache.capacity).toBeGreaterThanOrEqual(900);
-      // A lone shorter request: a stale long capacity would slow every step, so the shape changes, in place.
+      // Allocated once for the whole budget: every later shape fits it.
+      expect(cache.data[0].length).toBe(budget * kvHeads * headDim);
+      // A lone shorter request: a stale long capacity would slow every step, so the shape changes.
       cache.reserve(1, 200, []);
       expect(cache.capacity).toBeLessThan(900);
-      expect(cache.data[0]).toBe(first);
-      const [slots, capacity] = shape();
-      expect(slots * capacity).toBeLessThanOrEqual(budget);
-      // A running row of 100 tokens and a longer capacity: its tokens are copied into new arrays.
-      cache.data[0].fill(7, 0, runner.io.kvHeads * 100 * runner.io.headDim);
-      cache.reserve(2, 1000, [100]);
-      expect(cache.data[0]).not.toBe(first);
-      expect(cache.capacity).toBeGreaterThanOrEqual(1000);
-      expect(cache.data[0][0]).toBe(7);
+      expect(cache.slots * cache.capacity).toBeLessThanOrEqual(budget);
+      // Three running rows of 150, 90 and 200 tokens, each value saying where it belongs.
+      const live = [150, 90, 200];
+      const value = (s: number, h: number, t: number, i: number): number => ((s * 7 + h) * 1000 + t) * 100 + i;
+      const fill = (): void => {
+        for (let s = 0; s < live.length; s++)
+          for (let h = 0; h < kvHeads; h++)
+            for (let t = 0; t < live[s]; t++)
+              for (let i = 0; i < headDim; i++) cache.data[0][((s * kvHeads + h) * cache.capacity + t) * headDim + i] = value(s, h, t, i);
+      };
+      const holds = (): boolean => {
+        for (let s = 0; s < live.length; s++)
+          for (let h = 0; h < kvHeads; h++)
+            for (let t = 0; t < live[s]; t++)
+              for (let i = 0; i < headDim; i++) if (cache.data[0][((s * kvHeads + h) * cache.capacity + t) * headDim + i] !== value(s, h, t, i)) return false;
+        return true;
+      };
+      cache.reserve(3, 250, []);
+      fill();
+      // A longer request joins: the rows move to the longer stride, in the same arrays.
+      const before = cache.capacity;
+      cache.reserve(4, 1000, live);
+      expect(cache.capacity).toBeGreaterThan(before);
+      expect(holds()).toBe(true);
+      // The long one leaves: over three times what the rows need, the stride shrinks, again in place.
+      cache.reserve(3, 250, live);
+      expect(cache.capacity).toBeLessThan(1000);
+      expect(holds()).toBe(true);
+      expect(cache.data.every((d, i) => d === arrays[i])).toBe(true);
     } finally {
       await runner.release();
     }
