@@ -6,6 +6,7 @@ import type { SimRequest, TimingModel } from '../../src/lib/replay/simulator.js'
 import { arrivalOffsets } from '../../src/lib/workload/arrivals.js';
 import { engineSteps } from '../../src/lib/replay/engine_steps.js';
 import { fitPrefill } from '../../src/lib/replay/prefill_fit.js';
+import { variation } from '../../src/lib/stats/regression.js';
 import type { TraceEventLine } from '../../src/lib/tracing/trace_file/format.js';
 
 const EXACT = { low: 1, high: 1 };
@@ -225,5 +226,27 @@ describe('prefill in the simulator', () => {
     // From the stages alone the gaps stay in, and the fit is worse.
     const fromStages = fitPrefill(usable);
     expect(fromStages.spread.high / fromStages.spread.low).toBeGreaterThan(1.05);
+  });
+});
+
+describe('variation in the simulator', () => {
+  it('keeps the mean of the captured ratios at 1, and a queue whose costs vary waits longer than one whose costs are fixed', () => {
+    const v = variation([0.5, 0.8, 1, 1.2, 2.5], 10);
+    expect(v.reduce((a, b) => a + b, 0) / v.length).toBeCloseTo(1, 9);
+    expect(variation([])).toEqual([1]);
+    // A busy single queue: prefills of 40-240 tokens every 12 ms on average, each costing about 10 ms.
+    const reqs = synthetic(300).map((r) => ({ ...r, ttftMs: null, e2eMs: 0, stages: {} }));
+    const busy = { ...TRUTH, prefill: { ...TRUTH.prefill, perToken: 0.08 } };
+    const fixed = simulate(reqs, busy, LIMITS);
+    const varied = simulate(
+      reqs,
+      { ...busy, prefill: { ...busy.prefill, variation: [0.2, 1.8] }, decodeStep: { ...busy.decodeStep, variation: [0.2, 1.8] } },
+      LIMITS,
+    );
+    const queued = (xs: typeof fixed): number => xs.reduce((a, x) => a + x.stages.queue_wait, 0);
+    const prefilled = (xs: typeof fixed): number => xs.reduce((a, x) => a + x.stages.prefill_forward, 0);
+    expect(queued(varied)).toBeGreaterThan(1.2 * queued(fixed));
+    // The same work on average: the prefills' total within 15%.
+    expect(Math.abs(prefilled(varied) / prefilled(fixed) - 1)).toBeLessThan(0.15);
   });
 });

@@ -1,6 +1,6 @@
 import { usableRid } from '../request_id.js';
 import { percentile } from '../stats/distribution.js';
-import { fitLine, median, nonNegativeFit } from '../stats/regression.js';
+import { fitLine, median, nonNegativeFit, variation } from '../stats/regression.js';
 import type { EngineSteps } from './engine_steps.js';
 import type { SimRequest, TimingModel } from './sim_types.js';
 
@@ -58,7 +58,7 @@ export function fitPrefill(usable: readonly SimRequest[], steps?: EngineSteps): 
     })
     .sort((a, b) => a - b);
   const spread = ratios.length ? { low: percentile(ratios, 2.5), high: percentile(ratios, 97.5) } : { low: 1, high: 1 };
-  return { intercept: beta[0], perToken: beta[1], perTokenSquared: beta[2], spread };
+  return { intercept: beta[0], perToken: beta[1], perTokenSquared: beta[2], spread, variation: variation(ratios) };
 }
 
 function at(beta: readonly number[], p: PrefillPoint): number {

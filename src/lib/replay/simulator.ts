@@ -1,5 +1,6 @@
 import { Scheduler } from '../engine/policy/scheduler.js';
 import { SglError } from '../errors.js';
+import { Rng } from '../stats/rng.js';
 import type { TimingSample } from './fidelity.js';
 import type { SimRequest, TimingModel } from './timing_model.js';
 
@@ -53,8 +54,11 @@ export function simulate(
   type Row = Waiting & { left: number; len: number; firstAt: number; queueMs: number; prefillMs: number };
   let running: Row[] = [];
   /** The prefill between its chunks: its rows, padded width, columns done, columns per chunk, when it started. */
-  let pending: { rows: Waiting[]; widest: number; done: number; perChunk: number; start: number } | null = null;
+  let pending: { rows: Waiting[]; widest: number; done: number; perChunk: number; start: number; draw: number } | null = null;
   const { decodeStep: step, repack, prefill } = model;
+  // Each prefill run and decode step costs its fit times a draw from its variation (seeded: one model, one answer).
+  const rng = new Rng(1);
+  const draw = (v: readonly number[] | undefined): number => (v && v.length ? v[Math.floor(rng.next() * v.length)] : 1);
   const repackMs = (rows: number, length: number): number => repack.intercept + repack.perRowToken * rows * length;
   /** A prefill run's cost up to `columns` of its padded width (a chunk costs the difference: attention grows with the columns before it). */
   const prefillUpTo = (rows: number, columns: number): number => rows * columns * (prefill.perToken + prefill.perTokenSquared * columns);
@@ -88,7 +92,7 @@ export function simulate(
       reach.rows = Math.max(reach.rows, running.length);
       reach.rowTokens = Math.max(reach.rowTokens, running.length * (past + 1));
     }
-    t += step.intercept + step.perRequest * running.length + step.perRowToken * running.length * (past + 1);
+    t += (step.intercept + step.perRequest * running.length + step.perRowToken * running.length * (past + 1)) * draw(step.variation);
     for (const r of running) {
       r.left--;
       r.len++;
@@ -100,7 +104,7 @@ export function simulate(
   const chunk = (): void => {
     const p = pending!;
     const to = Math.min(p.widest, p.done + p.perChunk);
-    t += (p.done === 0 ? prefill.intercept : 0) + prefillUpTo(p.rows.length, to) - prefillUpTo(p.rows.length, p.done);
+    t += ((p.done === 0 ? prefill.intercept : 0) + prefillUpTo(p.rows.length, to) - prefillUpTo(p.rows.length, p.done)) * p.draw;
     p.done = to;
     if (to < p.widest) return;
     pending = null;
@@ -121,7 +125,7 @@ export function simulate(
         let widest = 0;
         for (const w of admitted) widest = Math.max(widest, w.promptLength);
         const perChunk = limits.chunkedPrefill ? Math.max(1, Math.floor(limits.maxPrefillTokens / admitted.length)) : widest;
-        pending = { rows: admitted, widest, done: 0, perChunk, start: t };
+        pending = { rows: admitted, widest, done: 0, perChunk, start: t, draw: draw(prefill.variation) };
         chunk();
       } else if (running.length) decode();
       else if (next < order.length) {

@@ -1,5 +1,5 @@
 import { percentile } from '../stats/distribution.js';
-import { fitLine, median, nonNegativeFit, spreadOf } from '../stats/regression.js';
+import { fitLine, median, nonNegativeFit, spreadOf, variation } from '../stats/regression.js';
 import { repackSamples, stepTimes } from './engine_steps.js';
 import type { EngineSteps, PeriodSample } from './engine_steps.js';
 import type { SimRequest, TimingModel } from './sim_types.js';
@@ -132,7 +132,13 @@ export function fitSteps(periods: readonly PeriodSample[], steps: EngineSteps): 
   const repackScale = total(repacks, (r) => r.ms) / total(repacks, (r) => repack.intercept + repack.slope * r.rowTokens);
   if (Number.isFinite(repackScale) && repackScale > 0) repack = { intercept: repack.intercept * repackScale, slope: repack.slope * repackScale };
   return {
-    decodeStep: { intercept: beta[0], perRequest: beta[1], perRowToken: beta[2], spread: { low: percentile(ratios, 2.5), high: percentile(ratios, 97.5) } },
+    decodeStep: {
+      intercept: beta[0],
+      perRequest: beta[1],
+      perRowToken: beta[2],
+      spread: { low: percentile(ratios, 2.5), high: percentile(ratios, 97.5) },
+      variation: variation(ratios),
+    },
     repack: { intercept: repack.intercept, perRowToken: repack.slope },
     basis: 'steps',
     fittedSteps: periods.length,

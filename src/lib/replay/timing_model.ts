@@ -11,7 +11,7 @@ export type { FitSpread, SimRequest, TimingModel } from './sim_types.js';
 /** Fewer requests than this and the fit is rough; the simulator says so. */
 export const MIN_FIT_REQUESTS = 50;
 
-/** The same models with every prefill run and decode step scaled to one end of its fit's residual spread. */
+/** The same models with every prefill run and decode step scaled to one end of its fit's residual spread (fixed there, not drawn). */
 export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingModel {
   const p = model.prefill.spread[end];
   const d = model.decodeStep.spread[end];
@@ -22,12 +22,14 @@ export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingMode
       intercept: model.prefill.intercept * p,
       perToken: model.prefill.perToken * p,
       perTokenSquared: model.prefill.perTokenSquared * p,
+      variation: undefined,
     },
     decodeStep: {
       ...model.decodeStep,
       intercept: model.decodeStep.intercept * d,
       perRequest: model.decodeStep.perRequest * d,
       perRowToken: model.decodeStep.perRowToken * d,
+      variation: undefined,
     },
   };
 }

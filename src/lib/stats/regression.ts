@@ -112,3 +112,15 @@ export function nonNegativeFit(rows: readonly number[][], ys: readonly number[],
   }
   return best?.beta ?? null;
 }
+
+/**
+ * `n` evenly spaced quantiles of sorted measured ÷ fitted ratios, scaled to
+ * a mean of 1: the variation a simulation draws each cost from, so that a
+ * queue sees costs that vary as the captured ones did, their total kept.
+ */
+export function variation(sortedRatios: readonly number[], n = 40): number[] {
+  if (!sortedRatios.length) return [1];
+  const q = Array.from({ length: n }, (_, i) => percentile(sortedRatios, ((i + 0.5) / n) * 100));
+  const mean = q.reduce((a, b) => a + b, 0) / n;
+  return mean > 0 ? q.map((x) => x / mean) : [1];
+}
