@@ -96,8 +96,10 @@ export class SlotCache {
       // a page fault for every page the copy writes (about 8 µs a page on this VM: 350-430 ms to grow under 5 rows).
       for (const d of this.data) restride(d, this.capacity, newCapacity, live, kvHeads, headDim);
     } else {
-      // Allocated for the whole budget at once, so that every later shape fits in place.
-      const size = Math.max(elements, Number.isFinite(this.budget) ? this.budget * kvHeads * headDim : 0);
+      // Allocated for the whole budget at once (or all slots at the context length, when that is less), so that
+      // every later shape fits in place.
+      const tokens = Math.min(this.budget, this.maxSlots * this.maxCapacity);
+      const size = Math.max(elements, Number.isFinite(tokens) ? tokens * kvHeads * headDim : 0);
       const data = pastNames.map(() => this.runner.newKvData(size));
       for (let t = 0; t < data.length; t++) {
         for (let s = 0; s < live.length; s++) copySlot(this.data[t], s, this.capacity, data[t], s, newCapacity, live[s], kvHeads, headDim);
