@@ -18,7 +18,7 @@ const prefillTerms = (p: PrefillPoint): number[] => [1, p.rows * p.widest, p.row
  * Prefill runs: one point per run against its padded tokens and the
  * attention over them (each token attends to those before it, so a long
  * prompt costs more per token than a short one); least squares, so that
- * the runs' fitted total is their measured total (queueing follows the
+ * the fitted total of the runs kept is their measured total (queueing follows the
  * total), terms that come out negative dropped, runs beyond four
  * robust deviations (of measured ÷ fitted) trimmed once. From a level-3
  * capture a run is its prefill_forward less the decode steps that ran
