@@ -1,6 +1,5 @@
 import { usableRid } from '../request_id.js';
-import { percentile } from '../stats/distribution.js';
-import { fitLine, median, nonNegativeFit, variation } from '../stats/regression.js';
+import { fitLine, median, nonNegativeFit, ratioSpread, variation } from '../stats/regression.js';
 import type { EngineSteps } from './engine_steps.js';
 import type { SimRequest, TimingModel } from './sim_types.js';
 
@@ -57,8 +56,7 @@ export function fitPrefill(usable: readonly SimRequest[], steps?: EngineSteps): 
       return fitted > 0 ? [p.ms / fitted] : [];
     })
     .sort((a, b) => a - b);
-  const spread = ratios.length ? { low: percentile(ratios, 2.5), high: percentile(ratios, 97.5) } : { low: 1, high: 1 };
-  return { intercept: beta[0], perToken: beta[1], perTokenSquared: beta[2], spread, variation: variation(ratios) };
+  return { intercept: beta[0], perToken: beta[1], perTokenSquared: beta[2], spread: ratioSpread(ratios), variation: variation(ratios) };
 }
 
 function at(beta: readonly number[], p: PrefillPoint): number {

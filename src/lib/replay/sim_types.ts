@@ -17,17 +17,16 @@ export interface SimRequest {
 export type FitSpread = Spread;
 
 /**
- * `variation`: quantiles of measured ÷ fitted with a mean of 1 (stats/regression.ts variation); the simulation
- * multiplies each prefill run and decode step by one drawn at random, as costs varied in the capture. None: fixed costs.
- */
-
-/**
  * Timing models fitted to a capture: a prefill run against its padded
  * tokens and the attention over them; a decode step against its rows and the cache they attend over;
  * a KV repack against the cache it copies.
  */
 export interface TimingModel {
-  /** A prefill run of rows padded to its widest prompt: intercept + perToken × rows × widest + perTokenSquared × rows × widest². */
+  /**
+   * A prefill run of rows padded to its widest prompt: intercept + perToken × rows × widest + perTokenSquared × rows × widest².
+   * `variation` (here and on decodeStep): quantiles of measured ÷ fitted with a mean of 1; the simulation multiplies
+   * each run and step by one drawn at random, as costs varied in the capture. None: fixed costs.
+   */
   prefill: { intercept: number; perToken: number; perTokenSquared: number; spread: FitSpread; variation?: readonly number[] };
   /** A decode step's period: intercept + perRequest × rows + perRowToken × rows × (padded past + 1). */
   decodeStep: { intercept: number; perRequest: number; perRowToken: number; spread: FitSpread; variation?: readonly number[] };

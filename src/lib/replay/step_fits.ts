@@ -1,5 +1,4 @@
-import { percentile } from '../stats/distribution.js';
-import { fitLine, median, nonNegativeFit, spreadOf, variation } from '../stats/regression.js';
+import { fitLine, median, nonNegativeFit, ratioSpread, spreadOf, variation } from '../stats/regression.js';
 import { repackSamples, stepTimes } from './engine_steps.js';
 import type { EngineSteps, PeriodSample } from './engine_steps.js';
 import type { SimRequest, TimingModel } from './sim_types.js';
@@ -136,7 +135,7 @@ export function fitSteps(periods: readonly PeriodSample[], steps: EngineSteps): 
       intercept: beta[0],
       perRequest: beta[1],
       perRowToken: beta[2],
-      spread: { low: percentile(ratios, 2.5), high: percentile(ratios, 97.5) },
+      spread: ratioSpread(ratios),
       variation: variation(ratios),
     },
     repack: { intercept: repack.intercept, perRowToken: repack.slope },

@@ -53,7 +53,12 @@ export function spreadOf(xs: readonly number[], ys: readonly number[], line: Lin
       return fitted > 0 ? [ys[i] / fitted] : [];
     })
     .sort((a, b) => a - b);
-  return ratios.length ? { low: percentile(ratios, 2.5), high: percentile(ratios, 97.5) } : { low: 1, high: 1 };
+  return ratioSpread(ratios);
+}
+
+/** The range that holds 95% of sorted measured ÷ fitted ratios (none: ×1 both ends). */
+export function ratioSpread(sortedRatios: readonly number[]): Spread {
+  return sortedRatios.length ? { low: percentile(sortedRatios, 2.5), high: percentile(sortedRatios, 97.5) } : { low: 1, high: 1 };
 }
 
 /** Weighted least squares by the normal equations; null when they are singular. */
