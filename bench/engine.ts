@@ -8,6 +8,7 @@
  *   npx tsx bench/engine.ts --device webgpu [--preset tiny] [--tokens 16] [--concurrency 16] [--kv-layouts dense,gqa]
  *   npx tsx bench/engine.ts --sweep [--preset base] [--prompt-tokens 1500] [--sweep-rows 1,2,4,8,16,32] [--tokens 32] [--rounds 2] [--compare-dense]
  *   npx tsx bench/engine.ts --sweep --device webgpu --kv-layouts dense,gqa [--preset tiny] [--prompt-tokens 1000] [--sweep-rows 1,4]
+ *   npx tsx bench/engine.ts --sweep --kv-layouts gqa --kv-cache-dtypes fp32,fp16 [--device webgpu]
  *
  * With --device it compares that device with the CPU instead, for each KV
  * layout's model in turn (dense, gqa), rounds alternating: batch-1 decode
@@ -20,7 +21,9 @@
  * --compare-dense the same sweep runs on the dense layout of the same
  * weights (generator 2) after it, for the before/after; --kv-layouts names
  * the layouts to sweep, and --device where (a GPU's floor is not probed:
- * the floor column is then the CPU's, and the layouts' steps compare).
+ * the floor column is then the CPU's, and the layouts' steps compare);
+ * --kv-cache-dtypes sweeps each layout with each KV element type (fp16:
+ * gqa only) and prints each fp16 step against the fp32 one.
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -32,7 +35,7 @@ import { TextTokenizer } from '../src/lib/engine/tokenizer/tokenizer.js';
 import { BareOrtLoop, TransformersJs } from './baselines.js';
 import { printSweep, sweep } from './kv_sweep.js';
 import { presetModel } from './preset.js';
-import type { KvLayoutKind } from '../src/lib/engine/generator/llama_graph.js';
+import type { KvDtype, KvLayoutKind } from '../src/lib/engine/generator/llama_graph.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -43,6 +46,7 @@ const { values: opts } = parseArgs({
     flood: { type: 'string', default: '48' },
     device: { type: 'string', default: 'cpu' },
     'kv-layouts': { type: 'string' },
+    'kv-cache-dtypes': { type: 'string', default: 'fp32' },
     sweep: { type: 'boolean', default: false },
     'prompt-tokens': { type: 'string', default: '1500' },
     'sweep-rows': { type: 'string', default: '1,2,4,8,16,32' },
@@ -71,23 +75,34 @@ const ratio = (a: number, b: number, target: string): string => `${(a / b).toFix
 if (opts.sweep) {
   const rows = opts['sweep-rows']!.split(',').map(Number);
   const layouts = (opts['kv-layouts']?.split(',') ?? (opts['compare-dense'] ? ['slots', 'dense'] : ['slots'])) as KvLayoutKind[];
+  const dtypes = opts['kv-cache-dtypes']!.split(',').map((d): KvDtype => {
+    if (d !== 'fp32' && d !== 'fp16') throw new Error(`--kv-cache-dtypes takes fp32 and fp16, got ${d}`);
+    return d === 'fp16' ? 'float16' : 'float32';
+  });
   const results = [];
-  for (const layout of layouts) {
-    const { preset, dir } = presetModel(opts.preset!, layout);
-    const o = {
-      dir,
-      preset,
-      rows,
-      promptTokens: Number(opts['prompt-tokens']),
-      outputTokens: maxTokens,
-      threads: session.intraOpThreads,
-      label: `${layout} KV layout${opts.device === 'cpu' ? '' : ` on ${opts.device}`}`,
-      rounds: Number(opts.rounds),
-      device: opts.device as Device,
-    };
-    const r = await sweep(o);
-    printSweep(o, r);
-    results.push({ layout, r });
+  for (const base of layouts) {
+    for (const kvDtype of dtypes) {
+      if (kvDtype === 'float16' && base !== 'gqa') {
+        console.log(`(the ${base} layout has no fp16 KV cache: skipped)`);
+        continue;
+      }
+      const { preset, dir } = presetModel(opts.preset!, base, kvDtype);
+      const layout = kvDtype === 'float16' ? `${base} fp16` : base;
+      const o = {
+        dir,
+        preset,
+        rows,
+        promptTokens: Number(opts['prompt-tokens']),
+        outputTokens: maxTokens,
+        threads: session.intraOpThreads,
+        label: `${layout} KV layout${opts.device === 'cpu' ? '' : ` on ${opts.device}`}`,
+        rounds: Number(opts.rounds),
+        device: opts.device as Device,
+      };
+      const r = await sweep(o);
+      printSweep(o, r);
+      results.push({ layout, r });
+    }
   }
   console.log('\nratios');
   for (const { layout, r } of results) {
@@ -103,6 +118,14 @@ if (opts.sweep) {
         ratio(most.decodeTokPerS, one.decodeTokPerS, '>= 4x at R=32 of 1,500 tokens; >= 3x at R=8 of 600'),
       );
       row(`${layout}: output throughput R=${most.rows} / R=1 (prefills included)`, ratio(most.outputTokPerS, one.outputTokPerS, 'prefill-bound'));
+    }
+  }
+  const fp32 = results.find((x) => x.layout === 'gqa');
+  const fp16 = results.find((x) => x.layout === 'gqa fp16');
+  if (fp32 && fp16) {
+    for (const x of fp16.r) {
+      const y = fp32.r.find((z) => z.rows === x.rows);
+      if (y) row(`gqa: fp16 KV step / fp32 KV step, R=${x.rows}`, ratio(x.stepMs, y.stepMs, '< 1x where a step is memory-bound (GPUs)'));
     }
   }
   process.exit(0);

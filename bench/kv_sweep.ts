@@ -106,11 +106,12 @@ export async function sweep(o: SweepOptions): Promise<SweepRow[]> {
 async function sweepOnce(o: SweepOptions): Promise<SweepRow[]> {
   const c = PRESETS[o.preset];
   const weightBytes = parameterCount(c) * 4;
-  const kvBytesPerToken = c.numLayers * 2 * c.numKvHeads * c.headDim * 4;
+  // fp32 to size the budget (an fp16 cache gets twice the room it needs); the floor counts the engine's own bytes.
+  const fp32BytesPerToken = c.numLayers * 2 * c.numKvHeads * c.headDim * 4;
   const out: SweepRow[] = [];
   const rng = new Rng(7);
   for (const rows of o.rows) {
-    const kvCacheMb = Math.ceil((rows * (o.promptTokens + o.outputTokens) * kvBytesPerToken * 1.5) / 2 ** 20) + 64;
+    const kvCacheMb = Math.ceil((rows * (o.promptTokens + o.outputTokens) * fp32BytesPerToken * 1.5) / 2 ** 20) + 64;
     const engine = await Engine.create({
       modelPath: o.dir,
       device: o.device ?? 'cpu',
@@ -120,6 +121,7 @@ async function sweepOnce(o: SweepOptions): Promise<SweepRow[]> {
       maxRunningRequests: Math.max(64, rows),
       disablePrefixCache: true,
     });
+    const { kvBytesPerToken } = engine.info;
     // One request to warm the session's kernels for this shape.
     for await (const chunk of await engine.generate({
       inputIds: Array.from({ length: 16 }, () => 1000 + Math.floor(rng.next() * 40000)),

@@ -9,7 +9,7 @@ import { TraceReader } from '../../src/lib/tracing/trace_file/reader.js';
 import { TraceFileWriter } from '../../src/lib/tracing/trace_file/writer.js';
 import { Tracing } from '../../src/lib/tracing/tracing.js';
 import { collect } from '../helpers/collect.js';
-import { SHARED_MODEL, TINY_MODEL, hasSharedModel, tinyGqaModel, tinySlotModel } from '../helpers/models.js';
+import { SHARED_MODEL, TINY_MODEL, hasSharedModel, tinyGqaFp16Model, tinyGqaModel, tinySlotModel } from '../helpers/models.js';
 
 const PROMPTS = [
   'Hello',
@@ -86,6 +86,8 @@ for (const [name, modelPath] of [
 for (const [layout, model] of [
   ['slot', tinySlotModel],
   ['gqa', tinyGqaModel],
+  // fp16 rounding of the cache does not move the tiny model's greedy choices on these prompts.
+  ['gqa (fp16 cache)', tinyGqaFp16Model],
 ] as const) {
   describe(`the ${layout} KV layout`, () => {
     let dense: Engine;
@@ -99,6 +101,8 @@ for (const [layout, model] of [
     afterAll(() => Promise.all([dense?.shutdown(), slots?.shutdown()]));
 
     it("gives the dense layout's greedy tokens for the same weights", async () => {
+      // A token's KV costs the budget what the cache holds: half for an fp16 cache.
+      expect(slots.info.kvBytesPerToken).toBe(dense.info.kvBytesPerToken / (model === tinyGqaFp16Model ? 2 : 1));
       for (let i = 0; i < PROMPTS.length; i++) {
         expect((await collect(slots, greedy(PROMPTS[i], 8 + i))).tokens).toEqual((await collect(dense, greedy(PROMPTS[i], 8 + i))).tokens);
       }

@@ -4,7 +4,7 @@ import { PrefixCache } from '../../src/lib/engine/policy/prefix_cache.js';
 import type { GenerateRequest } from '../../src/lib/protocol.js';
 import { Rng } from '../../src/lib/stats/rng.js';
 import { collect } from '../helpers/collect.js';
-import { tinyGqaModel, tinySlotModel } from '../helpers/models.js';
+import { tinyGqaFp16Model, tinyGqaModel, tinySlotModel } from '../helpers/models.js';
 import type { Collected } from '../helpers/collect.js';
 
 /** Two KV tensors, two heads, head_dim 1: a token's value in head h of tensor t is t·1000 + h·100 + its id. */
@@ -101,6 +101,7 @@ for (const [layout, modelPath] of [
   ['dense', undefined],
   ['slot', tinySlotModel()],
   ['gqa', tinyGqaModel()],
+  ['gqa, fp16 cache', tinyGqaFp16Model()],
 ] as const) {
   describe(`the engine with its prefix cache (${layout} KV layout)`, () => {
     const greedy = (inputIds: number[], maxTokens = 10): GenerateRequest => ({ inputIds, sampling: { temperature: 0, maxTokens, ignoreEos: true } });

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { KvLayoutKind } from '../../src/lib/engine/generator/llama_graph.js';
+import type { KvDtype, KvLayoutKind } from '../../src/lib/engine/generator/llama_graph.js';
 import { PRESETS } from '../../src/lib/engine/generator/llama_weights.js';
 import { writeLlamaModel } from '../../src/lib/engine/generator/model_writer.js';
 import { DEFAULT_MODEL_DIR } from '../../src/lib/engine/model_dir.js';
@@ -9,15 +9,16 @@ import { DEFAULT_MODEL_DIR } from '../../src/lib/engine/model_dir.js';
 /** The embedded model: the tiny preset in the dense KV layout (generator 2). */
 export const TINY_MODEL = DEFAULT_MODEL_DIR;
 
-const generated = new Map<KvLayoutKind, string>();
+const generated = new Map<string, string>();
 
 /** The tiny preset's weights in a KV layout, written once per test file into a temporary directory. */
-function tinyModel(layout: KvLayoutKind): string {
-  let dir = generated.get(layout);
+function tinyModel(layout: KvLayoutKind, kvDtype: KvDtype = 'float32'): string {
+  const key = `${layout}-${kvDtype}`;
+  let dir = generated.get(key);
   if (!dir) {
-    dir = mkdtempSync(join(tmpdir(), `sgl-${layout}-`));
-    writeLlamaModel(dir, 'tiny', PRESETS.tiny, layout);
-    generated.set(layout, dir);
+    dir = mkdtempSync(join(tmpdir(), `sgl-${key}-`));
+    writeLlamaModel(dir, 'tiny', PRESETS.tiny, layout, kvDtype);
+    generated.set(key, dir);
   }
   return dir;
 }
@@ -26,6 +27,8 @@ function tinyModel(layout: KvLayoutKind): string {
 export const tinySlotModel = (): string => tinyModel('slots');
 /** The tiny preset in the gqa KV layout (generator 4: GroupQueryAttention writes the cache in place). */
 export const tinyGqaModel = (): string => tinyModel('gqa');
+/** The tiny preset in the gqa KV layout with an fp16 cache (the rest of the graph fp32). */
+export const tinyGqaFp16Model = (): string => tinyModel('gqa', 'float16');
 
 /** The third-party export kept in ../shared (never copied into the repository). */
 export const SHARED_MODEL = resolve(import.meta.dirname, '../../../shared/models/tiny-random-llama-fp16');

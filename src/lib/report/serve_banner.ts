@@ -20,7 +20,7 @@ export function serveBanner(url: string, engine: Engine, tracing: Tracing, setup
   const auto = engine.info.deviceWhy ? ` (auto: ${engine.info.deviceWhy})` : '';
   return [
     `sgl serve listening on ${url}`,
-    `  model    ${engine.spec.id} (${engine.spec.dir}) on ${engine.device}${auto}, ${engine.info.kvLayout} KV layout`,
+    `  model    ${engine.spec.id} (${engine.spec.dir}) on ${engine.device}${auto}, ${engine.info.kvLayout} KV layout (${engine.info.kvType === 'float16' ? 'fp16' : 'fp32'})`,
     `  tracing  ${tracingLine}`,
     `  export   ${exporters.length ? exporters.join('; ') : 'none'}`,
     ...(metrics ? [`  metrics  ${url}/metrics`] : []),

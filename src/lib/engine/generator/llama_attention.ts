@@ -28,11 +28,20 @@ import type { GraphBuilder } from './graph_builder.js';
  */
 export type KvLayoutKind = 'dense' | 'slots' | 'gqa';
 
+/**
+ * The element type of the KV cache. float16 halves the bytes a decode step
+ * reads; only the gqa layout has it (GroupQueryAttention runs in fp16 over
+ * an fp16 cache; the rest of the graph stays fp32). On the CPU it is slower
+ * (onnxruntime widens fp16 as it goes, docs/engine.md), on a GPU it is the
+ * bandwidth a step needs.
+ */
+export type KvDtype = 'float32' | 'float16';
+
 /** Attention of one layer: the heads' context merged back, [batch, seq, heads * head_dim]. */
 export type Attention = (layer: number, q: string, kNew: string, vNew: string) => string;
 
 /** The attention of a LLaMA layer as the KV layout has it meet the cache (see KvLayoutKind). */
-export function attentionFor(layout: KvLayoutKind, g: GraphBuilder, c: LlamaConfig): Attention {
+export function attentionFor(layout: KvLayoutKind, g: GraphBuilder, c: LlamaConfig, kvDtype: KvDtype = 'float32'): Attention {
   const groups = c.numHeads / c.numKvHeads;
   const axis0 = g.int64('axis_0', [0]);
   const axis1 = g.int64('axis_1', [1]);
@@ -115,17 +124,22 @@ export function attentionFor(layout: KvLayoutKind, g: GraphBuilder, c: LlamaConf
   /**
    * GroupQueryAttention over the cache, writing the new tokens' K/V into it
    * at each row's cache_lengths (seqlens_k: a row's length after the run,
-   * less one). Rotary embeddings stay ours, applied before.
+   * less one). Rotary embeddings stay ours, applied before. With an fp16
+   * cache the attention's inputs are narrowed to fp16 and its output widened back.
    */
   const gqaAttention = (): Attention => {
     const seqlens = g.op('Sub', [g.op('Add', ['cache_lengths', g.op('Gather', [g.op('Shape', ['input_ids']), one], { axis: 0 })]), one]);
     const seqlensK = g.op('Cast', [seqlens], { to: DataType.INT32 });
     const total = g.op('Cast', [g.op('Add', [g.op('ReduceMax', [seqlens], { keepdims: 0 }), one])], { to: DataType.INT32 });
     const tokenShape = g.int64('token_shape', [0, 0, -1]);
-    const tokens = (x: string): string => g.op('Reshape', [g.op('Transpose', [x], { perm: [0, 2, 1, 3] }), tokenShape]);
+    const half = kvDtype === 'float16';
+    const tokens = (x: string): string => {
+      const merged = g.op('Reshape', [g.op('Transpose', [x], { perm: [0, 2, 1, 3] }), tokenShape]);
+      return half ? g.op('Cast', [merged], { to: DataType.FLOAT16 }) : merged;
+    };
     const attributes = { num_heads: c.numHeads, kv_num_heads: c.numKvHeads, scale: { float: 1 / Math.sqrt(c.headDim) } };
     return (l, q, kNew, vNew) => {
-      const outputs = [`layers.${l}.attention`, `present.${l}.key`, `present.${l}.value`];
+      const outputs = [`layers.${l}.attention${half ? '.fp16' : ''}`, `present.${l}.key`, `present.${l}.value`];
       g.multi(
         'GroupQueryAttention',
         [tokens(q), tokens(kNew), tokens(vNew), `past_key_values.${l}.key`, `past_key_values.${l}.value`, seqlensK, total],
@@ -133,9 +147,10 @@ export function attentionFor(layout: KvLayoutKind, g: GraphBuilder, c: LlamaConf
         attributes,
         'com.microsoft',
       );
-      return outputs[0];
+      return half ? g.op('Cast', [outputs[0]], { to: DataType.FLOAT }) : outputs[0];
     };
   };
 
+  if (kvDtype === 'float16' && layout !== 'gqa') throw new Error(`An fp16 KV cache needs the gqa layout, not ${layout}.`);
   return layout === 'dense' ? denseAttention() : layout === 'slots' ? slotAttention() : gqaAttention();
 }

@@ -4,14 +4,20 @@ import type { ModelInit } from './onnx_proto.js';
 import { DataType } from './onnx_proto.js';
 import { GraphBuilder } from './graph_builder.js';
 import { attentionFor } from './llama_attention.js';
-import type { KvLayoutKind } from './llama_attention.js';
+import type { KvDtype, KvLayoutKind } from './llama_attention.js';
 
 const OPSET = 17;
 
-export type { KvLayoutKind } from './llama_attention.js';
+export type { KvDtype, KvLayoutKind } from './llama_attention.js';
 
-/** Builds a LLaMA decoder whose attention meets the KV cache as `layout` says. */
-export function buildLlamaGraph(c: LlamaConfig, w: LlamaWeights, metadata: Record<string, string>, layout: KvLayoutKind): ModelInit {
+/** Builds a LLaMA decoder whose attention meets the KV cache as `layout` says, the cache's elements `kvDtype`. */
+export function buildLlamaGraph(
+  c: LlamaConfig,
+  w: LlamaWeights,
+  metadata: Record<string, string>,
+  layout: KvLayoutKind,
+  kvDtype: KvDtype = 'float32',
+): ModelInit {
   const g = new GraphBuilder();
   const h = c.hiddenSize;
   const half = c.headDim / 2;
@@ -40,7 +46,8 @@ export function buildLlamaGraph(c: LlamaConfig, w: LlamaWeights, metadata: Recor
   const sliceHi = g.int64('slice_hi', [c.headDim]);
   const axis3 = g.int64('axis_3', [3]);
 
-  const attention = attentionFor(layout, g, c);
+  const attention = attentionFor(layout, g, c, kvDtype);
+  const kvType = kvDtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
 
   // Rotary tables gathered once per run: [batch, 1, seq, half].
   const cos = g.op('Unsqueeze', [g.op('Gather', [cosTable, 'position_ids'], { axis: 0 }), axis1]);
@@ -108,10 +115,10 @@ export function buildLlamaGraph(c: LlamaConfig, w: LlamaWeights, metadata: Recor
         });
         kvOutputs.push({ name: `present.${l}.${kind}`, dataType: DataType.FLOAT, shape: ['batch_size', c.numKvHeads, 'total_sequence_length', c.headDim] });
       } else {
-        kvInputs.push({ name: `past_key_values.${l}.${kind}`, dataType: DataType.FLOAT, shape: ['batch_size', c.numKvHeads, 'cache_capacity', c.headDim] });
+        kvInputs.push({ name: `past_key_values.${l}.${kind}`, dataType: kvType, shape: ['batch_size', c.numKvHeads, 'cache_capacity', c.headDim] });
         if (layout === 'slots')
           kvOutputs.push({ name: `new_key_values.${l}.${kind}`, dataType: DataType.FLOAT, shape: ['batch_size', c.numKvHeads, 'sequence_length', c.headDim] });
-        else kvOutputs.push({ name: `present.${l}.${kind}`, dataType: DataType.FLOAT, shape: ['batch_size', c.numKvHeads, 'cache_capacity', c.headDim] });
+        else kvOutputs.push({ name: `present.${l}.${kind}`, dataType: kvType, shape: ['batch_size', c.numKvHeads, 'cache_capacity', c.headDim] });
       }
     }
   }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { KvLayoutKind } from './llama_graph.js';
+import type { KvDtype, KvLayoutKind } from './llama_graph.js';
 import type { PresetName } from './llama_weights.js';
 
 /**
@@ -18,20 +18,26 @@ export function cacheDir(): string {
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sgl');
 }
 
-/** A preset's directory in the cache; the dense (generator 2) and gqa (4) layouts have their own, so all can be kept side by side. */
-export function presetDir(preset: PresetName, layout: KvLayoutKind = 'slots'): string {
-  return join(cacheDir(), 'models', layout === 'slots' ? `sgl-llama-${preset}` : `sgl-llama-${preset}-${layout}`);
+/**
+ * A preset's directory in the cache; the dense (generator 2) and gqa (4)
+ * layouts and an fp16 cache have their own, so all can be kept side by side.
+ */
+export function presetDir(preset: PresetName, layout: KvLayoutKind = 'slots', kvDtype: KvDtype = 'float32'): string {
+  const suffix = (layout === 'slots' ? '' : `-${layout}`) + (kvDtype === 'float16' ? '-fp16' : '');
+  return join(cacheDir(), 'models', `sgl-llama-${preset}${suffix}`);
 }
 
 /**
  * A directory is complete once config.json is written (the writer writes it
- * last); with `generator`, only if that generator version wrote it.
+ * last); with `generator`, only if that generator version wrote it, with a
+ * KV cache of `kvDtype`.
  */
-export function isGenerated(dir: string, generator?: number): boolean {
+export function isGenerated(dir: string, generator?: number, kvDtype: KvDtype = 'float32'): boolean {
   if (!existsSync(join(dir, 'config.json')) || !existsSync(join(dir, 'onnx', 'model.onnx'))) return false;
   if (generator === undefined) return true;
   try {
-    return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).sgl?.generator === generator;
+    const sgl = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).sgl;
+    return sgl?.generator === generator && (sgl.kv_cache_dtype ?? 'float32') === kvDtype;
   } catch {
     return false;
   }

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_MODEL_DIR } from '../model_dir.js';
 import { buildLlamaGraph } from './llama_graph.js';
-import type { KvLayoutKind } from './llama_graph.js';
+import type { KvDtype, KvLayoutKind } from './llama_graph.js';
 import type { LlamaConfig, PresetName } from './llama_weights.js';
 import { GPT2_EOS, generateWeights, parameterCount } from './llama_weights.js';
 import { GENERATOR_VERSION } from './model_cache.js';
@@ -26,14 +26,26 @@ export interface GeneratedModel {
  * and onnx/model.onnx. Files are written to temporary names and renamed, so
  * an interrupted run never leaves a directory that looks complete.
  */
-export function writeLlamaModel(dir: string, preset: PresetName | 'custom', config: LlamaConfig, layout: KvLayoutKind = 'slots'): GeneratedModel {
+export function writeLlamaModel(
+  dir: string,
+  preset: PresetName | 'custom',
+  config: LlamaConfig,
+  layout: KvLayoutKind = 'slots',
+  kvDtype: KvDtype = 'float32',
+): GeneratedModel {
   // Every preset shares the embedded model's GPT-2 tokenizer files.
   const tokenizerJson = readFileSync(join(DEFAULT_MODEL_DIR, 'tokenizer.json'));
   const tokenizerConfig = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, 'tokenizer_config.json'), 'utf8'));
 
   const weights = generateWeights(config);
   const onnx = encodeModel(
-    buildLlamaGraph(config, weights, { 'sgl.preset': preset, 'sgl.seed': String(config.seed), 'sgl.generator': String(GENERATOR_VERSION[layout]) }, layout),
+    buildLlamaGraph(
+      config,
+      weights,
+      { 'sgl.preset': preset, 'sgl.seed': String(config.seed), 'sgl.generator': String(GENERATOR_VERSION[layout]) },
+      layout,
+      kvDtype,
+    ),
   );
 
   const hfConfig = {
@@ -54,7 +66,13 @@ export function writeLlamaModel(dir: string, preset: PresetName | 'custom', conf
     bos_token_id: GPT2_EOS,
     eos_token_id: GPT2_EOS,
     torch_dtype: 'float32',
-    sgl: { preset, seed: config.seed, generator: GENERATOR_VERSION[layout], onnx_sha256: createHash('sha256').update(onnx).digest('hex') },
+    sgl: {
+      preset,
+      seed: config.seed,
+      generator: GENERATOR_VERSION[layout],
+      ...(kvDtype === 'float32' ? {} : { kv_cache_dtype: kvDtype }),
+      onnx_sha256: createHash('sha256').update(onnx).digest('hex'),
+    },
   };
 
   mkdirSync(join(dir, 'onnx'), { recursive: true });
