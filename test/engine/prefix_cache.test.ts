@@ -4,7 +4,7 @@ import { PrefixCache } from '../../src/lib/engine/policy/prefix_cache.js';
 import type { GenerateRequest } from '../../src/lib/protocol.js';
 import { Rng } from '../../src/lib/stats/rng.js';
 import { collect } from '../helpers/collect.js';
-import { tinyGqaFp16Model, tinyGqaModel, tinySlotModel } from '../helpers/models.js';
+import { tinyGenaiGqaModel, tinyGenaiReference, tinyGqaFp16Model, tinyGqaModel, tinySlotModel } from '../helpers/models.js';
 import type { Collected } from '../helpers/collect.js';
 
 /** Two KV tensors, two heads, head_dim 1: a token's value in head h of tensor t is t·1000 + h·100 + its id. */
@@ -97,11 +97,12 @@ describe('the prefix cache', () => {
   });
 });
 
-for (const [layout, modelPath] of [
-  ['dense', undefined],
-  ['slot', tinySlotModel()],
-  ['gqa', tinyGqaModel()],
-  ['gqa, fp16 cache', tinyGqaFp16Model()],
+for (const [layout, modelPath, referencePath] of [
+  ['dense', undefined, undefined],
+  ['slot', tinySlotModel(), undefined],
+  ['gqa', tinyGqaModel(), undefined],
+  ['gqa, fp16 cache', tinyGqaFp16Model(), undefined],
+  ["gqa, onnxruntime-genai's interface", tinyGenaiGqaModel(), tinyGenaiReference()],
 ] as const) {
   describe(`the engine with its prefix cache (${layout} KV layout)`, () => {
     const greedy = (inputIds: number[], maxTokens = 10): GenerateRequest => ({ inputIds, sampling: { temperature: 0, maxTokens, ignoreEos: true } });
@@ -114,7 +115,7 @@ for (const [layout, modelPath] of [
     let cold: Engine;
     let reference: number[][];
     beforeAll(async () => {
-      cold = await Engine.create({ disablePrefixCache: true });
+      cold = await Engine.create({ modelPath: referencePath, disablePrefixCache: true });
       reference = [];
       for (const p of prompts) reference.push((await collect(cold, greedy(p))).tokens);
     });

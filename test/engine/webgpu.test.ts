@@ -15,7 +15,7 @@ import { TraceFileWriter } from '../../src/lib/tracing/trace_file/writer.js';
 import { Tracing } from '../../src/lib/tracing/tracing.js';
 import { runCli } from '../helpers/cli.js';
 import { collect } from '../helpers/collect.js';
-import { SHARED_MODEL, TINY_MODEL, hasSharedModel, tinyGqaFp16Model, tinyGqaModel, tinySlotModel } from '../helpers/models.js';
+import { SHARED_MODEL, TINY_MODEL, hasSharedModel, tinyGenaiGqaModel, tinyGqaFp16Model, tinyGqaModel, tinySlotModel } from '../helpers/models.js';
 
 /** Whether onnxruntime's WebGPU provider finds an adapter here (Linux: a Vulkan driver; see docs/engine.md). */
 async function webgpuAdapter(): Promise<string | null> {
@@ -53,6 +53,7 @@ describe.skipIf(noAdapter !== null)('the engine on WebGPU', () => {
     ['slots', 'the tiny preset in the slot KV layout (its cache on the host)', tinySlotModel()],
     ['gqa', 'the tiny preset in the gqa KV layout (its cache on the device, written in place)', tinyGqaModel()],
     ['gqa-fp16', 'the tiny preset in the gqa KV layout with an fp16 cache', tinyGqaFp16Model()],
+    ['genai-gqa', "a tiny model in onnxruntime-genai's GroupQueryAttention interface", tinyGenaiGqaModel()],
     ['shared', 'the shared third-party fp16 model', SHARED_MODEL],
   ] as const) {
     it.runIf(modelPath !== SHARED_MODEL || hasSharedModel)(

@@ -12,12 +12,12 @@ export const TINY_MODEL = DEFAULT_MODEL_DIR;
 const generated = new Map<string, string>();
 
 /** The tiny preset's weights in a KV layout, written once per test file into a temporary directory. */
-function tinyModel(layout: KvLayoutKind, kvDtype: KvDtype = 'float32'): string {
-  const key = `${layout}-${kvDtype}`;
+function tinyModel(layout: KvLayoutKind, kvDtype: KvDtype = 'float32', genai = false): string {
+  const key = `${layout}-${kvDtype}${genai ? '-genai' : ''}`;
   let dir = generated.get(key);
   if (!dir) {
     dir = mkdtempSync(join(tmpdir(), `sgl-${key}-`));
-    writeLlamaModel(dir, 'tiny', PRESETS.tiny, layout, kvDtype);
+    writeLlamaModel(dir, 'tiny', PRESETS.tiny, layout, kvDtype, genai);
     generated.set(key, dir);
   }
   return dir;
@@ -29,6 +29,27 @@ export const tinySlotModel = (): string => tinyModel('slots');
 export const tinyGqaModel = (): string => tinyModel('gqa');
 /** The tiny preset in the gqa KV layout with an fp16 cache (the rest of the graph fp32). */
 export const tinyGqaFp16Model = (): string => tinyModel('gqa', 'float16');
+
+/** The tiny preset with heads of 16 (GroupQueryAttention rotates only heads of a multiple of 16). */
+const GENAI_CONFIG = { ...PRESETS.tiny, numHeads: 2, numKvHeads: 1, headDim: 16 };
+const genaiModels = new Map<string, string>();
+function headsOf16(layout: KvLayoutKind, genai: boolean): string {
+  const key = `${layout}-${genai}`;
+  let dir = genaiModels.get(key);
+  if (!dir) {
+    dir = mkdtempSync(join(tmpdir(), `sgl-heads16-${key}-`));
+    writeLlamaModel(dir, 'custom', GENAI_CONFIG, layout, 'float32', genai);
+    genaiModels.set(key, dir);
+  }
+  return dir;
+}
+/**
+ * A tiny model as onnxruntime-genai exports a GroupQueryAttention decoder (input_ids, attention_mask and the
+ * past in; every position's logits and present out; the rotary embedding inside the attention), and the same
+ * weights in the dense layout to check it against.
+ */
+export const tinyGenaiGqaModel = (): string => headsOf16('gqa', true);
+export const tinyGenaiReference = (): string => headsOf16('dense', false);
 
 /** The third-party export kept in ../shared (never copied into the repository). */
 export const SHARED_MODEL = resolve(import.meta.dirname, '../../../shared/models/tiny-random-llama-fp16');

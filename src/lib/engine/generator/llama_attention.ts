@@ -41,7 +41,7 @@ export type KvDtype = 'float32' | 'float16';
 export type Attention = (layer: number, q: string, kNew: string, vNew: string) => string;
 
 /** The attention of a LLaMA layer as the KV layout has it meet the cache (see KvLayoutKind). */
-export function attentionFor(layout: KvLayoutKind, g: GraphBuilder, c: LlamaConfig, kvDtype: KvDtype = 'float32'): Attention {
+export function attentionFor(layout: KvLayoutKind, g: GraphBuilder, c: LlamaConfig, kvDtype: KvDtype = 'float32', genai = false): Attention {
   const groups = c.numHeads / c.numKvHeads;
   const axis0 = g.int64('axis_0', [0]);
   const axis1 = g.int64('axis_1', [1]);
@@ -128,21 +128,36 @@ export function attentionFor(layout: KvLayoutKind, g: GraphBuilder, c: LlamaConf
    * cache the attention's inputs are narrowed to fp16 and its output widened back.
    */
   const gqaAttention = (): Attention => {
-    const seqlens = g.op('Sub', [g.op('Add', ['cache_lengths', g.op('Gather', [g.op('Shape', ['input_ids']), one], { axis: 0 })]), one]);
-    const seqlensK = g.op('Cast', [seqlens], { to: DataType.INT32 });
-    const total = g.op('Cast', [g.op('Add', [g.op('ReduceMax', [seqlens], { keepdims: 0 }), one])], { to: DataType.INT32 });
+    let seqlensK: string;
+    let total: string;
+    if (genai) {
+      // onnxruntime-genai's interface: a row's ones in attention_mask count its cached and new tokens.
+      seqlensK = g.op('Cast', [g.op('Sub', [g.op('ReduceSum', ['attention_mask', axis1], { keepdims: 0 }), one])], { to: DataType.INT32 });
+      total = g.op('Cast', [g.op('Gather', [g.op('Shape', ['attention_mask']), one], { axis: 0 })], { to: DataType.INT32 });
+    } else {
+      const seqlens = g.op('Sub', [g.op('Add', ['cache_lengths', g.op('Gather', [g.op('Shape', ['input_ids']), one], { axis: 0 })]), one]);
+      seqlensK = g.op('Cast', [seqlens], { to: DataType.INT32 });
+      total = g.op('Cast', [g.op('Add', [g.op('ReduceMax', [seqlens], { keepdims: 0 }), one])], { to: DataType.INT32 });
+    }
     const tokenShape = g.int64('token_shape', [0, 0, -1]);
     const half = kvDtype === 'float16';
     const tokens = (x: string): string => {
       const merged = g.op('Reshape', [g.op('Transpose', [x], { perm: [0, 2, 1, 3] }), tokenShape]);
       return half ? g.op('Cast', [merged], { to: DataType.FLOAT16 }) : merged;
     };
-    const attributes = { num_heads: c.numHeads, kv_num_heads: c.numKvHeads, scale: { float: 1 / Math.sqrt(c.headDim) } };
+    const attributes = {
+      num_heads: c.numHeads,
+      kv_num_heads: c.numKvHeads,
+      scale: { float: 1 / Math.sqrt(c.headDim) },
+      // genai's exports rotate inside the attention (positions from seqlens_k), with the graph's tables.
+      ...(genai ? { do_rotary: 1, rotary_interleaved: 0 } : {}),
+    };
+    const rotary = genai ? ['rope_cos', 'rope_sin'] : [];
     return (l, q, kNew, vNew) => {
       const outputs = [`layers.${l}.attention${half ? '.fp16' : ''}`, `present.${l}.key`, `present.${l}.value`];
       g.multi(
         'GroupQueryAttention',
-        [tokens(q), tokens(kNew), tokens(vNew), `past_key_values.${l}.key`, `past_key_values.${l}.value`, seqlensK, total],
+        [tokens(q), tokens(kNew), tokens(vNew), `past_key_values.${l}.key`, `past_key_values.${l}.value`, seqlensK, total, ...rotary],
         outputs,
         attributes,
         'com.microsoft',
@@ -152,5 +167,6 @@ export function attentionFor(layout: KvLayoutKind, g: GraphBuilder, c: LlamaConf
   };
 
   if (kvDtype === 'float16' && layout !== 'gqa') throw new Error(`An fp16 KV cache needs the gqa layout, not ${layout}.`);
+  if (genai && (layout !== 'gqa' || kvDtype !== 'float32')) throw new Error("onnxruntime-genai's interface is built for the gqa layout with an fp32 cache.");
   return layout === 'dense' ? denseAttention() : layout === 'slots' ? slotAttention() : gqaAttention();
 }

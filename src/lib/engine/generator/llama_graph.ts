@@ -17,6 +17,12 @@ export function buildLlamaGraph(
   metadata: Record<string, string>,
   layout: KvLayoutKind,
   kvDtype: KvDtype = 'float32',
+  /**
+   * onnxruntime-genai's interface for a gqa model (tests drive the engine's path for genai's
+   * GroupQueryAttention exports with it): input_ids, attention_mask and the past in; every position's
+   * logits and present out; the rotary embedding inside GroupQueryAttention, so no position_ids.
+   */
+  genai = false,
 ): ModelInit {
   const g = new GraphBuilder();
   const h = c.hiddenSize;
@@ -46,12 +52,12 @@ export function buildLlamaGraph(
   const sliceHi = g.int64('slice_hi', [c.headDim]);
   const axis3 = g.int64('axis_3', [3]);
 
-  const attention = attentionFor(layout, g, c, kvDtype);
+  const attention = attentionFor(layout, g, c, kvDtype, genai);
   const kvType = kvDtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
 
-  // Rotary tables gathered once per run: [batch, 1, seq, half].
-  const cos = g.op('Unsqueeze', [g.op('Gather', [cosTable, 'position_ids'], { axis: 0 }), axis1]);
-  const sin = g.op('Unsqueeze', [g.op('Gather', [sinTable, 'position_ids'], { axis: 0 }), axis1]);
+  // Rotary tables gathered once per run: [batch, 1, seq, half] (genai's interface rotates in the attention).
+  const cos = genai ? '' : g.op('Unsqueeze', [g.op('Gather', [cosTable, 'position_ids'], { axis: 0 }), axis1]);
+  const sin = genai ? '' : g.op('Unsqueeze', [g.op('Gather', [sinTable, 'position_ids'], { axis: 0 }), axis1]);
 
   const rmsNorm = (x: string, weight: string): string => {
     const meanSq = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
@@ -59,6 +65,7 @@ export function buildLlamaGraph(
     return g.op('Mul', [g.op('Div', [x, inv]), weight]);
   };
   const applyRope = (x: string): string => {
+    if (genai) return x;
     const x1 = g.op('Slice', [x, sliceLo, sliceMid, axis3]);
     const x2 = g.op('Slice', [x, sliceMid, sliceHi, axis3]);
     const o1 = g.op('Sub', [g.op('Mul', [x1, cos]), g.op('Mul', [x2, sin])]);
@@ -87,7 +94,10 @@ export function buildLlamaGraph(
   });
 
   let lastHidden: string;
-  if (layout === 'dense') {
+  if (genai) {
+    // Every position's logits, as genai's exports return them.
+    lastHidden = rmsNorm(x, g.weight('norm', w.finalNorm, [h]));
+  } else if (layout === 'dense') {
     // Only the last position goes through the LM head: the engine samples from nothing else (it left-pads, so
     // every row ends there), and a prompt's [seq, vocab] logits were most of a prefill's memory and of what a GPU sends back.
     const finalNormed = rmsNorm(x, g.weight('norm', w.finalNorm, [h]));
@@ -123,7 +133,7 @@ export function buildLlamaGraph(
     }
   }
   const stepInputs =
-    layout === 'dense'
+    layout === 'dense' || genai
       ? [{ name: 'attention_mask', dataType: DataType.INT64, shape: ['batch_size', 'total_sequence_length'] }]
       : [
           { name: 'cache_lengths', dataType: DataType.INT64, shape: ['batch_size'] },
@@ -140,9 +150,9 @@ export function buildLlamaGraph(
     inputs: [
       { name: 'input_ids', dataType: DataType.INT64, shape: ['batch_size', 'sequence_length'] },
       ...stepInputs,
-      { name: 'position_ids', dataType: DataType.INT64, shape: ['batch_size', 'sequence_length'] },
+      ...(genai ? [] : [{ name: 'position_ids', dataType: DataType.INT64, shape: ['batch_size', 'sequence_length'] }]),
       ...kvInputs,
     ],
-    outputs: [{ name: 'logits', dataType: DataType.FLOAT, shape: ['batch_size', 1, c.vocabSize] }, ...kvOutputs],
+    outputs: [{ name: 'logits', dataType: DataType.FLOAT, shape: ['batch_size', genai ? 'sequence_length' : 1, c.vocabSize] }, ...kvOutputs],
   };
 }

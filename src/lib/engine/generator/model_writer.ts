@@ -32,6 +32,8 @@ export function writeLlamaModel(
   config: LlamaConfig,
   layout: KvLayoutKind = 'slots',
   kvDtype: KvDtype = 'float32',
+  /** onnxruntime-genai's interface (buildLlamaGraph's `genai`). */
+  genai = false,
 ): GeneratedModel {
   // Every preset shares the embedded model's GPT-2 tokenizer files.
   const tokenizerJson = readFileSync(join(DEFAULT_MODEL_DIR, 'tokenizer.json'));
@@ -45,6 +47,7 @@ export function writeLlamaModel(
       { 'sgl.preset': preset, 'sgl.seed': String(config.seed), 'sgl.generator': String(GENERATOR_VERSION[layout]) },
       layout,
       kvDtype,
+      genai,
     ),
   );
 
@@ -71,6 +74,7 @@ export function writeLlamaModel(
       seed: config.seed,
       generator: GENERATOR_VERSION[layout],
       ...(kvDtype === 'float32' ? {} : { kv_cache_dtype: kvDtype }),
+      ...(genai ? { interface: 'onnxruntime-genai' } : {}),
       onnx_sha256: createHash('sha256').update(onnx).digest('hex'),
     },
   };

@@ -3,7 +3,7 @@ import type * as OrtModule from 'onnxruntime-node';
 import { ModelError } from '../../errors.js';
 import type { Device } from '../devices.js';
 import type { KvLayoutKind } from '../generator/llama_graph.js';
-import { onnxGraphNames } from './onnx_outputs.js';
+import type { GraphOutline } from './onnx_outputs.js';
 
 /** The names of a decoder's past and present KV tensors. */
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
@@ -29,6 +29,12 @@ export interface DecoderIo {
    * fetched into the same buffer. `dense`: the Optimum interface, the whole cache in and out.
    */
   layout: KvLayoutKind;
+  /**
+   * How a run of a slot or gqa model learns each row's place: sgl's `cache_lengths` and `last_index` inputs, or
+   * (onnxruntime-genai's GroupQueryAttention exports) `attention_mask`, whose ones in a row count its cached
+   * and new tokens (the graph sums them into GroupQueryAttention's seqlens_k). Dense models take the mask.
+   */
+  rowLengths: 'cache_lengths' | 'attention_mask';
   /** Whether a multi-token run on top of a past works (some exports take only prompts or single steps). */
   chunkedPrefill: boolean;
 }
@@ -78,40 +84,68 @@ export interface KvPart {
   length: number;
 }
 
+/** The operators whose nodes the engine reads from a graph before loading it (onnxGraphOutline). */
+export const OUTLINE_OPS = ['GroupQueryAttention'];
+
+/**
+ * Whether a graph with the dense interface is an onnxruntime-genai
+ * GroupQueryAttention export that can update its cache in place (genai's
+ * past_present_share_buffer): every past input is the past of a
+ * GroupQueryAttention node whose present outputs are the same layer's
+ * present outputs. Such a model runs as the gqa layout, its row lengths
+ * given by the attention mask.
+ */
+export function sharesPastAndPresent(outline: GraphOutline): boolean {
+  const past = outline.inputs.filter((n) => PAST.test(n));
+  if (past.length === 0 || outline.inputs.includes('cache_lengths') || !outline.inputs.includes('attention_mask')) return false;
+  const shared = new Set<string>();
+  for (const n of outline.nodes) {
+    if (n.op !== 'GroupQueryAttention') continue;
+    for (const [input, output] of [
+      [n.inputs[3], n.outputs[1]],
+      [n.inputs[4], n.outputs[2]],
+    ]) {
+      if (input && PAST.test(input) && output === input.replace('past_key_values', 'present') && outline.outputs.includes(output)) shared.add(input);
+    }
+  }
+  return past.every((n) => shared.has(n));
+}
+
 /**
  * Where the KV cache may stay on the device between runs: the present
  * outputs are left there (IO binding) and fed back as the next past. On
  * WebGPU only; CUDA keeps the cache on the host until a CUDA machine can
  * test the same path. `kvOnDevice` says whether it does; `options` are the
- * session's options there. A gqa model (cache_lengths in, present.* out)
- * keeps its cache there by having it fetched into the past tensors, which
- * the binding honours only for outputs left at their default location: it
- * gets none.
+ * session's options there. A gqa model (cache_lengths in, present.* out, or
+ * a genai export that shares past and present) keeps its cache there by
+ * having it fetched into the past tensors, which the binding honours only
+ * for outputs left at their default location: it gets none. `outline` is
+ * null when the file could not be read (onnxruntime says why when it loads it).
  */
-export function presentOnDevice(onnxPath: string): { options: Partial<Record<Device, InferenceSession.SessionOptions>>; kvOnDevice: Device[] } {
-  let names: { inputs: string[]; outputs: string[] };
-  try {
-    names = onnxGraphNames(onnxPath);
-  } catch {
-    // Unreadable here means unreadable to onnxruntime too, which says why when it loads it.
-    return { options: {}, kvOnDevice: [] };
-  }
-  const present = names.outputs.filter((n) => PRESENT.test(n));
+export function presentOnDevice(outline: GraphOutline | null): { options: Partial<Record<Device, InferenceSession.SessionOptions>>; kvOnDevice: Device[] } {
+  if (!outline) return { options: {}, kvOnDevice: [] };
+  const present = outline.outputs.filter((n) => PRESENT.test(n));
   if (present.length === 0) return { options: {}, kvOnDevice: [] };
-  if (names.inputs.includes('cache_lengths')) return { options: {}, kvOnDevice: ['webgpu'] };
+  if (outline.inputs.includes('cache_lengths') || sharesPastAndPresent(outline)) return { options: {}, kvOnDevice: ['webgpu'] };
   const where: Record<string, OrtModule.Tensor.DataLocation> = {};
   for (const n of present) where[n] = 'gpu-buffer';
   return { options: { webgpu: { preferredOutputLocation: where } }, kvOnDevice: ['webgpu'] };
 }
 
-/** Reads the decoder's inputs and outputs and checks that the engine can drive them. */
-export function readDecoderIo(session: InferenceSession): DecoderIo {
+/**
+ * Reads the decoder's inputs and outputs and checks that the engine can
+ * drive them; `sharedGqa`: the graph shares past and present
+ * (sharesPastAndPresent), so a dense interface runs as the gqa layout.
+ */
+export function readDecoderIo(session: InferenceSession, sharedGqa = false): DecoderIo {
   const inputs = new Set(session.inputNames);
   const outputs = new Set(session.outputNames);
   const missing: string[] = [];
-  const layout: KvLayoutKind = !inputs.has('cache_lengths') ? 'dense' : session.outputNames.some((n) => NEW_KV.test(n)) ? 'slots' : 'gqa';
+  const rowLengths = inputs.has('cache_lengths') ? 'cache_lengths' : 'attention_mask';
+  const layout: KvLayoutKind =
+    rowLengths === 'attention_mask' ? (sharedGqa ? 'gqa' : 'dense') : session.outputNames.some((n) => NEW_KV.test(n)) ? 'slots' : 'gqa';
   const slots = layout === 'slots';
-  for (const name of ['input_ids', ...(layout === 'dense' ? ['attention_mask'] : ['last_index', 'position_ids'])])
+  for (const name of ['input_ids', ...(rowLengths === 'attention_mask' ? ['attention_mask'] : ['last_index', 'position_ids'])])
     if (!inputs.has(name)) missing.push(`input ${name}`);
   if (!outputs.has('logits')) missing.push('output logits');
   const pastNames = session.inputNames.filter((n) => PAST.test(n));
@@ -165,6 +199,7 @@ export function readDecoderIo(session: InferenceSession): DecoderIo {
     pastNames: ordered,
     presentNames,
     layout,
+    rowLengths,
     chunkedPrefill: true,
   };
 }

@@ -9,7 +9,9 @@ import { halvesToFloats } from '../fp16.js';
 import { encodeModel } from '../generator/onnx_proto.js';
 import { buildRepackGraph, DONE_OUTPUT, END_INPUT, kvInput, kvOutput, padsInput, rowsInput, START_INPUT } from './kv_repack_graph.js';
 import type { KvData } from '../policy/prefix_cache.js';
-import { presentOnDevice, readDecoderIo } from './decoder_io.js';
+import { OUTLINE_OPS, presentOnDevice, readDecoderIo, sharesPastAndPresent } from './decoder_io.js';
+import { onnxGraphOutline } from './onnx_outputs.js';
+import type { GraphOutline } from './onnx_outputs.js';
 import type { DecoderIo, ForwardInputs, ForwardOutputs, KvPart, RowLogits, SlotInputs } from './decoder_io.js';
 
 export type { DecoderIo, ForwardInputs, ForwardOutputs, KvPart, RowLogits, SlotInputs } from './decoder_io.js';
@@ -27,6 +29,8 @@ export class ModelRunner {
   /** When this thread last handed a run to onnxruntime and so became free to read its messages (tracing clock). */
   yieldedAt = 0;
   private halfScratch = new Float32Array(0);
+  /** The attention mask of a gqa model that takes one (rowLengths 'attention_mask'), reused run to run. */
+  private maskScratch = new BigInt64Array(0);
   /** Runs so far, and the bytes their tensors moved between host and device (counted on a GPU only; KV repacks included). */
   readonly transfers = { runs: 0, toDevice: 0, fromDevice: 0 };
   /** The KV repack graphs, by part count and whether their output goes to the host; built on first use. */
@@ -46,7 +50,13 @@ export class ModelRunner {
 
   static async load(cfg: WorkerConfig): Promise<ModelRunner> {
     const ort: Ort = await import('onnxruntime-node');
-    const placement = presentOnDevice(cfg.onnxPath);
+    let outline: GraphOutline | null = null;
+    try {
+      outline = onnxGraphOutline(cfg.onnxPath, OUTLINE_OPS);
+    } catch {
+      // Unreadable here means unreadable to onnxruntime too, which says why when it loads it.
+    }
+    const placement = presentOnDevice(outline);
     const opened = await openSession(
       ort,
       cfg.onnxPath,
@@ -64,7 +74,7 @@ export class ModelRunner {
       placement.options,
     );
     const session = opened.session;
-    const io = readDecoderIo(session);
+    const io = readDecoderIo(session, outline !== null && sharesPastAndPresent(outline));
     const logitsShape = session.outputMetadata.find((m) => m.name === 'logits');
     const vocab = logitsShape?.isTensor ? logitsShape.shape[2] : undefined;
     if (typeof vocab !== 'number') throw new ModelError('The logits output must have a fixed vocabulary dimension [batch, seq, vocab].');
@@ -212,12 +222,12 @@ export class ModelRunner {
    */
   async forwardSlots(x: SlotInputs): Promise<ForwardOutputs> {
     const { Tensor } = this.ort;
-    const feeds: Record<string, Tensor> = {
-      input_ids: new Tensor('int64', x.inputIds, [x.batch, x.seq]),
-      position_ids: new Tensor('int64', x.positionIds, [x.batch, x.seq]),
-      cache_lengths: new Tensor('int64', x.cacheLengths, [x.batch]),
-      last_index: new Tensor('int64', x.lastIndex, [x.batch]),
-    };
+    const feeds: Record<string, Tensor> = { input_ids: new Tensor('int64', x.inputIds, [x.batch, x.seq]) };
+    if (this.io.rowLengths === 'cache_lengths') {
+      feeds.cache_lengths = new Tensor('int64', x.cacheLengths, [x.batch]);
+      feeds.last_index = new Tensor('int64', x.lastIndex, [x.batch]);
+    } else feeds.attention_mask = this.lengthMask(x);
+    if (this.io.hasPositionIds) feeds.position_ids = new Tensor('int64', x.positionIds, [x.batch, x.seq]);
     const names = this.io.pastNames;
     for (let i = 0; i < names.length; i++) feeds[names[i]] = x.past[i];
     if (this.io.layout !== 'gqa') {
@@ -227,18 +237,38 @@ export class ModelRunner {
     const fetches: Record<string, Tensor | null> = { logits: null };
     for (let i = 0; i < names.length; i++) fetches[this.io.presentNames[i]] = x.past[i];
     const out = await this.run(feeds, false, fetches);
-    return { logits: this.lastLogits(out.logits, x.batch, 1), present: [...x.past] };
+    // sgl's graphs return each row's last token's logits; a genai export returns every position's.
+    return { logits: this.lastLogits(out.logits, x.batch, out.logits.dims[1], x.lastIndex), present: [...x.past] };
   }
 
-  private lastLogits(t: Tensor, batch: number, seq: number): RowLogits {
+  /**
+   * The attention mask that tells a genai GroupQueryAttention export where each row stands: row b's first
+   * cacheLengths[b] + lastIndex[b] + 1 columns are ones (its cached and new tokens), as wide as the longest.
+   */
+  private lengthMask(x: SlotInputs): Tensor {
+    let width = 0;
+    for (let b = 0; b < x.batch; b++) width = Math.max(width, Number(x.cacheLengths[b] + x.lastIndex[b]) + 1);
+    if (this.maskScratch.length < x.batch * width) this.maskScratch = new BigInt64Array(Math.max(x.batch * width, 2 * this.maskScratch.length));
+    const mask = this.maskScratch.subarray(0, x.batch * width);
+    for (let b = 0; b < x.batch; b++) {
+      const ones = Number(x.cacheLengths[b] + x.lastIndex[b]) + 1;
+      mask.fill(1n, b * width, b * width + ones);
+      mask.fill(0n, b * width + ones, (b + 1) * width);
+    }
+    return new this.ort.Tensor('int64', mask, [x.batch, width]);
+  }
+
+  /** Each row's logits at its last token (`lastIndex`, else the last position) of [batch, seq, vocab]. */
+  private lastLogits(t: Tensor, batch: number, seq: number, lastIndex?: BigInt64Array): RowLogits {
     const vocab = this.vocabSize;
+    const at = (row: number): number => (row * seq + (seq > 1 && lastIndex ? Number(lastIndex[row]) : seq - 1)) * vocab;
     if (this.io.logitsType === 'float32') {
       const data = (t as TypedTensor<'float32'>).data;
-      return { data, vocabSize: vocab, offset: (row) => (row * seq + seq - 1) * vocab };
+      return { data, vocabSize: vocab, offset: at };
     }
     if (this.halfScratch.length < batch * vocab) this.halfScratch = new Float32Array(batch * vocab);
     const halves = (t as TypedTensor<'float16'>).data as unknown as Uint16Array;
-    for (let r = 0; r < batch; r++) halvesToFloats(halves, (r * seq + seq - 1) * vocab, this.halfScratch.subarray(r * vocab), vocab);
+    for (let r = 0; r < batch; r++) halvesToFloats(halves, at(r), this.halfScratch.subarray(r * vocab), vocab);
     return { data: this.halfScratch, vocabSize: vocab, offset: (row) => row * vocab };
   }
 

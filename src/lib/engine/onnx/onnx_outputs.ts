@@ -58,18 +58,49 @@ function valueName(c: FileCursor, end: number): string {
   return name;
 }
 
+/** A node of the graph: its operator and the names of its inputs and outputs. */
+export interface GraphNode {
+  op: string;
+  inputs: string[];
+  outputs: string[];
+}
+
+/** The NodeProto that starts at the cursor and ends at `end`: inputs (field 1), outputs (2), op_type (4). */
+function node(c: FileCursor, end: number): GraphNode {
+  const n: GraphNode = { op: '', inputs: [], outputs: [] };
+  while (c.pos < end) {
+    const tag = c.varint();
+    const field = tag >>> 3;
+    if ((field === 1 || field === 2 || field === 4) && (tag & 7) === 2) {
+      const text = c.text(c.varint());
+      if (field === 1) n.inputs.push(text);
+      else if (field === 2) n.outputs.push(text);
+      else n.op = text;
+    } else c.skip(tag & 7);
+  }
+  return n;
+}
+
+/** What the engine reads of a graph before loading it: its input and output names, and the nodes of the operators asked for. */
+export interface GraphOutline {
+  inputs: string[];
+  outputs: string[];
+  nodes: GraphNode[];
+}
+
 /**
- * The graph input and output names of an ONNX file, read without loading
- * it: the model's weights (initializers, possibly gigabytes) are skipped by
- * their lengths. onnxruntime wants output placement (preferredOutputLocation)
- * at session creation, before the session can say what its inputs and
- * outputs are.
+ * The graph input and output names of an ONNX file, and its nodes of the
+ * operators in `ops`, read without loading it: the model's weights
+ * (initializers, possibly gigabytes) are skipped by their lengths.
+ * onnxruntime wants output placement (preferredOutputLocation) at session
+ * creation, before the session can say what its inputs and outputs are, and
+ * never says what its nodes are.
  */
-export function onnxGraphNames(path: string): { inputs: string[]; outputs: string[] } {
+export function onnxGraphOutline(path: string, ops: readonly string[] = []): GraphOutline {
   const fd = openSync(path, 'r');
   try {
     const c = new FileCursor(fd);
-    const names = { inputs: [] as string[], outputs: [] as string[] };
+    const outline: GraphOutline = { inputs: [], outputs: [], nodes: [] };
     // ModelProto: the graph is field 7.
     for (;;) {
       const tag = c.varint();
@@ -78,19 +109,26 @@ export function onnxGraphNames(path: string): { inputs: string[]; outputs: strin
     }
     const length = c.varint();
     const end = c.pos + length;
-    // GraphProto: inputs are field 11, outputs field 12.
+    // GraphProto: nodes are field 1, inputs field 11, outputs field 12.
     while (c.pos < end) {
       const tag = c.varint();
       const field = tag >>> 3;
-      if ((field === 11 || field === 12) && (tag & 7) === 2) {
+      if ((field === 1 || field === 11 || field === 12) && (tag & 7) === 2) {
         const length = c.varint();
-        (field === 11 ? names.inputs : names.outputs).push(valueName(c, c.pos + length));
+        if (field === 1) {
+          if (ops.length === 0) c.pos += length;
+          else {
+            const n = node(c, c.pos + length);
+            if (ops.includes(n.op)) outline.nodes.push(n);
+          }
+        } else (field === 11 ? outline.inputs : outline.outputs).push(valueName(c, c.pos + length));
       } else c.skip(tag & 7);
     }
-    return names;
+    return outline;
   } finally {
     closeSync(fd);
   }
 }
 
-export const onnxOutputNames = (path: string): string[] => onnxGraphNames(path).outputs;
+export const onnxGraphNames = (path: string): { inputs: string[]; outputs: string[] } => onnxGraphOutline(path);
+export const onnxOutputNames = (path: string): string[] => onnxGraphOutline(path).outputs;
