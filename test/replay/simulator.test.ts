@@ -229,6 +229,56 @@ describe('prefill in the simulator', () => {
   });
 });
 
+describe('the gqa layout in the simulator: rows prefilled one at a time', () => {
+  const req = (id: string, arrivalMs: number, inputTokens: number, outputTokens: number): SimRequest => ({
+    id,
+    arrivalMs,
+    inputTokens,
+    outputTokens,
+    ttftMs: null,
+    e2eMs: 0,
+    stages: {},
+  });
+  const prefill = { intercept: 2, perToken: 0.05, perTokenSquared: 0.0001, spread: EXACT };
+  const model: TimingModel = { ...TRUTH, prefill, decodeStep: { intercept: 3, perRequest: 0, perRowToken: 0, spread: EXACT }, beforeQueueMs: 0 };
+  const own = (tokens: number): number => 0.05 * tokens + 0.0001 * tokens * tokens;
+
+  it('costs each row its own tokens, a row at a time, the running rows decoding between them, all joining after the last', () => {
+    // a decodes alone; b (400 tokens) and c (300) arrive together and fit the prefill budget: b's chunk, a step of a, c's chunk.
+    const reqs = [req('a', 0, 50, 60), req('b', 10, 400, 2), req('c', 10, 300, 2)];
+    const limits = { ...LIMITS, maxPrefillTokens: 1024, chunkedPrefill: true };
+    const [, b, c] = simulate(reqs, { ...model, prefill: { ...prefill, rowByRow: true } }, limits);
+    // One run: its fixed cost once, each row's own tokens, one decode step of a between the rows.
+    expect(b.stages.prefill_forward).toBeCloseTo(2 + own(400) + own(300) + 3, 9);
+    expect(c.ttftMs).toBeCloseTo(b.ttftMs!, 9);
+    // Padded (the slot layout) the same two rows cost 2 × 400 columns in one chunk: more than row by row.
+    const [, padded] = simulate(reqs, model, limits);
+    expect(padded.stages.prefill_forward).toBeCloseTo(2 + 2 * own(400), 9);
+  });
+
+  it("fits a row-by-row capture on each row's own tokens, where the padded terms misfit it", () => {
+    const rng = new Rng(5);
+    const usable: SimRequest[] = [];
+    let t = 0;
+    for (let i = 0; i < 40; i++) {
+      // Runs of one to three rows, each run costing its rows' own tokens.
+      const rows = 1 + Math.floor(rng.next() * 3);
+      const tokens = Array.from({ length: rows }, () => 50 + Math.floor(rng.next() * 1500));
+      const ms = 2 + tokens.reduce((sum, n) => sum + own(n), 0);
+      tokens.forEach((n, r) => usable.push({ ...req(`r${i}.${r}`, t, n, 2), ttftMs: ms, e2eMs: ms + 5, stages: { prefill_forward: ms, decode_loop: 5 } }));
+      t += ms + 100;
+    }
+    const fitted = fitPrefill(usable, undefined, true);
+    expect(fitted.rowByRow).toBe(true);
+    expect(fitted.perToken).toBeCloseTo(0.05, 3);
+    expect(fitted.perTokenSquared).toBeCloseTo(0.0001, 6);
+    expect(fitted.spread.high / fitted.spread.low).toBeLessThan(1.01);
+    const padded = fitPrefill(usable);
+    expect(padded.rowByRow).toBeUndefined();
+    expect(padded.spread.high / padded.spread.low).toBeGreaterThan(1.1);
+  });
+});
+
 describe('variation in the simulator', () => {
   it('keeps the mean of the captured ratios at 1, and a queue whose costs vary waits longer than one whose costs are fixed', () => {
     const v = variation([0.5, 0.8, 1, 1.2, 2.5], 10);

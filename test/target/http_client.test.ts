@@ -83,7 +83,10 @@ function scriptedServer(f: Flavour): { start(): Promise<string>; stop(): Promise
     if (f.noise) res.write(`: keep-alive${eol}${eol}`);
     const w: Written = { content: [], end: 0 };
     for (let i = 0; i < CHUNKS; i++) {
-      await sleep(Math.max(0, (i === 0 ? TTFT_MS : w.content[i - 1] + GAP_MS) - (performance.now() - t0)));
+      // Not before its time: a timer may fire up to a millisecond early (libuv counts whole milliseconds from a
+      // loop time that a busy machine leaves stale), and the TTFT check below needs the first write at TTFT_MS or later.
+      const at = i === 0 ? TTFT_MS : w.content[i - 1] + GAP_MS;
+      while (performance.now() - t0 < at) await sleep(Math.ceil(at - (performance.now() - t0)));
       if (f.errorAfter !== undefined && i === f.errorAfter) {
         await send(event({ error: { message: 'KV cache exhausted', type: 'server_error' } }));
         res.end();

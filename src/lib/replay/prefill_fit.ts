@@ -3,15 +3,34 @@ import { fitLine, median, nonNegativeFit, ratioSpread, variation } from '../stat
 import type { EngineSteps } from './engine_steps.js';
 import type { SimRequest, TimingModel } from './sim_types.js';
 
-/** A prefill run: its rows, the most tokens one of them ran (the batch is padded to it), its time. */
+/** A prefill run: its rows, the most tokens one of them ran (the batch is padded to it), the tokens and their squares summed over its rows, its time. */
 interface PrefillPoint {
   rows: number;
   widest: number;
+  tokens: number;
+  squares: number;
   ms: number;
 }
 
-/** The prefill model's terms for a run: a fixed cost, the padded tokens, and the attention over them (rows × widest²). */
-const prefillTerms = (p: PrefillPoint): number[] => [1, p.rows * p.widest, p.rows * p.widest * p.widest];
+/**
+ * The prefill model's terms for a run: a fixed cost, the tokens it ran, and the attention over them. Padded
+ * (slots, dense) those are rows × widest and rows × widest²; row by row (gqa), each row's own, summed.
+ */
+const prefillTerms = (p: PrefillPoint, rowByRow: boolean): number[] =>
+  rowByRow ? [1, p.tokens, p.squares] : [1, p.rows * p.widest, p.rows * p.widest * p.widest];
+
+/** A run's point from its rows' uncached tokens. */
+function point(tokens: readonly number[], ms: number): PrefillPoint {
+  let widest = 0;
+  let sum = 0;
+  let squares = 0;
+  for (const t of tokens) {
+    widest = Math.max(widest, t);
+    sum += t;
+    squares += t * t;
+  }
+  return { rows: tokens.length, widest, tokens: sum, squares, ms };
+}
 
 /**
  * Prefill runs: one point per run against its padded tokens and the
@@ -23,13 +42,17 @@ const prefillTerms = (p: PrefillPoint): number[] => [1, p.rows * p.widest, p.row
  * capture a run is its prefill_forward less the decode steps that ran
  * between its chunks; otherwise runs are found from the requests' stages.
  */
-export function fitPrefill(usable: readonly SimRequest[], steps?: EngineSteps): TimingModel['prefill'] {
+export function fitPrefill(usable: readonly SimRequest[], steps?: EngineSteps, rowByRow = false): TimingModel['prefill'] {
   const points = steps?.prefillRuns.length ? runsFromSteps(usable, steps) : runsFromStages(usable);
+  const at = (beta: readonly number[], p: PrefillPoint): number => {
+    const x = prefillTerms(p, rowByRow);
+    return beta[0] * x[0] + beta[1] * x[1] + beta[2] * x[2];
+  };
   const fit = (pts: readonly PrefillPoint[]): number[] | null =>
     pts.length < 3
       ? null
       : nonNegativeFit(
-          pts.map(prefillTerms),
+          pts.map((p) => prefillTerms(p, rowByRow)),
           pts.map((p) => p.ms),
           pts.map(() => 1),
         );
@@ -45,7 +68,7 @@ export function fitPrefill(usable: readonly SimRequest[], steps?: EngineSteps): 
   if (!beta) {
     // Too few runs, or none that a non-negative fit holds: the line through the typical run.
     const line = fitLine(
-      points.map((p) => p.rows * p.widest),
+      points.map((p) => prefillTerms(p, rowByRow)[1]),
       points.map((p) => p.ms),
     );
     beta = [line.intercept, line.slope, 0];
@@ -56,12 +79,14 @@ export function fitPrefill(usable: readonly SimRequest[], steps?: EngineSteps): 
       return fitted > 0 ? [p.ms / fitted] : [];
     })
     .sort((a, b) => a - b);
-  return { intercept: beta[0], perToken: beta[1], perTokenSquared: beta[2], spread: ratioSpread(ratios), variation: variation(ratios) };
-}
-
-function at(beta: readonly number[], p: PrefillPoint): number {
-  const x = prefillTerms(p);
-  return beta[0] * x[0] + beta[1] * x[1] + beta[2] * x[2];
+  return {
+    intercept: beta[0],
+    perToken: beta[1],
+    perTokenSquared: beta[2],
+    spread: ratioSpread(ratios),
+    variation: variation(ratios),
+    ...(rowByRow ? { rowByRow } : {}),
+  };
 }
 
 /**
@@ -77,16 +102,14 @@ function runsFromStages(usable: readonly SimRequest[]): PrefillPoint[] {
       prepare: r.stages.prefill_prepare ?? 0,
     }))
     .sort((a, b) => a.ms - b.ms || a.end - b.end);
-  const runs: (PrefillPoint & { forward: number; end: number })[] = [];
+  const runs: { inputs: number[]; ms: number; forward: number; end: number }[] = [];
   for (const r of byRun) {
     const last = runs[runs.length - 1];
     // Two runs of the same cost end at least that cost apart (one after the other).
-    if (last && Math.abs(last.forward - r.ms) < 1e-6 && Math.abs(r.end - last.end) < r.ms / 2) {
-      last.rows++;
-      last.widest = Math.max(last.widest, r.input);
-    } else runs.push({ rows: 1, widest: r.input, ms: r.ms + r.prepare, forward: r.ms, end: r.end });
+    if (last && Math.abs(last.forward - r.ms) < 1e-6 && Math.abs(r.end - last.end) < r.ms / 2) last.inputs.push(r.input);
+    else runs.push({ inputs: [r.input], ms: r.ms + r.prepare, forward: r.ms, end: r.end });
   }
-  return runs;
+  return runs.map((r) => point(r.inputs, r.ms));
 }
 
 /** Runs from a level-3 capture's prefill_forward slices, less the gaps between their chunks (decode steps of the running rows). */
@@ -101,13 +124,14 @@ function runsFromSteps(usable: readonly SimRequest[], steps: EngineSteps): Prefi
     let gaps = 0;
     for (let j = k; j + 1 < chunks.length && chunks[j + 1].start <= run.end; j++) gaps += Math.max(0, chunks[j + 1].start - chunks[j].end);
     if (reqs.some((r) => !r)) continue;
-    let widest = 0;
     let prepare = 0;
-    for (const r of reqs) {
-      widest = Math.max(widest, r!.inputTokens - (r!.cachedTokens ?? 0));
-      prepare = Math.max(prepare, r!.stages.prefill_prepare ?? 0);
-    }
-    out.push({ rows: reqs.length, widest, ms: run.end - run.start - gaps + prepare });
+    for (const r of reqs) prepare = Math.max(prepare, r!.stages.prefill_prepare ?? 0);
+    out.push(
+      point(
+        reqs.map((r) => r!.inputTokens - (r!.cachedTokens ?? 0)),
+        run.end - run.start - gaps + prepare,
+      ),
+    );
   }
   return out;
 }

@@ -23,11 +23,12 @@ export type FitSpread = Spread;
  */
 export interface TimingModel {
   /**
-   * A prefill run of rows padded to its widest prompt: intercept + perToken × rows × widest + perTokenSquared × rows × widest².
+   * A prefill run of rows padded to its widest prompt: intercept + perToken × rows × widest + perTokenSquared × rows × widest²;
+   * with `rowByRow` (the gqa layout, whose rows prefill one at a time), intercept + perToken × Σ tokens + perTokenSquared × Σ tokens².
    * `variation` (here and on decodeStep): quantiles of measured ÷ fitted with a mean of 1; the simulation multiplies
    * each run and step by one drawn at random, as costs varied in the capture. None: fixed costs.
    */
-  prefill: { intercept: number; perToken: number; perTokenSquared: number; spread: FitSpread; variation?: readonly number[] };
+  prefill: { intercept: number; perToken: number; perTokenSquared: number; spread: FitSpread; variation?: readonly number[]; rowByRow?: boolean };
   /** A decode step's period: intercept + perRequest × rows + perRowToken × rows × (padded past + 1). */
   decodeStep: { intercept: number; perRequest: number; perRowToken: number; spread: FitSpread; variation?: readonly number[] };
   /** A repack when rows join or leave: intercept + perRowToken × rows × padded length. Zero when fitted per request (folded into the decode step). */

@@ -31,6 +31,7 @@ export function simulateReplay(o: ReplayOptions, input: ReplayInput): ReplayResu
   const profileHeader = profile ? profile.header : header;
   // A level-3 capture holds every engine step: a second pass reads them for the step-level fit.
   const steps = profileHeader?.trace.level === 3 ? engineSteps(new TraceReader(profilePath).events()) : undefined;
+  const kvLayout = (profileHeader?.engine as { kvLayout?: string } | undefined)?.kvLayout;
   const model = fitTimingModel(
     fitRecords.map((w) => ({
       id: usableRid(w.rid),
@@ -43,9 +44,10 @@ export function simulateReplay(o: ReplayOptions, input: ReplayInput): ReplayResu
       stages: w.stages,
     })),
     steps,
+    // gqa prefills its rows one at a time: a run costs its rows' own tokens, not the padded batch's.
+    kvLayout === 'gqa',
   );
   const profileEngine = (profileHeader?.engine ?? {}) as Record<string, number>;
-  const kvLayout = (profileHeader?.engine as { kvLayout?: string } | undefined)?.kvLayout;
   const limits = {
     maxRunningRequests: o.engine.maxRunningRequests ?? profileEngine.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests,
     maxPrefillTokens: o.engine.maxPrefillTokens ?? profileEngine.maxPrefillTokens ?? ENGINE_DEFAULTS.maxPrefillTokens,

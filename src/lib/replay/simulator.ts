@@ -15,6 +15,7 @@ export interface SimLimits {
   /**
    * The slot layouts' prefill (slots, gqa): a run goes a chunk of at most maxPrefillTokens at a time,
    * with a decode step of the running rows after every chunk but the last. The dense layout runs it whole.
+   * A model whose prefill is fitted row by row (gqa) runs the rows one after another, each in its own chunks.
    */
   chunkedPrefill?: boolean;
 }
@@ -53,8 +54,11 @@ export function simulate(
   let t = 0;
   type Row = Waiting & { left: number; len: number; firstAt: number; queueMs: number; prefillMs: number };
   let running: Row[] = [];
-  /** The prefill between its chunks: its rows, padded width, columns done, columns per chunk, when it started. */
-  let pending: { rows: Waiting[]; widest: number; done: number; perChunk: number; start: number; draw: number } | null = null;
+  /**
+   * The prefill between its chunks: its rows, the row being prefilled (row by row) and its width (otherwise
+   * the padded width of all of them), columns done, columns per chunk, when it started.
+   */
+  let pending: { rows: Waiting[]; row: number; widest: number; done: number; perChunk: number; start: number; draw: number } | null = null;
   const { decodeStep: step, repack, prefill } = model;
   // Each prefill run and decode step costs its fit times a draw from its variation (seeded: one model, one answer).
   const rng = new Rng(1);
@@ -100,13 +104,20 @@ export function simulate(
     // Rows left: the rows that stay are moved into a batch as long as the longest of them.
     if (finish() && running.length) repackRunning();
   };
-  /** The pending prefill's next chunk; after its last, its rows join the running batch. */
+  /** The pending prefill's next chunk; after its last (row by row, its last row's), its rows join the running batch. */
   const chunk = (): void => {
     const p = pending!;
     const to = Math.min(p.widest, p.done + p.perChunk);
-    t += ((p.done === 0 ? prefill.intercept : 0) + prefillUpTo(p.rows.length, to) - prefillUpTo(p.rows.length, p.done)) * p.draw;
+    const rows = prefill.rowByRow ? 1 : p.rows.length;
+    t += ((p.done === 0 && p.row === 0 ? prefill.intercept : 0) + prefillUpTo(rows, to) - prefillUpTo(rows, p.done)) * p.draw;
     p.done = to;
     if (to < p.widest) return;
+    if (prefill.rowByRow && p.row + 1 < p.rows.length) {
+      p.row++;
+      p.widest = p.rows[p.row].promptLength;
+      p.done = 0;
+      return;
+    }
     pending = null;
     const joins = running.length > 0;
     for (const w of p.rows)
@@ -124,8 +135,13 @@ export function simulate(
       if (admitted.length) {
         let widest = 0;
         for (const w of admitted) widest = Math.max(widest, w.promptLength);
-        const perChunk = limits.chunkedPrefill ? Math.max(1, Math.floor(limits.maxPrefillTokens / admitted.length)) : widest;
-        pending = { rows: admitted, widest, done: 0, perChunk, start: t, draw: draw(prefill.variation) };
+        let perChunk = limits.chunkedPrefill ? Math.max(1, Math.floor(limits.maxPrefillTokens / admitted.length)) : widest;
+        if (prefill.rowByRow) {
+          // The gqa layout: the rows one at a time, each a chunk of at most maxPrefillTokens at a time, all joining after the last.
+          widest = admitted[0].promptLength;
+          perChunk = limits.maxPrefillTokens;
+        }
+        pending = { rows: admitted, row: 0, widest, done: 0, perChunk, start: t, draw: draw(prefill.variation) };
         chunk();
       } else if (running.length) decode();
       else if (next < order.length) {

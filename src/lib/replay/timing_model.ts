@@ -40,7 +40,7 @@ export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingMode
  * decode steps and repacks are fitted step by step, against the cache length
  * too; otherwise each request's decode loop is fitted against its average batch.
  */
-export function fitTimingModel(reqs: readonly SimRequest[], steps?: EngineSteps): TimingModel {
+export function fitTimingModel(reqs: readonly SimRequest[], steps?: EngineSteps, rowByRow = false): TimingModel {
   const usable = reqs.filter((r) => r.stages.prefill_forward !== undefined && r.stages.decode_loop !== undefined && r.ttftMs !== null);
   if (usable.length < 2)
     throw new SglError(
@@ -50,7 +50,7 @@ export function fitTimingModel(reqs: readonly SimRequest[], steps?: EngineSteps)
   const periods = steps ? decodePeriods(steps) : [];
   const byStep = periods.length >= MIN_FIT_STEPS;
   return {
-    prefill: fitPrefill(usable, steps),
+    prefill: fitPrefill(usable, steps, rowByRow),
     ...(byStep ? fitSteps(periods, steps!) : fitDecodeLoops(usable)),
     fittedOn: usable.length,
     beforeQueueMs: Math.max(0, median(usable.map((r) => r.ttftMs! - scheduled(r)))),

@@ -6,8 +6,7 @@ import { openSession } from '../devices.js';
 import type { Device } from '../devices.js';
 import type { WorkerConfig } from '../../protocol.js';
 import { halvesToFloats } from '../fp16.js';
-import { encodeModel } from '../generator/onnx_proto.js';
-import { buildRepackGraph, DONE_OUTPUT, END_INPUT, kvInput, kvOutput, padsInput, rowsInput, START_INPUT } from './kv_repack_graph.js';
+import { hostBytes, KvRepacker } from './kv_repacker.js';
 import type { KvData } from '../policy/prefix_cache.js';
 import { OUTLINE_OPS, presentOnDevice, readDecoderIo, sharesPastAndPresent } from './decoder_io.js';
 import { onnxGraphOutline } from './onnx_outputs.js';
@@ -17,11 +16,6 @@ import type { DecoderIo, ForwardInputs, ForwardOutputs, KvPart, RowLogits, SlotI
 export type { DecoderIo, ForwardInputs, ForwardOutputs, KvPart, RowLogits, SlotInputs } from './decoder_io.js';
 
 type Ort = typeof OrtModule;
-
-/** Bytes of a tensor held by the host (one on the device moves none). */
-function hostBytes(t: Tensor): number {
-  return t.location === 'cpu' ? (t.data as ArrayBufferView).byteLength : 0;
-}
 
 /** One onnxruntime session of a decoder, run a batch at a time. */
 export class ModelRunner {
@@ -33,8 +27,8 @@ export class ModelRunner {
   private maskScratch = new BigInt64Array(0);
   /** Runs so far, and the bytes their tensors moved between host and device (counted on a GPU only; KV repacks included). */
   readonly transfers = { runs: 0, toDevice: 0, fromDevice: 0 };
-  /** The KV repack graphs, by part count and whether their output goes to the host; built on first use. */
-  private readonly repackSessions = new Map<string, Promise<InferenceSession>>();
+  /** Joins and leaves where the cache lives: the KV repack graphs. */
+  private readonly repacker: KvRepacker;
 
   private constructor(
     private readonly ort: Ort,
@@ -46,7 +40,9 @@ export class ModelRunner {
     /** Whether the present tensors stay on the device: the cache is repacked there, and comes to the host only when asked (kvToHost). */
     readonly kvOnDevice: boolean,
     readonly deviceWhy?: string,
-  ) {}
+  ) {
+    this.repacker = new KvRepacker(ort, io, device, kvOnDevice, this.transfers);
+  }
 
   static async load(cfg: WorkerConfig): Promise<ModelRunner> {
     const ort: Ort = await import('onnxruntime-node');
@@ -115,50 +111,18 @@ export class ModelRunner {
   }
 
   /**
-   * Repacks a cache where it lives (on a GPU, on the device) in one run of a small Gather/Pad/Slice/Concat
-   * graph: the kept rows of each part, in order, in `length` columns, dense rows right-aligned, gqa rows from
-   * column 0 (`alignLeft`). `toHost` brings the result to the host (the prefix cache's copy of fresh prompts).
-   * Row indices, pad widths and the columns go up; one element comes down (DONE_OUTPUT: the run ends when the
-   * device has done the work).
+   * Repacks a cache where it lives (on a GPU, on the device): the kept rows of each part, in order, in
+   * `length` columns, dense rows right-aligned, gqa rows from column 0 (`alignLeft`); `toHost` brings the
+   * result to the host (KvRepacker.repack).
    */
-  async repackKv(parts: readonly KvPart[], length: number, toHost = false, alignLeft = false): Promise<Tensor[]> {
-    const { Tensor } = this.ort;
-    const session = await this.repackSession(parts.length, toHost || !this.kvOnDevice);
-    const int64s = (...v: number[]): Tensor => new Tensor('int64', BigInt64Array.from(v, BigInt), [v.length]);
-    const feeds: Record<string, Tensor> = alignLeft
-      ? { [START_INPUT]: int64s(0), [END_INPUT]: int64s(length) }
-      : { [START_INPUT]: int64s(-length), [END_INPUT]: int64s(Number.MAX_SAFE_INTEGER) };
-    parts.forEach((part, p) => {
-      const pad = Math.max(0, length - part.length);
-      feeds[rowsInput(p)] = int64s(...part.rows);
-      feeds[padsInput(p)] = alignLeft ? int64s(0, 0, 0, 0, 0, 0, pad, 0) : int64s(0, 0, pad, 0, 0, 0, 0, 0);
-      part.past.forEach((t, i) => (feeds[kvInput(p, i)] = t));
-    });
-    const out = await session.run(feeds);
-    const kv = this.io.pastNames.map((_, i) => out[kvOutput(i)]);
-    for (const name in feeds) this.transfers.toDevice += hostBytes(feeds[name]);
-    for (const name in out) this.transfers.fromDevice += hostBytes(out[name]);
-    return kv;
+  repackKv(parts: readonly KvPart[], length: number, toHost = false, alignLeft = false): Promise<Tensor[]> {
+    return this.repacker.repack(parts, length, toHost, alignLeft);
   }
 
   /** The cache's data on the host, one array per past tensor; downloaded from the device when it lives there. */
   async kvToHost(past: readonly Tensor[], rows: number, length: number): Promise<KvData[]> {
     const host = this.kvOnDevice ? await this.repackKv([{ past, rows: Array.from({ length: rows }, (_, r) => r), length }], length, true) : past;
     return host.map((t) => t.data as KvData);
-  }
-
-  private repackSession(parts: number, toHost: boolean): Promise<InferenceSession> {
-    const key = `${parts}:${toHost}`;
-    let session = this.repackSessions.get(key);
-    if (!session) {
-      const tensors = this.io.pastNames.length;
-      const graph = encodeModel(buildRepackGraph(parts, tensors, this.io.kvHeads, this.io.headDim, this.io.kvType));
-      const where: Record<string, OrtModule.Tensor.DataLocation> = { [DONE_OUTPUT]: 'cpu' };
-      for (let i = 0; i < tensors; i++) where[kvOutput(i)] = toHost ? 'cpu' : 'gpu-buffer';
-      session = this.ort.InferenceSession.create(graph, { executionProviders: [this.device], preferredOutputLocation: where, logSeverityLevel: 3 });
-      this.repackSessions.set(key, session);
-    }
-    return session;
   }
 
   /** A past tensor of length 0 for a batch of `batch` rows (no cache yet). */
@@ -273,7 +237,7 @@ export class ModelRunner {
   }
 
   async release(): Promise<void> {
-    for (const session of this.repackSessions.values()) await (await session).release();
+    await this.repacker.release();
     await this.session.release();
   }
 }
