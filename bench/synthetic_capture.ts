@@ -19,6 +19,8 @@ export interface SyntheticOptions {
   tokens: number;
   /** Requests in flight at once (arrivals are spaced so that this many overlap). */
   concurrency: number;
+  /** The KV layout the header names (none: a capture from before headers named it, the dense layout). */
+  kvLayout?: 'dense' | 'slots' | 'gqa';
 }
 
 const ALL_STAGES = new Uint8Array(STAGES.length).fill(1);
@@ -112,7 +114,7 @@ export function syntheticRequest(i: number, o: SyntheticOptions): FinishedReques
 /** Writes a synthetic capture to `path` with the trace file writer; resolves once it is on disk. */
 export async function writeSyntheticCapture(path: string, o: SyntheticOptions, onProgress?: (written: number) => void): Promise<void> {
   const writer = new TraceFileWriter(path);
-  writer.start(SYNTHETIC_HEADER);
+  writer.start(o.kvLayout ? { ...SYNTHETIC_HEADER, engine: { kvLayout: o.kvLayout } } : SYNTHETIC_HEADER);
   for (let i = 0; i < o.requests; i++) {
     writer.export(syntheticRequest(i, o));
     // Let the file stream drain now and then, so memory stays flat however large the capture.

@@ -114,6 +114,13 @@ describe('replaying public traces', () => {
     expect(r.stdout).toMatch(/Fitted on 60 requests of .*profile\.json/);
     expect(r.stdout).toMatch(/Successful requests\s*│\s*39/);
     expect(r.stdout).toMatch(/TTFT\s*│\s*\d/);
+    expect(r.stdout).not.toMatch(/rows one at a time/);
+    // A profile of the gqa layout is fitted and simulated row by row, as that engine prefills.
+    const gqaProfile = path('gqa-profile.json');
+    await writeSyntheticCapture(gqaProfile, { requests: 60, tokens: 8, concurrency: 4, kvLayout: 'gqa' });
+    const gqa = await runCli(['replay', path('burstgpt.csv'), '--simulate', '--profile', gqaProfile]);
+    expect(gqa.code, gqa.stderr).toBe(0);
+    expect(gqa.stdout).toMatch(/its rows one at a time \(the gqa layout/);
     const refused = await runCli(['replay', path('burstgpt.csv'), '--simulate']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/--simulate of a burstgpt trace needs --profile CAPTURE/);

@@ -54,7 +54,7 @@ function formatModel(m: TimingModel, from: string): string {
     m.basis === 'steps'
       ? `decode step ${d.intercept.toFixed(3)} ms + ${d.perRequest.toFixed(4)} ms per row + ${(d.perRowToken * 1000).toFixed(3)} µs per row per cached token (fitted on ${m.fittedSteps} steps, ${spread(d.spread, 'steps')}); KV repack ${m.repack.intercept.toFixed(3)} ms + ${(m.repack.perRowToken * 1000).toFixed(3)} µs per row per cached token`
       : `decode step ${d.intercept.toFixed(3)} ms + ${d.perRequest.toFixed(4)} ms per running request (${spread(d.spread, 'requests')})`;
-  return `Fitted on ${m.fittedOn} requests${from}: prefill ${m.prefill.intercept.toFixed(3)} ms + ${m.prefill.perToken.toFixed(4)} ms per token + ${(m.prefill.perTokenSquared * 1e6).toFixed(3)} ns per row per token² (${spread(m.prefill.spread, 'prefill runs')}); ${decode}.`;
+  return `Fitted on ${m.fittedOn} requests${from}: prefill ${m.prefill.intercept.toFixed(3)} ms + ${m.prefill.perToken.toFixed(4)} ms per token + ${(m.prefill.perTokenSquared * 1e6).toFixed(3)} ns per row per token²${m.prefill.rowByRow ? ', its rows one at a time (the gqa layout: each row its own tokens)' : ''} (${spread(m.prefill.spread, 'prefill runs')}); ${decode}.`;
 }
 
 /** The replay's HTML report: the fidelity table and latency CDFs, captured against replayed (or simulated). */
