@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { percentile } from '../../src/lib/stats/distribution.js';
 import { Rng } from '../../src/lib/stats/rng.js';
-import { fitTimingModel, simulate } from '../../src/lib/replay/simulator.js';
+import { fitTimingModel, scaledModel, simulate } from '../../src/lib/replay/simulator.js';
 import type { SimRequest, TimingModel } from '../../src/lib/replay/simulator.js';
 import { arrivalOffsets } from '../../src/lib/workload/arrivals.js';
 import { engineSteps } from '../../src/lib/replay/engine_steps.js';
@@ -298,5 +298,39 @@ describe('variation in the simulator', () => {
     expect(queued(varied)).toBeGreaterThan(1.2 * queued(fixed));
     // The same work on average: the prefills' total within 15%.
     expect(Math.abs(prefilled(varied) / prefilled(fixed) - 1)).toBeLessThan(0.15);
+  });
+
+  it('brackets a simulation that draws its costs with bands at the ends of what it draws, not of the raw spread', () => {
+    // Ratios scaled to a mean of 1 reach past the raw spread when it is skewed: here they span 0.3-1.7 against 0.9-1.1.
+    const reqs = synthetic(120).map((r) => ({ ...r, ttftMs: null, e2eMs: 0, stages: {} }));
+    const narrow = { low: 0.9, high: 1.1 };
+    const model: TimingModel = {
+      ...TRUTH,
+      prefill: { ...TRUTH.prefill, spread: narrow, variation: [0.3, 1.7] },
+      decodeStep: { ...TRUTH.decodeStep, spread: narrow, variation: [0.3, 1.7] },
+    };
+    expect(scaledModel(model, 'low').prefill.perToken).toBeCloseTo(0.3 * TRUTH.prefill.perToken, 12);
+    expect(scaledModel(model, 'high').decodeStep.perRequest).toBeCloseTo(1.7 * TRUTH.decodeStep.perRequest, 12);
+    const p50 = (xs: ReturnType<typeof simulate>, of: (x: (typeof xs)[number]) => number): number =>
+      percentile(
+        xs.map(of).sort((a, b) => a - b),
+        50,
+      );
+    const drawn = simulate(reqs, model, LIMITS);
+    const low = simulate(reqs, scaledModel(model, 'low'), LIMITS);
+    const high = simulate(reqs, scaledModel(model, 'high'), LIMITS);
+    for (const of of [
+      (x: (typeof drawn)[number]) => x.stages.prefill_forward,
+      (x: (typeof drawn)[number]) => x.stages.decode_loop,
+      (x: (typeof drawn)[number]) => x.e2eMs,
+    ]) {
+      expect(p50(low, of)).toBeLessThanOrEqual(p50(drawn, of));
+      expect(p50(high, of)).toBeGreaterThanOrEqual(p50(drawn, of));
+    }
+    // Without drawing, the band is the spread's.
+    expect(scaledModel({ ...model, prefill: { ...model.prefill, variation: undefined } }, 'low').prefill.perToken).toBeCloseTo(
+      0.9 * TRUTH.prefill.perToken,
+      12,
+    );
   });
 });

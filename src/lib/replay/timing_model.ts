@@ -11,10 +11,22 @@ export type { FitSpread, SimRequest, TimingModel } from './sim_types.js';
 /** Fewer requests than this and the fit is rough; the simulator says so. */
 export const MIN_FIT_REQUESTS = 50;
 
-/** The same models with every prefill run and decode step scaled to one end of its fit's residual spread (fixed there, not drawn). */
+/**
+ * The same models with every prefill run and decode step at one end of its cost (fixed there, not drawn): the
+ * end of the ratios the simulation draws from (variation) when it draws, else of the fit's residual spread.
+ * The drawn ratios are the capture's scaled to a mean of 1, so with a skewed spread they reach past its raw
+ * ends; a band at the raw ends could then miss the simulation it brackets.
+ */
 export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingModel {
-  const p = model.prefill.spread[end];
-  const d = model.decodeStep.spread[end];
+  const at = (f: { spread: { low: number; high: number }; variation?: readonly number[] }): number => {
+    const v = f.variation;
+    if (!v?.length) return f.spread[end];
+    let x = v[0];
+    for (const r of v) x = end === 'low' ? Math.min(x, r) : Math.max(x, r);
+    return x;
+  };
+  const p = at(model.prefill);
+  const d = at(model.decodeStep);
   return {
     ...model,
     prefill: {
