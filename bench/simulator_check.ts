@@ -8,7 +8,7 @@
  * the figures side by side and the ratios simulated ÷ executed, against
  * the targets E2E p50 within 10% and TTFT p90 within 20%.
  *
- *   npm run build && npx tsx bench/simulator_check.ts [--presets small,base] [--requests 120] [--rate 0.5] [--profile-rate R] [--executions N] [--keep DIR]
+ *   npm run build && npx tsx bench/simulator_check.ts [--presets small,base] [--requests 120] [--rate 0.5] [--profile-rate R] [--executions N] [--threads N] [--keep DIR]
  *
  * --profile-rate makes the profile at another rate than the trace's: a
  * profile at a lower load predicting a higher one is the held-out check
@@ -19,6 +19,11 @@
  * executions of one trace differ by more than the targets (the queue
  * amplifies a few percent of machine speed), and a simulation can be no
  * closer to one execution than the executions are to each other.
+ *
+ * --threads N gives the engine N intra-op threads (default: all cores) in
+ * the profile and the executions alike: on a machine with cores to spare,
+ * fewer threads than cores keep onnxruntime from competing with the main
+ * thread and the tokenizers, one source of the executions' spread.
  *
  * --keep DIR keeps the profile, the trace and the results there, so the
  * simulation can be rerun against the same executions.
@@ -39,6 +44,7 @@ const { values: opts } = parseArgs({
     'profile-rate': { type: 'string' },
     executions: { type: 'string', default: '1' },
     keep: { type: 'string' },
+    threads: { type: 'string' },
   },
 });
 const ROOT = resolve(import.meta.dirname, '..');
@@ -58,8 +64,14 @@ interface Metrics {
   peak_concurrency: number;
 }
 
-const sgl = (args: string[]): string =>
-  execFileSync(process.execPath, [join(ROOT, 'bin/run.js'), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] });
+const threads = opts.threads ? ['--threads', String(Number(opts.threads))] : [];
+/** An sgl command; `engine`: it runs the model, with the engine's thread count. */
+const sgl = (args: string[], engine = true): string =>
+  execFileSync(process.execPath, [join(ROOT, 'bin/run.js'), ...args, ...(engine ? threads : [])], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
 
 /** A Mooncake-format trace: Poisson arrivals at `rate`/s, long prompts (the fit scales them into the context). */
 function mooncakeTrace(path: string, seed: number): void {
@@ -117,7 +129,7 @@ for (const name of opts.presets!.split(',')) {
     runs.push(
       JSON.parse(sgl(['replay', trace, '--model-path', model, '--output', join(dir, `${name}-replay-${k + 1}.json`), '--json'])) as (typeof runs)[number],
     );
-  const simulated = JSON.parse(sgl(['replay', trace, '--model-path', model, '--simulate', '--profile', profile, '--json'])) as { metrics: Metrics };
+  const simulated = JSON.parse(sgl(['replay', trace, '--model-path', model, '--simulate', '--profile', profile, '--json'], false)) as { metrics: Metrics };
   runs.forEach((r, k) => writeFileSync(join(dir, `${name}-executed-${k + 1}.json`), JSON.stringify(r)));
   writeFileSync(join(dir, `${name}-simulated.json`), JSON.stringify(simulated));
   const s = simulated.metrics;
