@@ -165,16 +165,18 @@ describe('the step-level fit of a level-3 capture', () => {
   });
 });
 
+/** A request to simulate (nothing captured of it). */
+const arriving = (id: string, arrivalMs: number, inputTokens: number, outputTokens: number): SimRequest => ({
+  id,
+  arrivalMs,
+  inputTokens,
+  outputTokens,
+  ttftMs: null,
+  e2eMs: 0,
+  stages: {},
+});
+
 describe('prefill in the simulator', () => {
-  const req = (id: string, arrivalMs: number, inputTokens: number, outputTokens: number): SimRequest => ({
-    id,
-    arrivalMs,
-    inputTokens,
-    outputTokens,
-    ttftMs: null,
-    e2eMs: 0,
-    stages: {},
-  });
   const model: TimingModel = {
     ...TRUTH,
     prefill: { intercept: 2, perToken: 0.05, perTokenSquared: 0.0001, spread: EXACT },
@@ -185,7 +187,7 @@ describe('prefill in the simulator', () => {
 
   it('runs a chunked prefill a chunk at a time, the running rows decoding a step after every chunk but the last', () => {
     // a decodes alone until b arrives; b's 1,000 tokens go in chunks of 256: four chunks, three steps of a between them.
-    const reqs = [req('a', 0, 50, 40), req('b', 10, 1000, 2)];
+    const reqs = [arriving('a', 0, 50, 40), arriving('b', 10, 1000, 2)];
     const limits = { ...LIMITS, maxPrefillTokens: 256 };
     const [a, b] = simulate(reqs, model, { ...limits, chunkedPrefill: true });
     expect(b.stages.prefill_forward).toBeCloseTo(whole(1000) + 3 * 3, 9);
@@ -216,7 +218,7 @@ describe('prefill in the simulator', () => {
         if (to < tokens) t += 40;
       }
       events.push({ name: 'prefill_forward', ph: 'X', pid: 2, tid: 1, ts: at(start), dur: at(t - start), args: { rid: `p${i}` } });
-      usable.push({ ...req(`p${i}`, start, tokens, 2), ttftMs: t - start, e2eMs: t - start + 5, stages: { prefill_forward: t - start, decode_loop: 5 } });
+      usable.push({ ...arriving(`p${i}`, start, tokens, 2), ttftMs: t - start, e2eMs: t - start + 5, stages: { prefill_forward: t - start, decode_loop: 5 } });
       t += 100;
     }
     const fitted = fitPrefill(usable, engineSteps(events));
@@ -230,22 +232,13 @@ describe('prefill in the simulator', () => {
 });
 
 describe('the gqa layout in the simulator: rows prefilled one at a time', () => {
-  const req = (id: string, arrivalMs: number, inputTokens: number, outputTokens: number): SimRequest => ({
-    id,
-    arrivalMs,
-    inputTokens,
-    outputTokens,
-    ttftMs: null,
-    e2eMs: 0,
-    stages: {},
-  });
   const prefill = { intercept: 2, perToken: 0.05, perTokenSquared: 0.0001, spread: EXACT };
   const model: TimingModel = { ...TRUTH, prefill, decodeStep: { intercept: 3, perRequest: 0, perRowToken: 0, spread: EXACT }, beforeQueueMs: 0 };
   const own = (tokens: number): number => 0.05 * tokens + 0.0001 * tokens * tokens;
 
   it('costs each row its own tokens, a row at a time, the running rows decoding between them, all joining after the last', () => {
     // a decodes alone; b (400 tokens) and c (300) arrive together and fit the prefill budget: b's chunk, a step of a, c's chunk.
-    const reqs = [req('a', 0, 50, 60), req('b', 10, 400, 2), req('c', 10, 300, 2)];
+    const reqs = [arriving('a', 0, 50, 60), arriving('b', 10, 400, 2), arriving('c', 10, 300, 2)];
     const limits = { ...LIMITS, maxPrefillTokens: 1024, chunkedPrefill: true };
     const [, b, c] = simulate(reqs, { ...model, prefill: { ...prefill, rowByRow: true } }, limits);
     // One run: its fixed cost once, each row's own tokens, one decode step of a between the rows.
@@ -265,7 +258,7 @@ describe('the gqa layout in the simulator: rows prefilled one at a time', () => 
       const rows = 1 + Math.floor(rng.next() * 3);
       const tokens = Array.from({ length: rows }, () => 50 + Math.floor(rng.next() * 1500));
       const ms = 2 + tokens.reduce((sum, n) => sum + own(n), 0);
-      tokens.forEach((n, r) => usable.push({ ...req(`r${i}.${r}`, t, n, 2), ttftMs: ms, e2eMs: ms + 5, stages: { prefill_forward: ms, decode_loop: 5 } }));
+      tokens.forEach((n, r) => usable.push({ ...arriving(`r${i}.${r}`, t, n, 2), ttftMs: ms, e2eMs: ms + 5, stages: { prefill_forward: ms, decode_loop: 5 } }));
       t += ms + 100;
     }
     const fitted = fitPrefill(usable, undefined, true);

@@ -130,5 +130,4 @@ export function onnxGraphOutline(path: string, ops: readonly string[] = []): Gra
   }
 }
 
-export const onnxGraphNames = (path: string): { inputs: string[]; outputs: string[] } => onnxGraphOutline(path);
 export const onnxOutputNames = (path: string): string[] => onnxGraphOutline(path).outputs;
