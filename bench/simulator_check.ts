@@ -25,6 +25,15 @@
  * fewer threads than cores keep onnxruntime from competing with the main
  * thread and the tokenizers, one source of the executions' spread.
  *
+ * The executions are traced at level 3 with the engine's steps, so the
+ * check can also tell the simulator's errors from the machine's: on a VM
+ * whose speed drifts by tens of percent over minutes, the profile and the
+ * executions run at different speeds. Each execution's one-row prefill runs
+ * and its decode steps no larger than the profile's largest are set against
+ * the profile's fit (costRatios, divided by the profile's own), and the
+ * trace is simulated again with the costs scaled by the executions' median
+ * (`--cost-scale`): the batches the profile never saw stay held out.
+ *
  * --keep DIR keeps the profile, the trace and the results there, so the
  * simulation can be rerun against the same executions.
  */
@@ -34,6 +43,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { presetModel } from './preset.js';
+import { costRatios } from '../src/lib/replay/cost_ratios.js';
+import type { TimingModel } from '../src/lib/replay/sim_types.js';
 import { Rng } from '../src/lib/stats/rng.js';
 
 const { values: opts } = parseArgs({
@@ -92,12 +103,19 @@ function mooncakeTrace(path: string, seed: number): void {
   writeFileSync(path, lines.join('\n') + '\n');
 }
 
+/** The sgl modules whose level-3 trace holds every engine step. */
+const STEP_MODULES = 'request,scheduler,engine';
+function middle(xs: readonly number[]): number {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+}
 const pct = (x: number): string => `${x >= 1 ? '+' : ''}${((x - 1) * 100).toFixed(1)}%`;
 for (const name of opts.presets!.split(',')) {
   const { dir: model } = presetModel(name);
   const profile = join(dir, `${name}-profile.json`);
   const trace = join(dir, `${name}-trace.jsonl`);
   mooncakeTrace(trace, 7);
+  const replayTrace = (k: number): string => join(dir, `${name}-replay-${k + 1}.json`);
   const t0 = performance.now();
   // The profile: the same engine, random prompts over the range of lengths the trace has (2,000 × [0.1, 1]; outputs 12 to 120), at its rate.
   const profiled = JSON.parse(
@@ -108,7 +126,7 @@ for (const name of opts.presets!.split(',')) {
       '--trace-level',
       '3',
       '--trace-module',
-      'request,scheduler,engine',
+      STEP_MODULES,
       '--trace-file',
       profile,
       '--num-prompts',
@@ -127,33 +145,62 @@ for (const name of opts.presets!.split(',')) {
   const runs: { metrics: Metrics; fit: { factor: number } }[] = [];
   for (let k = 0; k < executions; k++)
     runs.push(
-      JSON.parse(sgl(['replay', trace, '--model-path', model, '--output', join(dir, `${name}-replay-${k + 1}.json`), '--json'])) as (typeof runs)[number],
+      JSON.parse(
+        sgl(['replay', trace, '--model-path', model, '--trace-level', '3', '--trace-module', STEP_MODULES, '--output', replayTrace(k), '--json']),
+      ) as (typeof runs)[number],
     );
-  const simulated = JSON.parse(sgl(['replay', trace, '--model-path', model, '--simulate', '--profile', profile, '--json'], false)) as { metrics: Metrics };
+  const simulate = (...extra: string[]): { metrics: Metrics; model: TimingModel } =>
+    JSON.parse(sgl(['replay', trace, '--model-path', model, '--simulate', '--profile', profile, ...extra, '--json'], false)) as {
+      metrics: Metrics;
+      model: TimingModel;
+    };
+  const simulated = simulate();
+  // The machine's speed during each execution against the profile's, where the profile saw the same work.
+  const own = costRatios(simulated.model, profile);
+  const speeds = runs.map((_, k) => {
+    const r = costRatios(simulated.model, replayTrace(k));
+    return { prefill: r.prefill / own.prefill, decode: r.decode / own.decode, runs: r.prefillRuns, periods: r.decodePeriods };
+  });
+  const speed = { prefill: middle(speeds.map((x) => x.prefill)), decode: middle(speeds.map((x) => x.decode)) };
+  const corrected = simulate('--cost-scale', `prefill=${speed.prefill.toFixed(4)},decode=${speed.decode.toFixed(4)}`);
   runs.forEach((r, k) => writeFileSync(join(dir, `${name}-executed-${k + 1}.json`), JSON.stringify(r)));
   writeFileSync(join(dir, `${name}-simulated.json`), JSON.stringify(simulated));
-  const s = simulated.metrics;
+  writeFileSync(join(dir, `${name}-simulated-corrected.json`), JSON.stringify(corrected));
   console.log(
     `\n${name} preset: ${requests} requests at ${rate}/s, lengths scaled by ${runs[0].fit.factor.toFixed(4)}, profile at ${profileRate}/s, ${executions} execution(s) (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
   );
   if (profiled.metrics) console.log(`profile: peak concurrency ${profiled.metrics.peak_concurrency}, mean ${profiled.metrics.mean_concurrency.toFixed(1)}`);
-  console.log(`                 executed${executions > 1 ? ' median (range)      ' : ''}   simulated   simulated ÷ executed`);
-  const line = (label: string, of: (m: Metrics) => number, target?: number): void => {
-    const values = runs.map((r) => of(r.metrics)).sort((a, b) => a - b);
-    const mid = values.length % 2 ? values[values.length >> 1] : (values[values.length / 2 - 1] + values[values.length / 2]) / 2;
-    const sim = of(s);
-    const range = executions > 1 ? ` (${values[0].toFixed(0)}–${values[values.length - 1].toFixed(0)})`.padEnd(20) : '';
-    const verdict =
-      target === undefined
-        ? ''
-        : `(target ±${target * 100}%: ${Math.abs(sim / mid - 1) <= target ? 'met' : 'MISSED'}${executions > 1 ? `; ${sim >= values[0] && sim <= values[values.length - 1] ? 'within' : 'outside'} the executions' range` : ''})`;
-    console.log(`${label.padEnd(16)} ${mid.toFixed(2).padStart(9)}${range} ${sim.toFixed(2).padStart(11)}   ${pct(sim / mid).padStart(8)} ${verdict}`);
-  };
-  line('E2E p50 (ms)', (m) => m.e2e_latency_ms.median, 0.1);
-  line('E2E p90 (ms)', (m) => m.e2e_latency_ms.p90);
-  line('TTFT p50 (ms)', (m) => m.ttft_ms.median);
-  line('TTFT p90 (ms)', (m) => m.ttft_ms.p90, 0.2);
-  line('TPOT p50 (ms)', (m) => m.tpot_ms.median);
-  line('concurrency', (m) => m.mean_concurrency);
-  line('peak concurrency', (m) => m.peak_concurrency);
+  const x = (v: number): string => `×${v.toFixed(3)}`;
+  console.log(
+    `machine speed, execution ÷ profile on the work both saw (one-row prefill runs; decode steps of at most ${simulated.model.covered.rows} rows): ` +
+      speeds.map((v, k) => `#${k + 1} prefill ${x(v.prefill)} (${v.runs} runs), decode ${x(v.decode)} (${v.periods} steps)`).join('; '),
+  );
+  for (const [title, s] of [
+    ['simulated from the profile as it is', simulated.metrics],
+    [
+      `simulated with the profile's costs scaled to the executions' speed (--cost-scale prefill=${speed.prefill.toFixed(3)},decode=${speed.decode.toFixed(3)})`,
+      corrected.metrics,
+    ],
+  ] as const) {
+    console.log(`\n${title}:`);
+    console.log(`                 executed${executions > 1 ? ' median (range)      ' : ''}   simulated   simulated ÷ executed`);
+    const line = (label: string, of: (m: Metrics) => number, target?: number): void => {
+      const values = runs.map((r) => of(r.metrics)).sort((a, b) => a - b);
+      const mid = middle(values);
+      const sim = of(s);
+      const range = executions > 1 ? ` (${values[0].toFixed(0)}–${values[values.length - 1].toFixed(0)})`.padEnd(20) : '';
+      const verdict =
+        target === undefined
+          ? ''
+          : `(target ±${target * 100}%: ${Math.abs(sim / mid - 1) <= target ? 'met' : 'MISSED'}${executions > 1 ? `; ${sim >= values[0] && sim <= values[values.length - 1] ? 'within' : 'outside'} the executions' range` : ''})`;
+      console.log(`${label.padEnd(16)} ${mid.toFixed(2).padStart(9)}${range} ${sim.toFixed(2).padStart(11)}   ${pct(sim / mid).padStart(8)} ${verdict}`);
+    };
+    line('E2E p50 (ms)', (m) => m.e2e_latency_ms.median, 0.1);
+    line('E2E p90 (ms)', (m) => m.e2e_latency_ms.p90);
+    line('TTFT p50 (ms)', (m) => m.ttft_ms.median);
+    line('TTFT p90 (ms)', (m) => m.ttft_ms.p90, 0.2);
+    line('TPOT p50 (ms)', (m) => m.tpot_ms.median);
+    line('concurrency', (m) => m.mean_concurrency);
+    line('peak concurrency', (m) => m.peak_concurrency);
+  }
 }

@@ -2,7 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { costRatios } from '../../src/lib/replay/cost_ratios.js';
+import { engineSteps } from '../../src/lib/replay/engine_steps.js';
 import { paced } from '../../src/lib/replay/run_replay.js';
+import { scaleCosts } from '../../src/lib/replay/simulator.js';
+import type { TimingModel } from '../../src/lib/replay/simulator.js';
+import { TraceReader } from '../../src/lib/tracing/trace_file/reader.js';
 import { azureWorkload, burstGptWorkload } from '../../src/lib/workload/csv_traces.js';
 import { mooncakeWorkload } from '../../src/lib/workload/dataset_files.js';
 import { detectFormat } from '../../src/lib/workload/formats.js';
@@ -124,6 +129,64 @@ describe('replaying public traces', () => {
     const refused = await runCli(['replay', path('burstgpt.csv'), '--simulate']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/--simulate of a burstgpt trace needs --profile CAPTURE/);
+  });
+
+  it('--trace-level 3 makes an executed public trace a profile; --cost-scale scales the fitted costs; costRatios reads them back', async () => {
+    // Executed in-process on the tiny model, traced with the engine's steps (a public trace alone would be level 2).
+    // --fit-context skip: scaled into the tiny model's context, most outputs would be one token.
+    const executed = (limit: number, output: string) =>
+      runCli([
+        'replay',
+        path('mooncake-toolagent.jsonl'),
+        '--limit',
+        String(limit),
+        '--speed',
+        '40',
+        '--fit-context',
+        'skip',
+        '--trace-level',
+        '3',
+        '--trace-module',
+        'request,scheduler,engine',
+        '--output',
+        output,
+      ]);
+    // Four short requests cannot give the step fit its 50 steps of an unchanged batch; the warning says so, not that steps are missing.
+    const few = path('executed-few.json');
+    expect((await executed(6, few)).code).toBe(0);
+    const rough = await runCli(['replay', path('mooncake-toolagent.jsonl'), '--simulate', '--profile', few]);
+    expect(rough.code, rough.stderr).toBe(0);
+    expect(rough.stderr.replace(/\s*›\s*/g, ' ')).toMatch(/has \d+ decode steps that follow one another with the same batch .* needs 50/);
+    const own = path('executed-l3.json');
+    const r = await executed(40, own);
+    expect(r.code, r.stderr).toBe(0);
+    expect(engineSteps(new TraceReader(own).events()).decode.length).toBeGreaterThan(100);
+    const sim = await runCli(['replay', path('mooncake-toolagent.jsonl'), '--simulate', '--profile', own, '--json']);
+    expect(sim.code, sim.stderr).toBe(0);
+    const model = (JSON.parse(sim.stdout) as { model: TimingModel }).model;
+    expect(model.basis).toBe('steps');
+    // Scaled costs: the report says so, and a capture measured against halved prefill and quartered decode costs runs 2× and 4× slower.
+    const scaled = await runCli(['replay', path('mooncake-toolagent.jsonl'), '--simulate', '--profile', own, '--cost-scale', 'prefill=0.5,decode=0.25']);
+    expect(scaled.code, scaled.stderr).toBe(0);
+    expect(scaled.stdout).toMatch(/Those costs include --cost-scale: prefill × 0\.5, decode steps and repacks × 0\.25/);
+    const base = costRatios(model, own);
+    expect(base.prefillRuns).toBeGreaterThan(0);
+    expect(base.decodePeriods).toBeGreaterThan(0);
+    const against = costRatios(scaleCosts(model, 0.5, 0.25), own);
+    expect(against.prefill / base.prefill).toBeCloseTo(2, 9);
+    expect(against.decode / base.decode).toBeCloseTo(4, 9);
+    // Steps larger than the model saw are left out: a model that saw none leaves the ratio at 1.
+    expect(costRatios({ ...model, covered: { rows: 0, rowTokens: 0 } }, own)).toMatchObject({ decode: 1, decodePeriods: 0 });
+    for (const bad of [
+      ['--cost-scale', '0'],
+      ['--cost-scale', 'prefill=2,warp=3'],
+    ]) {
+      const refused = await runCli(['replay', path('burstgpt.csv'), '--simulate', '--profile', own, ...bad]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/--cost-scale takes a positive factor such as 0\.8, or prefill=F,decode=G/);
+    }
+    const traced = await runCli(['replay', path('burstgpt.csv'), '--simulate', '--profile', own, '--trace-level', '3']);
+    expect(traced.code).toBe(2);
   });
 
   describe('against a server that refuses some requests', () => {

@@ -1,9 +1,12 @@
 import { Errors, Flags } from '@oclif/core';
 import type { Interfaces } from '@oclif/core';
 import type { EngineOptions } from '../engine/engine_defaults.js';
-import type { ReplayOptions } from '../replay/replay_result.js';
+import type { CostScale, ReplayOptions } from '../replay/replay_result.js';
+import { MODULE_NAMES } from '../tracing/stages.js';
+import type { TraceModule } from '../tracing/stages.js';
 import { maxFailuresFlag } from './bench_flags.js';
 import { numberFlag } from './number_flag.js';
+import { parseModuleFlag } from './tracing_flags.js';
 import type { targetFlags } from './target_flags.js';
 
 /** `--time-window FROM:TO` in seconds of the capture, as [from, to) ms. */
@@ -24,6 +27,30 @@ const toleranceFlag = Flags.custom<number>({
     const n = v.endsWith('%') ? Number(v.slice(0, -1)) / 100 : Number(v);
     if (!Number.isFinite(n) || n < 0) throw new Errors.CLIError(`--tolerance takes a percentage such as 10% or a fraction such as 0.1, got ${v}`, { exit: 2 });
     return n;
+  },
+})();
+
+/** `--cost-scale F` (every cost) or `prefill=F,decode=G`: factors on the simulator's fitted costs. */
+const costScaleFlag = Flags.custom<CostScale>({
+  description:
+    'With --simulate: multiply the fitted costs, all (0.5: a machine twice as fast) or prefill=F,decode=G (decode steps and their repacks). For what-if runs, or a profile made while the machine ran at another speed (bench/simulator_check.ts measures that).',
+  dependsOn: ['simulate'],
+  parse: async (v) => {
+    const bad = (): never => {
+      throw new Errors.CLIError(`--cost-scale takes a positive factor such as 0.8, or prefill=F,decode=G, got ${v}`, { exit: 2 });
+    };
+    const factor = (x: string | undefined): number => {
+      const n = Number(x);
+      return x !== undefined && x.trim() !== '' && Number.isFinite(n) && n > 0 ? n : bad();
+    };
+    if (!v.includes('=')) return { prefill: factor(v), decode: factor(v) };
+    const scale = { prefill: 1, decode: 1 };
+    for (const part of v.split(',')) {
+      const [key, value] = part.split('=');
+      if (key.trim() !== 'prefill' && key.trim() !== 'decode') bad();
+      scale[key.trim() as keyof CostScale] = factor(value);
+    }
+    return scale;
   },
 })();
 
@@ -58,6 +85,21 @@ export const replayFlags = {
     description:
       "How a public trace's requests are made to fit the model: scale every length by one factor (keeps the shape of the length distribution), clip only those that do not fit, or skip them. Rows with zero input or output tokens are always skipped and counted.",
   })(),
+  'cost-scale': costScaleFlag,
+  'trace-level': Flags.integer({
+    min: 0,
+    max: 3,
+    exclusive: ['simulate'],
+    description:
+      "The replay's own trace level (default: the capture's; 2 for a public trace). 3 with --trace-module request,scheduler,engine records every engine step: the replay is then a profile for --simulate.",
+    helpGroup: 'TRACING',
+  }),
+  'trace-module': Flags.custom<TraceModule[]>({
+    description: `The replay's own trace modules, comma-separated: ${MODULE_NAMES.join(', ')} (default: the capture's; request for a public trace).`,
+    exclusive: ['simulate'],
+    helpGroup: 'TRACING',
+    parse: parseModuleFlag,
+  })(),
   'max-failures': maxFailuresFlag,
   seed: Flags.integer({ min: 0, default: 1, description: 'Seed for token ids of requests captured without content.' }),
   warmup: Flags.integer({
@@ -87,5 +129,8 @@ export function replayOptions(file: string, f: Interfaces.InferredFlags<typeof r
     warmup: f.warmup,
     fitContext: f['fit-context'],
     profile: f.profile,
+    traceLevel: f['trace-level'],
+    traceModules: f['trace-module'],
+    costScale: f['cost-scale'],
   };
 }

@@ -21,6 +21,9 @@ function usage<T>(parse: (input: string) => T, input: string): T {
   }
 }
 
+/** `--trace-module`'s value: a bad name is a usage error. */
+export const parseModuleFlag = async (input: string): Promise<TraceModule[]> => usage(parseModules, input);
+
 /** Tracing flags, the same on every command; `defaultLevel` is the command's own. */
 export function tracingFlags(defaultLevel: TraceLevel) {
   return {
@@ -34,7 +37,7 @@ export function tracingFlags(defaultLevel: TraceLevel) {
     'trace-module': Flags.custom<TraceModule[]>({
       description: `Comma-separated trace modules: ${MODULE_NAMES.join(', ')} (default: request).`,
       helpGroup: 'TRACING',
-      parse: async (input) => usage(parseModules, input),
+      parse: parseModuleFlag,
     })(),
     'trace-sample-rate': numberFlag({
       min: 0,

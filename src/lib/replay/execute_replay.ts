@@ -26,8 +26,8 @@ export async function executeReplay(o: ReplayOptions, input: ReplayInput): Promi
   // capture. A server given with --url gets exactly the capture's requests unless warm-ups are asked for.
   const warmup = o.warmup ?? (o.urls?.length ? 0 : 2);
   const driver = new BenchDriver({ requestRate: Infinity, burstiness: 1, maxConcurrency: Infinity, seed: o.seed, warmup, replayArrivals: true });
-  const level = (header?.trace.level || 2) as TraceLevel;
-  const modules = (header?.trace.modules ?? ['request']) as TraceModule[];
+  const level = (o.traceLevel ?? (header?.trace.level || 2)) as TraceLevel;
+  const modules = (o.traceModules ?? header?.trace.modules ?? ['request']) as TraceModule[];
   // In-process the engine's stages go to --output; with --url the client's side of each request, under the trace id the server continues.
   const tracing = { level, modules, sampleRate: 1, traceFile: o.output, includeContent: header?.trace.includeContent ?? false };
   const engine = captureEngine(o, header);

@@ -4,7 +4,7 @@ import type { EngineSteps } from './engine_steps.js';
 import type { SimRequest, TimingModel } from './sim_types.js';
 
 /** A prefill run: its rows, the most tokens one of them ran (the batch is padded to it), the tokens and their squares summed over its rows, its time. */
-interface PrefillPoint {
+export interface PrefillPoint {
   rows: number;
   widest: number;
   tokens: number;
@@ -43,7 +43,7 @@ function point(tokens: readonly number[], ms: number): PrefillPoint {
  * between its chunks; otherwise runs are found from the requests' stages.
  */
 export function fitPrefill(usable: readonly SimRequest[], steps?: EngineSteps, rowByRow = false): TimingModel['prefill'] {
-  const points = steps?.prefillRuns.length ? runsFromSteps(usable, steps) : runsFromStages(usable);
+  const points = prefillRuns(usable, steps);
   const at = (beta: readonly number[], p: PrefillPoint): number => {
     const x = prefillTerms(p, rowByRow);
     return beta[0] * x[0] + beta[1] * x[1] + beta[2] * x[2];
@@ -87,6 +87,16 @@ export function fitPrefill(usable: readonly SimRequest[], steps?: EngineSteps, r
     variation: variation(ratios),
     ...(rowByRow ? { rowByRow } : {}),
   };
+}
+
+/** A capture's prefill runs: from its engine steps when it has them (level 3), else from its requests' stages. */
+export const prefillRuns = (usable: readonly SimRequest[], steps?: EngineSteps): PrefillPoint[] =>
+  steps?.prefillRuns.length ? runsFromSteps(usable, steps) : runsFromStages(usable);
+
+/** What a fitted prefill model says a run costs. */
+export function fittedPrefill(m: TimingModel['prefill'], p: PrefillPoint): number {
+  const x = prefillTerms(p, m.rowByRow ?? false);
+  return m.intercept * x[0] + m.perToken * x[1] + m.perTokenSquared * x[2];
 }
 
 /**

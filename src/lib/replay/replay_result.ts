@@ -37,6 +37,17 @@ export interface ReplayOptions {
   fitContext?: FitMode;
   /** --simulate: the capture whose timings fit the models, when the file replayed is another workload (a public trace). */
   profile?: string;
+  /** In-process execution: the replay's own trace level and modules (default: the capture's; level 2, request, for a public trace). */
+  traceLevel?: number;
+  traceModules?: readonly string[];
+  /** --simulate: every fitted prefill cost and decode step (and repack) multiplied by these (default 1). */
+  costScale?: CostScale;
+}
+
+/** Factors on the simulator's fitted costs: prefill runs, and decode steps with their repacks. */
+export interface CostScale {
+  prefill: number;
+  decode: number;
 }
 
 /** The bench run that makes a profile the simulator fits step by step. */

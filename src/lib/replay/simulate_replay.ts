@@ -4,18 +4,18 @@ import { summarize } from '../benchmark/statistics.js';
 import { ENGINE_DEFAULTS } from '../engine/engine_defaults.js';
 import { loadModelSpec } from '../engine/model_dir.js';
 import { SglError, WorkloadError } from '../errors.js';
-import { usableRid } from '../request_id.js';
 import { TraceReader } from '../tracing/trace_file/reader.js';
 import { capturedWorkload } from '../workload/dataset_files.js';
 import { fitToContext } from '../workload/fit_context.js';
 import type { ContextFit } from '../workload/fit_context.js';
 import type { RequestSpec } from '../workload/request_spec.js';
-import { engineSteps } from './engine_steps.js';
+import { decodePeriods, engineSteps } from './engine_steps.js';
 import { compareTimings, withBand } from './fidelity.js';
 import type { TimingSample } from './fidelity.js';
 import { PROFILE_COMMAND, replayResult } from './replay_result.js';
 import type { ReplayInput, ReplayOptions, ReplayResult } from './replay_result.js';
-import { MIN_FIT_REQUESTS, fitTimingModel, scaledModel, simulate } from './simulator.js';
+import { MIN_FIT_REQUESTS, fitTimingModel, scaleCosts, scaledModel, simRequest, simulate } from './simulator.js';
+import { MIN_FIT_STEPS } from './step_fits.js';
 
 /** Predicts the replay's timings from models fitted to the capture (or to --profile), without running the model. */
 export function simulateReplay(o: ReplayOptions, input: ReplayInput): ReplayResult {
@@ -32,21 +32,13 @@ export function simulateReplay(o: ReplayOptions, input: ReplayInput): ReplayResu
   // A level-3 capture holds every engine step: a second pass reads them for the step-level fit.
   const steps = profileHeader?.trace.level === 3 ? engineSteps(new TraceReader(profilePath).events()) : undefined;
   const kvLayout = (profileHeader?.engine as { kvLayout?: string } | undefined)?.kvLayout;
-  const model = fitTimingModel(
-    fitRecords.map((w) => ({
-      id: usableRid(w.rid),
-      arrivalMs: w.arrivalMs,
-      inputTokens: w.inputTokens,
-      outputTokens: w.outputTokens,
-      cachedTokens: w.cachedTokens,
-      ttftMs: w.ttftMs,
-      e2eMs: w.e2eMs,
-      stages: w.stages,
-    })),
+  const fitted = fitTimingModel(
+    fitRecords.map(simRequest),
     steps,
     // gqa prefills its rows one at a time: a run costs its rows' own tokens, not the padded batch's.
     kvLayout === 'gqa',
   );
+  const model = o.costScale ? scaleCosts(fitted, o.costScale.prefill, o.costScale.decode) : fitted;
   const profileEngine = (profileHeader?.engine ?? {}) as Record<string, number>;
   const limits = {
     maxRunningRequests: o.engine.maxRunningRequests ?? profileEngine.maxRunningRequests ?? ENGINE_DEFAULTS.maxRunningRequests,
@@ -106,7 +98,9 @@ export function simulateReplay(o: ReplayOptions, input: ReplayInput): ReplayResu
   }
   if (model.basis === 'requests')
     warnings.push(
-      `${profilePath} has no engine steps (it was captured at trace level ${profileHeader?.trace.level ?? '?'}${profileHeader?.trace.level === 3 ? ' without the scheduler and engine modules' : ''}), so decode steps are fitted per request and cannot follow the cache length; ${PROFILE_COMMAND} makes a profile fitted step by step.`,
+      steps?.decode.length
+        ? `${profilePath} has ${decodePeriods(steps).length} decode steps that follow one another with the same batch (no join, leave or prefill between them); a step-by-step fit needs ${MIN_FIT_STEPS}, so decode steps are fitted per request and cannot follow the cache length. Capture more requests, with outputs of more than a few tokens.`
+        : `${profilePath} has no engine steps (it was captured at trace level ${profileHeader?.trace.level ?? '?'}${profileHeader?.trace.level === 3 ? ' without the scheduler and engine modules' : ''}), so decode steps are fitted per request and cannot follow the cache length; ${PROFILE_COMMAND} makes a profile fitted step by step.`,
     );
   if (model.fittedOn < MIN_FIT_REQUESTS)
     warnings.push(

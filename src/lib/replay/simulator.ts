@@ -5,7 +5,7 @@ import type { TimingSample } from './fidelity.js';
 import type { SimRequest, TimingModel } from './timing_model.js';
 
 export type { SimRequest, TimingModel } from './timing_model.js';
-export { MIN_FIT_REQUESTS, fitTimingModel, scaledModel } from './timing_model.js';
+export { MIN_FIT_REQUESTS, fitTimingModel, scaleCosts, scaledModel, simRequest } from './timing_model.js';
 
 export interface SimLimits {
   maxRunningRequests: number;

@@ -1,6 +1,8 @@
 import { median } from '../stats/regression.js';
 import type { SimRequest, TimingModel } from './sim_types.js';
 import { SglError } from '../errors.js';
+import { usableRid } from '../request_id.js';
+import type { WorkloadRecord } from '../tracing/finished_request.js';
 import { decodePeriods } from './engine_steps.js';
 import type { EngineSteps } from './engine_steps.js';
 import { fitPrefill } from './prefill_fit.js';
@@ -11,11 +13,23 @@ export type { FitSpread, SimRequest, TimingModel } from './sim_types.js';
 /** Fewer requests than this and the fit is rough; the simulator says so. */
 export const MIN_FIT_REQUESTS = 50;
 
+/** The same models with every prefill run's cost multiplied by `prefill` and every decode step's and repack's by `decode`. */
+export function scaleCosts(model: TimingModel, prefill: number, decode: number): TimingModel {
+  const { intercept, perToken, perTokenSquared } = model.prefill;
+  const step = model.decodeStep;
+  return {
+    ...model,
+    prefill: { ...model.prefill, intercept: intercept * prefill, perToken: perToken * prefill, perTokenSquared: perTokenSquared * prefill },
+    decodeStep: { ...step, intercept: step.intercept * decode, perRequest: step.perRequest * decode, perRowToken: step.perRowToken * decode },
+    repack: { intercept: model.repack.intercept * decode, perRowToken: model.repack.perRowToken * decode },
+  };
+}
+
 /**
  * The same models with every prefill run and decode step at one end of its cost (fixed there, not drawn): the
  * end of the ratios the simulation draws from (variation) when it draws, else of the fit's residual spread.
  * The drawn ratios are the capture's scaled to a mean of 1, so with a skewed spread they reach past its raw
- * ends; a band at the raw ends could then miss the simulation it brackets.
+ * ends; a band at the raw ends could then miss the simulation it brackets. Repacks keep their cost.
  */
 export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingModel {
   const at = (f: { spread: { low: number; high: number }; variation?: readonly number[] }): number => {
@@ -25,26 +39,29 @@ export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingMode
     for (const r of v) x = end === 'low' ? Math.min(x, r) : Math.max(x, r);
     return x;
   };
-  const p = at(model.prefill);
-  const d = at(model.decodeStep);
+  const scaled = scaleCosts(model, at(model.prefill), at(model.decodeStep));
   return {
-    ...model,
-    prefill: {
-      ...model.prefill,
-      intercept: model.prefill.intercept * p,
-      perToken: model.prefill.perToken * p,
-      perTokenSquared: model.prefill.perTokenSquared * p,
-      variation: undefined,
-    },
-    decodeStep: {
-      ...model.decodeStep,
-      intercept: model.decodeStep.intercept * d,
-      perRequest: model.decodeStep.perRequest * d,
-      perRowToken: model.decodeStep.perRowToken * d,
-      variation: undefined,
-    },
+    ...scaled,
+    prefill: { ...scaled.prefill, variation: undefined },
+    decodeStep: { ...scaled.decodeStep, variation: undefined },
+    repack: model.repack,
   };
 }
+
+/** A captured request the models can be fitted on: it has prefill and decode timings and a first token. */
+export const fittable = (r: SimRequest): boolean => r.stages.prefill_forward !== undefined && r.stages.decode_loop !== undefined && r.ttftMs !== null;
+
+/** A capture's record as the simulator sees it. */
+export const simRequest = (w: WorkloadRecord): SimRequest => ({
+  id: usableRid(w.rid),
+  arrivalMs: w.arrivalMs,
+  inputTokens: w.inputTokens,
+  outputTokens: w.outputTokens,
+  cachedTokens: w.cachedTokens,
+  ttftMs: w.ttftMs,
+  e2eMs: w.e2eMs,
+  stages: w.stages,
+});
 
 /**
  * Fits the models; needs a capture with stage timings (an sgl trace at level 1
@@ -53,7 +70,7 @@ export function scaledModel(model: TimingModel, end: 'low' | 'high'): TimingMode
  * too; otherwise each request's decode loop is fitted against its average batch.
  */
 export function fitTimingModel(reqs: readonly SimRequest[], steps?: EngineSteps, rowByRow = false): TimingModel {
-  const usable = reqs.filter((r) => r.stages.prefill_forward !== undefined && r.stages.decode_loop !== undefined && r.ttftMs !== null);
+  const usable = reqs.filter(fittable);
   if (usable.length < 2)
     throw new SglError(
       '--simulate needs an sgl trace with stage timings (captured at trace level 1 or more) of at least two requests; public workload traces carry none.',

@@ -15,7 +15,11 @@ export function formatReplay(r: ReplayResult, o: ReplayOptions): string {
   const simulated = r.mode === 'simulate';
   const warm = r.metrics?.warmup ? `, after ${r.metrics.warmup} warm-up requests (not measured)` : '';
   out.push(`${simulated ? 'Simulated' : 'Replayed'} ${r.requests} requests of ${printable(r.workload)} (${r.format})${warm}\n\n`);
-  if (r.model) out.push(formatModel(r.model, r.profile && r.profile !== o.file ? ` of ${printable(r.profile)}` : '') + '\n\n');
+  if (r.model) {
+    const c = o.costScale;
+    const scaled = c ? ` Those costs include --cost-scale: prefill × ${c.prefill}, decode steps and repacks × ${c.decode}.` : '';
+    out.push(formatModel(r.model, r.profile && r.profile !== o.file ? ` of ${printable(r.profile)}` : '') + scaled + '\n\n');
+  }
   if (r.metrics)
     out.push(formatBenchMetrics(r.metrics, simulated ? 'simulated engine' : o.urls?.length ? o.urls.join(', ') : 'in-process engine', r.workload) + '\n');
   if (r.schedule) {
