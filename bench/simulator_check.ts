@@ -38,7 +38,7 @@
  * simulation can be rerun against the same executions.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -59,7 +59,7 @@ const { values: opts } = parseArgs({
   },
 });
 const ROOT = resolve(import.meta.dirname, '..');
-const dir = opts.keep ?? mkdtempSync(join(tmpdir(), 'sgl-simcheck-'));
+const dir = opts.keep ? (mkdirSync(opts.keep, { recursive: true }), opts.keep) : mkdtempSync(join(tmpdir(), 'sgl-simcheck-'));
 const requests = Number(opts.requests);
 const rate = Number(opts.rate);
 const profileRate = Number(opts['profile-rate'] ?? opts.rate);

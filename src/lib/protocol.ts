@@ -215,6 +215,8 @@ export type ToWorker = { type: 'add'; req: WorkerRequest } | { type: 'abort'; ri
 
 export type FromWorker =
   | { type: 'ready'; info: RunnerInfo }
+  /** The KV cache's memory is resident (the worker touched it while idle): steps no longer pay its page faults. */
+  | { type: 'warm' }
   /** `sentAt`: when the worker handed these tokens over; `traces`: records of requests that ended in this step. */
   | { type: 'tokens'; outputs: TokenOutput[]; stats: SchedulerStats; sentAt: number; traces: RequestRecords[] }
   | { type: 'finished'; rid: string; reason: 'stop' | 'abort'; trace: RequestRecords | null }

@@ -63,4 +63,40 @@ describe('the slot cache', () => {
       await runner.release();
     }
   });
+
+  it('warms: allocates the budget and touches every page, a slice per call, and the arrays stay', async () => {
+    const runner = await ModelRunner.load({
+      onnxPath: join(tinySlotModel(), 'onnx/model.onnx'),
+      device: 'cpu',
+      intraOpThreads: 1,
+      interOpThreads: 1,
+      contextLength: 1024,
+      kvCacheBytes: 2 ** 22,
+      limits: { maxRunningRequests: 8, maxPrefillTokens: 512 },
+      timeOrigin: performance.timeOrigin,
+      traceModules: [],
+      prefixCache: false,
+    });
+    try {
+      const budget = 4096;
+      const { kvHeads, headDim, pastNames } = runner.io;
+      const cache = new SlotCache(runner, 8, 1024, budget);
+      // A deadline already past: one slice (64 pages of one array) per call.
+      let calls = 1;
+      while (cache.warm(0)) calls++;
+      const elements = budget * kvHeads * headDim;
+      expect(cache.data.length).toBe(pastNames.length);
+      expect(cache.data[0].length).toBe(elements);
+      const pages = Math.ceil((elements * cache.data[0].BYTES_PER_ELEMENT) / 4096);
+      expect(calls).toBe(pastNames.length * Math.ceil(pages / 64));
+      expect(cache.warm(Infinity)).toBe(false);
+      // Every later shape fits the warmed arrays: none is allocated again.
+      const arrays = [...cache.data];
+      cache.reserve(8, 500, []);
+      cache.reserve(2, 1024, []);
+      expect(cache.data.every((d, i) => d === arrays[i])).toBe(true);
+    } finally {
+      await runner.release();
+    }
+  });
 });

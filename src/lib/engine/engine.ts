@@ -66,6 +66,13 @@ export class Engine {
     readonly device: Device,
     private readonly worker: Worker,
     readonly tracing: Tracing,
+    /**
+     * Resolves once the worker has made its KV cache resident, touching its
+     * pages while idle (a page's first write is a page fault, paid otherwise
+     * by the steps of the first burst to reach it); at once for layouts
+     * without one. Bench and replay wait for it before they measure.
+     */
+    readonly warm: Promise<void>,
   ) {
     worker.on('message', (msg: FromWorker) => this.onMessage(msg));
     worker.on('error', (err) => this.close(new EngineClosedError(`The scheduler thread failed: ${err.message}`)));
@@ -74,7 +81,7 @@ export class Engine {
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const spec = loadModelSpec(options.modelPath);
-    const { cfg, worker, info, tokenizer, tokenizers } = await startParts(spec, options);
+    const { cfg, worker, info, tokenizer, tokenizers, warm } = await startParts(spec, options);
     const device = info.device;
     const tracing = options.tracing ?? NO_TRACING;
     await tracing.attach(
@@ -94,7 +101,7 @@ export class Engine {
       tracing.exporting ? await fileSha256(spec.onnxPath) : undefined,
     );
     const maxPromptBytes = options.maxPromptBytes ?? spec.contextLength * tokenizer.maxTokenBytes;
-    return new Engine(spec, info, tokenizer, tokenizers, maxPromptBytes, device, worker, tracing);
+    return new Engine(spec, info, tokenizer, tokenizers, maxPromptBytes, device, worker, tracing, warm);
   }
 
   /**

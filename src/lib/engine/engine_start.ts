@@ -39,6 +39,8 @@ export interface EngineParts {
   tokenizer: ModelTokenizer;
   /** Where requests are tokenized. */
   tokenizers: EngineTokenizers;
+  /** Resolves once the worker has made its KV cache resident (or has ended). */
+  warm: Promise<void>;
 }
 
 /**
@@ -70,6 +72,16 @@ export async function startParts(spec: ModelSpec, options: EngineOptions): Promi
     };
     worker.once('message', onMessage);
     worker.once('error', (err) => reject(new EngineClosedError(`The scheduler thread failed to start: ${err.message}`)));
+  });
+  // Listened for from the start: the worker warms its cache as soon as it is ready, before the engine listens.
+  const warm = new Promise<void>((resolve) => {
+    const onMessage = (msg: FromWorker): void => {
+      if (msg.type !== 'warm') return;
+      worker.off('message', onMessage);
+      resolve();
+    };
+    worker.on('message', onMessage);
+    worker.once('exit', () => resolve());
   });
   // The scheduler thread, the tokenizer processes and this thread's own tokenizer (for detokenizing) load side by side;
   // if any fails, nothing is left running.
@@ -103,5 +115,5 @@ export async function startParts(spec: ModelSpec, options: EngineOptions): Promi
     if (started.status === 'fulfilled') started.value.close();
     throw failure;
   }
-  return { cfg, worker, info: ready.value, tokenizer, tokenizers: started.value };
+  return { cfg, worker, info: ready.value, tokenizer, tokenizers: started.value, warm };
 }

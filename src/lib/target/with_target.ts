@@ -61,6 +61,8 @@ export async function withTarget<T>(o: TargetSetup, run: (t: OpenTarget) => Prom
     const session = await EngineSession.start(o.engine, o.tracing);
     try {
       const { engine } = session;
+      // Measured against a warm engine: its KV cache resident, as a server's is after its first idle seconds.
+      await engine.warm;
       const kv = engine.info.limits.maxTotalTokens;
       const context = {
         tokens: Math.min(engine.spec.contextLength, kv),

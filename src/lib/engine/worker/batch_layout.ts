@@ -55,6 +55,8 @@ export interface BatchLayout {
   empty(): RunningBatch<LiveRequest>;
   startPrefill(running: RunningBatch<LiveRequest>, admitted: LiveRequest[], cacheIn: CacheIn | null): Prefilling;
   repack(parts: { batch: RunningBatch<LiveRequest>; keep: readonly number[] }[]): Promise<RunningBatch<LiveRequest>>;
+  /** With no row running: makes the cache's memory resident until `deadline` (performance.now() ms); says whether more remains. */
+  warm?(deadline: number): boolean;
 }
 
 /** The layout a runner's model takes, as its graph meets the cache. */
@@ -143,6 +145,10 @@ class SlotLayout implements BatchLayout {
 
   async repack(parts: { batch: RunningBatch<LiveRequest>; keep: readonly number[] }[]): Promise<RunningBatch<LiveRequest>> {
     return SlotBatch.repack(parts as { batch: SlotBatch<LiveRequest>; keep: readonly number[] }[]);
+  }
+
+  warm(deadline: number): boolean {
+    return this.slots.warm(deadline);
   }
 }
 

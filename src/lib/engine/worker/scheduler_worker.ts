@@ -18,6 +18,9 @@ import type { LiveRequest } from './live_request.js';
 import { recordBatchChange, recordDecodeStep, recordPrefill, recordScheduled } from './step_trace.js';
 import type { DecodeTiming } from './step_trace.js';
 
+/** How long an idle turn of the loop warms the cache before it looks at its messages again (ms). */
+const WARM_SLICE_MS = 2;
+
 /**
  * The scheduler loop (SGLang's scheduler process): recv → schedule → run
  * batch → process results, over the running batch and the waiting queue.
@@ -35,6 +38,10 @@ export class SchedulerWorker {
   private pending: Prefilling | null = null;
   private readonly sampler: Sampler;
   private looping = false;
+  /** Shutting down: idle turns no longer warm the cache. */
+  private stopping = false;
+  /** Whether the main thread has been told the cache is warm. */
+  private warmSent = false;
   private batchId = 0;
   /** Requests that ended in the current step (reused, never reallocated). */
   private readonly ended: LiveRequest[] = [];
@@ -68,9 +75,15 @@ export class SchedulerWorker {
         break;
       }
       case 'shutdown':
+        this.stopping = true;
         void this.runner.release().finally(() => parentPort?.close());
         break;
     }
+  }
+
+  /** Starts the loop with nothing to run: its idle turns warm the cache. */
+  start(): void {
+    this.kick();
   }
 
   private kick(): void {
@@ -89,7 +102,16 @@ export class SchedulerWorker {
         const next = admitNext(this.scheduler, this.batch.rows, this.cache);
         if (next) await this.prefill(next.admitted, next.matches);
         else if (this.batch.size) await this.decode();
-        else return;
+        // Idle: a slice of the cache's pages made resident, then round again, letting messages in.
+        else if (!this.stopping && this.layout.warm?.(performance.now() + WARM_SLICE_MS)) {
+          // More pages remain: round again after the yield below.
+        } else {
+          if (!this.warmSent) {
+            this.warmSent = true;
+            this.send({ type: 'warm' });
+          }
+          return;
+        }
       }
       // Chunked prefill beside decoding (slots, gqa): after every chunk but the last, a step of the rows already running.
       if (this.pending && this.batch.size) await this.decode();
