@@ -15,16 +15,13 @@ import { endedMessage, failedMessage, stepStats, tokensMessage } from './worker_
 import type { BatchLayout, Prefilling, PrefillResult } from './batch_layout.js';
 import { live } from './live_request.js';
 import type { LiveRequest } from './live_request.js';
+import { IdleWarmer } from './idle_warmer.js';
 import { recordBatchChange, recordDecodeStep, recordPrefill, recordScheduled } from './step_trace.js';
 import type { DecodeTiming } from './step_trace.js';
 
-/** How long an idle turn of the loop warms the cache before it looks at its messages again (ms). */
-const WARM_SLICE_MS = 2;
-
 /**
- * The scheduler loop (SGLang's scheduler process): recv → schedule → run
- * batch → process results, over the running batch and the waiting queue.
- * Stage boundaries go through step_trace.ts; messages through protocol.ts.
+ * The scheduler loop (SGLang's scheduler process): recv → schedule → run batch → process results, over the
+ * running batch and the waiting queue. Stage boundaries go through step_trace.ts; messages through protocol.ts.
  */
 export class SchedulerWorker {
   /** The running batch's layout, decided once from the model. */
@@ -38,10 +35,7 @@ export class SchedulerWorker {
   private pending: Prefilling | null = null;
   private readonly sampler: Sampler;
   private looping = false;
-  /** Shutting down: idle turns no longer warm the cache. */
-  private stopping = false;
-  /** Whether the main thread has been told the cache is warm. */
-  private warmSent = false;
+  private readonly warmer: IdleWarmer;
   private batchId = 0;
   /** Requests that ended in the current step (reused, never reallocated). */
   private readonly ended: LiveRequest[] = [];
@@ -60,6 +54,7 @@ export class SchedulerWorker {
     this.sampler = new Sampler(runner.vocabSize);
     this.layout = batchLayout(runner, scheduler.limits, contextLength);
     this.batch = this.layout.empty();
+    this.warmer = new IdleWarmer(this.layout, send);
   }
 
   onMessage(msg: ToWorker): void {
@@ -75,18 +70,14 @@ export class SchedulerWorker {
         break;
       }
       case 'shutdown':
-        this.stopping = true;
+        this.warmer.stop();
         void this.runner.release().finally(() => parentPort?.close());
         break;
     }
   }
 
-  /** Starts the loop with nothing to run: its idle turns warm the cache. */
-  start(): void {
-    this.kick();
-  }
-
-  private kick(): void {
+  /** Runs the loop unless it runs: on every request, and once at start (its idle turns warm the cache). */
+  kick(): void {
     if (this.looping) return;
     this.looping = true;
     void this.loop().finally(() => {
@@ -102,16 +93,7 @@ export class SchedulerWorker {
         const next = admitNext(this.scheduler, this.batch.rows, this.cache);
         if (next) await this.prefill(next.admitted, next.matches);
         else if (this.batch.size) await this.decode();
-        // Idle: a slice of the cache's pages made resident, then round again, letting messages in.
-        else if (!this.stopping && this.layout.warm?.(performance.now() + WARM_SLICE_MS)) {
-          // More pages remain: round again after the yield below.
-        } else {
-          if (!this.warmSent) {
-            this.warmSent = true;
-            this.send({ type: 'warm' });
-          }
-          return;
-        }
+        else if (!this.warmer.turn()) return; // Idle: a slice of the cache made resident, then round again.
       }
       // Chunked prefill beside decoding (slots, gqa): after every chunk but the last, a step of the rows already running.
       if (this.pending && this.batch.size) await this.decode();

@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   const worker = new SchedulerWorker(runner, new Scheduler<LiveRequest>(limits), cfg.contextLength, cfg.traceModules as TraceModule[], send, cache);
   port.on('message', (msg: ToWorker) => worker.onMessage(msg));
   send({ type: 'ready', info });
-  worker.start();
+  worker.kick();
 }
 
 void main();
