@@ -74,7 +74,9 @@ export async function startParts(spec: ModelSpec, options: EngineOptions): Promi
     worker.once('error', (err) => reject(new EngineClosedError(`The scheduler thread failed to start: ${err.message}`)));
   });
   // Listened for from the start: the worker warms its cache as soon as it is ready, before the engine listens.
+  let resolveWarm = (): void => {};
   const warm = new Promise<void>((resolve) => {
+    resolveWarm = resolve;
     const onMessage = (msg: FromWorker): void => {
       if (msg.type !== 'warm') return;
       worker.off('message', onMessage);
@@ -101,6 +103,8 @@ export async function startParts(spec: ModelSpec, options: EngineOptions): Promi
     tokenizerFailure = err;
   }
   const [ready, started] = await Promise.allSettled([workerReady, pool]);
+  // Only the slot layout warms a cache (worker/idle_warmer.ts); the others are warm from the start, and say nothing.
+  if (ready.status === 'fulfilled' && ready.value.kvLayout !== 'slots') resolveWarm();
   const failure = tokenizerFailure
     ? tokenizerFailure
     : ready.status === 'rejected'

@@ -7,7 +7,8 @@ const WARM_SLICE_MS = 2;
 /**
  * The scheduler loop's idle turns: each makes a slice of the cache's pages
  * resident (BatchLayout.warm); once none remain, or at shutdown, the main
- * thread is told, once (`engine.warm`).
+ * thread is told, once (`engine.warm`). A layout with nothing to warm sends
+ * nothing: the main thread knows from the layout's name (only slots warm).
  */
 export class IdleWarmer {
   private stopped = false;
@@ -21,7 +22,7 @@ export class IdleWarmer {
   /** One idle turn; says whether the loop should come round again (after letting its messages in). */
   turn(): boolean {
     if (!this.stopped && this.layout.warm?.(performance.now() + WARM_SLICE_MS)) return true;
-    if (!this.told) {
+    if (!this.told && this.layout.warm) {
       this.told = true;
       this.send({ type: 'warm' });
     }

@@ -57,7 +57,8 @@ async function main(): Promise<void> {
   const worker = new SchedulerWorker(runner, new Scheduler<LiveRequest>(limits), cfg.contextLength, cfg.traceModules as TraceModule[], send, cache);
   port.on('message', (msg: ToWorker) => worker.onMessage(msg));
   send({ type: 'ready', info });
-  worker.kick();
+  // The slot layout's cache is made resident in the loop's idle turns, from the start (the others have none to warm).
+  if (runner.io.layout === 'slots') worker.kick();
 }
 
 void main();
