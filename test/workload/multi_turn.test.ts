@@ -30,19 +30,29 @@ describe('multi-turn conversations (bench --dataset multi-turn)', () => {
   });
 
   it('sends each turn with the conversation so far, answers included, and the engine reuses all of it but the new message', async () => {
-    const r = await runBench(options());
-    expect(r.metrics.completed).toBe(12);
-    const byId = new Map(r.outcomes.map((o) => [o.id, o]));
-    for (const [id, o] of byId) {
-      const m = /^(chat-\d+)-t(\d+)$/.exec(id)!;
-      const k = Number(m[2]);
-      if (k === 0) continue;
-      const before = byId.get(`${m[1]}-t${k - 1}`)!;
-      // The turn's prompt is the previous prompt, its answer and a new message; the cache holds all of the first two but the answer's last token.
-      expect(o.cachedTokens).toBe(before.inputTokens + before.outputTokens - 1);
+    // One session: every turn is prefilled alone, and reuses exactly what the cache holds.
+    // Two: turns of both sessions may share a dense prefill run, whose rows start at one column, so a row may give
+    // up fewer cached tokens than it is worth waiting a run for (prefix_admission.ts: 32), never more.
+    for (const [sessions, slack] of [
+      [1, 0],
+      [2, 31],
+    ]) {
+      const r = await runBench(options({ driver: { ...options().driver, sessions } }));
+      expect(r.metrics.completed).toBe(12);
+      const byId = new Map(r.outcomes.map((o) => [o.id, o]));
+      for (const [id, o] of byId) {
+        const m = /^(chat-\d+)-t(\d+)$/.exec(id)!;
+        const k = Number(m[2]);
+        if (k === 0) continue;
+        const before = byId.get(`${m[1]}-t${k - 1}`)!;
+        // The turn's prompt is the previous prompt, its answer and a new message; the cache holds all of the first two but the answer's last token.
+        const held = before.inputTokens + before.outputTokens - 1;
+        expect(o.cachedTokens).toBeLessThanOrEqual(held);
+        expect(o.cachedTokens).toBeGreaterThanOrEqual(held - slack);
+      }
+      expect(r.expectedHitRate).toBeGreaterThan(0.5);
+      expect(Math.abs(r.metrics.cache_hit_rate! - r.expectedHitRate!)).toBeLessThan(0.05);
     }
-    expect(r.expectedHitRate).toBeGreaterThan(0.5);
-    expect(Math.abs(r.metrics.cache_hit_rate! - r.expectedHitRate!)).toBeLessThan(0.05);
   });
 
   describe('against a server (answers come back as text)', () => {
