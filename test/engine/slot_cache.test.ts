@@ -4,20 +4,24 @@ import { SlotCache } from '../../src/lib/engine/kv/slot_cache.js';
 import { ModelRunner } from '../../src/lib/engine/onnx/model_runner.js';
 import { tinySlotModel } from '../helpers/models.js';
 
+/** The tiny slot model's runner, on one thread. */
+const tinyRunner = (): Promise<ModelRunner> =>
+  ModelRunner.load({
+    onnxPath: join(tinySlotModel(), 'onnx/model.onnx'),
+    device: 'cpu',
+    intraOpThreads: 1,
+    interOpThreads: 1,
+    contextLength: 1024,
+    kvCacheBytes: 2 ** 22,
+    limits: { maxRunningRequests: 8, maxPrefillTokens: 512 },
+    timeOrigin: performance.timeOrigin,
+    traceModules: [],
+    prefixCache: false,
+  });
+
 describe('the slot cache', () => {
   it('is allocated once for the budget, and moves the running rows within it when its shape changes', async () => {
-    const runner = await ModelRunner.load({
-      onnxPath: join(tinySlotModel(), 'onnx/model.onnx'),
-      device: 'cpu',
-      intraOpThreads: 1,
-      interOpThreads: 1,
-      contextLength: 1024,
-      kvCacheBytes: 2 ** 22,
-      limits: { maxRunningRequests: 8, maxPrefillTokens: 512 },
-      timeOrigin: performance.timeOrigin,
-      traceModules: [],
-      prefixCache: false,
-    });
+    const runner = await tinyRunner();
     try {
       const budget = 4096;
       const { kvHeads, headDim } = runner.io;
@@ -65,18 +69,7 @@ describe('the slot cache', () => {
   });
 
   it('warms: allocates the budget and touches every page, a slice per call, and the arrays stay', async () => {
-    const runner = await ModelRunner.load({
-      onnxPath: join(tinySlotModel(), 'onnx/model.onnx'),
-      device: 'cpu',
-      intraOpThreads: 1,
-      interOpThreads: 1,
-      contextLength: 1024,
-      kvCacheBytes: 2 ** 22,
-      limits: { maxRunningRequests: 8, maxPrefillTokens: 512 },
-      timeOrigin: performance.timeOrigin,
-      traceModules: [],
-      prefixCache: false,
-    });
+    const runner = await tinyRunner();
     try {
       const budget = 4096;
       const { kvHeads, headDim, pastNames } = runner.io;

@@ -4,7 +4,7 @@ import { capturedWorkload } from '../workload/dataset_files.js';
 import { decodePeriods, engineSteps } from './engine_steps.js';
 import { fittedPrefill, prefillRuns } from './prefill_fit.js';
 import type { TimingModel } from './sim_types.js';
-import { fittable, simRequest } from './timing_model.js';
+import { fittable, fittedStep, simRequest } from './timing_model.js';
 
 /** A capture's costs against a model's: medians of measured ÷ fitted, and how many runs and steps each rests on. */
 export interface CostRatios {
@@ -30,11 +30,10 @@ export function costRatios(model: TimingModel, capturePath: string): CostRatios 
   const usable = capturedWorkload(capturePath, Infinity).records.map(simRequest).filter(fittable);
   const steps = engineSteps(new TraceReader(capturePath).events());
   const runs = prefillRuns(usable, steps).filter((p) => p.rows === 1);
-  const d = model.decodeStep;
   const periods = decodePeriods(steps).filter((p) => p.rows <= model.covered.rows && p.rowTokens <= model.covered.rowTokens);
   const ratio = (measured: number, fitted: number): number[] => (fitted > 0 ? [measured / fitted] : []);
   const prefill = runs.flatMap((p) => ratio(p.ms, fittedPrefill(model.prefill, p)));
-  const decode = periods.flatMap((p) => ratio(p.ms, d.intercept + d.perRequest * p.rows + d.perRowToken * p.rowTokens));
+  const decode = periods.flatMap((p) => ratio(p.ms, fittedStep(model, p.rows, p.rowTokens)));
   return {
     prefill: prefill.length ? median(prefill) : 1,
     decode: decode.length ? median(decode) : 1,

@@ -2,6 +2,7 @@ import { Scheduler } from '../engine/policy/scheduler.js';
 import { SglError } from '../errors.js';
 import { Rng } from '../stats/rng.js';
 import type { TimingSample } from './fidelity.js';
+import { fittedStep } from './timing_model.js';
 import type { SimRequest, TimingModel } from './timing_model.js';
 
 export type { SimRequest, TimingModel } from './timing_model.js';
@@ -96,7 +97,7 @@ export function simulate(
       reach.rows = Math.max(reach.rows, running.length);
       reach.rowTokens = Math.max(reach.rowTokens, running.length * (past + 1));
     }
-    t += (step.intercept + step.perRequest * running.length + step.perRowToken * running.length * (past + 1)) * draw(step.variation);
+    t += fittedStep(model, running.length, running.length * (past + 1)) * draw(step.variation);
     for (const r of running) {
       r.left--;
       r.len++;

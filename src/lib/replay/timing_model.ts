@@ -13,6 +13,10 @@ export type { FitSpread, SimRequest, TimingModel } from './sim_types.js';
 /** Fewer requests than this and the fit is rough; the simulator says so. */
 export const MIN_FIT_REQUESTS = 50;
 
+/** What the decode model says a step of `rows` rows costs, reading `rowTokens` (rows × (padded past + 1)) cached tokens. */
+export const fittedStep = (m: TimingModel, rows: number, rowTokens: number): number =>
+  m.decodeStep.intercept + m.decodeStep.perRequest * rows + m.decodeStep.perRowToken * rowTokens;
+
 /** The same models with every prefill run's cost multiplied by `prefill` and every decode step's and repack's by `decode`. */
 export function scaleCosts(model: TimingModel, prefill: number, decode: number): TimingModel {
   const { intercept, perToken, perTokenSquared } = model.prefill;
