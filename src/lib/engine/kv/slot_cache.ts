@@ -78,6 +78,8 @@ export class SlotCache {
   /** How far `warm` has come: the array, and the element, it touches next. */
   private warmArray = 0;
   private warmAt = 0;
+  /** The past copies of prefill chunks (`prefix`), reused chunk to chunk: one array per past tensor. */
+  private prefixScratch: KvData[] = [];
 
   constructor(
     private readonly runner: ModelRunner,
@@ -198,8 +200,14 @@ export class SlotCache {
     const { kvHeads, headDim } = this.runner.io;
     // At least one column (masked: no row holds it): a zero-sized input crashes the WebGPU provider.
     const columns = Math.max(1, held);
-    return this.data.map((d) => {
-      const out = this.runner.newKvData(rows * kvHeads * columns * headDim);
+    const size = rows * kvHeads * columns * headDim;
+    // Into arrays reused chunk to chunk (fresh ones fault every page the copy writes: 8-20 ms a chunk on base).
+    if (!this.prefixScratch.length || this.prefixScratch[0].length < size) {
+      const grown = Math.max(size, Math.ceil(1.5 * (this.prefixScratch[0]?.length ?? 0)));
+      this.prefixScratch = this.data.map(() => this.runner.newKvData(grown));
+    }
+    return this.data.map((d, t) => {
+      const out = this.prefixScratch[t].subarray(0, size);
       for (let r = 0; r < rows; r++) copySlot(d, first + r, this.capacity, out, r, columns, columns, kvHeads, headDim);
       return this.runner.kvTensor(out, rows, columns);
     });

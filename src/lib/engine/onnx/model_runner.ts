@@ -17,6 +17,13 @@ export type { DecoderIo, ForwardInputs, ForwardOutputs, KvPart, RowLogits, SlotI
 
 type Ort = typeof OrtModule;
 
+/** A slot run's outputs, fetched into reused arrays: the map onnxruntime fills, and its tensors. */
+interface SlotFetches {
+  fetches: Record<string, Tensor | null>;
+  logits: Tensor;
+  present: Tensor[];
+}
+
 /** One onnxruntime session of a decoder, run a batch at a time. */
 export class ModelRunner {
   private readonly emptyPast = new Map<number, Tensor>();
@@ -25,6 +32,17 @@ export class ModelRunner {
   private halfScratch = new Float32Array(0);
   /** The attention mask of a gqa model that takes one (rowLengths 'attention_mask'), reused run to run. */
   private maskScratch = new BigInt64Array(0);
+  /**
+   * A slot model's outputs on the CPU, written by onnxruntime into arrays reused run to run (grown, never
+   * shrunk): a plain fetch gets a fresh array per output and run, and the first write to each of its pages
+   * faults (a 1,024-token chunk's new K/V on base is 17 MB: 8-20 ms of faults, as much as its attention).
+   */
+  private presentScratch: KvData[] = [];
+  /** False: plain fetches, a fresh array per output and run (the baseline bench/slot_outputs.ts measures against). */
+  reuseOutputs = true;
+  private logitsScratch: Float32Array | Uint16Array = new Float32Array(0);
+  /** The decode steps' fetch maps over that scratch, by batch size (a step's shapes are few; a chunk's are not kept). */
+  private readonly stepFetches = new Map<number, SlotFetches>();
   /** Runs so far, and the bytes their tensors moved between host and device (counted on a GPU only; KV repacks included). */
   readonly transfers = { runs: 0, toDevice: 0, fromDevice: 0 };
   /** Joins and leaves where the cache lives: the KV repack graphs. */
@@ -39,6 +57,8 @@ export class ModelRunner {
     readonly device: Device,
     /** Whether the present tensors stay on the device: the cache is repacked there, and comes to the host only when asked (kvToHost). */
     readonly kvOnDevice: boolean,
+    /** Whether the logits are [batch, 1, vocab] (each row's last token's), as sgl's graphs give them. */
+    private readonly lastLogitsOnly: boolean,
     readonly deviceWhy?: string,
   ) {
     this.repacker = new KvRepacker(ort, io, device, kvOnDevice, this.transfers);
@@ -74,7 +94,8 @@ export class ModelRunner {
     const logitsShape = session.outputMetadata.find((m) => m.name === 'logits');
     const vocab = logitsShape?.isTensor ? logitsShape.shape[2] : undefined;
     if (typeof vocab !== 'number') throw new ModelError('The logits output must have a fixed vocabulary dimension [batch, seq, vocab].');
-    const runner = new ModelRunner(ort, session, io, vocab, opened.device, placement.kvOnDevice.includes(opened.device), opened.why);
+    const lastOnly = logitsShape?.isTensor === true && logitsShape.shape[1] === 1;
+    const runner = new ModelRunner(ort, session, io, vocab, opened.device, placement.kvOnDevice.includes(opened.device), lastOnly, opened.why);
     // A slot model takes any number of tokens on top of its cache by construction.
     if (io.layout === 'dense') io.chunkedPrefill = await runner.probeChunkedPrefill();
     return runner;
@@ -195,14 +216,43 @@ export class ModelRunner {
     const names = this.io.pastNames;
     for (let i = 0; i < names.length; i++) feeds[names[i]] = x.past[i];
     if (this.io.layout !== 'gqa') {
-      const out = await this.run(feeds);
-      return { logits: this.lastLogits(out.logits, x.batch, 1), present: this.io.presentNames.map((n) => out[n]) };
+      if (this.device !== 'cpu' || !this.lastLogitsOnly || !this.reuseOutputs) {
+        const out = await this.run(feeds);
+        return { logits: this.lastLogits(out.logits, x.batch, 1), present: this.io.presentNames.map((n) => out[n]) };
+      }
+      const into = x.seq === 1 ? (this.stepFetches.get(x.batch) ?? this.slotFetches(x.batch, 1)) : this.slotFetches(x.batch, x.seq);
+      await this.run(feeds, false, into.fetches);
+      return { logits: this.lastLogits(into.logits, x.batch, 1), present: into.present };
     }
     const fetches: Record<string, Tensor | null> = { logits: null };
     for (let i = 0; i < names.length; i++) fetches[this.io.presentNames[i]] = x.past[i];
     const out = await this.run(feeds, false, fetches);
     // sgl's graphs return each row's last token's logits; a genai export returns every position's.
     return { logits: this.lastLogits(out.logits, x.batch, out.logits.dims[1], x.lastIndex), present: [...x.past] };
+  }
+
+  /** Fetches of a slot run's outputs into the scratch arrays, grown to fit `batch` rows of `seq` new tokens. */
+  private slotFetches(batch: number, seq: number): SlotFetches {
+    const { kvHeads, headDim, presentNames } = this.io;
+    const kv = batch * kvHeads * seq * headDim;
+    if (!this.presentScratch.length || this.presentScratch[0].length < kv) {
+      const size = Math.max(kv, Math.ceil(1.5 * (this.presentScratch[0]?.length ?? 0)));
+      this.presentScratch = presentNames.map(() => this.newKvData(size));
+      this.stepFetches.clear();
+    }
+    const vocab = this.vocabSize;
+    if (this.logitsScratch.length < batch * vocab) {
+      const size = Math.max(batch * vocab, Math.ceil(1.5 * this.logitsScratch.length));
+      this.logitsScratch = this.io.logitsType === 'float16' ? new Uint16Array(size) : new Float32Array(size);
+      this.stepFetches.clear();
+    }
+    const logits = new this.ort.Tensor(this.io.logitsType, this.logitsScratch.subarray(0, batch * vocab), [batch, 1, vocab]);
+    const present = this.presentScratch.map((d) => this.kvTensor(d.subarray(0, kv), batch, seq));
+    const fetches: Record<string, Tensor | null> = { logits };
+    for (let i = 0; i < presentNames.length; i++) fetches[presentNames[i]] = present[i];
+    const made = { fetches, logits, present };
+    if (seq === 1) this.stepFetches.set(batch, made);
+    return made;
   }
 
   /**
