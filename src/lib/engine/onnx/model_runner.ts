@@ -10,6 +10,7 @@ import { hostBytes, KvRepacker } from './kv_repacker.js';
 import type { KvData } from '../policy/prefix_cache.js';
 import { OUTLINE_OPS, presentOnDevice, readDecoderIo, sharesPastAndPresent } from './decoder_io.js';
 import { onnxGraphOutline } from './onnx_outputs.js';
+import { LengthMask, SlotOutputs } from './slot_outputs.js';
 import type { GraphOutline } from './onnx_outputs.js';
 import type { DecoderIo, ForwardInputs, ForwardOutputs, KvPart, RowLogits, SlotInputs } from './decoder_io.js';
 
@@ -17,32 +18,18 @@ export type { DecoderIo, ForwardInputs, ForwardOutputs, KvPart, RowLogits, SlotI
 
 type Ort = typeof OrtModule;
 
-/** A slot run's outputs, fetched into reused arrays: the map onnxruntime fills, and its tensors. */
-interface SlotFetches {
-  fetches: Record<string, Tensor | null>;
-  logits: Tensor;
-  present: Tensor[];
-}
-
 /** One onnxruntime session of a decoder, run a batch at a time. */
 export class ModelRunner {
   private readonly emptyPast = new Map<number, Tensor>();
   /** When this thread last handed a run to onnxruntime and so became free to read its messages (tracing clock). */
   yieldedAt = 0;
   private halfScratch = new Float32Array(0);
-  /** The attention mask of a gqa model that takes one (rowLengths 'attention_mask'), reused run to run. */
-  private maskScratch = new BigInt64Array(0);
-  /**
-   * A slot model's outputs on the CPU, written by onnxruntime into arrays reused run to run (grown, never
-   * shrunk): a plain fetch gets a fresh array per output and run, and the first write to each of its pages
-   * faults (a 1,024-token chunk's new K/V on base is 17 MB: 8-20 ms of faults, as much as its attention).
-   */
-  private presentScratch: KvData[] = [];
+  /** The attention mask of a gqa model that takes one (rowLengths 'attention_mask'), kept run to run. */
+  private readonly mask: LengthMask;
+  /** A slot model's outputs on the CPU, fetched into arrays kept run to run (null: fresh arrays, see `reuseOutputs`). */
+  private readonly slotOutputs: SlotOutputs | null;
   /** False: plain fetches, a fresh array per output and run (the baseline bench/slot_outputs.ts measures against). */
   reuseOutputs = true;
-  private logitsScratch: Float32Array | Uint16Array = new Float32Array(0);
-  /** The decode steps' fetch maps over that scratch, by batch size (a step's shapes are few; a chunk's are not kept). */
-  private readonly stepFetches = new Map<number, SlotFetches>();
   /** Runs so far, and the bytes their tensors moved between host and device (counted on a GPU only; KV repacks included). */
   readonly transfers = { runs: 0, toDevice: 0, fromDevice: 0 };
   /** Joins and leaves where the cache lives: the KV repack graphs. */
@@ -58,10 +45,12 @@ export class ModelRunner {
     /** Whether the present tensors stay on the device: the cache is repacked there, and comes to the host only when asked (kvToHost). */
     readonly kvOnDevice: boolean,
     /** Whether the logits are [batch, 1, vocab] (each row's last token's), as sgl's graphs give them. */
-    private readonly lastLogitsOnly: boolean,
+    lastLogitsOnly: boolean,
     readonly deviceWhy?: string,
   ) {
     this.repacker = new KvRepacker(ort, io, device, kvOnDevice, this.transfers);
+    this.mask = new LengthMask(ort);
+    this.slotOutputs = io.layout === 'slots' && device === 'cpu' && lastLogitsOnly ? new SlotOutputs(ort, io, vocabSize) : null;
   }
 
   static async load(cfg: WorkerConfig): Promise<ModelRunner> {
@@ -211,16 +200,16 @@ export class ModelRunner {
     if (this.io.rowLengths === 'cache_lengths') {
       feeds.cache_lengths = new Tensor('int64', x.cacheLengths, [x.batch]);
       feeds.last_index = new Tensor('int64', x.lastIndex, [x.batch]);
-    } else feeds.attention_mask = this.lengthMask(x);
+    } else feeds.attention_mask = this.mask.of(x);
     if (this.io.hasPositionIds) feeds.position_ids = new Tensor('int64', x.positionIds, [x.batch, x.seq]);
     const names = this.io.pastNames;
     for (let i = 0; i < names.length; i++) feeds[names[i]] = x.past[i];
     if (this.io.layout !== 'gqa') {
-      if (this.device !== 'cpu' || !this.lastLogitsOnly || !this.reuseOutputs) {
+      if (!this.slotOutputs || !this.reuseOutputs) {
         const out = await this.run(feeds);
         return { logits: this.lastLogits(out.logits, x.batch, 1), present: this.io.presentNames.map((n) => out[n]) };
       }
-      const into = x.seq === 1 ? (this.stepFetches.get(x.batch) ?? this.slotFetches(x.batch, 1)) : this.slotFetches(x.batch, x.seq);
+      const into = this.slotOutputs.fetches(x.batch, x.seq);
       await this.run(feeds, false, into.fetches);
       return { logits: this.lastLogits(into.logits, x.batch, 1), present: into.present };
     }
@@ -229,47 +218,6 @@ export class ModelRunner {
     const out = await this.run(feeds, false, fetches);
     // sgl's graphs return each row's last token's logits; a genai export returns every position's.
     return { logits: this.lastLogits(out.logits, x.batch, out.logits.dims[1], x.lastIndex), present: [...x.past] };
-  }
-
-  /** Fetches of a slot run's outputs into the scratch arrays, grown to fit `batch` rows of `seq` new tokens. */
-  private slotFetches(batch: number, seq: number): SlotFetches {
-    const { kvHeads, headDim, presentNames } = this.io;
-    const kv = batch * kvHeads * seq * headDim;
-    if (!this.presentScratch.length || this.presentScratch[0].length < kv) {
-      const size = Math.max(kv, Math.ceil(1.5 * (this.presentScratch[0]?.length ?? 0)));
-      this.presentScratch = presentNames.map(() => this.newKvData(size));
-      this.stepFetches.clear();
-    }
-    const vocab = this.vocabSize;
-    if (this.logitsScratch.length < batch * vocab) {
-      const size = Math.max(batch * vocab, Math.ceil(1.5 * this.logitsScratch.length));
-      this.logitsScratch = this.io.logitsType === 'float16' ? new Uint16Array(size) : new Float32Array(size);
-      this.stepFetches.clear();
-    }
-    const logits = new this.ort.Tensor(this.io.logitsType, this.logitsScratch.subarray(0, batch * vocab), [batch, 1, vocab]);
-    const present = this.presentScratch.map((d) => this.kvTensor(d.subarray(0, kv), batch, seq));
-    const fetches: Record<string, Tensor | null> = { logits };
-    for (let i = 0; i < presentNames.length; i++) fetches[presentNames[i]] = present[i];
-    const made = { fetches, logits, present };
-    if (seq === 1) this.stepFetches.set(batch, made);
-    return made;
-  }
-
-  /**
-   * The attention mask that tells a genai GroupQueryAttention export where each row stands: row b's first
-   * cacheLengths[b] + lastIndex[b] + 1 columns are ones (its cached and new tokens), as wide as the longest.
-   */
-  private lengthMask(x: SlotInputs): Tensor {
-    let width = 0;
-    for (let b = 0; b < x.batch; b++) width = Math.max(width, Number(x.cacheLengths[b] + x.lastIndex[b]) + 1);
-    if (this.maskScratch.length < x.batch * width) this.maskScratch = new BigInt64Array(Math.max(x.batch * width, 2 * this.maskScratch.length));
-    const mask = this.maskScratch.subarray(0, x.batch * width);
-    for (let b = 0; b < x.batch; b++) {
-      const ones = Number(x.cacheLengths[b] + x.lastIndex[b]) + 1;
-      mask.fill(1n, b * width, b * width + ones);
-      mask.fill(0n, b * width + ones, (b + 1) * width);
-    }
-    return new this.ort.Tensor('int64', mask, [x.batch, width]);
   }
 
   /** Each row's logits at its last token (`lastIndex`, else the last position) of [batch, seq, vocab]. */
