@@ -50,7 +50,7 @@ export class ModelRunner {
   ) {
     this.repacker = new KvRepacker(ort, io, device, kvOnDevice, this.transfers);
     this.mask = new LengthMask(ort);
-    this.slotOutputs = io.layout === 'slots' && device === 'cpu' && lastLogitsOnly ? new SlotOutputs(ort, io, vocabSize) : null;
+    this.slotOutputs = io.layout === 'slots' && device === 'cpu' && lastLogitsOnly ? new SlotOutputs(ort, this) : null;
   }
 
   static async load(cfg: WorkerConfig): Promise<ModelRunner> {

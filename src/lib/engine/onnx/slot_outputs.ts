@@ -1,7 +1,8 @@
 import type { Tensor } from 'onnxruntime-node';
 import type * as OrtModule from 'onnxruntime-node';
 import type { KvData } from '../policy/prefix_cache.js';
-import type { DecoderIo, SlotInputs } from './decoder_io.js';
+import type { SlotInputs } from './decoder_io.js';
+import type { ModelRunner } from './model_runner.js';
 
 // Arrays a slot or gqa run fills anew each run, kept from run to run instead of allocated per run.
 
@@ -15,7 +16,7 @@ export interface SlotFetches {
 /**
  * A slot model's outputs on the CPU, written by onnxruntime into arrays kept
  * run to run (grown, never shrunk): a plain fetch gets a fresh array per
- * output and run, garbage the next run leaves behind again (4 MB of logits
+ * output and run, garbage the next run leaves behind again (6.4 MB of logits
  * a step at 32 rows on base), whose pages fault on their first write.
  */
 export class SlotOutputs {
@@ -26,8 +27,7 @@ export class SlotOutputs {
 
   constructor(
     private readonly ort: typeof OrtModule,
-    private readonly io: DecoderIo,
-    private readonly vocabSize: number,
+    private readonly runner: Pick<ModelRunner, 'io' | 'vocabSize' | 'newKvData' | 'kvTensor'>,
   ) {}
 
   /** Fetches for a run of `batch` rows of `seq` new tokens each: logits [batch, 1, vocab], new K/V [batch, kv_heads, seq, head_dim]. */
@@ -36,22 +36,21 @@ export class SlotOutputs {
   }
 
   private make(batch: number, seq: number): SlotFetches {
-    const { kvHeads, headDim, presentNames, kvType, logitsType } = this.io;
+    const { kvHeads, headDim, presentNames, logitsType } = this.runner.io;
     const kv = batch * kvHeads * seq * headDim;
     if (!this.present.length || this.present[0].length < kv) {
       const size = Math.max(kv, Math.ceil(1.5 * (this.present[0]?.length ?? 0)));
-      this.present = presentNames.map(() => (kvType === 'float16' ? new Uint16Array(size) : new Float32Array(size)));
+      this.present = presentNames.map(() => this.runner.newKvData(size));
       this.steps.clear();
     }
-    const vocab = this.vocabSize;
+    const vocab = this.runner.vocabSize;
     if (this.logits.length < batch * vocab) {
       const size = Math.max(batch * vocab, Math.ceil(1.5 * this.logits.length));
       this.logits = logitsType === 'float16' ? new Uint16Array(size) : new Float32Array(size);
       this.steps.clear();
     }
-    const { Tensor } = this.ort;
-    const logits = new Tensor(logitsType, this.logits.subarray(0, batch * vocab), [batch, 1, vocab]);
-    const present = this.present.map((d) => new Tensor(kvType, d.subarray(0, kv), [batch, kvHeads, seq, headDim]));
+    const logits = new this.ort.Tensor(logitsType, this.logits.subarray(0, batch * vocab), [batch, 1, vocab]);
+    const present = this.present.map((d) => this.runner.kvTensor(d.subarray(0, kv), batch, seq));
     const fetches: Record<string, Tensor | null> = { logits };
     for (let i = 0; i < presentNames.length; i++) fetches[presentNames[i]] = present[i];
     const made = { fetches, logits, present };
