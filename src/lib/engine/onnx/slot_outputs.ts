@@ -1,8 +1,15 @@
 import type { Tensor } from 'onnxruntime-node';
 import type * as OrtModule from 'onnxruntime-node';
 import type { KvData } from '../policy/prefix_cache.js';
-import type { SlotInputs } from './decoder_io.js';
-import type { ModelRunner } from './model_runner.js';
+import type { DecoderIo, SlotInputs } from './decoder_io.js';
+
+/** What the outputs need of their ModelRunner: its model's shapes, and its way to make and wrap K/V arrays. */
+interface RunnerKv {
+  readonly io: DecoderIo;
+  readonly vocabSize: number;
+  newKvData(elements: number): KvData;
+  kvTensor(data: KvData, batch: number, length: number): Tensor;
+}
 
 // Arrays a slot or gqa run fills anew each run, kept from run to run instead of allocated per run.
 
@@ -27,7 +34,7 @@ export class SlotOutputs {
 
   constructor(
     private readonly ort: typeof OrtModule,
-    private readonly runner: Pick<ModelRunner, 'io' | 'vocabSize' | 'newKvData' | 'kvTensor'>,
+    private readonly runner: RunnerKv,
   ) {}
 
   /** Fetches for a run of `batch` rows of `seq` new tokens each: logits [batch, 1, vocab], new K/V [batch, kv_heads, seq, head_dim]. */
