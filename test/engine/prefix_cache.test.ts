@@ -8,7 +8,7 @@ import { tinyGenaiGqaModel, tinyGenaiReference, tinyGqaFp16Model, tinyGqaModel, 
 import type { Collected } from '../helpers/collect.js';
 
 /** Two KV tensors, two heads, head_dim 1: a token's value in head h of tensor t is t·1000 + h·100 + its id. */
-const LAYOUT = { tensors: 2, kvHeads: 2, headDim: 1, newData: (n: number) => new Float32Array(n) };
+const LAYOUT = { tensors: 2, kvHeads: 2, headDim: 1, newData: (n: number) => new Float32Array(n), budget: 4096 };
 
 /** One row of dense present tensors [1, heads, length, 1] holding `ids` from column `start`. */
 function rowOf(ids: readonly number[], length = ids.length, start = 0): Float32Array[] {
@@ -83,6 +83,33 @@ describe('the prefix cache', () => {
     expect(() => cache.insert([1, 2, 9], rowOf([1, 2, 9]), 0, 3, 0, 100)).toThrow(/held by a request cannot be split/);
     cache.release(held);
     expect(cache.insert([1, 2, 9], rowOf([1, 2, 9]), 0, 3, 0, 100).inserted).toBe(1);
+  });
+
+  it('keeps every token of a split edge, split where a page ends or within one', () => {
+    const cache = new PrefixCache(LAYOUT);
+    const a = Array.from({ length: 70 }, (_, j) => j + 1);
+    const b = [...a.slice(0, 64), 90, 91]; // splits a's edge where its second page ends
+    const c = [...a.slice(0, 40), 95, 96]; // then within the second page
+    for (const p of [a, b, c]) cache.insert(p, rowOf(p), 0, p.length, 0, 1000);
+    expect(cache.size).toBe(70 + 2 + 2);
+    for (const p of [a, b, c]) {
+      const [k, v] = copied(cache, p, p.length, p.length);
+      expect(k).toEqual([...p, ...p.map((id) => 100 + id)]);
+      expect(v).toEqual([...p.map((id) => 1000 + id), ...p.map((id) => 1100 + id)]);
+    }
+  });
+
+  it('inserts only what its pages hold, evicting for pages when small prefixes leave them part empty', () => {
+    // Four pages of 32 tokens: four one-token prefixes take them all, whatever room the budget leaves.
+    const cache = new PrefixCache({ ...LAYOUT, budget: 128 });
+    for (const id of [1, 2, 3, 4]) cache.insert([id], rowOf([id]), 0, 1, 0, 1000);
+    expect(cache.size).toBe(4);
+    // A fifth pushes the least recently used one out; a prompt longer than the pages holds what fits.
+    expect(cache.insert([5], rowOf([5]), 0, 1, 0, 1000)).toEqual({ inserted: 1, evicted: 1 });
+    expect(cache.match([1, 0]).length).toBe(0);
+    const long = Array.from({ length: 200 }, (_, j) => 6 + (j % 90));
+    expect(cache.insert(long, rowOf(long), 0, 200, 0, 1000).inserted).toBe(128);
+    expect(cache.size).toBe(128);
   });
 
   it("a leaf evicted leaves its parent evictable at the parent's own age", () => {

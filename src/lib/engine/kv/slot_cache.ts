@@ -1,6 +1,6 @@
 import type { Tensor } from 'onnxruntime-node';
 import type { ModelRunner } from '../onnx/model_runner.js';
-import type { KvData } from '../policy/prefix_cache.js';
+import type { KvData, PageArena } from '../policy/kv_pages.js';
 
 /** Capacity grows in steps of this many tokens, so that a slightly longer request does not relayout the cache. */
 const CAPACITY_STEP = 128;
@@ -68,11 +68,18 @@ function restride(d: KvData, from: number, to: number, live: readonly number[], 
  * touches the arrays' pages while it has nothing else to do (`warm`), a
  * slice at a time, so a warmed engine's steps pay none: the arrays are then
  * resident, the whole KV budget.
+ *
+ * The prefix cache keeps its pages at the arrays' end (PageArena), out of
+ * the placed rows' slots (`front`): a placement moves them back (`tail`).
  */
-export class SlotCache {
+export class SlotCache implements PageArena {
   data: KvData[] = [];
   slots = 0;
   capacity = 0;
+  /** Slots the last placement took (running and placed rows): the start of the arrays the pages keep out of. */
+  private placed = 0;
+  /** The prefix cache's pages at the arrays' end, when it shares them. */
+  tail: { vacate(front: number): boolean; readonly extent: number } | null = null;
   /** Feeds over the first rows' slots, by row count, while the arrays stay. */
   private views = new Map<number, Tensor[]>();
   /** How far `warm` has come: the array, and the element, it touches next. */
@@ -97,22 +104,34 @@ export class SlotCache {
   reserve(slots: number, capacity: number, live: readonly number[]): void {
     const need = Math.min(this.maxCapacity, capacity);
     const oversized = this.capacity > (live.length ? 3 : 1) * Math.ceil(need / CAPACITY_STEP) * CAPACITY_STEP;
-    if (slots <= this.slots && need <= this.capacity && !oversized) return;
+    this.placed = slots;
+    if (slots <= this.slots && need <= this.capacity && !oversized) {
+      if (this.tail && !this.tail.vacate(this.front)) this.reshape(this.slots, this.capacity, live);
+      return;
+    }
     const grown = need > this.capacity && live.length ? Math.max(need, Math.ceil((this.capacity * 1.5) / CAPACITY_STEP) * CAPACITY_STEP) : need;
     // As many slots as the budget holds at this capacity (pages of slots never written stay untouched, not resident).
     const newSlots = Math.max(slots, Math.min(this.maxSlots, Math.floor(this.budget / need)));
     const rounded = Math.min(this.maxCapacity, Math.ceil(grown / CAPACITY_STEP) * CAPACITY_STEP, Math.floor(this.budget / newSlots));
-    const newCapacity = Math.max(need, rounded);
+    this.reshape(newSlots, Math.max(need, rounded), live);
+  }
+
+  /** Lays the arrays out as `newSlots` slots of `newCapacity`, keeping the live rows (and the prefix cache's pages). */
+  private reshape(newSlots: number, newCapacity: number, live: readonly number[]): void {
     const { kvHeads, headDim, pastNames } = this.runner.io;
     const elements = newSlots * kvHeads * newCapacity * headDim;
-    if (this.data.length && elements <= this.data[0].length) {
+    const front = this.placed * kvHeads * newCapacity * headDim;
+    if (this.data.length && elements <= this.data[0].length && (!this.tail || this.tail.vacate(front))) {
       // The new shape fits the arrays: the live rows move to their new stride within them. Fresh arrays would cost
       // a page fault for every page the copy writes (about 8 µs a page on this VM: 350-430 ms to grow under 5 rows).
       for (const d of this.data) restride(d, this.capacity, newCapacity, live, kvHeads, headDim);
     } else {
-      const data = pastNames.map(() => this.runner.newKvData(Math.max(elements, this.fullSize())));
+      // Past the budget (or with pages requests hold in the way): arrays with room for the pages behind the rows.
+      const tail = this.tail?.extent ?? 0;
+      const data = pastNames.map(() => this.runner.newKvData(Math.max(elements, front + tail, this.fullSize())));
       for (let t = 0; t < data.length; t++) {
         for (let s = 0; s < live.length; s++) copySlot(this.data[t], s, this.capacity, data[t], s, newCapacity, live[s], kvHeads, headDim);
+        if (tail) data[t].set(this.data[t].subarray(this.data[t].length - tail), data[t].length - tail);
       }
       this.data = data;
       this.warmArray = 0;
@@ -132,25 +151,35 @@ export class SlotCache {
     return Number.isFinite(tokens) ? tokens * this.runner.io.kvHeads * this.runner.io.headDim : 0;
   }
 
-  /**
-   * Touches the arrays' pages (allocating them first) until `deadline` (ms,
-   * performance.now()); says whether pages remain. It writes zeros: only
-   * while no row is live.
-   */
-  warm(deadline: number): boolean {
+  /** PageArena: the arrays (allocated for the whole budget on first use). */
+  arrays(): readonly KvData[] {
     if (!this.data.length) {
       const size = this.fullSize();
-      if (!size) return false;
-      this.data = this.runner.io.pastNames.map(() => this.runner.newKvData(size));
+      if (size) this.data = this.runner.io.pastNames.map(() => this.runner.newKvData(size));
     }
+    return this.data;
+  }
+
+  /** PageArena: elements at the arrays' start that the placed rows' slots take. */
+  get front(): number {
+    return this.placed * this.runner.io.kvHeads * this.capacity * this.runner.io.headDim;
+  }
+
+  /**
+   * Touches the arrays' pages until `deadline` (ms, performance.now()); says whether pages remain. It writes
+   * zeros: only while no row is live, and never over the prefix cache's pages.
+   */
+  warm(deadline: number): boolean {
+    if (!this.arrays().length) return false;
     while (this.warmArray < this.data.length) {
       const d = this.data[this.warmArray];
       const page = PAGE_BYTES / d.BYTES_PER_ELEMENT;
+      const stop = d.length - (this.tail?.extent ?? 0);
       // 64 pages between looks at the clock: about 1 ms when they fault, microseconds when they are resident.
-      const end = Math.min(d.length, this.warmAt + 64 * page);
+      const end = Math.min(stop, this.warmAt + 64 * page);
       for (let i = this.warmAt; i < end; i += page) d[i] = 0;
       this.warmAt = end;
-      if (end === d.length) {
+      if (end === stop) {
         this.warmArray++;
         this.warmAt = 0;
       }

@@ -1,37 +1,33 @@
 /**
- * The prefix cache (SGLang's RadixAttention, on the dense batch): a radix
- * tree from token-id prefixes to their KV. A prompt that shares a prefix
- * with one seen before gets that prefix's KV copied into its batch row and
- * prefills only the rest. The cache and the running batch share one KV
+ * The prefix cache (SGLang's RadixAttention): a radix tree from token-id
+ * prefixes to their KV. A prompt that shares a prefix with one seen before
+ * gets that prefix's KV copied into its batch row (or slot) and prefills
+ * only the rest; a row holds its prefix (a reference count) only from the
+ * match until that copy. The cache and the running batch share one KV
  * budget: what no request holds is evicted, least recently used first,
- * when the batch or a new prefix needs the room.
- *
- * The dense batch copies a row's cached KV in before its prefill, so a row
- * holds its prefix (a reference count) only from the match until that copy;
- * afterwards the batch has its own.
+ * when the batch or a new prefix needs the room. The KV lives in pages
+ * (KvPages), on the slot layout at the end of the slot cache's own arrays:
+ * the budget's memory, not memory beside it.
  */
+import { KvPages, PAGE_TOKENS, ownArena } from './kv_pages.js';
+import type { KvData, KvLayout, PageArena } from './kv_pages.js';
 
-export type KvData = Float32Array | Uint16Array;
-
-/** The cache's view of the model: how many KV tensors, their head layout, and how to allocate their data. */
-export interface KvLayout {
-  /** Past tensors per token (2 × layers). */
-  tensors: number;
-  kvHeads: number;
-  headDim: number;
-  newData(elements: number): KvData;
-}
+export type { KvData, KvLayout } from './kv_pages.js';
 
 interface Node {
   /** Token ids on the edge into this node. */
   tokens: number[];
-  /** Their KV, one array per past tensor, each [kvHeads, tokens.length, headDim]. */
-  kv: KvData[];
+  /** Their KV: token i in page pages[i / PAGE_TOKENS]. */
+  pages: number[];
   children: Map<number, Node>;
   parent: Node | null;
   /** Requests between their match and the copy of this node's KV into their batch row. */
   refs: number;
   lastUsed: number;
+}
+
+function newNode(tokens: number[], parent: Node | null, lastUsed: number): Node {
+  return { tokens, pages: [], children: new Map(), parent, refs: 0, lastUsed };
 }
 
 /** The longest cached prefix of a prompt: its length in tokens and the nodes it runs through (the last may be used in part). */
@@ -49,7 +45,7 @@ export interface CacheChange {
 }
 
 export class PrefixCache {
-  private readonly root: Node = { tokens: [], kv: [], children: new Map(), parent: null, refs: 0, lastUsed: 0 };
+  private readonly root = newNode([], null, 0);
   /** Tokens held. */
   private held = 0;
   /** Tokens held by nodes some request holds (not evictable). */
@@ -58,7 +54,29 @@ export class PrefixCache {
   /** Tokens evicted since the cache was made. */
   evictedTotal = 0;
 
-  constructor(private readonly layout: KvLayout) {}
+  private pages: KvPages;
+
+  /** Keeps its pages in arrays of its own, allocated on the first insert, until given an arena to share (`useArena`). */
+  constructor(private readonly layout: KvLayout) {
+    this.pages = new KvPages(ownArena(layout), layout.kvHeads, layout.headDim);
+  }
+
+  /** Keeps its pages at the end of `arena`'s arrays (the slot cache's) instead: only while it holds none. */
+  useArena(arena: PageArena): void {
+    if (this.pages.used) throw new Error('internal error: the prefix cache changes arena only while empty');
+    this.pages = new KvPages(arena, this.layout.kvHeads, this.layout.headDim);
+  }
+
+  /** Moves pages out of the arena's first `front` elements, evicting the least recently used while behind is full; false when what requests hold cannot move. */
+  vacate(front: number): boolean {
+    while (!this.pages.vacate(front)) if (this.evict(1) === 0) return false;
+    return true;
+  }
+
+  /** Elements at the end of each arena array that pages take up. */
+  get extent(): number {
+    return this.pages.extent();
+  }
 
   /** Tokens of KV the cache holds. */
   get size(): number {
@@ -110,21 +128,12 @@ export class PrefixCache {
    * tensors ([rows, kvHeads, length, headDim] each), ending at column `end`.
    */
   copyOut(m: PrefixMatch, count: number, dst: readonly KvData[], row: number, length: number, end: number): void {
-    const { kvHeads, headDim } = this.layout;
     let col = end - count;
     let left = count;
     for (const node of m.nodes) {
       if (left <= 0) break;
       const take = Math.min(left, node.tokens.length);
-      const edgeLen = node.tokens.length;
-      for (let t = 0; t < dst.length; t++) {
-        const src = node.kv[t];
-        const out = dst[t];
-        for (let h = 0; h < kvHeads; h++) {
-          const from = h * edgeLen * headDim;
-          out.set(src.subarray(from, from + take * headDim), ((row * kvHeads + h) * length + col) * headDim);
-        }
-      }
+      this.pages.copy(node.pages, 0, take, dst, row, length, col, false);
       col += take;
       left -= take;
     }
@@ -148,7 +157,9 @@ export class PrefixCache {
       while (k < child.tokens.length && pos + k < ids.length && child.tokens[k] === ids[pos + k]) k++;
       child.lastUsed = stamp;
       if (k < child.tokens.length) {
-        node = this.split(child, k);
+        const head = this.split(child, k);
+        if (!head) return { inserted: 0, evicted: 0 };
+        node = head;
         pos += k;
         break;
       }
@@ -162,45 +173,39 @@ export class PrefixCache {
     for (let n: Node | null = node; n && n !== this.root; n = n.parent) path.push(n);
     const m = { length: pos, nodes: path };
     this.acquire(m);
-    const evicted = this.held + add > room ? this.evict(this.held + add - room) : 0;
+    // Pages can run out before the room does: small prefixes leave pages part empty, the slots' front takes its share.
+    const evicted = this.evict(this.held + add - room, Math.ceil(add / PAGE_TOKENS));
     this.release(m);
-    add = Math.min(add, room - this.held);
+    add = Math.min(add, room - this.held, this.pages.available() * PAGE_TOKENS);
     if (add <= 0) return { inserted: 0, evicted };
-    const { kvHeads, headDim } = this.layout;
-    const kv = src.map((s) => {
-      const data = this.layout.newData(kvHeads * add * headDim);
-      for (let h = 0; h < kvHeads; h++) {
-        const from = ((row * kvHeads + h) * length + start + pos) * headDim;
-        data.set(s.subarray(from, from + add * headDim), h * add * headDim);
-      }
-      return data;
-    });
-    const leaf: Node = { tokens: ids.slice(pos, pos + add), kv, children: new Map(), parent: node, refs: 0, lastUsed: stamp };
+    const leaf = newNode(ids.slice(pos, pos + add), node, stamp);
+    leaf.pages = this.pages.alloc(leaf, Math.ceil(add / PAGE_TOKENS))!;
+    this.pages.copy(leaf.pages, 0, add, src, row, length, start + pos, true);
     node.children.set(leaf.tokens[0], leaf);
     this.held += add;
     return { inserted: add, evicted };
   }
 
-  /** Frees at least `tokens` tokens if it can, least recently used leaves first; returns the tokens freed. */
-  evict(tokens: number): number {
-    if (tokens <= 0) return 0;
-    const leaves: Node[] = [];
+  /** Frees at least `tokens` tokens, and until `pages` pages are free, if it can, least recently used leaves first; returns the tokens freed. */
+  evict(tokens: number, pages = 0): number {
+    const short = (freed: number): boolean => freed < tokens || (pages > 0 && this.pages.available() < pages);
+    if (!short(0)) return 0;
+    const queue: Node[] = [];
     const visit = (n: Node): void => {
       for (const c of n.children.values()) {
-        if (c.children.size === 0) leaves.push(c);
+        if (c.children.size === 0) queue.push(c);
         else visit(c);
       }
     };
     visit(this.root);
     let freed = 0;
-    // A min-heap would do this in n log n; eviction is rare enough (and trees small enough) that sorting wins on clarity.
-    leaves.sort((a, b) => a.lastUsed - b.lastUsed);
-    const queue = leaves;
-    for (let i = 0; i < queue.length && freed < tokens; i++) {
+    queue.sort((a, b) => a.lastUsed - b.lastUsed);
+    for (let i = 0; i < queue.length && short(freed); i++) {
       const leaf = queue[i];
       if (leaf.refs > 0 || leaf.children.size > 0) continue;
       const parent = leaf.parent!;
       parent.children.delete(leaf.tokens[0]);
+      this.pages.free(leaf.pages);
       freed += leaf.tokens.length;
       this.held -= leaf.tokens.length;
       this.evictedTotal += leaf.tokens.length;
@@ -214,22 +219,29 @@ export class PrefixCache {
     return freed;
   }
 
-  /** Splits `node`'s edge after `k` tokens; returns the new node that holds the first `k`. */
-  private split(node: Node, k: number): Node {
-    // A held match names this node for all its tokens; splitting it would make the match copy the wrong ones.
-    // The worker inserts only once every match of the prefill is copied out and released.
+  /**
+   * Splits `node`'s edge after `k` tokens; returns the new node that holds
+   * the first `k` (in the node's first pages), or null when no page is free
+   * for the rest (which moves to fresh pages unless `k` ends a page).
+   */
+  private split(node: Node, k: number): Node | null {
+    // A held match names all this node's tokens (the worker inserts only once its prefill's matches are released).
     if (node.refs > 0) throw new Error('internal error: a prefix held by a request cannot be split');
-    const { kvHeads, headDim } = this.layout;
     const len = node.tokens.length;
-    const cut = (from: number, to: number): KvData[] =>
-      node.kv.map((d) => {
-        const out = this.layout.newData(kvHeads * (to - from) * headDim);
-        for (let h = 0; h < kvHeads; h++) out.set(d.subarray((h * len + from) * headDim, (h * len + to) * headDim), h * (to - from) * headDim);
-        return out;
-      });
-    const head: Node = { tokens: node.tokens.slice(0, k), kv: cut(0, k), children: new Map(), parent: node.parent, refs: 0, lastUsed: node.lastUsed };
+    const keep = Math.ceil(k / PAGE_TOKENS);
+    let rest = node.pages.slice(keep);
+    if (k % PAGE_TOKENS) {
+      const moved = this.pages.alloc(node, Math.ceil((len - k) / PAGE_TOKENS));
+      if (!moved) return null;
+      this.pages.copyPages(node.pages, k, moved, 0, len - k);
+      this.pages.free(rest);
+      rest = moved;
+    }
+    const head = newNode(node.tokens.slice(0, k), node.parent, node.lastUsed);
+    head.pages = node.pages.slice(0, keep);
+    this.pages.transfer(head.pages, head);
     node.parent!.children.set(head.tokens[0], head);
-    node.kv = cut(k, len);
+    node.pages = rest;
     node.tokens = node.tokens.slice(k);
     node.parent = head;
     head.children.set(node.tokens[0], node);

@@ -1,6 +1,7 @@
 import { KvBatch } from '../kv/kv_batch.js';
 import type { ChunkTiming, RunningBatch } from '../kv/running_batch.js';
 import { SlotBatch } from '../kv/slot_batch.js';
+import type { SlotPlacement } from '../kv/slot_batch.js';
 import { SlotCache } from '../kv/slot_cache.js';
 import { SlotPrefill } from '../kv/slot_prefill.js';
 import type { ModelRunner, RowLogits } from '../onnx/model_runner.js';
@@ -59,11 +60,11 @@ export interface BatchLayout {
   warm?(deadline: number): boolean;
 }
 
-/** The layout a runner's model takes, as its graph meets the cache. */
-export function batchLayout(runner: ModelRunner, limits: EngineLimits, contextLength: number): BatchLayout {
+/** The layout a runner's model takes, as its graph meets the cache (the slots share their arrays with the prefix cache's pages). */
+export function batchLayout(runner: ModelRunner, limits: EngineLimits, contextLength: number, cache: PrefixCache | null): BatchLayout {
   const layout = runner.io.layout;
   return layout === 'slots'
-    ? new SlotLayout(runner, limits, contextLength)
+    ? new SlotLayout(runner, limits, contextLength, cache)
     : layout === 'gqa'
       ? new GqaLayout(runner, limits, contextLength)
       : new DenseLayout(runner, limits);
@@ -91,7 +92,7 @@ class DenseLayout implements BatchLayout {
     let out: PrefillResult | null = null;
     return {
       step: async () => {
-        const cached = cacheIn ? copyIntoDense(cacheIn.cache, this.runner, admitted, cacheIn.matches, cacheIn.over()) : null;
+        const cached = cacheIn ? copyIntoDense(cacheIn.cache, this.runner, admitted, cacheIn.matches, cacheIn.over) : null;
         const prompts = admitted.map((r) => r.inputIds);
         out = await KvBatch.prefill(this.runner, admitted, prompts, this.limits.maxPrefillTokens, cached);
       },
@@ -118,8 +119,13 @@ class SlotLayout implements BatchLayout {
     private readonly runner: ModelRunner,
     private readonly limits: EngineLimits,
     contextLength: number,
+    cache: PrefixCache | null,
   ) {
     this.slots = new SlotCache(runner, limits.maxRunningRequests, contextLength, limits.maxTotalTokens);
+    if (cache) {
+      cache.useArena(this.slots);
+      this.slots.tail = cache;
+    }
   }
 
   empty(): RunningBatch<LiveRequest> {
@@ -137,8 +143,8 @@ class SlotLayout implements BatchLayout {
     for (const r of running.rows) capacity = Math.max(capacity, reservation(r));
     for (const r of admitted) capacity = Math.max(capacity, reservation(r));
     const remaining = admitted.map((r, i) => r.promptLength - cached[i]);
-    const at = SlotBatch.place(this.slots, running as SlotBatch<LiveRequest>, remaining, capacity);
-    if (cacheIn) copyIntoSlots(cacheIn.cache, this.slots, at, admitted, cacheIn.matches, cacheIn.over());
+    const place = (): SlotPlacement => SlotBatch.place(this.slots, running as SlotBatch<LiveRequest>, remaining, capacity);
+    const at = cacheIn ? copyIntoSlots(cacheIn.cache, this.slots, place, admitted, cacheIn.matches, cacheIn.over) : place();
     const prompts = admitted.map((r) => r.inputIds);
     return new SlotPrefill(this.runner, this.slots, at, admitted, prompts, cached, this.limits.maxPrefillTokens);
   }
@@ -182,7 +188,7 @@ class GqaLayout implements BatchLayout {
   }
 
   startPrefill(_running: RunningBatch<LiveRequest>, admitted: LiveRequest[], cacheIn: CacheIn | null): Prefilling {
-    const cached = cacheIn ? copyIntoRows(cacheIn.cache, this.runner, admitted, cacheIn.matches, cacheIn.over()) : admitted.map(() => null);
+    const cached = cacheIn ? copyIntoRows(cacheIn.cache, this.runner, admitted, cacheIn.matches, cacheIn.over) : admitted.map(() => null);
     const prompts = admitted.map((r) => r.inputIds);
     return new GqaPrefill(
       this.runner,

@@ -12,35 +12,53 @@ import type { RunningBatch } from '../kv/running_batch.js';
 
 /**
  * Copies the admitted rows' cached prefixes into their prefill: holds the
- * matches while it evicts what the budget cannot keep (`over` tokens) and
- * `copy` runs, then records each row's copy-in.
+ * matches while `place` places the rows (slots: it may move the cache's
+ * pages out of their way), then while it evicts what the budget cannot
+ * keep (`over` tokens) and `copy` runs, then records each row's copy-in
+ * (from the eviction on: the placement is not the prefix cache's time).
  */
-function withMatches(cache: PrefixCache, admitted: readonly LiveRequest[], matches: readonly PrefixMatch[], over: number, copy: () => void): void {
-  const start = now();
+function withMatches(
+  cache: PrefixCache,
+  admitted: readonly LiveRequest[],
+  matches: readonly PrefixMatch[],
+  over: () => number,
+  copy: () => void,
+  place: () => void = () => {},
+): void {
   for (const m of matches) cache.acquire(m);
-  const evicted = over > 0 ? cache.evict(over) : 0;
+  place();
+  const start = now();
+  const excess = over();
+  const evicted = excess > 0 ? cache.evict(excess) : 0;
   copy();
   for (const m of matches) cache.release(m);
   const done = now();
   admitted.forEach((r, i) => recordCopyIn(r.trace, start, done, r.cachedTokens, matches[i].length, evicted, cache.size));
 }
 
-/** Slots: each admitted row's whole match, straight into its slot (SlotBatch.place chose the slots). */
+/**
+ * Slots: `place` chooses the slots (SlotBatch.place), then each admitted
+ * row's whole match goes straight into its slot. The matches are held
+ * while the rows are placed: a placement may move the cache's pages out of
+ * the slots' way, evicting what no request holds.
+ */
 export function copyIntoSlots(
   cache: PrefixCache,
   slots: SlotCache,
-  at: SlotPlacement,
+  place: () => SlotPlacement,
   admitted: readonly LiveRequest[],
   matches: readonly PrefixMatch[],
-  over: number,
-): void {
-  withMatches(cache, admitted, matches, over, () => {
+  over: () => number,
+): SlotPlacement {
+  let at!: SlotPlacement;
+  const copy = (): void =>
     at.order.forEach((i, k) => {
       const r = admitted[i];
       r.cachedTokens = matches[i].length;
       if (r.cachedTokens > 0) cache.copyOut(matches[i], r.cachedTokens, slots.data, at.first + k, slots.capacity, r.cachedTokens);
     });
-  });
+  withMatches(cache, admitted, matches, over, copy, () => (at = place()));
+  return at;
 }
 
 /** Gqa: each admitted row's whole match on the host ([1, kv_heads, match, head_dim] each), to go up into its own cache; null for none. */
@@ -49,7 +67,7 @@ export function copyIntoRows(
   runner: ModelRunner,
   admitted: readonly LiveRequest[],
   matches: readonly PrefixMatch[],
-  over: number,
+  over: () => number,
 ): (HostPrefix | null)[] {
   const { kvHeads, headDim, pastNames } = runner.io;
   const out: (HostPrefix | null)[] = admitted.map(() => null);
@@ -77,7 +95,7 @@ export function copyIntoDense(
   runner: ModelRunner,
   admitted: readonly LiveRequest[],
   matches: readonly PrefixMatch[],
-  over: number,
+  over: () => number,
 ): { past: Tensor[]; length: number } | null {
   let width = 0;
   let need = 0;

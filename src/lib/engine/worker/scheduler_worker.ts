@@ -52,7 +52,7 @@ export class SchedulerWorker {
     private readonly cache: PrefixCache | null = null,
   ) {
     this.sampler = new Sampler(runner.vocabSize);
-    this.layout = batchLayout(runner, scheduler.limits, contextLength);
+    this.layout = batchLayout(runner, scheduler.limits, contextLength, cache);
     this.batch = this.layout.empty();
     this.warmer = new IdleWarmer(this.layout, send);
   }

@@ -53,7 +53,9 @@ async function main(): Promise<void> {
     device: runner.device,
     ...(runner.deviceWhy ? { deviceWhy: runner.deviceWhy } : {}),
   };
-  const cache = cacheOn ? new PrefixCache({ tensors: runner.io.pastNames.length, kvHeads, headDim, newData: (n) => runner.newKvData(n) }) : null;
+  const cache = cacheOn
+    ? new PrefixCache({ tensors: runner.io.pastNames.length, kvHeads, headDim, newData: (n) => runner.newKvData(n), budget: limits.maxTotalTokens })
+    : null;
   const worker = new SchedulerWorker(runner, new Scheduler<LiveRequest>(limits), cfg.contextLength, cfg.traceModules as TraceModule[], send, cache);
   port.on('message', (msg: ToWorker) => worker.onMessage(msg));
   send({ type: 'ready', info });
