@@ -112,6 +112,40 @@ describe('the prefix cache', () => {
     expect(cache.size).toBe(128);
   });
 
+  it('copies out what was put in through random inserts, splits, evictions and a front that moves its pages (seeded)', () => {
+    // A token's K/V depends on its position and id here, as a prefix's does on the prefix: prompts that share
+    // a prefix share its values. 64 pages of 32 tokens, a front of up to half of them.
+    const tokens = 2048;
+    const data = [0, 1].map(() => new Float32Array(2 * tokens));
+    const arena = { front: 0, arrays: () => data };
+    const cache = new PrefixCache({ ...LAYOUT, budget: tokens });
+    cache.useArena(arena);
+    const rng = new Rng(7);
+    const pick = (n: number): number => Math.floor(rng.next() * n);
+    const kv = (t: number, h: number, j: number, id: number): number => t * 100000 + h * 10000 + j * 10 + id;
+    const bases = Array.from({ length: 4 }, () => Array.from({ length: 200 }, () => pick(10)));
+    const seen: number[][] = [];
+    for (let op = 0; op < 400; op++) {
+      const r = rng.next();
+      if (r < 0.6) {
+        const p = [...bases[pick(4)].slice(0, pick(200)), ...Array.from({ length: 1 + pick(100) }, () => pick(10))];
+        const src = [0, 1].map((t) => new Float32Array(2 * p.length).map((_, k) => kv(t, Math.floor(k / p.length), k % p.length, p[k % p.length])));
+        cache.insert(p, src, 0, p.length, 0, tokens);
+        seen.push(p);
+      } else if (r < 0.8) {
+        arena.front = 2 * 32 * pick(32);
+        expect(cache.vacate(arena.front)).toBe(true);
+        expect(arena.front + cache.extent).toBeLessThanOrEqual(2 * tokens);
+      } else cache.evict(1 + pick(300));
+      for (const p of seen.slice(-5)) {
+        const n = cache.match(p, p.length).length;
+        const want = (t: number): number[] => [0, 1].flatMap((h) => p.slice(0, n).map((id, j) => kv(t, h, j, id)));
+        expect(copied(cache, p, n, n)).toEqual([want(0), want(1)]);
+      }
+    }
+    expect(cache.size).toBeGreaterThan(0);
+  });
+
   it("a leaf evicted leaves its parent evictable at the parent's own age", () => {
     const cache = new PrefixCache(LAYOUT);
     cache.insert([1, 2, 3, 4], rowOf([1, 2, 3, 4]), 0, 4, 0, 100);

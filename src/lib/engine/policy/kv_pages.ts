@@ -54,9 +54,11 @@ export function ownArena({ tensors, kvHeads, headDim, budget, newData }: KvLayou
 export class KvPages {
   /** Elements of one page in one tensor. */
   readonly pageElems: number;
-  /** Each page's owner, or undefined while free; its length is one past the highest page ever used. */
+  /** Each page's owner, or undefined while free; kept one past the highest page in use. */
   private owners: (PageOwner | undefined)[] = [];
   private usedPages = 0;
+  /** No page below this one is free (where `alloc` starts looking). */
+  private lowestFree = 0;
 
   constructor(
     readonly arena: PageArena,
@@ -83,18 +85,15 @@ export class KvPages {
 
   /** Elements at the end of each array that hold pages (up to the highest page in use). */
   extent(): number {
-    let top = this.owners.length;
-    while (top > 0 && !this.owners[top - 1]) top--;
-    this.owners.length = top;
-    return top * this.pageElems;
+    return this.owners.length * this.pageElems;
   }
 
-  /** Free pages behind the arena's front. */
+  /** Free pages behind the arena's front (pages in use past it, which a placement moves back, are not behind it). */
   available(): number {
     const limit = this.limit(this.arena.front);
-    let free = 0;
-    for (let p = 0; p < limit; p++) if (!this.owners[p]) free++;
-    return free;
+    let past = 0;
+    for (let p = limit; p < this.owners.length; p++) if (this.owners[p]) past++;
+    return Math.max(0, limit - (this.usedPages - past));
   }
 
   /** `n` free pages behind the front, lowest first, now `owner`'s; null when fewer are free. */
@@ -102,16 +101,27 @@ export class KvPages {
     if (n === 0) return [];
     const limit = this.limit(this.arena.front);
     const pages: number[] = [];
-    for (let p = 0; p < limit && pages.length < n; p++) if (!this.owners[p]) pages.push(p);
+    for (let p = this.lowestFree; p < limit && pages.length < n; p++) if (!this.owners[p]) pages.push(p);
     if (pages.length < n) return null;
     for (const p of pages) this.owners[p] = owner;
     this.usedPages += n;
+    this.lowestFree = pages[n - 1] + 1;
     return pages;
   }
 
   free(pages: readonly number[]): void {
-    for (const p of pages) this.owners[p] = undefined;
+    for (const p of pages) {
+      this.owners[p] = undefined;
+      this.lowestFree = Math.min(this.lowestFree, p);
+    }
     this.usedPages -= pages.length;
+    this.trim();
+  }
+
+  private trim(): void {
+    let top = this.owners.length;
+    while (top > 0 && !this.owners[top - 1]) top--;
+    this.owners.length = top;
   }
 
   /**
@@ -168,7 +178,7 @@ export class KvPages {
    */
   vacate(front: number): boolean {
     const limit = this.limit(front);
-    let to = 0;
+    let to = this.lowestFree;
     for (let p = limit; p < this.owners.length; p++) {
       const owner = this.owners[p];
       if (!owner) continue;
@@ -181,7 +191,9 @@ export class KvPages {
       owner.pages[owner.pages.indexOf(p)] = to;
       this.owners[to] = owner;
       this.owners[p] = undefined;
+      this.lowestFree = Math.min(this.lowestFree, p);
     }
+    this.trim();
     return true;
   }
 }
