@@ -85,6 +85,7 @@ export class KvPages {
 
   /** Elements at the end of each array that hold pages (up to the highest page in use). */
   extent(): number {
+    this.trim();
     return this.owners.length * this.pageElems;
   }
 
