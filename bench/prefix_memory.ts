@@ -7,7 +7,7 @@
  * resident for all of it once warm, and the prefix cache keeps its pages
  * inside it, so the cache on should add no memory. Prints each process's
  * RSS once warm and at its peak, the KV the cache held, and the ratio of
- * the peaks (target: cache on ÷ off at most 1.1; the cache's pages beside
+ * the peaks (target: cache on ÷ off at most 1.1; the cache's own arrays beside
  * the budget made it 1 + budget ÷ the off peak, 1.4 at the defaults here).
  *
  *   npx tsx bench/prefix_memory.ts [--preset base] [--kv-cache-mb 512] [--prompts 48] [--prompt-tokens 1000] [--concurrency 4]
